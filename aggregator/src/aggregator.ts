@@ -1,0 +1,80 @@
+/**
+ * One aggregator replica minus the process concerns: the pool, the HTTP app, the workers and
+ * their lifecycle. main.ts adds config, the embedded database, listening and signals; tests use
+ * this directly with `app.handle(new Request(…))`.
+ */
+import { createApp } from './app';
+import type { Config } from './config';
+import { type Sql, createPool } from './db/client';
+import { migrateDatabase } from './db/migrate';
+import { Backpressure } from './ingest/backpressure';
+import type { Logger } from './log';
+import type { Lifecycle } from './ops/health';
+import { Backoff } from './workers/backoff';
+import { WorkerPool } from './workers/pool';
+import { Wakeup } from './workers/wakeup';
+
+export type Aggregator = ReturnType<typeof createAggregator>;
+
+/** Retries until the database accepts the migrations: in a cluster it may start after us. */
+async function migrateWithRetry(url: string, log: Logger): Promise<void> {
+  const backoff = new Backoff(250, 5_000);
+  for (;;) {
+    try {
+      return await migrateDatabase(url);
+    } catch (error) {
+      const delay = backoff.next();
+      log.warn({ err: error, retryInMs: delay }, 'migration failed; retrying');
+      await Bun.sleep(delay);
+    }
+  }
+}
+
+export function createAggregator(config: Config, databaseUrl: string, log: Logger) {
+  const lifecycle: Lifecycle = { migrated: false, draining: false };
+  const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
+  const wakeup = new Wakeup(sql, log);
+  const backpressure = new Backpressure(sql, config.maxPending);
+  const pool = new WorkerPool(sql, wakeup, log, { workers: config.workers, batchSize: config.batchSize });
+  const app = createApp({ config, sql, lifecycle, wakeup, backpressure, log });
+
+  return {
+    app,
+    sql,
+    pool,
+    lifecycle,
+    backpressure,
+
+    /** Migrates (retrying until the database answers), then starts the workers. */
+    async start(): Promise<void> {
+      await migrateWithRetry(databaseUrl, log);
+      lifecycle.migrated = true;
+      await wakeup.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; workers will poll'));
+      backpressure.start();
+      pool.start();
+    },
+
+    /**
+     * Graceful drain: /ready and /publish answer 503 at once, requests already inside finish,
+     * then each worker finishes its batch. Resolves true when all of that happened in time.
+     * `pendingRequests` reports the HTTP server's in-flight requests (0 without a server).
+     */
+    async drain(timeoutMs: number, pendingRequests: () => number = () => 0): Promise<boolean> {
+      lifecycle.draining = true;
+      const deadline = Date.now() + timeoutMs;
+      while (pendingRequests() > 0 && Date.now() < deadline) await Bun.sleep(20);
+      const drained = await Promise.race([
+        pool.drain().then(() => pendingRequests() === 0),
+        Bun.sleep(Math.max(0, deadline - Date.now())).then(() => false),
+      ]);
+      backpressure.stop();
+      wakeup.close();
+      return drained;
+    },
+
+    /** Closes the database pool; call after drain. */
+    async close(): Promise<void> {
+      await sql.end({ timeout: 2 });
+    },
+  };
+}

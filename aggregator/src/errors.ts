@@ -1,0 +1,114 @@
+/**
+ * The closed set of errors the API answers with. Routes throw these; app.ts maps them to HTTP in
+ * one place. Every body has the contract shape `{ "error": string, "details"?: Detail[] }`.
+ */
+
+/** Where a rejected request went wrong: the event's index in the batch and the field. */
+export interface Detail {
+  index: number | null;
+  field: string | null;
+  message: string;
+}
+
+export abstract class AppError extends Error {
+  abstract readonly status: number;
+  readonly details?: Detail[];
+  /** Seconds, sent as Retry-After. */
+  readonly retryAfter?: number;
+
+  toResponse(): Response {
+    const body: { error: string; details?: Detail[] } = { error: this.message };
+    if (this.details) body.details = this.details;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.retryAfter !== undefined) headers['retry-after'] = String(this.retryAfter);
+    return new Response(JSON.stringify(body), { status: this.status, headers });
+  }
+}
+
+export class ValidationError extends AppError {
+  readonly status = 400;
+  constructor(message: string, readonly details: Detail[] = []) {
+    super(message);
+  }
+}
+
+export class Unauthorized extends AppError {
+  readonly status = 401;
+  constructor(message = 'missing or invalid bearer token') {
+    super(message);
+  }
+  override toResponse(): Response {
+    const response = super.toResponse();
+    response.headers.set('www-authenticate', 'Bearer');
+    return response;
+  }
+}
+
+export class NotFound extends AppError {
+  readonly status = 404;
+}
+
+export class PayloadTooLarge extends AppError {
+  readonly status = 413;
+}
+
+export class UnsupportedMediaType extends AppError {
+  readonly status = 415;
+}
+
+/** Backpressure: the backlog is above MAX_PENDING. */
+export class TooManyRequests extends AppError {
+  readonly status = 429;
+  constructor(message: string, readonly retryAfter = 1) {
+    super(message);
+  }
+}
+
+/** The database cannot be reached, or this replica is draining. Safe to retry elsewhere. */
+export class StorageUnavailable extends AppError {
+  readonly status = 503;
+  constructor(message = 'storage unavailable', readonly retryAfter = 1, options?: ErrorOptions) {
+    super(message, options);
+  }
+}
+
+// postgres.js reports a lost or refused connection with these codes instead of a SQLSTATE.
+const CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+]);
+
+/**
+ * True when `error` means the database is (temporarily) out of reach: SQLSTATE class 08
+ * (connection), 57P01..03 (admin shutdown, crash shutdown, cannot connect now), 53300 (too many
+ * connections), 40001/40P01 are not here: the statements that could raise them retry themselves.
+ */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code !== 'string') return false;
+  return (
+    CONNECTION_CODES.has(code) ||
+    code.startsWith('08') ||
+    code === '57P01' ||
+    code === '57P02' ||
+    code === '57P03' ||
+    code === '53300' ||
+    code === '57014' // statement_timeout / cancelled: the server is too slow to serve us now
+  );
+}
+
+/** Translates a database error at the boundary: outages become StorageUnavailable. */
+export function fromDatabaseError(error: unknown): unknown {
+  if (error instanceof AppError) return error;
+  if (isUnavailable(error)) return new StorageUnavailable('storage unavailable', 1, { cause: error });
+  return error;
+}

@@ -1,0 +1,52 @@
+/**
+ * The event contract. Each schema is both the validator and the OpenAPI description, and its
+ * static type is the TypeScript type: one definition, no drift.
+ */
+import { FormatRegistry, Type as t } from '@sinclair/typebox';
+import { timestampProblem } from './timestamp';
+
+// The schema's `date-time` format is our strict RFC 3339 check, so the validator, the OpenAPI
+// document and PostgreSQL's timestamptz parser all agree on what a timestamp is.
+FormatRegistry.Set('date-time', (value) => timestampProblem(value) === null);
+
+export const TOPIC_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
+
+export const Topic = t.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: TOPIC_PATTERN,
+  description: 'Topic name: letters, digits, ".", "_" and "-", starting with a letter or digit.',
+  examples: ['auth.login'],
+});
+
+export const Event = t.Object(
+  {
+    topic: Topic,
+    event_id: t.String({ minLength: 1, maxLength: 256, description: 'Unique within the topic; the deduplication key.' }),
+    timestamp: t.String({ format: 'date-time', description: 'RFC 3339 date-time with a time zone.' }),
+    source: t.String({ minLength: 1, maxLength: 256 }),
+    payload: t.Record(t.String(), t.Unknown(), { description: 'Any JSON object.' }),
+  },
+  { additionalProperties: false },
+);
+export type Event = typeof Event.static;
+
+/** What POST /publish accepts as JSON; NDJSON carries one Event per line. */
+export const PublishBody = t.Union([Event, t.Array(Event), t.Object({ events: t.Array(Event) })], {
+  description: 'One event, an array of events, or {"events": [...]}. Also NDJSON (application/x-ndjson).',
+});
+
+export const PublishAccepted = t.Object({ accepted: t.Integer({ minimum: 1 }) });
+
+export const ErrorBody = t.Object({
+  error: t.String(),
+  details: t.Optional(
+    t.Array(
+      t.Object({
+        index: t.Union([t.Integer(), t.Null()], { description: 'Position of the event in the batch (line for NDJSON).' }),
+        field: t.Union([t.String(), t.Null()]),
+        message: t.String(),
+      }),
+    ),
+  ),
+});

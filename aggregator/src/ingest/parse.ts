@@ -1,0 +1,68 @@
+/**
+ * Turns a request body into a list of candidate events (not yet validated). Pure: no I/O.
+ * Accepted shapes: one event object, an array of events, `{"events": [...]}`, or NDJSON.
+ */
+import { UnsupportedMediaType, ValidationError } from '../errors';
+
+export type BodyFormat = 'json' | 'ndjson';
+
+const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines']);
+
+/** Maps a Content-Type header to a body format; a missing header is read as JSON. */
+export function bodyFormat(contentType: string | null): BodyFormat {
+  if (contentType === null || contentType.trim() === '') return 'json';
+  const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
+  if (mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'))) {
+    return 'json';
+  }
+  if (NDJSON_TYPES.has(mediaType)) return 'ndjson';
+  throw new UnsupportedMediaType(
+    `unsupported content type ${JSON.stringify(mediaType)}: send application/json or application/x-ndjson`,
+  );
+}
+
+/** Parses the body text into candidate events; throws ValidationError on malformed input. */
+export function parseBody(text: string, format: BodyFormat): unknown[] {
+  return format === 'ndjson' ? parseNdjson(text) : parseJson(text);
+}
+
+function parseJson(text: string): unknown[] {
+  if (text.trim() === '') throw new ValidationError('empty body: send at least one event');
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ValidationError('malformed JSON', [{ index: null, field: null, message: (error as Error).message }]);
+  }
+  if (Array.isArray(value)) return value;
+  if (isEnvelope(value)) return value.events;
+  return [value];
+}
+
+/** `{"events": [...]}` and nothing else; an event object has a topic and no `events` array. */
+function isEnvelope(value: unknown): value is { events: unknown[] } {
+  if (typeof value !== 'object' || value === null) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && keys[0] === 'events' && Array.isArray((value as { events: unknown }).events);
+}
+
+function parseNdjson(text: string): unknown[] {
+  const events: unknown[] = [];
+  const problems: { index: number; field: null; message: string }[] = [];
+  const lines = text.split('\n');
+  // `index` counts events (non-blank lines), as for a JSON array; the message names the line.
+  let index = 0;
+  for (let line = 0; line < lines.length; line++) {
+    const raw = lines[line]!.trim();
+    if (raw === '') continue; // blank lines, including the trailing newline
+    try {
+      events.push(JSON.parse(raw));
+    } catch (error) {
+      problems.push({ index, field: null, message: `line ${line + 1}: ${(error as Error).message}` });
+    }
+    index++;
+  }
+  if (problems.length > 0) throw new ValidationError('malformed NDJSON', problems);
+  if (events.length === 0) throw new ValidationError('empty body: send at least one event');
+  return events;
+}

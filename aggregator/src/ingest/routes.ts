@@ -1,0 +1,70 @@
+/** POST /publish */
+import { Elysia } from 'elysia';
+import type { Config } from '../config';
+import type { Sql } from '../db/client';
+import { PayloadTooLarge, StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
+import type { Wakeup } from '../workers/wakeup';
+import type { Backpressure } from './backpressure';
+import { readBodyText } from './body';
+import { enqueueEvents } from './enqueue';
+import { ErrorBody, PublishAccepted, PublishBody } from './model';
+import { bodyFormat, parseBody } from './parse';
+import { validateEvents } from './validate';
+
+export interface IngestDeps {
+  sql: Sql;
+  config: Pick<Config, 'maxBodyBytes' | 'maxBatch'>;
+  wakeup: Pick<Wakeup, 'announce'>;
+  backpressure: Pick<Backpressure, 'check'>;
+  isDraining: () => boolean;
+  /** Observes accepted batch sizes (metrics). */
+  onAccepted?: (events: number) => void;
+}
+
+const json = (schema: unknown) => ({ 'application/json': { schema } });
+
+export function ingestRoutes({ sql, config, wakeup, backpressure, isDraining, onAccepted }: IngestDeps) {
+  return new Elysia({ name: 'ingest' }).post(
+    '/publish',
+    async ({ request, set }) => {
+      if (isDraining()) throw new StorageUnavailable('this replica is shutting down; retry', 1);
+      const format = bodyFormat(request.headers.get('content-type'));
+      const candidates = parseBody(await readBodyText(request, config.maxBodyBytes), format);
+      if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
+      if (candidates.length > config.maxBatch) {
+        throw new PayloadTooLarge(`batch of ${candidates.length} events exceeds MAX_BATCH (${config.maxBatch})`);
+      }
+      const events = validateEvents(candidates);
+      backpressure.check();
+      try {
+        await enqueueEvents(sql, events);
+      } catch (error) {
+        throw fromDatabaseError(error);
+      }
+      wakeup.announce();
+      onAccepted?.(events.length);
+      set.status = 202;
+      return { accepted: events.length };
+    },
+    {
+      parse: 'none',
+      detail: {
+        summary: 'Publish one event or a batch',
+        description: 'Atomic: either every event is durably enqueued (202) or none is.',
+        requestBody: {
+          required: true,
+          content: { ...json(PublishBody), 'application/x-ndjson': { schema: { type: 'string', description: 'One Event per line.' } } },
+        },
+        responses: {
+          202: { description: 'Durably enqueued', content: json(PublishAccepted) },
+          400: { description: 'Malformed or invalid; nothing stored', content: json(ErrorBody) },
+          401: { description: 'Missing or wrong bearer token', content: json(ErrorBody) },
+          413: { description: 'Body over MAX_BODY_BYTES or batch over MAX_BATCH', content: json(ErrorBody) },
+          415: { description: 'Content type other than JSON or NDJSON', content: json(ErrorBody) },
+          429: { description: 'Backlog over MAX_PENDING; honour Retry-After', content: json(ErrorBody) },
+          503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: json(ErrorBody) },
+        },
+      },
+    },
+  );
+}

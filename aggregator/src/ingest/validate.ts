@@ -1,0 +1,65 @@
+/**
+ * Checks candidate events against the Event schema and the limits PostgreSQL imposes beyond it.
+ * Collects every problem with its index and field, so one 400 says all that is wrong.
+ */
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { type Detail, ValidationError } from '../errors';
+import { Event } from './model';
+import { timestampProblem } from './timestamp';
+
+const checkEvent = TypeCompiler.Compile(Event);
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000, and lone UTF-16 surrogates are not valid
+ * Unicode; both must be a 400 here rather than a failure after the event was accepted.
+ */
+function unstorableString(value: unknown, path: string): string | null {
+  if (typeof value === 'string') {
+    if (value.includes('\u0000')) return `${path} contains U+0000, which cannot be stored`;
+    if (!value.isWellFormed()) return `${path} contains an unpaired UTF-16 surrogate`;
+    return null;
+  }
+  if (typeof value !== 'object' || value === null) return null;
+  for (const [key, inner] of Object.entries(value)) {
+    const keyProblem = unstorableString(key, `${path} key`);
+    if (keyProblem) return keyProblem;
+    const problem = unstorableString(inner, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`);
+    if (problem) return problem;
+  }
+  return null;
+}
+
+function problemsOf(candidate: unknown, index: number): Detail[] {
+  if (!checkEvent.Check(candidate)) {
+    const details: Detail[] = [];
+    for (const error of checkEvent.Errors(candidate)) {
+      const field = error.path.replace(/^\//, '').replaceAll('/', '.') || null;
+      // TypeBox reports a failed union member several times; one line per field is enough.
+      if (details.some((d) => d.field === field)) continue;
+      const message = field === 'timestamp' && typeof error.value === 'string' ? (timestampProblem(error.value) ?? error.message) : error.message;
+      details.push({ index, field, message });
+    }
+    return details;
+  }
+  const event = candidate as Event;
+  const details: Detail[] = [];
+  for (const field of ['topic', 'event_id', 'source', 'payload'] as const) {
+    const problem = unstorableString(event[field], field);
+    if (problem) details.push({ index, field, message: problem });
+  }
+  return details;
+}
+
+/** Validates every candidate; returns them typed, or throws one ValidationError listing all problems. */
+export function validateEvents(candidates: unknown[]): Event[] {
+  const details: Detail[] = [];
+  for (let i = 0; i < candidates.length; i++) {
+    const problems = problemsOf(candidates[i], i);
+    if (problems.length > 0) details.push(...problems);
+  }
+  if (details.length > 0) {
+    const invalid = new Set(details.map((d) => d.index)).size;
+    throw new ValidationError(`${invalid} of ${candidates.length} events are invalid; nothing was stored`, details.slice(0, 100));
+  }
+  return candidates as Event[];
+}

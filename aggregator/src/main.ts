@@ -1,0 +1,57 @@
+/**
+ * Composition root: config -> database (embedded when DATABASE_URL is unset) -> HTTP listening
+ * -> migrations under an advisory lock -> workers -> signals. Several such processes on one
+ * database are the replicas.
+ */
+import { createAggregator } from './aggregator';
+import { type Config, ConfigError, loadConfig } from './config';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded';
+import { createLogger } from './log';
+import { guardDriverCrash, installSignalHandlers } from './ops/shutdown';
+
+function readConfig(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(1);
+    }
+    throw error;
+  }
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const log = createLogger(config.logLevel);
+  guardDriverCrash(log);
+
+  let embedded: EmbeddedPostgres | null = null;
+  let databaseUrl = config.databaseUrl;
+  if (databaseUrl === undefined) {
+    log.info({ dataDir: config.dataDir }, 'DATABASE_URL unset: starting embedded PostgreSQL');
+    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir });
+    databaseUrl = embedded.url;
+  }
+
+  const aggregator = createAggregator(config, databaseUrl, log);
+  // Listen before migrating: /health answers and /ready says 503 until the schema is there.
+  // Bun's own body limit answers 413 with an empty body; ours (MAX_BODY_BYTES) must win.
+  const server = aggregator.app.listen({ port: config.port, hostname: '0.0.0.0', maxRequestBodySize: Number.MAX_SAFE_INTEGER }).server!;
+  log.info({ port: server.port, workers: config.workers }, 'listening');
+
+  installSignalHandlers(log, async () => {
+    log.info('draining');
+    const drained = await aggregator.drain(config.drainTimeoutMs, () => server.pendingRequests);
+    await aggregator.app.stop(true);
+    await aggregator.close();
+    if (embedded) await embedded.stop();
+    log.info({ drained }, drained ? 'drained; exiting' : 'drain timed out; exiting');
+    return drained;
+  });
+
+  await aggregator.start();
+  log.info('ready');
+}
+
+await main();

@@ -1,0 +1,40 @@
+/**
+ * Totals across every replica and restart. One statement, hence one snapshot: publish moves an
+ * event into `received` and `pending` in one commit, a worker moves it from `pending` to
+ * unique or duplicate in one commit, so every answer satisfies
+ * received == unique_processed + duplicate_dropped + pending.
+ */
+import type { Sql } from '../db/client';
+
+export interface Totals {
+  received: number;
+  unique_processed: number;
+  duplicate_dropped: number;
+  pending: number;
+  topics: string[];
+}
+
+export async function readTotals(sql: Sql): Promise<Totals> {
+  const [row] = await sql<{ received: string; unique_processed: string; duplicate_dropped: string; pending: string; topics: string[] }[]>`
+    SELECT
+      sum(received) AS received,
+      sum(unique_processed) AS unique_processed,
+      sum(duplicate_dropped) AS duplicate_dropped,
+      (SELECT coalesce(sum(n), 0) FROM inbox) AS pending,
+      (SELECT coalesce(array_agg(name ORDER BY name), '{}') FROM topics) AS topics
+    FROM counters
+  `;
+  return {
+    received: Number(row!.received),
+    unique_processed: Number(row!.unique_processed),
+    duplicate_dropped: Number(row!.duplicate_dropped),
+    pending: Number(row!.pending),
+    topics: row!.topics,
+  };
+}
+
+/** Events waiting in the inbox; sampled for backpressure. */
+export async function readPending(sql: Sql): Promise<number> {
+  const [row] = await sql<{ pending: string }[]>`SELECT coalesce(sum(n), 0) AS pending FROM inbox`;
+  return Number(row!.pending);
+}

@@ -1,0 +1,74 @@
+/**
+ * Moves one batch of a leased partition from the inbox into events, in one statement.
+ *
+ * - Claim: the partition's oldest inbox rows, up to about `batchSize` events, deleted as they are
+ *   read (DELETE … RETURNING), so a crash before commit leaves them in the inbox untouched.
+ * - Dedup: INSERT … ON CONFLICT ON CONSTRAINT events_topic_event_id_key DO NOTHING, in
+ *   (inbox id, position) order, so of several copies the lowest inbox id is stored; the lease
+ *   guarantees no other transaction applies this topic meanwhile (see lease.ts).
+ * - Seq: drawn from events_seq while the lease is held, so it commits in order per topic.
+ * - Counts: unique and duplicate totals move in the same transaction as the rows, on the
+ *   partition's own counter row, so /stats never sees an event in two places or none.
+ */
+import type { Sql } from '../db/client';
+import { applyShard } from '../db/schema';
+
+export interface Applied {
+  /** Events taken from the inbox. */
+  events: number;
+  /** Of those, newly stored (the rest were duplicates). */
+  unique: number;
+}
+
+export async function applyBatch(tx: Sql, part: number, batchSize: number): Promise<Applied> {
+  const [row] = await tx<{ events: number; stored: number }[]>`
+    WITH claimed AS (
+      DELETE FROM inbox
+      WHERE part = ${part}
+        AND id <= (
+          SELECT max(id) FROM (
+            SELECT id, sum(n) OVER (ORDER BY id) - n AS before
+            FROM inbox
+            WHERE part = ${part}
+            ORDER BY id
+            LIMIT 1000
+          ) AS oldest
+          WHERE before < ${batchSize}
+        )
+      RETURNING id, events
+    ),
+    items AS (
+      SELECT c.id, e.ord, e.topic, e.event_id, e."timestamp", e.source, e.payload
+      FROM claimed AS c,
+        ROWS FROM (
+          json_to_recordset(c.events)
+            AS (topic text, event_id text, "timestamp" timestamptz, source text, payload jsonb)
+        ) WITH ORDINALITY AS e(topic, event_id, "timestamp", source, payload, ord)
+    ),
+    inserted AS (
+      INSERT INTO events (topic, event_id, "timestamp", source, payload)
+      SELECT topic, event_id, "timestamp", source, payload
+      FROM items
+      ORDER BY id, ord
+      ON CONFLICT ON CONSTRAINT events_topic_event_id_key DO NOTHING
+      RETURNING topic
+    ),
+    totals AS (
+      SELECT (SELECT count(*) FROM items) AS events, (SELECT count(*) FROM inserted) AS stored
+    ),
+    counted AS (
+      UPDATE counters
+      SET unique_processed = unique_processed + totals.stored,
+          duplicate_dropped = duplicate_dropped + (totals.events - totals.stored)
+      FROM totals
+      WHERE shard = ${applyShard(part)}
+    ),
+    new_topics AS (
+      INSERT INTO topics (name)
+      SELECT DISTINCT topic FROM inserted
+      ON CONFLICT (name) DO NOTHING
+    )
+    SELECT events::int AS events, stored::int AS stored FROM totals
+  `;
+  return { events: row?.events ?? 0, unique: row?.stored ?? 0 };
+}

@@ -1,0 +1,21 @@
+/**
+ * Claims an inbox partition for the current transaction.
+ *
+ * Replicas and workers compete with FOR UPDATE SKIP LOCKED: a partition held by another worker is
+ * skipped, never waited on. The row lock lasts until the apply transaction ends (commit, rollback,
+ * or the connection dying), so a crashed worker's partition is free again at once. Among free
+ * partitions with work, the one holding the oldest inbox row goes first, which bounds lag.
+ */
+import type { Sql } from '../db/client';
+
+export async function leasePartition(tx: Sql): Promise<number | null> {
+  const [row] = await tx<{ part: number }[]>`
+    SELECT p.part
+    FROM inbox_partitions AS p
+    WHERE EXISTS (SELECT 1 FROM inbox AS i WHERE i.part = p.part)
+    ORDER BY (SELECT min(i.id) FROM inbox AS i WHERE i.part = p.part)
+    LIMIT 1
+    FOR UPDATE OF p SKIP LOCKED
+  `;
+  return row ? row.part : null;
+}
