@@ -40,7 +40,15 @@ Deno.test("CLI exit codes", async (t) => {
 
   await t.step("an unreachable aggregator exits 1 after bounded retries, with the JSON summary", async () => {
     const r = await run([
-      "--url", `http://127.0.0.1:${closedPort()}`, "--events", "10", "--batch", "5", "--attempts", "3", "--json",
+      "--url",
+      `http://127.0.0.1:${closedPort()}`,
+      "--events",
+      "10",
+      "--batch",
+      "5",
+      "--attempts",
+      "3",
+      "--json",
     ]);
     assert.equal(r.code, 1, r.stderr);
     const summary = JSON.parse(r.stdout);

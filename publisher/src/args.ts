@@ -48,22 +48,100 @@ interface Spec {
 
 /** One table for flags, variables, defaults and help text, so they cannot drift apart. */
 const SPECS: readonly Spec[] = [
-  { flag: "url", env: "PUBLISHER_URL", kind: "string", default: "http://127.0.0.1:8080", help: "aggregator base URL" },
-  { flag: "events", env: "PUBLISHER_EVENTS", kind: "string", default: "20000", help: "events to send, duplicates included" },
-  { flag: "dup-rate", env: "PUBLISHER_DUP_RATE", kind: "string", default: "0.3", help: "fraction of events that re-send an earlier one (0 ≤ r < 1)" },
-  { flag: "topics", env: "PUBLISHER_TOPICS", kind: "string", default: "4", help: "number of topics to spread events over" },
+  {
+    flag: "url",
+    env: "PUBLISHER_URL",
+    kind: "string",
+    default: "http://127.0.0.1:8080",
+    help: "aggregator base URL",
+  },
+  {
+    flag: "events",
+    env: "PUBLISHER_EVENTS",
+    kind: "string",
+    default: "20000",
+    help: "events to send, duplicates included",
+  },
+  {
+    flag: "dup-rate",
+    env: "PUBLISHER_DUP_RATE",
+    kind: "string",
+    default: "0.3",
+    help: "fraction of events that re-send an earlier one (0 ≤ r < 1)",
+  },
+  {
+    flag: "topics",
+    env: "PUBLISHER_TOPICS",
+    kind: "string",
+    default: "4",
+    help: "number of topics to spread events over",
+  },
   // 500 events ≈ 100 KB per request: far below MAX_BATCH (5000) and MAX_BODY_BYTES (5 MiB), and
   // small enough that a retried request re-sends little.
   { flag: "batch", env: "PUBLISHER_BATCH", kind: "string", default: "500", help: "events per request" },
-  { flag: "concurrency", env: "PUBLISHER_CONCURRENCY", kind: "string", default: "4", help: "requests in flight at once" },
-  { flag: "rate", env: "PUBLISHER_RATE", kind: "string", default: "", help: "events per second limit (default: unlimited)" },
-  { flag: "seed", env: "PUBLISHER_SEED", kind: "string", default: "", help: "integer seed for deterministic events (default: random)" },
-  { flag: "token", env: "PUBLISHER_TOKEN", kind: "string", default: "", help: "bearer token (the aggregator's AUTH_TOKEN)" },
-  { flag: "timeout", env: "PUBLISHER_TIMEOUT_MS", kind: "string", default: "10000", help: "per-request timeout in ms" },
-  { flag: "attempts", env: "PUBLISHER_ATTEMPTS", kind: "string", default: "8", help: "attempts per request, the first included" },
-  { flag: "deadline", env: "PUBLISHER_DEADLINE_S", kind: "string", default: "300", help: "overall deadline in seconds" },
-  { flag: "json", env: "PUBLISHER_JSON", kind: "boolean", default: "false", help: "print the summary as JSON on stdout" },
-  { flag: "verify", env: "PUBLISHER_VERIFY", kind: "boolean", default: "false", help: "check /stats grew by exactly the generated counts" },
+  {
+    flag: "concurrency",
+    env: "PUBLISHER_CONCURRENCY",
+    kind: "string",
+    default: "4",
+    help: "requests in flight at once",
+  },
+  {
+    flag: "rate",
+    env: "PUBLISHER_RATE",
+    kind: "string",
+    default: "",
+    help: "events per second limit (default: unlimited)",
+  },
+  {
+    flag: "seed",
+    env: "PUBLISHER_SEED",
+    kind: "string",
+    default: "",
+    help: "integer seed for deterministic events (default: random)",
+  },
+  {
+    flag: "token",
+    env: "PUBLISHER_TOKEN",
+    kind: "string",
+    default: "",
+    help: "bearer token (the aggregator's AUTH_TOKEN)",
+  },
+  {
+    flag: "timeout",
+    env: "PUBLISHER_TIMEOUT_MS",
+    kind: "string",
+    default: "10000",
+    help: "per-request timeout in ms",
+  },
+  {
+    flag: "attempts",
+    env: "PUBLISHER_ATTEMPTS",
+    kind: "string",
+    default: "8",
+    help: "attempts per request, the first included",
+  },
+  {
+    flag: "deadline",
+    env: "PUBLISHER_DEADLINE_S",
+    kind: "string",
+    default: "300",
+    help: "overall deadline in seconds",
+  },
+  {
+    flag: "json",
+    env: "PUBLISHER_JSON",
+    kind: "boolean",
+    default: "false",
+    help: "print the summary as JSON on stdout",
+  },
+  {
+    flag: "verify",
+    env: "PUBLISHER_VERIFY",
+    kind: "boolean",
+    default: "false",
+    help: "check /stats grew by exactly the generated counts",
+  },
   { flag: "help", env: "", kind: "boolean", default: "false", help: "show this help" },
 ];
 
@@ -104,7 +182,9 @@ export function toOptions(args: RawArgs, env: Record<string, string | undefined>
   const problems: string[] = [];
   const pick = (s: Spec): { text: string; from: string } => {
     const flagValue = args[s.flag];
-    if (flagValue !== undefined && flagValue !== false) return { text: String(flagValue), from: `--${s.flag}` };
+    if (flagValue !== undefined && flagValue !== false) {
+      return { text: String(flagValue), from: `--${s.flag}` };
+    }
     const envValue = s.env ? env[s.env] : undefined;
     if (envValue !== undefined && envValue !== "") return { text: envValue, from: s.env };
     return { text: s.default, from: `--${s.flag}` };
@@ -115,7 +195,12 @@ export function toOptions(args: RawArgs, env: Record<string, string | undefined>
 
   const url = readUrl(pick(spec("url")), problems);
   const events = int("events", 1, 100_000_000);
-  const dupRate = readNumber(pick(spec("dup-rate")), problems, (n) => n >= 0 && n < 1, "a number with 0 ≤ r < 1");
+  const dupRate = readNumber(
+    pick(spec("dup-rate")),
+    problems,
+    (n) => n >= 0 && n < 1,
+    "a number with 0 ≤ r < 1",
+  );
   const rateInput = pick(spec("rate"));
   const rate = rateInput.text === ""
     ? undefined
@@ -139,7 +224,8 @@ export function toOptions(args: RawArgs, env: Record<string, string | undefined>
     help: args.help === true,
     timeoutMs: int("timeout", 1, 3_600_000),
     attempts: int("attempts", 1, 100),
-    deadlineMs: readNumber(pick(spec("deadline")), problems, (n) => n > 0, "a positive number of seconds") * 1000,
+    deadlineMs: readNumber(pick(spec("deadline")), problems, (n) => n > 0, "a positive number of seconds") *
+      1000,
   };
   // A duplicate re-sends an earlier unique event, so at least one must exist.
   if (problems.length === 0 && Math.round(events * dupRate) >= events) {
@@ -149,7 +235,12 @@ export function toOptions(args: RawArgs, env: Record<string, string | undefined>
   return Object.freeze(options);
 }
 
-function readInt(input: { text: string; from: string }, min: number, max: number, problems: string[]): number {
+function readInt(
+  input: { text: string; from: string },
+  min: number,
+  max: number,
+  problems: string[],
+): number {
   const n = /^\d+$/.test(input.text) ? Number(input.text) : NaN;
   if (!Number.isSafeInteger(n) || n < min || n > max) {
     problems.push(`${input.from} must be an integer from ${min} to ${max}, got "${input.text}"`);

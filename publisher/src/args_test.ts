@@ -20,22 +20,63 @@ Deno.test("toOptions: flags, environment and defaults", async (t) => {
 
   await t.step("every flag is read", () => {
     const o = parse([
-      "--url", "https://agg.example:9000/base/", "--events", "100", "--dup-rate", "0.25",
-      "--topics", "3", "--batch", "10", "--concurrency", "2", "--rate", "50.5", "--seed", "42",
-      "--token", "s3cret", "--json", "--verify", "--timeout", "500", "--attempts", "3", "--deadline", "1.5",
+      "--url",
+      "https://agg.example:9000/base/",
+      "--events",
+      "100",
+      "--dup-rate",
+      "0.25",
+      "--topics",
+      "3",
+      "--batch",
+      "10",
+      "--concurrency",
+      "2",
+      "--rate",
+      "50.5",
+      "--seed",
+      "42",
+      "--token",
+      "s3cret",
+      "--json",
+      "--verify",
+      "--timeout",
+      "500",
+      "--attempts",
+      "3",
+      "--deadline",
+      "1.5",
     ]);
     assert.deepEqual({ ...o, url: o.url.href }, {
-      url: "https://agg.example:9000/base/", events: 100, dupRate: 0.25, topics: 3, batch: 10,
-      concurrency: 2, rate: 50.5, seed: 42, token: "s3cret", json: true, verify: true, help: false,
-      timeoutMs: 500, attempts: 3, deadlineMs: 1500,
+      url: "https://agg.example:9000/base/",
+      events: 100,
+      dupRate: 0.25,
+      topics: 3,
+      batch: 10,
+      concurrency: 2,
+      rate: 50.5,
+      seed: 42,
+      token: "s3cret",
+      json: true,
+      verify: true,
+      help: false,
+      timeoutMs: 500,
+      attempts: 3,
+      deadlineMs: 1500,
     });
   });
 
   await t.step("environment variables stand in for flags", () => {
     const o = parse([], {
-      PUBLISHER_URL: "http://agg:8080", PUBLISHER_EVENTS: "7", PUBLISHER_DUP_RATE: "0",
-      PUBLISHER_SEED: "0", PUBLISHER_JSON: "1", PUBLISHER_VERIFY: "yes", PUBLISHER_TOKEN: "t",
-      PUBLISHER_RATE: "10", PUBLISHER_DEADLINE_S: "60",
+      PUBLISHER_URL: "http://agg:8080",
+      PUBLISHER_EVENTS: "7",
+      PUBLISHER_DUP_RATE: "0",
+      PUBLISHER_SEED: "0",
+      PUBLISHER_JSON: "1",
+      PUBLISHER_VERIFY: "yes",
+      PUBLISHER_TOKEN: "t",
+      PUBLISHER_RATE: "10",
+      PUBLISHER_DEADLINE_S: "60",
     });
     assert.equal(o.url.host, "agg:8080");
     assert.equal(o.events, 7);
@@ -66,8 +107,18 @@ Deno.test("toOptions: flags, environment and defaults", async (t) => {
   });
 
   await t.step("rejects non-integers, fractions and out-of-range values", () => {
-    for (const argv of [["--events", "1e3"], ["--batch", "0"], ["--concurrency", "2.5"], ["--seed", "4294967296"],
-      ["--rate", "0"], ["--topics", "x"], ["--deadline", "-3"], ["--token", "a b"]]) {
+    for (
+      const argv of [
+        ["--events", "1e3"],
+        ["--batch", "0"],
+        ["--concurrency", "2.5"],
+        ["--seed", "4294967296"],
+        ["--rate", "0"],
+        ["--topics", "x"],
+        ["--deadline", "-3"],
+        ["--token", "a b"],
+      ]
+    ) {
       assert.throws(() => parse(argv), UsageError, argv.join(" "));
     }
   });

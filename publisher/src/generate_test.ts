@@ -15,11 +15,17 @@ Deno.test("generator: duplicates, determinism and identity", async (t) => {
       if (e.duplicate) dups++;
     }
     assert.deepEqual([total, dups, p.unique], [20_000, 6_000, 14_000]);
-    assert.deepEqual(expectedStats(p), { received: 20_000, unique_processed: 14_000, duplicate_dropped: 6_000 });
+    assert.deepEqual(expectedStats(p), {
+      received: 20_000,
+      unique_processed: 14_000,
+      duplicate_dropped: 6_000,
+    });
   });
 
   await t.step("the duplicate count is round(events × rate) for awkward sizes and rates", () => {
-    for (const [events, rate] of [[1, 0], [2, 0.5], [3, 0.5], [10, 0.01], [999, 0.333], [1000, 0.9], [7, 0.85]]) {
+    for (
+      const [events, rate] of [[1, 0], [2, 0.5], [3, 0.5], [10, 0.01], [999, 0.333], [1000, 0.9], [7, 0.85]]
+    ) {
       const p = plan(events, rate);
       const dups = [...generateEvents(p)].filter((e) => e.duplicate).length;
       assert.equal(dups, Math.round(events * rate), `${events} @ ${rate}`);

@@ -55,12 +55,21 @@ export async function publish(options: Options, io: PublishIO): Promise<Summary>
       } catch (e) {
         verifyError = `before publishing: ${(e as Error).message}`;
         counters.failed = plan.events;
-        counters.rejections.push({ why: "not sent", reason: "could not read /stats", batches: 0, events: plan.events });
+        counters.rejections.push({
+          why: "not sent",
+          reason: "could not read /stats",
+          batches: 0,
+          events: plan.events,
+        });
       }
     }
     if (!verifyError) {
       const started = performance.now();
-      const stop = startProgress(counters, plan.events, { tty: io.tty, write: io.write, intervalMs: io.progressIntervalMs });
+      const stop = startProgress(counters, plan.events, {
+        tty: io.tty,
+        write: io.write,
+        intervalMs: io.progressIntervalMs,
+      });
       try {
         await sendBatches(generateBatches(plan, options.batch), {
           url: options.url,
@@ -81,7 +90,13 @@ export async function publish(options: Options, io: PublishIO): Promise<Summary>
       const drainStarted = performance.now();
       try {
         const after = await waitForIdle(stats);
-        verify = compareStats(before, after, expected, counters.maybeRedelivered, performance.now() - drainStarted);
+        verify = compareStats(
+          before,
+          after,
+          expected,
+          counters.maybeRedelivered,
+          performance.now() - drainStarted,
+        );
       } catch (e) {
         verifyError = `after publishing: ${(e as Error).message}`;
       }

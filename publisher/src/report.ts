@@ -53,7 +53,12 @@ export function latencyOf(samples: readonly number[]): Latency | null {
   if (samples.length === 0) return null;
   const sorted = [...samples].sort((a, b) => a - b);
   const r = (n: number) => Math.round(n * 10) / 10;
-  return { p50: r(percentile(sorted, 50)), p95: r(percentile(sorted, 95)), p99: r(percentile(sorted, 99)), max: r(sorted.at(-1)!) };
+  return {
+    p50: r(percentile(sorted, 50)),
+    p95: r(percentile(sorted, 95)),
+    p99: r(percentile(sorted, 99)),
+    max: r(sorted.at(-1)!),
+  };
 }
 
 /** Assemble the summary from the plan, the sender's counters and the optional verification. */
@@ -105,8 +110,12 @@ export function formatSummary(s: Summary): string {
   const reasons = Object.entries(s.retry_reasons).map(([k, v]) => `${k} ×${v}`).join(", ");
   const lines = [
     `publisher → ${s.url} (seed ${s.seed})`,
-    `  events         ${n(s.events)} = ${n(s.unique)} unique + ${n(s.duplicates_injected)} duplicates injected, ${s.topics} topics`,
-    `  sent           ${n(s.sent)} in ${n(s.requests)} requests (batch ${s.batch}, concurrency ${s.concurrency})`,
+    `  events         ${n(s.events)} = ${n(s.unique)} unique + ${
+      n(s.duplicates_injected)
+    } duplicates injected, ${s.topics} topics`,
+    `  sent           ${n(s.sent)} in ${
+      n(s.requests)
+    } requests (batch ${s.batch}, concurrency ${s.concurrency})`,
     `  accepted       ${n(s.accepted)}`,
     `  failures       ${n(s.failed)}`,
     `  retries        ${n(s.retries)}${reasons ? ` (${reasons})` : ""}`,
@@ -114,15 +123,25 @@ export function formatSummary(s: Summary): string {
     s.latency_ms
       ? `  latency        p50 ${s.latency_ms.p50} ms  p95 ${s.latency_ms.p95} ms  p99 ${s.latency_ms.p99} ms  (max ${s.latency_ms.max} ms)`
       : "  latency        no responses",
-    `  expected       received +${n(s.expected.received)}, unique_processed +${n(s.expected.unique_processed)}, duplicate_dropped +${n(s.expected.duplicate_dropped)}` +
+    `  expected       received +${n(s.expected.received)}, unique_processed +${
+      n(s.expected.unique_processed)
+    }, duplicate_dropped +${n(s.expected.duplicate_dropped)}` +
     (s.maybe_redelivered ? ` (duplicates up to +${n(s.maybe_redelivered)} more from retried requests)` : ""),
   ];
   for (const r of s.rejections) {
-    lines.push(`  failed         ${n(r.events)} events in ${r.batches} batches: ${r.why}, ${r.reason}${r.body ? `: ${r.body}` : ""}`);
+    lines.push(
+      `  failed         ${n(r.events)} events in ${r.batches} batches: ${r.why}, ${r.reason}${
+        r.body ? `: ${r.body}` : ""
+      }`,
+    );
   }
   if (s.verify) {
     const d = s.verify.delta;
-    const facts = `received +${n(d.received)}, unique_processed +${n(d.unique_processed)}, duplicate_dropped +${n(d.duplicate_dropped)}, pending ${s.verify.after.pending} (drained in ${(s.verify.drain_ms / 1000).toFixed(2)} s)`;
+    const facts = `received +${n(d.received)}, unique_processed +${
+      n(d.unique_processed)
+    }, duplicate_dropped +${n(d.duplicate_dropped)}, pending ${s.verify.after.pending} (drained in ${
+      (s.verify.drain_ms / 1000).toFixed(2)
+    } s)`;
     lines.push(`  verify         ${s.verify.ok ? "ok" : "MISMATCH"}: ${facts}`);
     for (const p of s.verify.problems) lines.push(`                 ${p}`);
   }

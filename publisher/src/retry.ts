@@ -128,7 +128,9 @@ export async function requestWithRetry(
   let ambiguous = 0;
   let last: Failure = { reason: "deadline", ambiguous: false };
   for (let attempt = 1; attempt <= policy.attempts; attempt++) {
-    if (deadline.signal.aborted) return { ok: false, why: "deadline", ...last, attempts: attempt - 1, ambiguous };
+    if (deadline.signal.aborted) {
+      return { ok: false, why: "deadline", ...last, attempts: attempt - 1, ambiguous };
+    }
     const started = performance.now();
     try {
       const signal = AbortSignal.any([AbortSignal.timeout(policy.timeoutMs), deadline.signal]);
@@ -138,7 +140,15 @@ export async function requestWithRetry(
       if (response.ok) return { ok: true, status: response.status, body, attempts: attempt, ambiguous };
       const status = response.status;
       if (!isRetryableStatus(status)) {
-        return { ok: false, why: "rejected", reason: `HTTP ${status}`, status, body, attempts: attempt, ambiguous };
+        return {
+          ok: false,
+          why: "rejected",
+          reason: `HTTP ${status}`,
+          status,
+          body,
+          attempts: attempt,
+          ambiguous,
+        };
       }
       last = {
         reason: `HTTP ${status}`,
@@ -150,7 +160,11 @@ export async function requestWithRetry(
     } catch (e) {
       const err = e as Error;
       const timedOut = err?.name === "TimeoutError";
-      last = { reason: timedOut ? "timeout" : "network error", body: timedOut ? undefined : err?.message, ambiguous: true };
+      last = {
+        reason: timedOut ? "timeout" : "network error",
+        body: timedOut ? undefined : err?.message,
+        ambiguous: true,
+      };
       if (deadline.signal.aborted) {
         return { ok: false, why: "deadline", ...last, attempts: attempt, ambiguous: ambiguous + 1 };
       }

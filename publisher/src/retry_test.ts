@@ -17,7 +17,9 @@ function script(steps: Array<number | "network" | "hang" | [number, Record<strin
     const step = steps[Math.min(calls++, steps.length - 1)];
     if (step === "network") return Promise.reject(new TypeError("connection reset"));
     if (step === "hang") {
-      return new Promise((_, reject) => signal.addEventListener("abort", () => reject(signal.reason), { once: true }));
+      return new Promise((_, reject) =>
+        signal.addEventListener("abort", () => reject(signal.reason), { once: true })
+      );
     }
     const [status, headers] = typeof step === "number" ? [step, {}] : step;
     return Promise.resolve(new Response(JSON.stringify({ status }), { status, headers }));
@@ -62,8 +64,10 @@ Deno.test("retry policy", async (t) => {
   await t.step("network errors, 503 and timeouts are retried until a 202", async () => {
     const server = script(["network", 503, "hang", 202]);
     const reasons: string[] = [];
-    const result = await withPolicy({ timeoutMs: 50 }, (p) =>
-      requestWithRetry(server.send, p, { onRetry: (reason) => reasons.push(reason) }));
+    const result = await withPolicy(
+      { timeoutMs: 50 },
+      (p) => requestWithRetry(server.send, p, { onRetry: (reason) => reasons.push(reason) }),
+    );
     assert.equal(result.ok, true);
     assert.equal(result.attempts, 4);
     assert.deepEqual(reasons, ["network error", "HTTP 503", "timeout"]);
@@ -77,8 +81,13 @@ Deno.test("retry policy", async (t) => {
       const result = await withPolicy({}, (p) => requestWithRetry(server.send, p));
       assert.equal(server.calls(), 1);
       assert.deepEqual(result, {
-        ok: false, why: "rejected", reason: `HTTP ${status}`, status, body: JSON.stringify({ status }),
-        attempts: 1, ambiguous: 0,
+        ok: false,
+        why: "rejected",
+        reason: `HTTP ${status}`,
+        status,
+        body: JSON.stringify({ status }),
+        attempts: 1,
+        ambiguous: 0,
       });
     }
   });
@@ -87,8 +96,10 @@ Deno.test("retry policy", async (t) => {
     const server = script([[429, { "Retry-After": "1" }], 202]);
     const delays: number[] = [];
     const started = Date.now();
-    const result = await withPolicy({}, (p) =>
-      requestWithRetry(server.send, p, { onRetry: (_r, _a, ms) => delays.push(ms) }));
+    const result = await withPolicy(
+      {},
+      (p) => requestWithRetry(server.send, p, { onRetry: (_r, _a, ms) => delays.push(ms) }),
+    );
     assert.equal(result.ok, true);
     assert.ok(delays[0] >= 1_000 && delays[0] < 1_001 + FAST.baseMs, String(delays[0]));
     assert.ok(Date.now() - started >= 1_000);
@@ -106,8 +117,10 @@ Deno.test("retry policy", async (t) => {
   await t.step("the overall deadline ends retries, in flight or waiting", async () => {
     const hanging = script(["hang"]);
     const started = Date.now();
-    const result = await withPolicy({ attempts: 100, timeoutMs: 60, deadline: new Deadline(250) }, (p) =>
-      requestWithRetry(hanging.send, p));
+    const result = await withPolicy(
+      { attempts: 100, timeoutMs: 60, deadline: new Deadline(250) },
+      (p) => requestWithRetry(hanging.send, p),
+    );
     assert.equal(!result.ok && result.why, "deadline");
     assert.ok(Date.now() - started < 1_000);
 

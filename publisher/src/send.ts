@@ -40,8 +40,15 @@ export interface Counters {
 /** Fresh zeroed counters. */
 export function newCounters(): Counters {
   return {
-    sent: 0, accepted: 0, failed: 0, requests: 0, retries: 0, retryReasons: {}, maybeRedelivered: 0,
-    latenciesMs: [], rejections: [],
+    sent: 0,
+    accepted: 0,
+    failed: 0,
+    requests: 0,
+    retries: 0,
+    retryReasons: {},
+    maybeRedelivered: 0,
+    latenciesMs: [],
+    rejections: [],
   };
 }
 
@@ -98,11 +105,12 @@ async function postBatch(batch: Batch, ctx: SendContext): Promise<RetryResult> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (ctx.token) headers.authorization = `Bearer ${ctx.token}`;
   const url = endpoint(ctx.url, "/publish");
+  const bytes = encoder.encode(batch.body);
   counters.sent += batch.events;
   const result = await requestWithRetry(
     (signal) => {
       counters.requests++;
-      return fetch(url, { method: "POST", headers, body: batch.body, signal });
+      return fetch(url, { method: "POST", headers, body: streamOf(bytes), signal });
     },
     { attempts: ctx.attempts, timeoutMs: ctx.timeoutMs, deadline: ctx.deadline, random: ctx.random },
     {
@@ -123,10 +131,33 @@ async function postBatch(batch: Batch, ctx: SendContext): Promise<RetryResult> {
   const accepted = acceptedCount(result.body, batch.events);
   counters.accepted += accepted;
   if (accepted < batch.events) {
-    const partial = { why: "partial" as const, reason: `HTTP ${result.status}`, status: result.status, body: result.body };
+    const partial = {
+      why: "partial" as const,
+      reason: `HTTP ${result.status}`,
+      status: result.status,
+      body: result.body,
+    };
     record(counters, partial, { events: batch.events - accepted });
   }
   return result;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * The body as a one-chunk stream, not a string. Deno's fetch silently re-sends a request with a
+ * replayable body once when a kept-alive connection closes before the response (denoland/deno
+ * #32566, #35610); we measured it against our fault proxy: the aggregator got the batch twice and
+ * we saw neither an error nor a retry. A stream cannot be replayed, so fetch surfaces the failure
+ * and every re-send goes through our retry loop, where it is counted and bounded.
+ */
+function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
+  return new ReadableStream({
+    start(controller) {
+      controller.enqueue(bytes);
+      controller.close();
+    },
+  });
 }
 
 /** The contract's 202 body is {"accepted": n}; anything else counts the batch as accepted whole. */
@@ -139,7 +170,11 @@ function acceptedCount(body: string, events: number): number {
   }
 }
 
-function record(counters: Counters, failure: Omit<Rejection, "batches" | "events">, batch: { events: number }) {
+function record(
+  counters: Counters,
+  failure: Omit<Rejection, "batches" | "events">,
+  batch: { events: number },
+) {
   counters.failed += batch.events;
   const body = failure.body?.slice(0, 500);
   const same = counters.rejections.find((r) =>
@@ -150,7 +185,12 @@ function record(counters: Counters, failure: Omit<Rejection, "batches" | "events
     same.events += batch.events;
   } else if (counters.rejections.length < 20) {
     counters.rejections.push({
-      why: failure.why, reason: failure.reason, status: failure.status, body, batches: 1, events: batch.events,
+      why: failure.why,
+      reason: failure.reason,
+      status: failure.status,
+      body,
+      batches: 1,
+      events: batch.events,
     });
   }
 }

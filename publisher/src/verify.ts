@@ -57,7 +57,9 @@ export async function fetchStats(ctx: StatsContext): Promise<Stats> {
   }
   const stats = JSON.parse(result.body);
   for (const key of ["received", "unique_processed", "duplicate_dropped", "pending"] as const) {
-    if (typeof stats?.[key] !== "number") throw new VerifyError(`GET ${url}: "${key}" is not a number: ${result.body}`);
+    if (typeof stats?.[key] !== "number") {
+      throw new VerifyError(`GET ${url}: "${key}" is not a number: ${result.body}`);
+    }
   }
   return stats;
 }
@@ -91,15 +93,30 @@ export function compareStats(
   const problems: string[] = [];
   if (after.pending !== 0) problems.push(`pending is ${after.pending}, not 0`);
   if (delta.unique_processed !== expected.unique_processed) {
-    problems.push(`unique_processed grew by ${delta.unique_processed}, expected exactly ${expected.unique_processed}`);
+    problems.push(
+      `unique_processed grew by ${delta.unique_processed}, expected exactly ${expected.unique_processed}`,
+    );
   }
   const maxDup = expected.duplicate_dropped + maybeRedelivered;
   if (delta.duplicate_dropped < expected.duplicate_dropped || delta.duplicate_dropped > maxDup) {
-    const range = maybeRedelivered === 0 ? `exactly ${expected.duplicate_dropped}` : `${expected.duplicate_dropped}..${maxDup}`;
+    const range = maybeRedelivered === 0
+      ? `exactly ${expected.duplicate_dropped}`
+      : `${expected.duplicate_dropped}..${maxDup}`;
     problems.push(`duplicate_dropped grew by ${delta.duplicate_dropped}, expected ${range}`);
   }
-  if (delta.received !== delta.unique_processed + delta.duplicate_dropped + (after.pending - before.pending)) {
+  if (
+    delta.received !== delta.unique_processed + delta.duplicate_dropped + (after.pending - before.pending)
+  ) {
     problems.push(`received grew by ${delta.received}, not unique + duplicates (contract invariant broken)`);
   }
-  return { ok: problems.length === 0, problems, before, after, delta, expected, maybe_redelivered: maybeRedelivered, drain_ms: drainMs };
+  return {
+    ok: problems.length === 0,
+    problems,
+    before,
+    after,
+    delta,
+    expected,
+    maybe_redelivered: maybeRedelivered,
+    drain_ms: drainMs,
+  };
 }

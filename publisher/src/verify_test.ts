@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { compareStats, type Stats } from "./verify.ts";
 
 const stats = (received: number, unique: number, dups: number, pending = 0): Stats => ({
-  received, unique_processed: unique, duplicate_dropped: dups, pending,
+  received,
+  unique_processed: unique,
+  duplicate_dropped: dups,
+  pending,
 });
 const expected = { received: 20_000, unique_processed: 14_000, duplicate_dropped: 6_000 };
 
@@ -14,7 +17,10 @@ Deno.test("verification compares /stats deltas", async (t) => {
   });
 
   await t.step("a lost or doubled unique event fails", () => {
-    assert.match(compareStats(stats(0, 0, 0), stats(19_999, 13_999, 6_000), expected, 0).problems[0], /expected exactly 14000/);
+    assert.match(
+      compareStats(stats(0, 0, 0), stats(19_999, 13_999, 6_000), expected, 0).problems[0],
+      /expected exactly 14000/,
+    );
     assert.equal(compareStats(stats(0, 0, 0), stats(20_000, 14_001, 5_999), expected, 0).ok, false);
   });
 
@@ -26,7 +32,13 @@ Deno.test("verification compares /stats deltas", async (t) => {
   });
 
   await t.step("work still pending or a broken received invariant fails", () => {
-    assert.match(compareStats(stats(0, 0, 0), stats(20_000, 14_000, 6_000, 3), expected, 0).problems.join(), /pending is 3/);
-    assert.match(compareStats(stats(0, 0, 0), stats(20_010, 14_000, 6_000), expected, 0).problems.join(), /invariant/);
+    assert.match(
+      compareStats(stats(0, 0, 0), stats(20_000, 14_000, 6_000, 3), expected, 0).problems.join(),
+      /pending is 3/,
+    );
+    assert.match(
+      compareStats(stats(0, 0, 0), stats(20_010, 14_000, 6_000), expected, 0).problems.join(),
+      /invariant/,
+    );
   });
 });
