@@ -1,6 +1,5 @@
 /** GET /events: page through a topic's processed events. */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { Value } from '@sinclair/typebox/value';
 import { type TObject, Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
@@ -37,7 +36,15 @@ const checkQuery = TypeCompiler.Compile(EventsQuery);
  * query validation reports coercion failures without the parameter's name, so we do it here.
  */
 export function parseQuery<T>(schema: TObject, check: { Check(v: unknown): boolean; Errors(v: unknown): Iterable<{ path: string; message: string }> }, raw: Record<string, string | undefined>): T {
-  const value = Value.Convert(schema, { ...raw });
+  // Strict coercion: only a whole decimal number becomes an integer ("1.5" and "1e3" stay
+  // strings and fail the check; TypeBox's Value.Convert would truncate them).
+  const value: Record<string, unknown> = { ...raw };
+  for (const [name, property] of Object.entries(schema.properties)) {
+    const text = value[name];
+    if ((property as { type?: string }).type === 'integer' && typeof text === 'string' && /^-?\d{1,15}$/.test(text)) {
+      value[name] = Number(text);
+    }
+  }
   if (check.Check(value)) return value as T;
   const details: Detail[] = [];
   for (const error of check.Errors(value)) {

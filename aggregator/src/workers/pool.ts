@@ -54,25 +54,22 @@ export class WorkerPool {
   private async loop(id: number): Promise<void> {
     const backoff = new Backoff();
     while (!this.stopping) {
+      let pauseMs = 0;
       this.busy++;
       try {
         const applied = await this.applyOnce();
         backoff.reset();
-        if (applied === null) {
-          this.busy--;
-          await this.wakeup.wait(IDLE_POLL_MS);
-          continue;
-        }
-        this.options.onApplied?.(applied);
+        if (applied === null) pauseMs = IDLE_POLL_MS;
+        else this.options.onApplied?.(applied);
       } catch (error) {
-        const delay = backoff.next();
+        pauseMs = backoff.next();
         const level = isUnavailable(error) ? 'warn' : 'error';
-        this.log[level]({ err: error, worker: id, retryInMs: delay }, 'worker batch failed; backing off');
+        this.log[level]({ err: error, worker: id, retryInMs: pauseMs }, 'worker batch failed; backing off');
+      } finally {
         this.busy--;
-        await this.wakeup.wait(delay);
-        continue;
       }
-      this.busy--;
+      // Checked and registered in one tick, so drain()'s wake-up can never slip between them.
+      if (pauseMs > 0 && !this.stopping) await this.wakeup.wait(pauseMs);
     }
   }
 

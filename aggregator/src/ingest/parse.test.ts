@@ -1,0 +1,50 @@
+import { describe, expect, test } from 'bun:test';
+import { UnsupportedMediaType, ValidationError } from '../errors';
+import { bodyFormat, parseBody } from './parse';
+
+describe('bodyFormat', () => {
+  test('JSON, +json and a missing header read as JSON', () => {
+    expect(bodyFormat('application/json')).toBe('json');
+    expect(bodyFormat('application/json; charset=utf-8')).toBe('json');
+    expect(bodyFormat('application/vnd.logbus+json')).toBe('json');
+    expect(bodyFormat(null)).toBe('json');
+  });
+  test('NDJSON media types', () => {
+    expect(bodyFormat('application/x-ndjson')).toBe('ndjson');
+    expect(bodyFormat('Application/X-NDJSON; charset=utf-8')).toBe('ndjson');
+    expect(bodyFormat('application/jsonl')).toBe('ndjson');
+  });
+  test('anything else is 415', () => {
+    expect(() => bodyFormat('text/plain')).toThrow(UnsupportedMediaType);
+    expect(() => bodyFormat('application/x-www-form-urlencoded')).toThrow(UnsupportedMediaType);
+  });
+});
+
+describe('parseBody', () => {
+  const event = { topic: 't', event_id: '1' };
+  test('one object, an array, and an envelope give the same list', () => {
+    expect(parseBody(JSON.stringify(event), 'json')).toEqual([event]);
+    expect(parseBody(JSON.stringify([event, event]), 'json')).toEqual([event, event]);
+    expect(parseBody(JSON.stringify({ events: [event] }), 'json')).toEqual([event]);
+  });
+  test('an object with events and other keys is an event, not an envelope', () => {
+    const odd = { events: [1], topic: 't' };
+    expect(parseBody(JSON.stringify(odd), 'json')).toEqual([odd]);
+  });
+  test('NDJSON skips blank lines and indexes events, naming the line', () => {
+    expect(parseBody('{"a":1}\n\n{"a":2}\n', 'ndjson')).toEqual([{ a: 1 }, { a: 2 }]);
+    try {
+      parseBody('{"a":1}\n\nnot json\n', 'ndjson');
+      throw new Error('expected ValidationError');
+    } catch (error) {
+      expect(error).toBeInstanceOf(ValidationError);
+      expect((error as ValidationError).details[0]).toMatchObject({ index: 1, field: null });
+      expect((error as ValidationError).details[0]!.message).toStartWith('line 3:');
+    }
+  });
+  test('malformed and empty bodies are 400', () => {
+    expect(() => parseBody('{"topic":', 'json')).toThrow(ValidationError);
+    expect(() => parseBody('', 'json')).toThrow(/empty body/);
+    expect(() => parseBody('\n\n', 'ndjson')).toThrow(/empty body/);
+  });
+});

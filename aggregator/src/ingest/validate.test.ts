@@ -1,0 +1,69 @@
+import { describe, expect, test } from 'bun:test';
+import { ValidationError } from '../errors';
+import { timestampProblem } from './timestamp';
+import { validateEvents } from './validate';
+
+const valid = { topic: 'auth.login', event_id: 'e-1', timestamp: '2025-01-31T12:00:00Z', source: 'svc', payload: { a: 1 } };
+
+function detailsOf(candidates: unknown[]) {
+  try {
+    validateEvents(candidates);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ValidationError);
+    return (error as ValidationError).details;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('validateEvents', () => {
+  test('accepts a valid event unchanged', () => {
+    expect(validateEvents([valid])).toEqual([valid]);
+  });
+
+  test.each([
+    ['topic', { topic: '' }],
+    ['topic', { topic: '-starts-with-dash' }],
+    ['topic', { topic: 'has space' }],
+    ['topic', { topic: 'x'.repeat(129) }],
+    ['event_id', { event_id: '' }],
+    ['event_id', { event_id: 'x'.repeat(257) }],
+    ['event_id', { event_id: 42 }],
+    ['timestamp', { timestamp: 'yesterday' }],
+    ['timestamp', { timestamp: '2025-01-31T12:00:00' }],
+    ['timestamp', { timestamp: '2025-02-30T00:00:00Z' }],
+    ['source', { source: '' }],
+    ['payload', { payload: [1, 2] }],
+    ['payload', { payload: null }],
+    ['payload', { payload: 'text' }],
+    ['payload', { payload: { text: 'nul \u0000 inside' } }],
+    ['payload', { payload: { ['k\u0000']: 1 } }],
+    ['payload', { payload: { deep: [{ s: '\ud800' }] } }],
+    ['source', { source: 'a\u0000b' }],
+    ['extra', { extra: true }],
+  ])('rejects a bad %s', (field, override) => {
+    const details = detailsOf([valid, { ...valid, ...override }]);
+    expect(details.length).toBeGreaterThan(0);
+    expect(details.every((d) => d.index === 1)).toBe(true);
+    expect(details.map((d) => d.field)).toContain(field);
+  });
+
+  test('names every missing field', () => {
+    const details = detailsOf([{}]);
+    expect(details.map((d) => d.field).sort()).toEqual(['event_id', 'payload', 'source', 'timestamp', 'topic']);
+  });
+
+  test('a non-object event is reported at its index', () => {
+    expect(detailsOf([valid, valid, 7])[0]).toMatchObject({ index: 2 });
+  });
+});
+
+describe('timestampProblem', () => {
+  test.each(['2025-01-31T12:00:00Z', '2025-01-31t12:00:00z', '2025-01-31 12:00:00+05:30', '2024-02-29T00:00:00.123456789-08:00', '0001-01-01T00:00:00Z', '9999-12-31T23:59:60Z'])(
+    'accepts %s',
+    (value) => expect(timestampProblem(value)).toBeNull(),
+  );
+  test.each(['2025-13-01T00:00:00Z', '2023-02-29T00:00:00Z', '0000-01-01T00:00:00Z', '2025-01-01T24:00:00Z', '2025-01-01T00:00:00+16:00', '2025-01-01', '2025-01-01T00:00Z'])(
+    'rejects %s',
+    (value) => expect(timestampProblem(value)).not.toBeNull(),
+  );
+});

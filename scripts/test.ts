@@ -1,0 +1,81 @@
+/**
+ * `npm test`: one PostgreSQL for the whole run (DATABASE_URL, else testcontainers when Docker
+ * answers, else embedded PostgreSQL from npm), then each workspace's `test` script in turn with
+ * TEST_DATABASE_URL set. Prints one closing line: "tests: N passed, N failed".
+ */
+import { readFileSync } from 'node:fs';
+import { startPostgresServer } from '../aggregator/test/support/postgres';
+
+const WORKSPACES = ['aggregator', 'publisher', 'ops'];
+
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+/** Reads bun's "N pass / N fail / N skip" and deno's "ok | N passed | N failed | N ignored". */
+export function countResults(output: string): Counts {
+  const last = (re: RegExp) => {
+    const all = [...output.matchAll(re)];
+    return all.length ? Number(all[all.length - 1]![1]) : 0;
+  };
+  const deno = [...output.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/g)].at(-1);
+  if (deno) return { passed: Number(deno[1]), failed: Number(deno[3]), skipped: Number(deno[5] ?? 0) };
+  return { passed: last(/^\s*(\d+) pass$/gm), failed: last(/^\s*(\d+) fail$/gm), skipped: last(/^\s*(\d+) skip$/gm) };
+}
+
+async function runSuite(workspace: string, env: Record<string, string>): Promise<Counts & { code: number; seconds: number }> {
+  const started = performance.now();
+  const proc = Bun.spawn(['npm', 'run', 'test', '--silent', '-w', workspace], {
+    env: { ...process.env, ...env },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  // Stream the suite's output while keeping a copy to count results from.
+  let output = '';
+  const pump = async (stream: ReadableStream<Uint8Array>, sink: NodeJS.WriteStream) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      output += text;
+      sink.write(text);
+    }
+  };
+  await Promise.all([pump(proc.stdout, process.stdout), pump(proc.stderr, process.stderr)]);
+  const code = await proc.exited;
+  return { ...countResults(output.replace(/\x1b\[[0-9;]*m/g, '')), code, seconds: (performance.now() - started) / 1000 };
+}
+
+async function main(): Promise<number> {
+  const server = await startPostgresServer();
+  console.log(`[test] PostgreSQL from ${server.kind}`);
+  const totals: Counts = { passed: 0, failed: 0, skipped: 0 };
+  const rows: string[] = [];
+  let exitCode = 0;
+  try {
+    for (const workspace of WORKSPACES) {
+      const manifest = JSON.parse(readFileSync(`${workspace}/package.json`, 'utf8'));
+      if (!manifest.scripts?.test) {
+        rows.push(`  ${workspace}: no test script`);
+        continue;
+      }
+      console.log(`\n[test] ── ${workspace} ──`);
+      const result = await runSuite(workspace, { TEST_DATABASE_URL: server.adminUrl });
+      // A suite that exits non-zero without a failed test (crash, compile error) still fails.
+      const failed = result.failed || (result.code !== 0 ? 1 : 0);
+      totals.passed += result.passed;
+      totals.failed += failed;
+      totals.skipped += result.skipped;
+      if (result.code !== 0) exitCode = 1;
+      rows.push(`  ${workspace}: ${result.passed} passed, ${failed} failed, ${result.skipped} skipped, exit ${result.code}, ${result.seconds.toFixed(1)} s`);
+    }
+  } finally {
+    await server.stop();
+  }
+  console.log(`\n[test] summary\n${rows.join('\n')}`);
+  console.log(`tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+  return exitCode;
+}
+
+if (import.meta.main) process.exit(await main());
