@@ -31,10 +31,11 @@ export async function main(argv: string[], env: Record<string, string | undefine
 }
 
 function failureMessage(s: Summary): string {
-  if (s.failed > 0) return `${s.failed} of ${s.events} events were not accepted`;
-  if (s.verify_error) return `verification failed: ${s.verify_error}`;
-  if (s.verify && !s.verify.ok) return `verification failed: ${s.verify.problems.join("; ")}`;
-  return `${s.events - s.accepted} of ${s.events} events were not accepted`;
+  const reasons: string[] = [];
+  if (s.accepted < s.events) reasons.push(`${s.events - s.accepted} of ${s.events} events were not accepted`);
+  if (s.verify_error) reasons.push(`verification failed: ${s.verify_error}`);
+  if (s.verify && !s.verify.ok) reasons.push(`verification failed: ${s.verify.problems.join("; ")}`);
+  return reasons.join("; ");
 }
 
 if (import.meta.main) await main(Deno.args, Deno.env.toObject());

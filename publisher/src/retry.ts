@@ -162,7 +162,7 @@ export async function requestWithRetry(
       const timedOut = err?.name === "TimeoutError";
       last = {
         reason: timedOut ? "timeout" : "network error",
-        body: timedOut ? undefined : err?.message,
+        body: timedOut ? undefined : describe(err),
         ambiguous: true,
       };
       if (deadline.signal.aborted) {
@@ -185,4 +185,10 @@ export async function requestWithRetry(
     }
   }
   return { ok: false, why: "exhausted", ...last, attempts: policy.attempts, ambiguous };
+}
+
+/** "fetch failed" alone says nothing; Deno puts the socket-level detail in `cause`. */
+function describe(err: Error | undefined): string | undefined {
+  const cause = (err as { cause?: { message?: string } } | undefined)?.cause;
+  return cause?.message ? `${err?.message}: ${cause.message}` : err?.message;
 }

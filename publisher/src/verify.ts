@@ -55,11 +55,13 @@ export async function fetchStats(ctx: StatsContext): Promise<Stats> {
   if (!result.ok) {
     throw new VerifyError(`GET ${url} failed (${result.why}: ${result.reason}) ${result.body ?? ""}`.trim());
   }
-  const stats = JSON.parse(result.body);
+  const body = JSON.parse(result.body);
+  const stats = {} as Stats;
   for (const key of ["received", "unique_processed", "duplicate_dropped", "pending"] as const) {
-    if (typeof stats?.[key] !== "number") {
+    if (typeof body?.[key] !== "number") {
       throw new VerifyError(`GET ${url}: "${key}" is not a number: ${result.body}`);
     }
+    stats[key] = body[key];
   }
   return stats;
 }
