@@ -124,34 +124,15 @@ Deno.test({
           ];
           const proxy = startFaultProxy(target, {
             faultFor: (n) => (n < 40 ? cycle[n % cycle.length] : "pass"),
-            stallMs: 1_500,
+            stallMs: 2_500,
           });
           try {
             const before = await stats(target);
-            const options: Options = toOptions(
-              parseCliArgs([
-                "--url",
-                proxy.url.href,
-                "--events",
-                "5000",
-                "--dup-rate",
-                "0.3",
-                "--seed",
-                "5000",
-                "--batch",
-                "100",
-                "--concurrency",
-                "4",
-                "--timeout",
-                "800",
-                "--attempts",
-                "10",
-                "--deadline",
-                "120",
-                "--verify",
-              ]),
-              {},
-            );
+            // The client timeout leaves a wide margin over a loaded 2-core machine's slowest
+            // honest answer (~200 ms); the stall holds answers well past it.
+            const argv = `--url ${proxy.url.href} --events 5000 --dup-rate 0.3 --seed 5000 --batch 100
+              --concurrency 4 --timeout 1500 --attempts 10 --deadline 120 --verify`.split(/\s+/);
+            const options: Options = toOptions(parseCliArgs(argv), {});
             const progress: string[] = [];
             const s = await publish(options, {
               tty: false,
@@ -172,26 +153,28 @@ Deno.test({
             for (const fault of ["reset", "unavailable", "stall", "lost-ack"] as const) {
               assert.ok(proxy.injected[fault] >= 4, `${fault} injected ${proxy.injected[fault]} times`);
             }
-            // Every injected fault cost exactly one retry, and the summary names each kind.
-            const faults = proxy.injected.reset + proxy.injected.unavailable + proxy.injected.stall +
-              proxy.injected["lost-ack"];
-            assert.equal(s.retries, faults);
-            assert.equal(s.retry_reasons["HTTP 503"], proxy.injected.unavailable);
-            assert.equal(s.retry_reasons["timeout"], proxy.injected.stall);
-            assert.equal(s.retry_reasons["network error"], proxy.injected.reset + proxy.injected["lost-ack"]);
+            // Every injected fault is a visible retry, named by kind. An unfaulted request that
+            // timed out on a busy machine would add a retry; none may go missing.
+            const { reset, unavailable, stall } = proxy.injected;
+            const faults = reset + unavailable + stall + proxy.injected["lost-ack"];
+            assert.ok(s.retries >= faults, `${s.retries} retries for ${faults} faults`);
+            assert.ok((s.retry_reasons["HTTP 503"] ?? 0) >= unavailable);
+            assert.ok((s.retry_reasons["timeout"] ?? 0) >= stall);
+            assert.ok((s.retry_reasons["network error"] ?? 0) >= reset + proxy.injected["lost-ack"]);
             assert.match(text, /retries +\d+ \(.*HTTP 503 ×\d+/);
 
-            // The aggregator's truth, read directly: unique is exact; duplicates are the injected
-            // ones plus exactly the copies whose acknowledgement the proxy swallowed.
+            // The aggregator's truth, read directly: unique is exact. Duplicates are the injected
+            // ones plus the copies whose acknowledgement the proxy swallowed (exactly, when no
+            // other request timed out), and never more than the publisher's own bound.
             const after = await stats(target);
+            const dupDelta = after.duplicate_dropped - before.duplicate_dropped;
             assert.equal(after.pending, 0);
             assert.equal(after.unique_processed - before.unique_processed, 3_500);
             assert.ok(proxy.unacknowledgedEvents > 0);
-            assert.equal(
-              after.duplicate_dropped - before.duplicate_dropped,
-              1_500 + proxy.unacknowledgedEvents,
-            );
-            assert.equal(after.received - before.received, 5_000 + proxy.unacknowledgedEvents);
+            assert.ok(dupDelta >= 1_500 + proxy.unacknowledgedEvents, `duplicates +${dupDelta}`);
+            assert.ok(dupDelta <= 1_500 + s.maybe_redelivered, `duplicates +${dupDelta}`);
+            if (s.retries === faults) assert.equal(dupDelta, 1_500 + proxy.unacknowledgedEvents);
+            assert.equal(after.received - before.received, 3_500 + dupDelta);
             assert.equal(s.verify?.ok, true, String(s.verify?.problems.join("; ") ?? s.verify_error));
             assert.ok(
               progress.some((l) => l.startsWith("progress: ")),
