@@ -8,6 +8,7 @@ import type { Config } from './config';
 import { type Sql, createPool } from './db/client';
 import { migrateDatabase } from './db/migrate';
 import { Backpressure } from './ingest/backpressure';
+import { EnqueueCoalescer } from './ingest/coalescer';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
 import { Backoff } from './workers/backoff';
@@ -36,7 +37,10 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const wakeup = new Wakeup(sql, log);
   const backpressure = new Backpressure(sql, config.maxPending);
   const pool = new WorkerPool(sql, wakeup, log, { workers: config.workers, batchSize: config.batchSize });
-  const app = createApp({ config, sql, lifecycle, wakeup, backpressure, log });
+  // Two statements in flight keep the pipe full (one commits while the next is built) without
+  // letting ingest occupy more than two database backends at a time.
+  const inbox = new EnqueueCoalescer(sql, { maxInFlight: 2, maxEvents: Math.max(config.maxBatch, 20_000) });
+  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log });
 
   return {
     app,

@@ -9,6 +9,7 @@ import type { Sql } from './db/client';
 import { AppError, type Detail, NotFound, ValidationError, fromDatabaseError } from './errors';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
+import type { EnqueueCoalescer } from './ingest/coalescer';
 import { ingestRoutes } from './ingest/routes';
 import type { Logger } from './log';
 import { type Lifecycle, healthRoutes } from './ops/health';
@@ -18,6 +19,8 @@ import type { Wakeup } from './workers/wakeup';
 export interface AppDeps {
   config: Config;
   sql: Sql;
+  /** Writes accepted batches to the inbox (group commit). */
+  inbox: Pick<EnqueueCoalescer, 'enqueue'>;
   lifecycle: Lifecycle;
   wakeup: Pick<Wakeup, 'announce'>;
   backpressure: Pick<Backpressure, 'check'>;
@@ -35,7 +38,7 @@ function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
   return new ValidationError(`invalid ${error.type}`, details);
 }
 
-export function createApp({ config, sql, lifecycle, wakeup, backpressure, log }: AppDeps) {
+export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log }: AppDeps) {
   return new Elysia()
     .use(
       openapi({
@@ -64,7 +67,7 @@ export function createApp({ config, sql, lifecycle, wakeup, backpressure, log }:
     .use(healthRoutes(sql, lifecycle))
     .use(
       ingestRoutes({
-        sql,
+        inbox,
         config,
         wakeup,
         backpressure,

@@ -1,18 +1,17 @@
 /** POST /publish */
 import { Elysia } from 'elysia';
 import type { Config } from '../config';
-import type { Sql } from '../db/client';
 import { PayloadTooLarge, StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
 import type { Wakeup } from '../workers/wakeup';
 import type { Backpressure } from './backpressure';
 import { readBodyText } from './body';
-import { enqueueEvents } from './enqueue';
+import type { EnqueueCoalescer } from './coalescer';
 import { ErrorBody, PublishAccepted, PublishBody } from './model';
 import { bodyFormat, parseBody } from './parse';
 import { validateEvents } from './validate';
 
 export interface IngestDeps {
-  sql: Sql;
+  inbox: Pick<EnqueueCoalescer, 'enqueue'>;
   config: Pick<Config, 'maxBodyBytes' | 'maxBatch'>;
   wakeup: Pick<Wakeup, 'announce'>;
   backpressure: Pick<Backpressure, 'check'>;
@@ -23,7 +22,7 @@ export interface IngestDeps {
 
 const json = (schema: unknown) => ({ 'application/json': { schema } });
 
-export function ingestRoutes({ sql, config, wakeup, backpressure, isDraining, onAccepted }: IngestDeps) {
+export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, onAccepted }: IngestDeps) {
   return new Elysia({ name: 'ingest' }).post(
     '/publish',
     async ({ request, set }) => {
@@ -37,7 +36,7 @@ export function ingestRoutes({ sql, config, wakeup, backpressure, isDraining, on
       const events = validateEvents(candidates);
       backpressure.check();
       try {
-        await enqueueEvents(sql, events);
+        await inbox.enqueue(events);
       } catch (error) {
         throw fromDatabaseError(error);
       }
