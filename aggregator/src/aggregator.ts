@@ -9,6 +9,7 @@ import { type Sql, createPool } from './db/client';
 import { migrateDatabase } from './db/migrate';
 import { Backpressure } from './ingest/backpressure';
 import { EnqueueCoalescer } from './ingest/coalescer';
+import { enqueueEvents } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
 import { Backoff } from './workers/backoff';
@@ -39,7 +40,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const pool = new WorkerPool(sql, wakeup, log, { workers: config.workers, batchSize: config.batchSize });
   // Two statements in flight keep the pipe full (one commits while the next is built) without
   // letting ingest occupy more than two database backends at a time.
-  const inbox = new EnqueueCoalescer(sql, { maxInFlight: 2, maxEvents: Math.max(config.maxBatch, 20_000) });
+  const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), { maxInFlight: 2, maxEvents: Math.max(config.maxBatch, 20_000) });
   const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log });
 
   return {

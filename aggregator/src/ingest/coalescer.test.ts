@@ -1,14 +1,13 @@
 import { describe, expect, test } from 'bun:test';
-import type { Sql } from '../db/client';
-import { EnqueueCoalescer } from './coalescer';
+import { EnqueueCoalescer, type WriteEvents } from './coalescer';
 import type { Event } from './model';
 
-// A stand-in for the database client that records each statement's events and lets the test
-// decide when it "commits". The SQL itself is covered by the integration tests.
-function fakeSql(fail: (events: number) => Error | null = () => null) {
+// The scheduling logic alone: a write function that records each statement's size and lets the
+// test decide when it completes. The SQL path is covered by the integration tests.
+function controlledWrites(fail: (events: number) => Error | null = () => null) {
   const statements: { size: number; finish: () => void }[] = [];
-  const sql = ((_strings: TemplateStringsArray, groupsJson: string) => {
-    const size = (groupsJson.match(/"topic"/g) ?? []).length;
+  const write: WriteEvents = (events) => {
+    const size = events.length;
     return new Promise<void>((resolve, reject) => {
       statements.push({
         size,
@@ -19,8 +18,8 @@ function fakeSql(fail: (events: number) => Error | null = () => null) {
         },
       });
     });
-  }) as unknown as Sql;
-  return { sql, statements };
+  };
+  return { write, statements };
 }
 
 const batch = (n: number, bad = false): Event[] =>
@@ -30,8 +29,8 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe('EnqueueCoalescer', () => {
   test('requests arriving while statements are in flight share the next statement', async () => {
-    const { sql, statements } = fakeSql();
-    const coalescer = new EnqueueCoalescer(sql, { maxInFlight: 1, maxEvents: 100 });
+    const { write, statements } = controlledWrites();
+    const coalescer = new EnqueueCoalescer(write, { maxInFlight: 1, maxEvents: 100 });
     const first = coalescer.enqueue(batch(10));
     const rest = [coalescer.enqueue(batch(5)), coalescer.enqueue(batch(7)), coalescer.enqueue(batch(3))];
     await tick();
@@ -45,8 +44,8 @@ describe('EnqueueCoalescer', () => {
   });
 
   test('a statement never exceeds maxEvents, and a request is never split', async () => {
-    const { sql, statements } = fakeSql();
-    const coalescer = new EnqueueCoalescer(sql, { maxInFlight: 1, maxEvents: 10 });
+    const { write, statements } = controlledWrites();
+    const coalescer = new EnqueueCoalescer(write, { maxInFlight: 1, maxEvents: 10 });
     const all = [coalescer.enqueue(batch(4)), coalescer.enqueue(batch(4)), coalescer.enqueue(batch(4)), coalescer.enqueue(batch(12))];
     for (let i = 0; i < 4; i++) {
       await tick();
@@ -58,8 +57,8 @@ describe('EnqueueCoalescer', () => {
 
   test('an outage fails every request of the statement', async () => {
     const outage = Object.assign(new Error('gone'), { code: 'ECONNREFUSED' });
-    const { sql, statements } = fakeSql(() => outage);
-    const coalescer = new EnqueueCoalescer(sql, { maxInFlight: 1, maxEvents: 100 });
+    const { write, statements } = controlledWrites(() => outage);
+    const coalescer = new EnqueueCoalescer(write, { maxInFlight: 1, maxEvents: 100 });
     // Settle-capture every promise at once so no rejection is ever unhandled.
     const outcomes = [batch(1), batch(2), batch(3)].map((events) => coalescer.enqueue(events).then(() => 'ok', (error) => error));
     await tick();
@@ -73,8 +72,8 @@ describe('EnqueueCoalescer', () => {
   test('any other failure is retried request by request, so only the culprit fails', async () => {
     const poison = new Error('bad data');
     // Statements containing the 6-event "bad" request fail: the merged one (6 + 2) and its retry.
-    const { sql, statements } = fakeSql((size) => (size === 8 || size === 6 ? poison : null));
-    const coalescer = new EnqueueCoalescer(sql, { maxInFlight: 1, maxEvents: 100 });
+    const { write, statements } = controlledWrites((size) => (size === 8 || size === 6 ? poison : null));
+    const coalescer = new EnqueueCoalescer(write, { maxInFlight: 1, maxEvents: 100 });
     const blocker = coalescer.enqueue(batch(1));
     const good = coalescer.enqueue(batch(2));
     const bad = coalescer.enqueue(batch(6, true));

@@ -7,10 +7,11 @@
  * Under load this is what keeps ingest from crowding out the workers: 50 concurrent clients
  * become a few large statements instead of 50 small ones, each with its own commit and backend.
  */
-import type { Sql } from '../db/client';
 import { isUnavailable } from '../errors';
-import { enqueueEvents } from './enqueue';
 import type { Event } from './model';
+
+/** Durably writes events in one transaction (enqueueEvents bound to a pool). */
+export type WriteEvents = (events: readonly Event[]) => Promise<void>;
 
 interface Waiting {
   events: readonly Event[];
@@ -30,7 +31,7 @@ export class EnqueueCoalescer {
   private inFlight = 0;
 
   constructor(
-    private readonly sql: Sql,
+    private readonly writeEvents: WriteEvents,
     private readonly options: CoalescerOptions,
   ) {}
 
@@ -66,7 +67,7 @@ export class EnqueueCoalescer {
 
   private async write(group: Waiting[]): Promise<void> {
     try {
-      await enqueueEvents(this.sql, group.length === 1 ? group[0]!.events : group.flatMap((w) => w.events));
+      await this.writeEvents(group.length === 1 ? group[0]!.events : group.flatMap((w) => w.events));
       for (const waiting of group) waiting.resolve();
     } catch (error) {
       if (group.length === 1 || isUnavailable(error)) {
@@ -76,7 +77,7 @@ export class EnqueueCoalescer {
       // Not an outage: something in one request upset the database. Retry each request alone
       // so only that request fails and the others are not punished for sharing its statement.
       await Promise.all(
-        group.map((waiting) => enqueueEvents(this.sql, waiting.events).then(waiting.resolve, waiting.reject)),
+        group.map((waiting) => this.writeEvents(waiting.events).then(waiting.resolve, waiting.reject)),
       );
     }
   }
