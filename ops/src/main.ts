@@ -1,0 +1,75 @@
+/**
+ * logbus Kubernetes ops tool: `npm run k8s -- publish|load|verify [flags]` (see cli.ts USAGE).
+ * Composition root: argv -> Command -> render the Job from the chart -> create it, follow its
+ * pod's log, wait for the Job -> check /stats through the API server's service proxy.
+ */
+import { type Command, parseCommand, USAGE } from "./cli.ts";
+import { helmTemplate, parseManifests } from "./chart.ts";
+import { ExitCode, OpsError } from "./error.ts";
+import { renderJob } from "./jobs.ts";
+import { applyConfigMap, type Cluster, connect, createJob, followLogs, proxyGetJson, waitForJob, waitForPod } from "./kube.ts";
+import { formatStats, type Stats, statsProblems } from "./stats.ts";
+
+const log = (msg: string) => console.error(`k8s: ${msg}`);
+
+/** The release's aggregator Service, from the chart with the release's values. */
+function serviceOf(cmd: Command, namespace: string): { name: string; portName: string } {
+  const objects = parseManifests(
+    helmTemplate({ release: cmd.release, namespace, valuesFiles: cmd.valuesFiles, set: cmd.set, setString: cmd.setString, showOnly: ["templates/service.yaml"] }),
+  );
+  return { name: objects[0].metadata.name, portName: objects[0].spec.ports[0].name };
+}
+
+/** Reads /stats until pending is 0 (or the deadline), then checks the invariant. */
+async function verify(c: Cluster, svc: { name: string; portName: string }, timeoutSeconds: number): Promise<Stats> {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let stats = (await proxyGetJson(c, svc.name, svc.portName, "stats")) as Stats;
+  while (stats?.pending > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 1000));
+    stats = (await proxyGetJson(c, svc.name, svc.portName, "stats")) as Stats;
+  }
+  const problems = statsProblems(stats);
+  if (problems.length) throw new OpsError(`/stats invariant violated: ${problems.join("; ")}`);
+  log(`/stats ok: ${formatStats(stats)}`);
+  return stats;
+}
+
+async function runJob(cmd: Command, c: Cluster): Promise<void> {
+  const kind = cmd.name === "publish" ? "publisher" : "k6";
+  const rendered = renderJob({ kind, release: cmd.release, namespace: c.namespace, valuesFiles: cmd.valuesFiles, set: cmd.set, setString: cmd.setString });
+  const deadline = Date.now() + cmd.timeoutSeconds * 1000;
+  if (rendered.configMap) await applyConfigMap(c, rendered.configMap);
+  const job = await createJob(c, rendered.job);
+  log(`created Job ${c.namespace}/${job.metadata!.name}`);
+  const pod = await waitForPod(c, job, deadline);
+  log(`following pod ${pod}`);
+  await followLogs(c, pod, kind, process.stdout);
+  const result = await waitForJob(c, job.metadata!.name!, deadline);
+  if (!result.ok) throw new OpsError(`Job ${job.metadata!.name} failed (${result.reason}); logs: kubectl -n ${c.namespace} logs job/${job.metadata!.name}`);
+  log(`Job ${job.metadata!.name} completed`);
+  await verify(c, rendered.service, 30);
+}
+
+/** Runs the tool; returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    const cmd = parseCommand(argv);
+    if (cmd.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    const c = await connect(cmd.namespace);
+    if (cmd.name === "verify") await verify(c, serviceOf(cmd, c.namespace), cmd.timeoutSeconds);
+    else await runJob(cmd, c);
+    return 0;
+  } catch (err) {
+    if (err instanceof OpsError) {
+      console.error(`k8s: ${err.message}`);
+      return err.exitCode;
+    }
+    console.error(`k8s: unexpected error: ${(err as Error)?.stack ?? err}`);
+    return ExitCode.Failed;
+  }
+}
+
+if (import.meta.main) process.exit(await main(process.argv.slice(2)));

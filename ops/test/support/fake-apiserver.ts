@@ -1,0 +1,88 @@
+/**
+ * A minimal fake Kubernetes API server (plain HTTP on 127.0.0.1) that implements just the calls
+ * the ops tool makes, so its whole flow (create Job, follow the pod log, wait, read /stats
+ * through the service proxy) runs here without a cluster. It records what it received.
+ */
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export interface FakeOptions {
+  /** /stats bodies served in order (the last one repeats). */
+  stats?: unknown[];
+  jobOutcome?: "Complete" | "Failed";
+  logLines?: string[];
+  /** TLS material; when given the server speaks HTTPS and demands this client certificate. */
+  tls?: { cert: string; key: string; ca: string; clientCert: string; clientKey: string };
+}
+
+export interface FakeApiServer {
+  url: string;
+  kubeconfig: string;
+  created: { jobs: any[]; configMaps: any[]; replaced: any[] };
+  requests: string[];
+  stop(): void;
+}
+
+export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
+  const created = { jobs: [] as any[], configMaps: [] as any[], replaced: [] as any[] };
+  const requests: string[] = [];
+  let statsServed = 0;
+  const json = (body: unknown, status = 200) => Response.json(body, { status });
+  const server = Bun.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    ...(o.tls ? { tls: { cert: o.tls.cert, key: o.tls.key, ca: o.tls.ca, requestCert: true, rejectUnauthorized: true } } : {}),
+    async fetch(req) {
+      const url = new URL(req.url);
+      const p = url.pathname;
+      requests.push(`${req.method} ${p}${url.search}`);
+      let m: RegExpExecArray | null;
+      if (p === "/version") return json({ major: "1", minor: "32", gitVersion: "v1.32.0-fake" });
+      if (req.method === "POST" && (m = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs$/.exec(p))) {
+        const job = await req.json();
+        created.jobs.push(job);
+        return json({ ...job, metadata: { ...job.metadata, uid: "uid-1" } }, 201);
+      }
+      if ((m = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs\/([^/]+)\/status$/.exec(p))) {
+        const outcome = o.jobOutcome ?? "Complete";
+        return json({ kind: "Job", apiVersion: "batch/v1", metadata: { name: m[2] }, status: { conditions: [{ type: outcome, status: "True", reason: outcome === "Failed" ? "BackoffLimitExceeded" : undefined }] } });
+      }
+      if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(p))) {
+        if (url.searchParams.get("labelSelector") !== "batch.kubernetes.io/controller-uid=uid-1") return json({ items: [] });
+        return json({ kind: "PodList", apiVersion: "v1", metadata: {}, items: [{ metadata: { name: "job-pod-1" }, status: { phase: "Running" } }] });
+      }
+      if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(p))) {
+        return new Response((o.logLines ?? ["publisher started", '{"ok": true}']).join("\n") + "\n");
+      }
+      if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/]+)\/proxy\/(.*)$/.exec(p))) {
+        if (m[3] !== "stats") return json({ error: "not found" }, 404);
+        const seq = o.stats ?? [{ received: 10, unique_processed: 7, duplicate_dropped: 3, pending: 0, topics: [], uptime: 5 }];
+        return json(seq[Math.min(statsServed++, seq.length - 1)]);
+      }
+      if (req.method === "POST" && /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.test(p)) {
+        const cm = await req.json();
+        created.configMaps.push(cm);
+        // Already there from an earlier run: the tool must replace it.
+        return json({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "AlreadyExists", code: 409, message: "exists" }, 409);
+      }
+      if (req.method === "PUT" && /^\/api\/v1\/namespaces\/([^/]+)\/configmaps\/[^/]+$/.test(p)) {
+        const cm = await req.json();
+        created.replaced.push(cm);
+        return json(cm);
+      }
+      return json({ kind: "Status", code: 404, message: `fake apiserver: no route ${req.method} ${p}` }, 404);
+    },
+  });
+  const url = `${o.tls ? "https" : "http"}://127.0.0.1:${server.port}`;
+  const dir = mkdtempSync(join(tmpdir(), "fake-kube-"));
+  const kubeconfig = join(dir, "config");
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const cluster = o.tls ? `    server: ${url}\n    certificate-authority-data: ${b64(o.tls.ca)}\n` : `    server: ${url}\n`;
+  const user = o.tls ? `    client-certificate-data: ${b64(o.tls.clientCert)}\n    client-key-data: ${b64(o.tls.clientKey)}\n` : `    token: fake-token\n`;
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n${cluster}contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: logbus\ncurrent-context: fake\nusers:\n- name: fake\n  user:\n${user}`,
+  );
+  return { url, kubeconfig, created, requests, stop: () => server.stop(true) };
+}
