@@ -114,10 +114,10 @@ describe("kind-config.yaml", () => {
     expect(config.networking.podSubnet).toBe("192.168.0.0/16");
   });
 
-  test("host 127.0.0.1:8080 maps to the aggregator's NodePort from ci/kind-values.yaml", () => {
+  test("host 127.0.0.1:30080 maps to the aggregator's NodePort from ci/kind-values.yaml (8080 stays free for Tilt/compose)", () => {
     const kindValues = parse(readFileSync(join(CHART_DIR, "ci/kind-values.yaml"), "utf8"));
     const mappings = config.nodes.flatMap((n: any) => n.extraPortMappings ?? []);
-    expect(mappings).toContainEqual({ containerPort: kindValues.service.nodePort, hostPort: 8080, listenAddress: "127.0.0.1", protocol: "TCP" });
+    expect(mappings).toContainEqual({ containerPort: kindValues.service.nodePort, hostPort: 30080, listenAddress: "127.0.0.1", protocol: "TCP" });
     expect(kindValues.service.type).toBe("NodePort");
   });
 
