@@ -10,9 +10,10 @@ const MAIN = resolve(import.meta.dir, '../../src/main.ts');
 
 export interface AggregatorProcess {
   proc: Subprocess<'ignore', 'pipe', 'pipe'>;
+  pid: number;
   port: number;
   url: string;
-  /** Everything the process printed so far (stdout + stderr). */
+  /** What the process printed so far (stdout + stderr), the last OUTPUT_KEPT characters. */
   output(): string;
   /** Resolves with the exit code. */
   exited: Promise<number>;
@@ -20,7 +21,16 @@ export interface AggregatorProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export async function spawnAggregator(env: Record<string, string>, port?: number): Promise<AggregatorProcess> {
+export interface SpawnOptions {
+  /** Sees every chunk of output as it arrives (the cluster command prints them). */
+  onOutput?: (text: string) => void;
+}
+
+// A long-running replica (npm run cluster) must not grow the parent's memory with its logs;
+// tests only look at recent lines.
+const OUTPUT_KEPT = 1 << 20;
+
+export async function spawnAggregator(env: Record<string, string>, port?: number, options: SpawnOptions = {}): Promise<AggregatorProcess> {
   const chosen = port ?? (await freePort());
   const proc = spawn([process.execPath, MAIN], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env, PORT: String(chosen) },
@@ -31,16 +41,22 @@ export async function spawnAggregator(env: Record<string, string>, port?: number
   let output = '';
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     const decoder = new TextDecoder();
-    for await (const chunk of stream) output += decoder.decode(chunk, { stream: true });
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      options.onOutput?.(text);
+      output += text;
+      if (output.length > 2 * OUTPUT_KEPT) output = output.slice(-OUTPUT_KEPT);
+    }
   };
   void pump(proc.stdout);
   void pump(proc.stderr);
   const url = `http://127.0.0.1:${chosen}`;
   return {
     proc,
+    pid: proc.pid,
     port: chosen,
     url,
-    output: () => output,
+    output: () => output.slice(-OUTPUT_KEPT),
     exited: proc.exited,
     async waitReady(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;

@@ -1,0 +1,143 @@
+/**
+ * Shared pieces of the fault tests: workloads with known answers, HTTP waits, and checks made
+ * directly on the database (the source of truth) rather than through the replica under test.
+ */
+import { readFileSync } from 'node:fs';
+import { expect } from 'bun:test';
+import postgres from 'postgres';
+import { PARTITION_COUNT } from '../../src/db/schema';
+import { makeEvent } from './harness';
+
+export interface Stats {
+  received: number;
+  unique_processed: number;
+  duplicate_dropped: number;
+  pending: number;
+  topics: string[];
+}
+
+export type TestEvent = Record<string, unknown> & { topic: string; event_id: string };
+
+/**
+ * `total` events over `topics` topics of which `dupRate` re-send an earlier key, shuffled so
+ * copies land in other requests than their originals. `payloadBytes` pads each payload.
+ */
+export function workload(total: number, dupRate: number, topics: number, prefix: string, payloadBytes = 0) {
+  const unique = Math.round(total * (1 - dupRate));
+  const pad = 'x'.repeat(payloadBytes);
+  const events = Array.from(
+    { length: unique },
+    (_, i) => makeEvent({ topic: `${prefix}-${i % topics}`, event_id: `${prefix}-${i}`, payload: { i, pad } }) as TestEvent,
+  );
+  for (let i = unique; i < total; i++) events.push(events[(i * 7919) % unique]!);
+  for (let i = events.length - 1; i > 0; i--) {
+    const j = (i * 104729) % (i + 1);
+    [events[i], events[j]] = [events[j]!, events[i]!];
+  }
+  const keys = new Set(events.map((e) => `${e.topic}/${e.event_id}`));
+  return { events, keys, unique };
+}
+
+export async function readStats(url: string): Promise<Stats> {
+  const response = await fetch(`${url}/stats`, { signal: AbortSignal.timeout(10_000) });
+  if (response.status !== 200) throw new Error(`/stats answered ${response.status}`);
+  return (await response.json()) as Stats;
+}
+
+/** Polls /stats until nothing is pending. */
+export async function waitDrained(url: string, timeoutMs = 60_000): Promise<Stats> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const stats = await readStats(url).catch(() => null);
+    if (stats && stats.pending === 0) return stats;
+    if (Date.now() > deadline) throw new Error(`still pending after ${timeoutMs} ms: ${JSON.stringify(stats)}`);
+    await Bun.sleep(50);
+  }
+}
+
+/** Polls until `probe` resolves true. */
+export async function waitFor(what: string, probe: () => Promise<boolean> | boolean, timeoutMs = 30_000, everyMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await Bun.sleep(everyMs);
+  }
+}
+
+/** The status of GET path, or 'network' when nothing answered. */
+export async function statusOf(url: string, timeoutMs = 5_000): Promise<number | 'network'> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await response.arrayBuffer();
+    return response.status;
+  } catch {
+    return 'network';
+  }
+}
+
+/**
+ * Exactly once, checked on the database: the events table holds each expected key once and
+ * nothing else, the inbox is empty, and the counters agree (unique == keys; every received copy
+ * is either the stored one or counted as a duplicate).
+ */
+export async function expectExactlyOnce(databaseUrl: string, expected: ReadonlySet<string>): Promise<void> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql<{ key: string; copies: number }[]>`
+      SELECT topic || '/' || event_id AS key, count(*)::int AS copies FROM events GROUP BY 1
+    `;
+    const [inbox] = await sql<{ rows: number }[]>`SELECT count(*)::int AS rows FROM inbox`;
+    const [totals] = await sql<{ received: string; unique: string; duplicate: string }[]>`
+      SELECT sum(received) AS received, sum(unique_processed) AS unique, sum(duplicate_dropped) AS duplicate FROM counters
+    `;
+    const stored = new Set(rows.map((row) => row.key));
+    const missing = [...expected].filter((key) => !stored.has(key));
+    const extra = [...stored].filter((key) => !expected.has(key));
+    expect({ missing: missing.slice(0, 5), extra: extra.slice(0, 5), doubled: rows.filter((row) => row.copies > 1).length }).toEqual({
+      missing: [],
+      extra: [],
+      doubled: 0,
+    });
+    expect(rows.length).toBe(expected.size);
+    expect(inbox!.rows).toBe(0);
+    expect(Number(totals!.unique)).toBe(expected.size);
+    expect(Number(totals!.received)).toBe(Number(totals!.unique) + Number(totals!.duplicate));
+  } finally {
+    await sql.end();
+  }
+}
+
+/**
+ * Partitions a fresh transaction cannot lease right now. Empty means no replica holds a lease:
+ * FOR UPDATE SKIP LOCKED skips exactly the rows some other transaction has locked.
+ */
+export async function leasedPartitions(databaseUrl: string): Promise<number[]> {
+  const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
+  try {
+    return await sql.begin(async (tx) => {
+      const free = await tx<{ part: number }[]>`SELECT part FROM inbox_partitions ORDER BY part FOR UPDATE SKIP LOCKED`;
+      const freeSet = new Set(free.map((row) => row.part));
+      return Array.from({ length: PARTITION_COUNT }, (_, part) => part).filter((part) => !freeSet.has(part));
+    });
+  } finally {
+    await sql.end();
+  }
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux; /proc/<pid>/stat counts CPU time in these
+
+/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** Resident memory of a process in MiB, from /proc/<pid>/status. */
+export function residentMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
+  return kib / 1024;
+}
