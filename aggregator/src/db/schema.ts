@@ -8,7 +8,6 @@ import {
   bigserial,
   integer,
   json,
-  jsonb,
   pgSequence,
   pgTable,
   primaryKey,
@@ -71,7 +70,9 @@ export const events = pgTable(
     eventId: text('event_id').notNull(),
     timestamp: timestamp('timestamp', { withTimezone: true, precision: 6 }).notNull(),
     source: text('source').notNull(),
-    payload: jsonb('payload').notNull(),
+    // `json`, not `jsonb`: stored as validated text, so the payload comes back byte for byte
+    // (key order included) and neither write nor read pays for a binary conversion.
+    payload: json('payload').notNull(),
     processedAt: timestamp('processed_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (table) => [

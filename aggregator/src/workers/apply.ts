@@ -42,7 +42,7 @@ export async function applyBatch(tx: Sql, part: number, batchSize: number): Prom
       FROM claimed AS c,
         ROWS FROM (
           json_to_recordset(c.events)
-            AS (topic text, event_id text, "timestamp" timestamptz, source text, payload jsonb)
+            AS (topic text, event_id text, "timestamp" timestamptz, source text, payload json)
         ) WITH ORDINALITY AS e(topic, event_id, "timestamp", source, payload, ord)
     ),
     inserted AS (
