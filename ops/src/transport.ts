@@ -6,8 +6,7 @@
  * built-in shim, whose fetch ignores `dispatcher`: the cluster CA is not trusted and no client
  * certificate is sent, so every kind cluster (self-signed CA + client-cert auth) fails with
  * SELF_SIGNED_CERT_IN_CHAIN (seen in ops/test/ops-tool.test.ts before this file existed).
- * Pinning client-node 1.4.x does not help: it uses node-fetch with an https.Agent, and Bun
- * maps node-fetch to its own fetch too.
+ * (Pinning client-node 1.4.x, which sends through node-fetch and an https.Agent, was not tried.)
  *
  * So the generated API clients, models and kubeconfig handling stay client-node's; only the
  * request is sent with Bun's fetch and its `tls` option, filled from the same kubeconfig fields
