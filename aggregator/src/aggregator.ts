@@ -12,6 +12,7 @@ import { EnqueueCoalescer } from './ingest/coalescer';
 import { enqueueEvents } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
+import { Metrics } from './ops/metrics';
 import { Backoff } from './workers/backoff';
 import { WorkerPool } from './workers/pool';
 import { Wakeup } from './workers/wakeup';
@@ -37,11 +38,12 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
   const wakeup = new Wakeup(sql, log);
   const backpressure = new Backpressure(sql, config.maxPending);
-  const pool = new WorkerPool(sql, wakeup, log, { workers: config.workers, batchSize: config.batchSize });
+  const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight });
+  const pool = new WorkerPool(sql, wakeup, log, { workers: config.workers, batchSize: config.batchSize, metrics });
   // Two statements in flight keep the pipe full (one commits while the next is built) without
   // letting ingest occupy more than two database backends at a time.
   const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), { maxInFlight: 2, maxEvents: Math.max(config.maxBatch, 20_000) });
-  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log });
+  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics });
 
   return {
     app,

@@ -12,7 +12,11 @@ import type { Backpressure } from './ingest/backpressure';
 import type { EnqueueCoalescer } from './ingest/coalescer';
 import { ingestRoutes } from './ingest/routes';
 import type { Logger } from './log';
+import { DASHBOARD_ASSET_PATHS, dashboardRoutes } from './dashboard/routes';
+import { authGuard } from './ops/auth';
 import { type Lifecycle, healthRoutes } from './ops/health';
+import { type Metrics, metricsRoutes } from './ops/metrics';
+import { noteError, requestIdOf, requestLog } from './ops/request-log';
 import { statsRoutes } from './stats/routes';
 import type { Wakeup } from './workers/wakeup';
 
@@ -25,6 +29,7 @@ export interface AppDeps {
   wakeup: Pick<Wakeup, 'announce'>;
   backpressure: Pick<Backpressure, 'check'>;
   log: Logger;
+  metrics: Metrics;
 }
 
 /** Elysia's own validation error (query strings) in the contract shape. */
@@ -38,8 +43,11 @@ function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
   return new ValidationError(`invalid ${error.type}`, details);
 }
 
-export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log }: AppDeps) {
+export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics }: AppDeps) {
   return new Elysia()
+    // First, so every response (a 401 included) carries x-request-id and is measured.
+    .use(requestLog({ log, metrics }))
+    .use(authGuard({ tokens: config.authTokens, publicPaths: DASHBOARD_ASSET_PATHS }))
     .use(
       openapi({
         documentation: {
@@ -51,18 +59,13 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
         },
       }),
     )
-    .onError(({ code, error }) => {
-      if (error instanceof AppError) return error.toResponse();
-      if (code === 'VALIDATION') return fromElysiaValidation(error).toResponse();
-      if (code === 'NOT_FOUND') return new NotFound('no such route').toResponse();
-      if (code === 'PARSE') return new ValidationError('malformed request body').toResponse();
+    .onError(({ code, error, request, set }) => {
       const mapped = fromDatabaseError(error);
-      if (mapped instanceof AppError) return mapped.toResponse();
-      log.error({ err: error }, 'unhandled error');
-      return new Response(JSON.stringify({ error: 'internal error' }), {
-        status: 500,
-        headers: { 'content-type': 'application/json' },
-      });
+      noteError(request, mapped);
+      const response = toErrorResponse(code, mapped, request, log);
+      // The request log and metrics read the status from here (see ops/request-log.ts).
+      set.status = response.status;
+      return response;
     })
     .use(healthRoutes(sql, lifecycle))
     .use(
@@ -72,10 +75,30 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
         wakeup,
         backpressure,
         isDraining: () => lifecycle.draining,
+        onAccepted: metrics.observeAccepted,
       }),
     )
     .use(eventsRoutes(sql))
-    .use(statsRoutes(sql));
+    .use(statsRoutes(sql))
+    .use(metricsRoutes(metrics))
+    .use(dashboardRoutes(sql));
+}
+
+/**
+ * Maps an error (database outages already translated) to the contract body; an unexpected one
+ * is logged with its request id, which the body returns so a user's report finds the line.
+ */
+function toErrorResponse(code: unknown, error: unknown, request: Request, log: Logger): Response {
+  if (error instanceof AppError) return error.toResponse();
+  if (code === 'VALIDATION') return fromElysiaValidation(error as ElysiaValidationError).toResponse();
+  if (code === 'NOT_FOUND') return new NotFound('no such route').toResponse();
+  if (code === 'PARSE') return new ValidationError('malformed request body').toResponse();
+  const requestId = requestIdOf(request);
+  log.error({ err: error, reqId: requestId, method: request.method, path: new URL(request.url).pathname }, 'unhandled error');
+  return new Response(JSON.stringify({ error: 'internal error', request_id: requestId }), {
+    status: 500,
+    headers: { 'content-type': 'application/json' },
+  });
 }
 
 export type App = ReturnType<typeof createApp>;

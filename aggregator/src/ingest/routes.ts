@@ -6,7 +6,7 @@ import type { Wakeup } from '../workers/wakeup';
 import type { Backpressure } from './backpressure';
 import { readBodyText } from './body';
 import type { EnqueueCoalescer } from './coalescer';
-import { ErrorBody, PublishAccepted, PublishBody } from './model';
+import { ErrorBody, type Event, PublishAccepted, PublishBody } from './model';
 import { bodyFormat, parseBody } from './parse';
 import { validateEvents } from './validate';
 
@@ -16,8 +16,8 @@ export interface IngestDeps {
   wakeup: Pick<Wakeup, 'announce'>;
   backpressure: Pick<Backpressure, 'check'>;
   isDraining: () => boolean;
-  /** Observes accepted batch sizes (metrics). */
-  onAccepted?: (events: number) => void;
+  /** Observes each acknowledged batch (metrics: size and topics, counted in memory). */
+  onAccepted?: (events: readonly Event[]) => void;
 }
 
 const json = (schema: unknown) => ({ 'application/json': { schema } });
@@ -41,7 +41,7 @@ export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, 
         throw fromDatabaseError(error);
       }
       wakeup.announce();
-      onAccepted?.(events.length);
+      onAccepted?.(events);
       set.status = 202;
       return { accepted: events.length };
     },

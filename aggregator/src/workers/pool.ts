@@ -19,6 +19,14 @@ export interface WorkerPoolOptions {
   batchSize: number;
   /** Called after each committed batch (metrics, subscriptions). */
   onApplied?: (applied: Applied) => void;
+  /** In-memory metric hooks (ops/metrics.ts). */
+  metrics?: WorkerMetrics;
+}
+
+export interface WorkerMetrics {
+  /** A committed batch and how long lease + apply + commit took. */
+  observeBatch(applied: Applied, seconds: number): void;
+  observeWorkerError(error: unknown): void;
 }
 
 export class WorkerPool {
@@ -57,11 +65,16 @@ export class WorkerPool {
       let pauseMs = 0;
       this.busy++;
       try {
+        const started = performance.now();
         const applied = await this.applyOnce();
         backoff.reset();
         if (applied === null) pauseMs = IDLE_POLL_MS;
-        else this.options.onApplied?.(applied);
+        else {
+          this.options.metrics?.observeBatch(applied, (performance.now() - started) / 1000);
+          this.options.onApplied?.(applied);
+        }
       } catch (error) {
+        this.options.metrics?.observeWorkerError(error);
         pauseMs = backoff.next();
         const level = isUnavailable(error) ? 'warn' : 'error';
         this.log[level]({ err: error, worker: id, retryInMs: pauseMs }, 'worker batch failed; backing off');

@@ -1,0 +1,254 @@
+// The logbus dashboard: polls /stats (throughput from successive samples), /dashboard/overview
+// (per-topic counts, lag, inbox health) and tails one topic through /subscribe (SSE) or, when the
+// aggregator has no /subscribe, by polling /events. With AUTH_TOKEN set, the token is asked for
+// once and kept in sessionStorage (this tab only); API calls send it as a bearer header.
+import { TimeChart, compact } from './chart.js';
+
+const TOKEN_KEY = 'logbus.token';
+const STATS_EVERY_MS = 1000;
+const OVERVIEW_EVERY_MS = 2000;
+const TAIL_POLL_MS = 1000;
+const TAIL_ROWS = 200;
+const TOPIC_ROWS = 12;
+
+const $ = (id) => document.getElementById(id);
+const number = new Intl.NumberFormat('en-US');
+let token = sessionStorage.getItem(TOKEN_KEY);
+
+class AuthRequired extends Error {}
+
+async function api(path) {
+  const response = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
+  if (response.status === 401) throw new AuthRequired();
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
+
+function duration(seconds) {
+  if (!Number.isFinite(seconds)) return '–';
+  if (seconds < 10) return `${seconds.toFixed(1)} s`;
+  const s = Math.floor(seconds);
+  const [d, h, m] = [Math.floor(s / 86400), Math.floor((s % 86400) / 3600), Math.floor((s % 3600) / 60)];
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${String(m).padStart(2, '0')}m`;
+  if (m > 0) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
+  return `${s} s`;
+}
+
+function setStatus(state, text) {
+  const pill = $('status');
+  pill.dataset.state = state;
+  pill.textContent = text;
+}
+
+// ── charts and totals ────────────────────────────────────────────────────────────────────────
+const WINDOW_MS = 5 * 60_000;
+const throughput = new TimeChart($('throughput'), {
+  windowMs: WINDOW_MS,
+  series: [
+    { key: 'received', color: '#2563eb', fill: true },
+    { key: 'unique', color: '#059669' },
+    { key: 'duplicates', color: '#d97706' },
+  ],
+});
+const backlog = new TimeChart($('backlog'), { windowMs: WINDOW_MS, series: [{ key: 'pending', color: '#7c3aed', fill: true }] });
+let previous = null;
+
+function showStats(stats) {
+  const now = Date.now();
+  $('kpi-received').textContent = number.format(stats.received);
+  $('kpi-unique').textContent = number.format(stats.unique_processed);
+  $('kpi-duplicates').textContent = number.format(stats.duplicate_dropped);
+  $('kpi-pending').textContent = number.format(stats.pending);
+  $('kpi-topics').textContent = number.format(stats.topics.length);
+  $('uptime').textContent = duration(stats.uptime);
+  // Rates from successive samples; a counter that went down (a fresh database) counts as 0.
+  const rate = (key) => (previous ? Math.max(0, (stats[key] - previous[key]) / ((now - previous.t) / 1000)) : 0);
+  const rates = { received: rate('received'), unique: rate('unique_processed'), duplicates: rate('duplicate_dropped') };
+  for (const [key, value] of Object.entries(rates)) $(`rate-${key}`).textContent = compact(value);
+  throughput.push(now, rates);
+  backlog.push(now, { pending: stats.pending });
+  previous = { ...stats, t: now };
+}
+
+function showOverview(overview) {
+  $('kpi-lag').textContent = duration(overview.lag_seconds);
+  $('health-lag').textContent = duration(overview.lag_seconds);
+  $('health-dead').textContent = number.format(overview.inbox_dead_tuples);
+  $('health-xact').textContent = overview.oldest_transaction_seconds > 0 ? duration(overview.oldest_transaction_seconds) : 'none';
+  lastSeqs = new Map(overview.topics.map((t) => [t.topic, t.last_seq]));
+  showTopics(overview.topics);
+}
+
+function showTopics(topics) {
+  const sorted = [...topics].sort((a, b) => b.events - a.events || a.topic.localeCompare(b.topic));
+  const max = sorted[0]?.events || 1;
+  const body = $('topics').tBodies[0];
+  body.replaceChildren(
+    ...sorted.slice(0, TOPIC_ROWS).map((t) => {
+      const row = document.createElement('tr');
+      const cell = (className, text) => {
+        const td = row.insertCell();
+        td.className = className;
+        if (text !== undefined) td.textContent = text;
+        return td;
+      };
+      cell('name', t.topic).title = t.topic;
+      cell('count', number.format(t.events));
+      const bar = document.createElement('span');
+      bar.style.width = `${Math.max(1, (t.events / max) * 100)}%`;
+      cell('bar').append(bar);
+      const tailButton = document.createElement('button');
+      tailButton.type = 'button';
+      tailButton.textContent = 'tail';
+      tailButton.addEventListener('click', () => chooseTopic(t.topic));
+      cell('action').append(tailButton);
+      return row;
+    }),
+  );
+  const note = $('topics-empty');
+  note.textContent = sorted.length === 0 ? 'No events yet.' : `and ${sorted.length - TOPIC_ROWS} more`;
+  note.hidden = sorted.length > 0 && sorted.length <= TOPIC_ROWS;
+
+  const select = $('tail-topic');
+  const names = topics.map((t) => t.topic).sort();
+  const current = [...select.options].slice(1).map((o) => o.value);
+  if (names.join('\n') !== current.join('\n')) {
+    const chosen = select.value;
+    select.replaceChildren(select.options[0], ...names.map((name) => new Option(name, name)));
+    select.value = names.includes(chosen) ? chosen : '';
+  }
+}
+
+// ── live tail ────────────────────────────────────────────────────────────────────────────────
+let lastSeqs = new Map();
+let stopTail = () => {};
+
+function chooseTopic(topic) {
+  const select = $('tail-topic');
+  if (![...select.options].some((o) => o.value === topic)) select.append(new Option(topic, topic));
+  select.value = topic;
+  startTail(topic);
+}
+
+function addTailEvent(event) {
+  const row = document.createElement('li');
+  row.className = 'fresh';
+  for (const [className, text] of [
+    ['seq', `#${event.seq}`],
+    ['id', event.event_id],
+    ['source', `${event.source} · ${event.timestamp.slice(11, 19)}`],
+    ['payload', JSON.stringify(event.payload)],
+  ]) {
+    const span = document.createElement('span');
+    span.className = className;
+    span.textContent = text;
+    span.title = text;
+    row.append(span);
+  }
+  const list = $('tail');
+  list.prepend(row);
+  while (list.children.length > TAIL_ROWS) list.lastElementChild.remove();
+}
+
+/** Tails `topic` from its current end: SSE when /subscribe answers, else polling /events. */
+function startTail(topic) {
+  stopTail();
+  $('tail').replaceChildren();
+  $('tail-mode').textContent = '';
+  if (!topic) return;
+  let after = lastSeqs.get(topic) ?? 0;
+  let stopped = false;
+  const seen = (event) => {
+    if (event.seq <= after) return;
+    after = event.seq;
+    addTailEvent(event);
+  };
+
+  const poll = async () => {
+    $('tail-mode').textContent = `polling /events after seq ${after}`;
+    while (!stopped) {
+      try {
+        const page = await api(`/events?topic=${encodeURIComponent(topic)}&after=${after}&limit=1000`);
+        if (stopped) return;
+        page.events.forEach(seen);
+        if (page.events.length === 1000) continue;
+      } catch (error) {
+        if (error instanceof AuthRequired) return askForToken(true);
+      }
+      await new Promise((resolve) => setTimeout(resolve, TAIL_POLL_MS));
+    }
+  };
+
+  // EventSource cannot send headers: the token goes in the query (accepted on /subscribe only).
+  const query = new URLSearchParams({ topic, after: String(after) });
+  if (token) query.set('access_token', token);
+  const source = new EventSource(`/subscribe?${query}`);
+  source.onopen = () => ($('tail-mode').textContent = 'live (server-sent events)');
+  source.onmessage = (message) => seen(JSON.parse(message.data));
+  source.onerror = () => {
+    // Closed for good (no /subscribe here, or refused): fall back to polling from where we are.
+    // Otherwise the browser reconnects by itself and resumes with Last-Event-ID.
+    if (source.readyState !== EventSource.CLOSED || stopped) return;
+    source.close();
+    void poll();
+  };
+  stopTail = () => {
+    stopped = true;
+    source.close();
+  };
+}
+
+// ── polling loop and token ───────────────────────────────────────────────────────────────────
+// Each start() begins a generation; loops of an earlier one (before a token prompt) end.
+let generation = 0;
+let running = false;
+
+async function loop(every, work) {
+  const mine = generation;
+  while (running && mine === generation) {
+    try {
+      await work();
+      setStatus('live', 'live');
+    } catch (error) {
+      if (error instanceof AuthRequired) return askForToken(token !== null);
+      setStatus('error', error instanceof TypeError ? 'aggregator unreachable' : error.message);
+    }
+    await new Promise((resolve) => setTimeout(resolve, every));
+  }
+}
+
+function start() {
+  if (running) return;
+  running = true;
+  generation++;
+  $('forget').hidden = token === null;
+  void loop(STATS_EVERY_MS, async () => showStats(await api('/stats')));
+  void loop(OVERVIEW_EVERY_MS, async () => showOverview(await api('/dashboard/overview')));
+}
+
+function askForToken(refused) {
+  running = false;
+  stopTail();
+  setStatus('error', 'token required');
+  $('login-error').hidden = !refused;
+  const dialog = $('login');
+  if (!dialog.open) dialog.showModal();
+  $('token').focus();
+}
+
+$('login-form').addEventListener('submit', () => {
+  token = $('token').value.trim();
+  sessionStorage.setItem(TOKEN_KEY, token);
+  $('token').value = '';
+  start();
+  const topic = $('tail-topic').value;
+  if (topic) startTail(topic);
+});
+$('forget').addEventListener('click', () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.reload();
+});
+$('tail-topic').addEventListener('change', (event) => startTail(event.target.value));
+
+start();

@@ -1,0 +1,118 @@
+// A small time-series line chart on a canvas: a fixed time window, nice y ticks, HiDPI aware.
+// Hand-written instead of a charting library: the page must work offline, with no CDN and no
+// build step, and it draws a few hundred points.
+
+const NICE_STEPS = [1, 2, 2.5, 5, 10];
+
+/** A round step that splits 0..max into about `count` parts. */
+function niceStep(max, count) {
+  const raw = max / count;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = NICE_STEPS.find((s) => s * magnitude >= raw) ?? 10;
+  return step * magnitude;
+}
+
+/** 1234567 -> "1.2M", for axis labels. */
+export function compact(value) {
+  if (value >= 1e9) return `${(value / 1e9).toFixed(value >= 1e10 ? 0 : 1)}G`;
+  if (value >= 1e6) return `${(value / 1e6).toFixed(value >= 1e7 ? 0 : 1)}M`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(value >= 1e4 ? 0 : 1)}k`;
+  return String(Math.round(value * 10) / 10);
+}
+
+export class TimeChart {
+  /**
+   * @param {HTMLCanvasElement} canvas
+   * @param {{ windowMs: number, series: { key: string, color: string, fill?: boolean }[] }} options
+   */
+  constructor(canvas, { windowMs, series }) {
+    this.canvas = canvas;
+    this.windowMs = windowMs;
+    this.series = series;
+    /** @type {{ t: number, values: Record<string, number> }[]} */
+    this.points = [];
+    new ResizeObserver(() => this.draw()).observe(canvas);
+  }
+
+  /** Adds a sample at time `t` (ms) and drops samples older than the window. */
+  push(t, values) {
+    this.points.push({ t, values });
+    while (this.points.length > 2 && this.points[0].t < t - this.windowMs) this.points.shift();
+    const peak = Math.max(0, ...this.points.flatMap((p) => this.series.map((s) => p.values[s.key] ?? 0)));
+    this.canvas.dataset.samples = String(this.points.length);
+    this.canvas.dataset.peak = String(peak);
+    this.draw();
+  }
+
+  draw() {
+    const { canvas } = this;
+    const ratio = window.devicePixelRatio || 1;
+    const width = canvas.clientWidth;
+    const height = canvas.clientHeight;
+    if (width === 0 || height === 0) return;
+    if (canvas.width !== Math.round(width * ratio) || canvas.height !== Math.round(height * ratio)) {
+      canvas.width = Math.round(width * ratio);
+      canvas.height = Math.round(height * ratio);
+    }
+    const ctx = canvas.getContext('2d');
+    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+
+    const style = getComputedStyle(canvas);
+    const grid = style.getPropertyValue('--grid').trim() || '#e5e7eb';
+    const text = style.getPropertyValue('--muted').trim() || '#6b7280';
+    const pad = { left: 48, right: 12, top: 10, bottom: 22 };
+    const plotW = width - pad.left - pad.right;
+    const plotH = height - pad.top - pad.bottom;
+    const now = this.points.length ? this.points[this.points.length - 1].t : Date.now();
+    const start = now - this.windowMs;
+
+    let max = 0;
+    for (const p of this.points) for (const s of this.series) max = Math.max(max, p.values[s.key] ?? 0);
+    const step = niceStep(max || 1, 4);
+    const top = Math.max(step, Math.ceil((max || 1) / step) * step);
+    const x = (t) => pad.left + ((t - start) / this.windowMs) * plotW;
+    const y = (v) => pad.top + plotH - (v / top) * plotH;
+
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.lineWidth = 1;
+    ctx.fillStyle = text;
+    ctx.textAlign = 'right';
+    ctx.textBaseline = 'middle';
+    for (let v = 0; v <= top + step / 2; v += step) {
+      ctx.strokeStyle = grid;
+      ctx.beginPath();
+      ctx.moveTo(pad.left, Math.round(y(v)) + 0.5);
+      ctx.lineTo(width - pad.right, Math.round(y(v)) + 0.5);
+      ctx.stroke();
+      ctx.fillText(compact(v), pad.left - 6, y(v));
+    }
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'top';
+    const minutes = this.windowMs / 60_000;
+    for (let m = 0; m <= minutes; m++) {
+      const t = now - m * 60_000;
+      ctx.fillText(m === 0 ? 'now' : `-${m}m`, Math.min(x(t), width - pad.right - 10), height - pad.bottom + 6);
+    }
+
+    for (const s of this.series) {
+      const visible = this.points.filter((p) => p.t >= start && Number.isFinite(p.values[s.key]));
+      if (visible.length === 0) continue;
+      ctx.beginPath();
+      visible.forEach((p, i) => (i === 0 ? ctx.moveTo(x(p.t), y(p.values[s.key])) : ctx.lineTo(x(p.t), y(p.values[s.key]))));
+      ctx.strokeStyle = s.color;
+      ctx.lineWidth = 2;
+      ctx.lineJoin = 'round';
+      ctx.stroke();
+      if (s.fill && visible.length > 1) {
+        ctx.lineTo(x(visible[visible.length - 1].t), y(0));
+        ctx.lineTo(x(visible[0].t), y(0));
+        ctx.closePath();
+        ctx.globalAlpha = 0.12;
+        ctx.fillStyle = s.color;
+        ctx.fill();
+        ctx.globalAlpha = 1;
+      }
+    }
+  }
+}

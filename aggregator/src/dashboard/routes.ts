@@ -1,0 +1,56 @@
+/**
+ * GET / — the dashboard: static HTML, CSS and ES modules read once at start, no build step and no
+ * CDN (the page must work on a cluster without internet access). The files carry no data, so
+ * they need no token; GET /dashboard/overview does, like every other data route.
+ */
+import { readFileSync } from 'node:fs';
+import { Elysia } from 'elysia';
+import type { Sql } from '../db/client';
+import { readDatabaseHealth } from '../ops/metrics/database';
+import { TopicCounter } from './topic-counts';
+
+const ASSETS = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/dashboard/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/dashboard/chart.js': ['chart.js', 'text/javascript; charset=utf-8'],
+  '/dashboard/style.css': ['style.css', 'text/css; charset=utf-8'],
+} as const;
+
+/** Paths served without a token (see ops/auth.ts). */
+export const DASHBOARD_ASSET_PATHS: readonly string[] = Object.keys(ASSETS);
+
+const HEADERS = {
+  'cache-control': 'no-cache',
+  'x-content-type-options': 'nosniff',
+  // Same-origin only: the page loads nothing from elsewhere and no other site may frame it.
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+};
+
+export function dashboardRoutes(sql: Sql) {
+  const counter = new TopicCounter(sql);
+  let app = new Elysia({ name: 'dashboard' });
+  for (const [path, [file, type]] of Object.entries(ASSETS)) {
+    const body = readFileSync(new URL(file, import.meta.url), 'utf8');
+    app = app.get(path, () => new Response(body, { headers: { ...HEADERS, 'content-type': type } }), { detail: { hide: true } });
+  }
+  return app.get(
+    '/dashboard/overview',
+    async () => {
+      const [counts, health] = await Promise.all([counter.read(), readDatabaseHealth(sql)]);
+      return {
+        lag_seconds: health.oldestPendingAgeSeconds,
+        inbox_dead_tuples: health.inboxDeadTuples,
+        oldest_transaction_seconds: health.oldestTransactionAgeSeconds,
+        topics: counts.topics,
+        topics_truncated: counts.truncated,
+      };
+    },
+    {
+      detail: {
+        summary: 'Dashboard data: events stored per topic, processing lag, inbox health',
+        description: 'Per-topic counts are exact and kept incrementally per replica (see dashboard/topic-counts.ts).',
+      },
+    },
+  );
+}

@@ -1,0 +1,78 @@
+/**
+ * Events stored per topic, for the dashboard, without counting the events table on every poll.
+ *
+ * A topic's events become visible in seq order (docs/ARCHITECTURE.md: a reader that saw seq S
+ * never later sees a new event of that topic below S), and events are never deleted. So the
+ * count of a topic is exact when kept incrementally: remember (last seq, count) per topic and
+ * each refresh counts only `seq > last`, an index range scan on events_pkey (topic, seq) that
+ * is empty when nothing happened. The first refresh of a process counts everything once.
+ */
+import type { Sql } from '../db/client';
+
+/** Topics counted, by name; the dashboard shows the largest of them. */
+export const MAX_TOPICS = 1000;
+
+/** Answers within this long are served from memory: several open dashboards cost one query. */
+const FRESH_MS = 500;
+
+export interface TopicCount {
+  topic: string;
+  events: number;
+  /** The topic's highest seq: a live tail starts after it. */
+  last_seq: number | null;
+}
+
+export interface TopicCounts {
+  topics: TopicCount[];
+  /** More topics exist than MAX_TOPICS; the rest are not counted. */
+  truncated: boolean;
+}
+
+export class TopicCounter {
+  private readonly known = new Map<string, { last: number; events: number }>();
+  private inflight: Promise<TopicCounts> | null = null;
+  private cached: { at: number; counts: TopicCounts } | null = null;
+
+  constructor(private readonly sql: Sql) {}
+
+  /** Current counts; concurrent callers share one refresh, so no delta is added twice. */
+  read(): Promise<TopicCounts> {
+    if (this.cached && Date.now() - this.cached.at < FRESH_MS) return Promise.resolve(this.cached.counts);
+    this.inflight ??= this.refresh()
+      .then((counts) => {
+        this.cached = { at: Date.now(), counts };
+        return counts;
+      })
+      .finally(() => {
+        this.inflight = null;
+      });
+    return this.inflight;
+  }
+
+  private async refresh(): Promise<TopicCounts> {
+    const names = [...this.known.keys()];
+    const afters = names.map((name) => this.known.get(name)!.last);
+    const rows = await this.sql<{ topic: string; added: string; last: string | null; more: boolean }[]>`
+      WITH listed AS (
+        SELECT name FROM topics ORDER BY name LIMIT ${MAX_TOPICS + 1}
+      )
+      SELECT l.name AS topic, c.added, c.last, (SELECT count(*) FROM listed) > ${MAX_TOPICS} AS more
+      FROM (SELECT name FROM listed ORDER BY name LIMIT ${MAX_TOPICS}) AS l
+      LEFT JOIN unnest(${names}::text[], ${afters}::int8[]) AS k(name, after) ON k.name = l.name
+      CROSS JOIN LATERAL (
+        SELECT count(*) AS added, max(e.seq) AS last
+        FROM events AS e
+        WHERE e.topic = l.name AND e.seq > coalesce(k.after, 0)
+      ) AS c
+    `;
+    const topics: TopicCount[] = [];
+    for (const row of rows) {
+      const entry = this.known.get(row.topic) ?? { last: 0, events: 0 };
+      entry.events += Number(row.added);
+      if (row.last !== null) entry.last = Number(row.last);
+      this.known.set(row.topic, entry);
+      topics.push({ topic: row.topic, events: entry.events, last_seq: entry.last || null });
+    }
+    return { topics, truncated: rows[0]?.more ?? false };
+  }
+}

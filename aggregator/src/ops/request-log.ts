@@ -1,0 +1,74 @@
+/**
+ * Per-request id, one log line per request at most, and the HTTP metrics.
+ *
+ * The id is the caller's X-Request-Id when it looks like an id (so a trace can cross a proxy or
+ * the publisher), else a fresh UUID; it is returned as `x-request-id` on every response, errors
+ * included. Successful requests log at debug only: at the default level the publish path writes
+ * no log line and does no logging work beyond pino's level check. Failed requests log at info
+ * (4xx) or warn (503); a 500 is logged once by app.ts's onError, with its cause.
+ *
+ * Only the path is logged, never the query string: /subscribe may carry `access_token` there.
+ */
+import { Elysia } from 'elysia';
+import type { Logger } from '../log';
+import type { Metrics } from './metrics';
+
+const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+interface RequestInfo {
+  id: string;
+  started: number;
+  error?: unknown;
+}
+
+const requests = new WeakMap<Request, RequestInfo>();
+
+/** The id given to `request` (empty when the request never passed this plugin). */
+export function requestIdOf(request: Request): string {
+  return requests.get(request)?.id ?? '';
+}
+
+/** Remembers the error a request ended with, for its log line (app.ts's onError calls this). */
+export function noteError(request: Request, error: unknown): void {
+  const info = requests.get(request);
+  if (info) info.error = error;
+}
+
+function levelFor(status: number): 'debug' | 'info' | 'warn' | null {
+  // 429 is flow control the publisher expects, not news; 500 was logged by onError already.
+  if (status < 400 || status === 429) return 'debug';
+  if (status === 500) return null;
+  return status >= 500 ? 'warn' : 'info';
+}
+
+export interface RequestLogDeps {
+  log: Logger;
+  metrics?: Pick<Metrics, 'observeRequest'>;
+}
+
+export function requestLog({ log, metrics }: RequestLogDeps) {
+  return new Elysia({ name: 'request-log' })
+    .onRequest(({ request, set }) => {
+      const incoming = request.headers.get('x-request-id');
+      const id = incoming !== null && SANE_ID.test(incoming) ? incoming : crypto.randomUUID();
+      requests.set(request, { id, started: performance.now() });
+      set.headers['x-request-id'] = id;
+    })
+    .onAfterResponse({ as: 'global' }, ({ request, path, route, set, responseValue }) => {
+      const info = requests.get(request);
+      if (!info) return;
+      // A handler that returns a Response sets its status there; app.ts's onError keeps
+      // set.status in step for errors.
+      const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200;
+      const seconds = (performance.now() - info.started) / 1000;
+      metrics?.observeRequest(request.method, route, status, seconds);
+      const level = levelFor(status);
+      if (level !== null && log.isLevelEnabled(level)) {
+        const line: Record<string, unknown> = { reqId: info.id, method: request.method, path, status, ms: Math.round(seconds * 10_000) / 10 };
+        // A 503 keeps its cause (the driver error behind it); a 4xx says what was wrong.
+        if (status >= 500) line.err = info.error;
+        else if (info.error instanceof Error) line.error = info.error.message;
+        log[level](line, 'request');
+      }
+    });
+}

@@ -1,0 +1,166 @@
+/**
+ * Logs: JSON lines, a request id on every response and in every request's line, at most one line
+ * per request (none for a successful publish at the default level), errors with their cause, and
+ * readable lines on a terminal.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import postgres from 'postgres';
+import { type Aggregator, createAggregator } from '../../src/aggregator';
+import type { LogLevel } from '../../src/config';
+import { createLogger, formatPretty } from '../../src/log';
+import { makeEvents, testConfig } from '../support/harness';
+import { type TestDatabase, createTestDatabase } from '../support/postgres';
+
+interface Captured {
+  aggregator: Aggregator;
+  lines: Record<string, unknown>[];
+  request(path: string, init?: RequestInit): Promise<Response>;
+}
+
+let db: TestDatabase;
+const running: Aggregator[] = [];
+
+/** An aggregator whose log lines are captured (each must parse as one JSON object). */
+async function capture(level: LogLevel, databaseUrl = db.url, start = true): Promise<Captured> {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger(level, {
+    pretty: false,
+    write: (line) => {
+      expect(line.endsWith('\n')).toBe(true);
+      expect(line.indexOf('\n')).toBe(line.length - 1);
+      lines.push(JSON.parse(line));
+    },
+  });
+  const aggregator = createAggregator(testConfig({ LOG_LEVEL: level }), databaseUrl, log);
+  if (start) await aggregator.start();
+  running.push(aggregator);
+  const request = (path: string, init?: RequestInit) => aggregator.app.handle(new Request(`http://localhost${path}`, init));
+  return { aggregator, lines, request };
+}
+
+const publish = (events: unknown[], headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(events),
+});
+
+const requestLines = (lines: Record<string, unknown>[]) => lines.filter((l) => l.msg === 'request' || l.msg === 'unhandled error');
+
+beforeAll(async () => {
+  db = await createTestDatabase('logs');
+}, 60_000);
+afterAll(async () => {
+  for (const aggregator of running) {
+    await aggregator.drain(2_000);
+    await aggregator.close();
+  }
+  await db.drop();
+});
+
+describe('request ids', () => {
+  test('every response carries x-request-id: a sane incoming one is kept, anything else replaced by a UUID', async () => {
+    const { request } = await capture('silent');
+    const kept = await request('/health', { headers: { 'x-request-id': 'trace-42.a:b_c' } });
+    expect(kept.headers.get('x-request-id')).toBe('trace-42.a:b_c');
+    for (const bad of ['has space', 'x'.repeat(129), 'quote"d;', '']) {
+      const response = await request('/health', { headers: { 'x-request-id': bad } });
+      expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    const first = (await request('/stats')).headers.get('x-request-id');
+    const second = (await request('/stats')).headers.get('x-request-id');
+    expect(first).not.toBe(second);
+    // Errors too.
+    expect((await request('/no-such-route')).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await request('/publish', publish([{}]))).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('one line per request at most', () => {
+  test('at info, a successful publish of 500 events writes no line at all', async () => {
+    const { request, lines } = await capture('info');
+    const before = lines.length;
+    expect((await request('/publish', publish(makeEvents(500, 5, 'quiet')))).status).toBe(202);
+    await Bun.sleep(20);
+    expect(lines.slice(before)).toEqual([]);
+  });
+
+  test('at debug, a publish of 500 events writes exactly one line, with its request id, status and duration', async () => {
+    const { request, lines } = await capture('debug');
+    const before = lines.length;
+    const response = await request('/publish', publish(makeEvents(500, 5, 'debug'), { 'x-request-id': 'pub-1' }));
+    expect(response.status).toBe(202);
+    await Bun.sleep(20);
+    const mine = lines.slice(before).filter((l) => l.reqId === 'pub-1');
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ level: 20, msg: 'request', method: 'POST', path: '/publish', status: 202, pid: process.pid });
+    expect(typeof mine[0]!.ms).toBe('number');
+    expect(typeof mine[0]!.time).toBe('string');
+    // Nothing mentions single events (the workers' debug output is per batch, if any).
+    expect(lines.slice(before).some((l) => JSON.stringify(l).includes('debug-42'))).toBe(false);
+  });
+
+  test('a rejected request is logged at info with what was wrong; the query string is never logged', async () => {
+    const { request, lines } = await capture('info');
+    const before = lines.length;
+    const response = await request('/events?topic=bad%20topic&access_token=secret-in-query', { headers: { 'x-request-id': 'bad-1' } });
+    expect(response.status).toBe(400);
+    await Bun.sleep(20);
+    const mine = requestLines(lines.slice(before));
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ level: 30, reqId: 'bad-1', path: '/events', status: 400, error: 'invalid query parameters' });
+    expect(JSON.stringify(lines)).not.toContain('secret-in-query');
+  });
+});
+
+describe('errors', () => {
+  test('an unexpected error is logged once at error with the request id, which the 500 body returns', async () => {
+    // A database of its own, broken in a way no error class covers: /stats loses a table.
+    const broken = await createTestDatabase('logs_broken');
+    try {
+      const { request, lines } = await capture('info', broken.url);
+      const admin = postgres(broken.url, { max: 1, onnotice: () => {} });
+      await admin`ALTER TABLE topics RENAME TO topics_gone`;
+      await admin.end();
+      const before = lines.length;
+      const response = await request('/stats', { headers: { 'x-request-id': 'boom-1' } });
+      expect(response.status).toBe(500);
+      expect(await response.json()).toEqual({ error: 'internal error', request_id: 'boom-1' });
+      await Bun.sleep(20);
+      const mine = requestLines(lines.slice(before)).filter((l) => l.reqId === 'boom-1');
+      expect(mine).toHaveLength(1);
+      expect(mine[0]).toMatchObject({ level: 50, msg: 'unhandled error', path: '/stats', method: 'GET' });
+      const err = mine[0]!.err as Record<string, unknown>;
+      expect(err.message).toContain('topics');
+      expect(err.code).toBe('42P01');
+      expect(typeof err.stack).toBe('string');
+    } finally {
+      const aggregator = running.pop()!;
+      await aggregator.drain(2_000);
+      await aggregator.close();
+      await broken.drop();
+    }
+  });
+
+  test('a 503 is logged at warn with the database error as its cause', async () => {
+    // Nothing listens on port 1: the pool's connect fails at once.
+    const { request, lines } = await capture('info', 'postgres://nobody@127.0.0.1:1/none', false);
+    const response = await request('/stats', { headers: { 'x-request-id': 'down-1' } });
+    expect(response.status).toBe(503);
+    await Bun.sleep(20);
+    const mine = requestLines(lines).filter((l) => l.reqId === 'down-1');
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ level: 40, status: 503 });
+    const err = mine[0]!.err as { message: string; cause?: { code?: string } };
+    expect(err.message).toBe('storage unavailable');
+    expect(err.cause?.code).toBe('ECONNREFUSED');
+  });
+});
+
+describe('on a terminal', () => {
+  test('lines are short and readable, with the error stack and its cause below', () => {
+    const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '');
+    const line = JSON.stringify({ level: 40, time: '2025-01-31T12:00:00.123Z', pid: 1, msg: 'request', reqId: 'r1', status: 503, err: { message: 'storage unavailable', stack: 'Error: storage unavailable\n    at x', cause: { message: 'refused', stack: 'Error: refused' } } });
+    expect(plain(formatPretty(line))).toBe('12:00:00.123 WARN  request reqId=r1 status=503\n  Error: storage unavailable\n      at x\n  Error: refused\n');
+    expect(formatPretty('not json\n')).toBe('not json\n');
+  });
+});
