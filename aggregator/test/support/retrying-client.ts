@@ -13,6 +13,15 @@ export interface RetryingClientOptions {
   deadlineMs?: number;
   /** Cap on any single wait, Retry-After included. */
   maxDelayMs?: number;
+  /** Sees every attempt: when it was sent and answered (performance.now()) and its outcome. */
+  onAttempt?: (attempt: Attempt) => void;
+}
+
+export interface Attempt {
+  url: string;
+  sentAt: number;
+  doneAt: number;
+  status: number | 'network';
 }
 
 export interface ClientCounts {
@@ -31,6 +40,7 @@ export class RetryingClient {
   private readonly attemptTimeoutMs: number;
   private readonly deadlineMs: number;
   private readonly maxDelayMs: number;
+  private readonly onAttempt?: (attempt: Attempt) => void;
 
   constructor(
     private readonly urls: () => readonly string[],
@@ -39,6 +49,7 @@ export class RetryingClient {
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 15_000;
     this.deadlineMs = options.deadlineMs ?? 120_000;
     this.maxDelayMs = options.maxDelayMs ?? 2_000;
+    this.onAttempt = options.onAttempt;
   }
 
   /** Publishes `events` as one JSON array; resolves when a replica acknowledged them with 202. */
@@ -50,6 +61,7 @@ export class RetryingClient {
       const url = urls[this.next++ % urls.length]!;
       let delay: number;
       this.counts.attempts++;
+      const sentAt = performance.now();
       try {
         const response = await fetch(`${url}/publish`, {
           method: 'POST',
@@ -58,6 +70,7 @@ export class RetryingClient {
           signal: AbortSignal.timeout(this.attemptTimeoutMs),
         });
         await response.arrayBuffer();
+        this.onAttempt?.({ url, sentAt, doneAt: performance.now(), status: response.status });
         if (response.status === 202) {
           this.counts.acknowledged++;
           return;
@@ -71,6 +84,7 @@ export class RetryingClient {
       } catch (error) {
         if (error instanceof Error && error.message.startsWith('publish answered')) throw error;
         this.counts.networkErrors++;
+        this.onAttempt?.({ url, sentAt, doneAt: performance.now(), status: 'network' });
         // A dead replica refuses at once; the next one in the list is tried after a short pause.
         delay = backoff(attempt);
       }

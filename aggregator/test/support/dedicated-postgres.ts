@@ -1,0 +1,59 @@
+/**
+ * A PostgreSQL server of one test's own, which the test may stop and start again: the shared
+ * server of the run must never go down. It keeps its port across restarts, so replicas configured
+ * with its URL find it again by themselves.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type EmbeddedPostgres, freePort, startEmbeddedPostgres } from '../../src/db/embedded';
+
+export interface DedicatedPostgres {
+  readonly url: string;
+  readonly running: boolean;
+  /** Fast shutdown: sessions are terminated, in-flight transactions roll back. */
+  stop(): Promise<void>;
+  /** Starts the server again on the same port and data directory. */
+  start(): Promise<void>;
+  /** Stops the server and removes its files. */
+  destroy(): Promise<void>;
+}
+
+export async function startDedicatedPostgres(prefix = 'logbus-dedicated-pg-'): Promise<DedicatedPostgres> {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const port = await freePort();
+  let server: EmbeddedPostgres | null = await startEmbeddedPostgres({ dataDir, port });
+  // If the test process dies, stop whichever postmaster runs now and remove the folder.
+  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+  spawn(
+    'sh',
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done; ` +
+        `pid=$(head -1 '${pidFile}' 2>/dev/null); [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; ` +
+        `while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; rm -rf '${dataDir}'`,
+    ],
+    { detached: true, stdio: 'ignore' },
+  ).unref();
+
+  return {
+    url: server.url,
+    get running() {
+      return server !== null;
+    },
+    async stop() {
+      const current = server;
+      server = null;
+      await current?.stop();
+    },
+    async start() {
+      if (server) return;
+      server = await startEmbeddedPostgres({ dataDir, port });
+    },
+    async destroy() {
+      await this.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
