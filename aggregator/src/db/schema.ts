@@ -39,7 +39,12 @@ export const INGEST_SHARDS = 64;
 /** Counter row a worker writes for partition p: INGEST_SHARDS + p, never contended (lease held). */
 export const applyShard = (part: number) => INGEST_SHARDS + part;
 
-/** One row per accepted request and partition: the events of that group as one JSON array. */
+/**
+ * One row per inbox statement and partition: the events of that group, column by column, in
+ * arrival order. Arrays, not a JSON document: PostgreSQL parses each payload and timestamp once,
+ * at ingest (so a value it cannot store fails the publish, not the apply), and the apply only
+ * unnests them.
+ */
 export const inbox = pgTable(
   'inbox',
   {
@@ -47,8 +52,11 @@ export const inbox = pgTable(
     id: bigserial('id', { mode: 'number' }).notNull(),
     // Events in this row; summed by /stats (pending) and by the claim to size a batch.
     n: integer('n').notNull(),
-    // `json`, not `jsonb`: stored as validated text, parsed once when applied.
-    events: json('events').notNull(),
+    topics: text('topics').array().notNull(),
+    eventIds: text('event_ids').array().notNull(),
+    timestamps: timestamp('timestamps', { withTimezone: true, precision: 6 }).array().notNull(),
+    sources: text('sources').array().notNull(),
+    payloads: json('payloads').array().notNull(),
     acceptedAt: timestamp('accepted_at', { withTimezone: true }).notNull().defaultNow(),
   },
   // Serves the claim (`WHERE part = $1 ORDER BY id`) and the lease's "has work" probe.

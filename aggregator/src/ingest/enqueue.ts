@@ -8,33 +8,53 @@ import { INGEST_SHARDS } from '../db/schema';
 import type { Event } from './model';
 import { partitionOf } from './partition';
 
-/**
- * Groups events by partition, keeping their order, as `[{"p":part,"n":count,"e":[event,…]},…]`.
- * One inbox row per group: a request of 50 events costs a row or a few, not 50.
- */
-export function groupByPartition(events: readonly Event[]): string {
-  const groups = new Map<number, string[]>();
+/** The events of one partition, column by column, in arrival order. */
+export interface PartitionGroup {
+  part: number;
+  topics: string[];
+  eventIds: string[];
+  timestamps: string[];
+  sources: string[];
+  payloads: Record<string, unknown>[];
+}
+
+/** Splits events by partition, keeping their order within each partition. */
+export function groupByPartition(events: readonly Event[]): PartitionGroup[] {
+  const groups = new Map<number, PartitionGroup>();
   for (const event of events) {
     const part = partitionOf(event.topic);
     let group = groups.get(part);
-    if (!group) groups.set(part, (group = []));
-    // Re-serialised from the validated object: unknown fields were rejected, so nothing is lost.
-    group.push(JSON.stringify(event));
+    if (!group) {
+      group = { part, topics: [], eventIds: [], timestamps: [], sources: [], payloads: [] };
+      groups.set(part, group);
+    }
+    group.topics.push(event.topic);
+    group.eventIds.push(event.event_id);
+    group.timestamps.push(event.timestamp);
+    group.sources.push(event.source);
+    group.payloads.push(event.payload);
   }
-  const parts: string[] = [];
-  for (const [part, items] of groups) parts.push(`{"p":${part},"n":${items.length},"e":[${items.join(',')}]}`);
-  return `[${parts.join(',')}]`;
+  return [...groups.values()];
 }
 
-/** Durably enqueues `events`; resolves after the commit. */
+/**
+ * Durably enqueues `events`; resolves after the commit. One inbox row per partition present:
+ * a statement carrying thousands of events writes at most PARTITION_COUNT rows.
+ */
 export async function enqueueEvents(sql: Sql, events: readonly Event[]): Promise<void> {
+  const rows = groupByPartition(events).map(
+    (g) => sql`(
+      ${g.part}::int2, ${g.topics.length}::int4, ${g.topics}::text[], ${g.eventIds}::text[],
+      ${g.timestamps}::text[]::timestamptz[], ${g.sources}::text[], ${g.payloads}::json[]
+    )`,
+  );
+  const values = rows.reduce((list, row) => sql`${list}, ${row}`);
   // The counter shard follows the backend pid: a connection never waits on itself, and two
   // connections share a row only when their pids collide modulo INGEST_SHARDS.
   await sql`
     WITH accepted AS (
-      INSERT INTO inbox (part, n, events)
-      SELECT (g->>'p')::int2, (g->>'n')::int4, g->'e'
-      FROM json_array_elements(${groupByPartition(events)}::text::json) AS g
+      INSERT INTO inbox (part, n, topics, event_ids, timestamps, sources, payloads)
+      VALUES ${values}
       RETURNING n
     )
     UPDATE counters

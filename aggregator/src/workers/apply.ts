@@ -35,15 +35,13 @@ export async function applyBatch(tx: Sql, part: number, batchSize: number): Prom
           ) AS oldest
           WHERE before < ${batchSize}
         )
-      RETURNING id, events
+      RETURNING id, topics, event_ids, timestamps, sources, payloads
     ),
     items AS (
       SELECT c.id, e.ord, e.topic, e.event_id, e."timestamp", e.source, e.payload
       FROM claimed AS c,
-        ROWS FROM (
-          json_to_recordset(c.events)
-            AS (topic text, event_id text, "timestamp" timestamptz, source text, payload json)
-        ) WITH ORDINALITY AS e(topic, event_id, "timestamp", source, payload, ord)
+        unnest(c.topics, c.event_ids, c.timestamps, c.sources, c.payloads)
+          WITH ORDINALITY AS e(topic, event_id, "timestamp", source, payload, ord)
     ),
     inserted AS (
       INSERT INTO events (topic, event_id, "timestamp", source, payload)
