@@ -12,12 +12,13 @@ const MIGRATION_LOCK_KEY = 7_351_001;
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
-export async function migrateDatabase(url: string): Promise<void> {
+/** Applies every migration in `folder` not yet applied, under the migration lock. */
+export async function migrateDatabase(url: string, folder: string = MIGRATIONS_FOLDER): Promise<void> {
   const client = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });
   try {
     await client`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
     try {
-      await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER });
+      await migrate(drizzle(client), { migrationsFolder: folder });
     } finally {
       await client`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
     }

@@ -127,14 +127,18 @@ export interface TestDatabase {
 
 let counter = 0;
 
-/** A fresh, migrated database of its own; `drop()` removes it (terminating stray sessions). */
-export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase> {
+/**
+ * A fresh database of its own, migrated unless `migrated: false`; `drop()` removes it
+ * (terminating stray sessions).
+ */
+export async function createTestDatabase(prefix = 'test', options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const { adminUrl } = await sharedServer();
-  await ensureTemplate(adminUrl);
+  const migrated = options.migrated ?? true;
+  if (migrated) await ensureTemplate(adminUrl);
   const name = `${prefix}_${process.pid}_${Date.now()}_${counter++}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
   try {
-    await admin.unsafe(`CREATE DATABASE ${name} TEMPLATE ${TEMPLATE}`);
+    await admin.unsafe(migrated ? `CREATE DATABASE ${name} TEMPLATE ${TEMPLATE}` : `CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }

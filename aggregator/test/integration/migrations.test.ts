@@ -1,0 +1,64 @@
+/**
+ * Migrations on real PostgreSQL: replicas starting together apply them once, and upgrading a
+ * database with events still waiting in the inbox keeps every one of them.
+ */
+import { describe, expect, test } from 'bun:test';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import postgres from 'postgres';
+import { MIGRATIONS_FOLDER, migrateDatabase } from '../../src/db/migrate';
+import { startTestAggregator } from '../support/harness';
+import { createTestDatabase } from '../support/postgres';
+
+/** A copy of the migrations folder that stops after migration `last` (its journal tag). */
+function migrationsUpTo(last: string): string {
+  const folder = mkdtempSync(join(tmpdir(), 'logbus-migrations-'));
+  cpSync(MIGRATIONS_FOLDER, folder, { recursive: true });
+  const journalPath = join(folder, 'meta', '_journal.json');
+  const journal = JSON.parse(readFileSync(journalPath, 'utf8'));
+  const end = journal.entries.findIndex((entry: { tag: string }) => entry.tag === last);
+  expect(end).toBeGreaterThanOrEqual(0);
+  journal.entries = journal.entries.slice(0, end + 1);
+  writeFileSync(journalPath, JSON.stringify(journal));
+  return folder;
+}
+
+describe('migrations', () => {
+  test('five replicas migrating one empty database at once apply each migration exactly once', async () => {
+    const db = await createTestDatabase('migrate_race', { migrated: false });
+    await Promise.all(Array.from({ length: 5 }, () => migrateDatabase(db.url)));
+    const sql = postgres(db.url, { max: 1 });
+    const applied = await sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`;
+    const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8'));
+    const [partitions] = await sql`SELECT count(*)::int AS n FROM inbox_partitions`;
+    await sql.end();
+    expect(applied[0]!.n).toBe(journal.entries.length);
+    expect(partitions!.n).toBe(32);
+    await db.drop();
+  });
+
+  test('events waiting in a JSON inbox (before 0004) are converted in order and then applied', async () => {
+    const db = await createTestDatabase('migrate_inbox', { migrated: false });
+    const folder = migrationsUpTo('0003_keys_collate_c');
+    await migrateDatabase(db.url, folder);
+    rmSync(folder, { recursive: true, force: true });
+
+    const event = (id: string, payload: object) => ({ topic: 'old', event_id: id, timestamp: '2025-01-01T00:00:00.5+02:00', source: 's', payload });
+    const sql = postgres(db.url, { max: 1 });
+    await sql`INSERT INTO inbox (part, n, events) VALUES (3, 3, ${JSON.stringify([event('a', { z: 1, a: 2 }), event('b', {}), event('a', { dup: true })])}::text::json)`;
+    await sql`UPDATE counters SET received = 3 WHERE shard = 0`;
+    await sql.end();
+
+    const agg = await startTestAggregator({}, db);
+    const stats = await agg.drained();
+    expect(stats).toMatchObject({ received: 3, unique_processed: 2, duplicate_dropped: 1, pending: 0 });
+    const page = (await (await agg.request('/events?topic=old')).json()) as { events: { event_id: string; payload: object; timestamp: string }[] };
+    expect(page.events.map((e) => [e.event_id, e.payload, e.timestamp])).toEqual([
+      ['a', { z: 1, a: 2 }, '2024-12-31T22:00:00.500000Z'],
+      ['b', {}, '2024-12-31T22:00:00.500000Z'],
+    ]);
+    await agg.close();
+    await db.drop();
+  });
+});
