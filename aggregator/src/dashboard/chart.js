@@ -1,8 +1,11 @@
-// A small time-series line chart on a canvas: a fixed time window, nice y ticks, HiDPI aware.
+// A small time-series line chart on a canvas: a time window that grows with the data up to a
+// maximum (a freshly opened page is not four-fifths empty), nice y ticks, HiDPI aware.
 // Hand-written instead of a charting library: the page must work offline, with no CDN and no
 // build step, and it draws a few hundred points.
 
 const NICE_STEPS = [1, 2, 2.5, 5, 10];
+const TIME_STEPS_S = [10, 15, 30, 60, 120, 300];
+const MIN_WINDOW_MS = 60_000;
 
 /** A round step that splits 0..max into about `count` parts. */
 function niceStep(max, count) {
@@ -12,18 +15,27 @@ function niceStep(max, count) {
   return step * magnitude;
 }
 
+/** Seconds before now as an axis label: "-30s", "-1m", "-1m30s". */
+function ago(seconds) {
+  if (seconds === 0) return 'now';
+  const m = Math.floor(seconds / 60);
+  const s = seconds % 60;
+  return `-${m ? `${m}m` : ''}${s ? `${s}s` : ''}`;
+}
+
 /** 1234567 -> "1.2M", for axis labels. */
 export function compact(value) {
   if (value >= 1e9) return `${(value / 1e9).toFixed(value >= 1e10 ? 0 : 1)}G`;
   if (value >= 1e6) return `${(value / 1e6).toFixed(value >= 1e7 ? 0 : 1)}M`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(value >= 1e4 ? 0 : 1)}k`;
-  return String(Math.round(value * 10) / 10);
+  return String(value >= 100 ? Math.round(value) : Math.round(value * 10) / 10);
 }
 
 export class TimeChart {
   /**
    * @param {HTMLCanvasElement} canvas
    * @param {{ windowMs: number, series: { key: string, color: string, fill?: boolean }[] }} options
+   *   windowMs: the widest time span shown
    */
   constructor(canvas, { windowMs, series }) {
     this.canvas = canvas;
@@ -65,13 +77,15 @@ export class TimeChart {
     const plotW = width - pad.left - pad.right;
     const plotH = height - pad.top - pad.bottom;
     const now = this.points.length ? this.points[this.points.length - 1].t : Date.now();
-    const start = now - this.windowMs;
+    const first = this.points.length ? this.points[0].t : now;
+    const span = Math.min(this.windowMs, Math.max(MIN_WINDOW_MS, now - first));
+    const start = now - span;
 
     let max = 0;
     for (const p of this.points) for (const s of this.series) max = Math.max(max, p.values[s.key] ?? 0);
     const step = niceStep(max || 1, 4);
     const top = Math.max(step, Math.ceil((max || 1) / step) * step);
-    const x = (t) => pad.left + ((t - start) / this.windowMs) * plotW;
+    const x = (t) => pad.left + ((t - start) / span) * plotW;
     const y = (v) => pad.top + plotH - (v / top) * plotH;
 
     ctx.font = '11px system-ui, sans-serif';
@@ -89,10 +103,9 @@ export class TimeChart {
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    const minutes = this.windowMs / 60_000;
-    for (let m = 0; m <= minutes; m++) {
-      const t = now - m * 60_000;
-      ctx.fillText(m === 0 ? 'now' : `-${m}m`, Math.min(x(t), width - pad.right - 10), height - pad.bottom + 6);
+    const tick = TIME_STEPS_S.find((s) => (span / 1000) / s <= 6) ?? TIME_STEPS_S[TIME_STEPS_S.length - 1];
+    for (let s = 0; s * 1000 <= span; s += tick) {
+      ctx.fillText(ago(s), Math.max(pad.left + 12, Math.min(x(now - s * 1000), width - pad.right - 10)), height - pad.bottom + 6);
     }
 
     for (const s of this.series) {

@@ -22,7 +22,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   await agg.close();
-});
+}, 30_000);
 
 interface Route {
   method: string;
@@ -153,5 +153,5 @@ describe('without AUTH_TOKEN', () => {
     } finally {
       await open.close();
     }
-  });
+  }, 30_000);
 });

@@ -19,6 +19,7 @@ interface Captured {
 
 let db: TestDatabase;
 const running: Aggregator[] = [];
+const unstarted: Aggregator[] = [];
 
 /** An aggregator whose log lines are captured (each must parse as one JSON object). */
 async function capture(level: LogLevel, databaseUrl = db.url, start = true): Promise<Captured> {
@@ -32,8 +33,12 @@ async function capture(level: LogLevel, databaseUrl = db.url, start = true): Pro
     },
   });
   const aggregator = createAggregator(testConfig({ LOG_LEVEL: level }), databaseUrl, log);
-  if (start) await aggregator.start();
-  running.push(aggregator);
+  if (start) {
+    await aggregator.start();
+    running.push(aggregator);
+  } else {
+    unstarted.push(aggregator);
+  }
   const request = (path: string, init?: RequestInit) => aggregator.app.handle(new Request(`http://localhost${path}`, init));
   return { aggregator, lines, request };
 }
@@ -54,8 +59,10 @@ afterAll(async () => {
     await aggregator.drain(2_000);
     await aggregator.close();
   }
+  // Never connected: nothing to drain or wait for.
+  for (const aggregator of unstarted) await aggregator.sql.end({ timeout: 0 });
   await db.drop();
-});
+}, 30_000);
 
 describe('request ids', () => {
   test('every response carries x-request-id: a sane incoming one is kept, anything else replaced by a UUID', async () => {
@@ -139,7 +146,7 @@ describe('errors', () => {
       await aggregator.close();
       await broken.drop();
     }
-  });
+  }, 30_000);
 
   test('a 503 is logged at warn with the database error as its cause', async () => {
     // Nothing listens on port 1: the pool's connect fails at once.
