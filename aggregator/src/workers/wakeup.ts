@@ -39,7 +39,9 @@ export class Wakeup {
   wakeLocal(): void {
     const waiters = this.waiters;
     this.waiters = [];
-    for (const waiter of waiters) waiter();
+    // A copy: each waiter removes itself from `waiters` as it runs, and iterating the array
+    // being spliced skipped every other waiter (drain then waited out the 2 s idle poll).
+    for (const waiter of [...waiters]) waiter();
   }
 
   /** Called after an inbox commit: wake local workers now, other replicas within the window. */

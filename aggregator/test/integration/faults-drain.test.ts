@@ -19,6 +19,22 @@ afterAll(async () => {
 const DRAIN_TIMEOUT_MS = 10_000;
 
 describe('SIGTERM drain', () => {
+  test('idle workers stop at once on drain and all wake on a local commit (every waiter, not every other one)', async () => {
+    const node = await startTestAggregator({ WORKERS: '4' });
+    cleanups.push(() => node.close());
+    // Let all four loops find the inbox empty and go to sleep for the idle poll (2 s).
+    await Bun.sleep(300);
+    const woken: number[] = [];
+    const wakeup = (node.aggregator.pool as unknown as { wakeup: { wait(ms: number): Promise<void>; wakeLocal(): void } }).wakeup;
+    const sleepers = [0, 1, 2, 3].map((i) => wakeup.wait(5_000).then(() => void woken.push(i)));
+    wakeup.wakeLocal();
+    await Promise.race([Promise.all(sleepers), Bun.sleep(500)]);
+    expect(woken.sort()).toEqual([0, 1, 2, 3]);
+    const started = performance.now();
+    await node.aggregator.pool.drain();
+    expect(performance.now() - started).toBeLessThan(500);
+  }, 30_000);
+
   test('a /ready check that began before the drain answers 503 when it ends after it', async () => {
     // Two pool connections, both busy: the readiness ping waits for one, and the drain begins meanwhile.
     const node = await startTestAggregator({ WORKERS: '0', DB_POOL_SIZE: '2' });
