@@ -8,7 +8,7 @@ describe('loadConfig', () => {
       databaseUrl: undefined,
       dataDir: './data',
       port: 8080,
-      workers: 2,
+      workers: 4,
       maxBodyBytes: 5 * 1024 * 1024,
       maxBatch: 5000,
       authTokens: [],
