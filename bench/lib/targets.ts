@@ -1,0 +1,54 @@
+/**
+ * The issue's targets, each evaluated from the medians of this run (ratios use figures measured
+ * in the same run on the same server). A target whose scenario did not run is "n/a".
+ */
+import type { ScenarioResult } from './scenario';
+import type { Figure } from './summary';
+
+export interface Target {
+  target: string;
+  goal: string;
+  measured: string;
+  pass: boolean | null;
+}
+
+type Results = Partial<Record<string, ScenarioResult>>;
+
+const fmt = (n: number, digits = 2) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits }) : 'n/a');
+
+export function evaluateTargets(results: Results): Target[] {
+  const fig = (scenario: string, key: string): Figure | null => results[scenario]?.runs.figures()[key] ?? null;
+  const median = (scenario: string, key: string) => fig(scenario, key)?.median ?? Number.NaN;
+  const targets: Target[] = [];
+  const add = (target: string, goal: string, value: number, ok: (v: number) => boolean, measured = fmt(value)) =>
+    targets.push({ target, goal, measured, pass: Number.isFinite(value) ? ok(value) : null });
+
+  // Paired by round when both ran in every round (interleaved, so they shared the machine's
+  // conditions); otherwise the ratio of the medians.
+  const paired = median('sustained', 'ratio');
+  const ratio = Number.isFinite(paired) ? paired : median('sustained', 'e2e') / median('ceiling', 'naive');
+  add('end-to-end HTTP rate / naive raw-SQL ceiling', '>= 1.0x', ratio, (v) => v >= 1, `${fmt(ratio)}x (${fmt(median('sustained', 'e2e'), 0)} / ${fmt(median('ceiling', 'naive'), 0)} ev/s)`);
+  add('drain after the sustained load', '<= 2 s', median('sustained', 'drain'), (v) => v <= 2, `${fmt(median('sustained', 'drain'))} s`);
+  add('sustained latency p99', '<= 100 ms', median('sustained', 'p99'), (v) => v <= 100, `${fmt(median('sustained', 'p99'), 1)} ms`);
+  const errors = fig('sustained', 'errors');
+  add('sustained errors (every run)', '0', errors ? errors.max : Number.NaN, (v) => v === 0);
+
+  const seed = results.seed?.checks.filter((c) => c.name === 'seed /stats exact') ?? [];
+  targets.push({ target: 'seed workload /stats exact (every run)', goal: 'exact', measured: seed.length ? `${seed.filter((c) => c.ok).length}/${seed.length} exact` : 'n/a', pass: seed.length ? seed.every((c) => c.ok) : null });
+
+  const window = results.soak?.data.window;
+  add(`soak: processed last / first ${window === 60 ? 'minute' : 'window'}`, '>= 0.9x', median('soak', 'processed_ratio'), (v) => v >= 0.9, `${fmt(median('soak', 'processed_ratio'))}x`);
+  add('soak: RSS growth after the first window', '<= 1.2x', median('soak', 'rss_growth'), (v) => v <= 1.2, `${fmt(median('soak', 'rss_growth'))}x`);
+  add('soak: RSS max per replica', '< 200 MB', median('soak', 'rss_max'), (v) => v < 200, `${fmt(median('soak', 'rss_max'), 1)} MB`);
+  const deadFirst = median('soak', 'dead_first');
+  const deadLast = median('soak', 'dead_last');
+  // "Bounded": the last window carries no more than twice the first's peak (floor 10,000, the
+  // noise of one autovacuum round on a busy queue).
+  add('soak: inbox dead tuples bounded', 'last <= max(2 x first, 10k)', deadLast, (v) => v <= Math.max(2 * deadFirst, 10_000), `${fmt(deadFirst, 0)} -> ${fmt(deadLast, 0)}`);
+
+  add('scale: publish p99, large / small', '<= 1.5x', median('scale', 'publish_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'publish_ratio'))}x`);
+  add('scale: GET /events random-offset p99, large / small', '<= 1.5x', median('scale', 'random_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'random_ratio'))}x`);
+  add('scale: GET /events newest-page p99, large / small', '<= 1.5x', median('scale', 'tail_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'tail_ratio'))}x`);
+  add('idle aggregator CPU', '< 1% of a core', median('idle', 'cpu'), (v) => v < 1, `${fmt(median('idle', 'cpu'))}%`);
+  return targets;
+}
