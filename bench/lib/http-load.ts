@@ -22,6 +22,8 @@ export interface LoadOptions {
 export interface LoadResult {
   /** Wall time of the load in seconds. */
   seconds: number;
+  /** performance.now() when the load stopped. */
+  endedAt: number;
   /** Requests handed to connections (bodies used), answered or not. */
   sent: number;
   /** Responses with 2xx. */
@@ -81,8 +83,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     else otherStatus++;
   });
   const result = await instance;
+  const endedAt = performance.now();
   return {
-    seconds: (performance.now() - started) / 1000,
+    seconds: (endedAt - started) / 1000,
+    endedAt,
     sent: cursor.next - firstIndex,
     ok,
     okEvents: ok * pool.batchSize,

@@ -17,17 +17,18 @@ export async function readStats(baseUrl: string): Promise<Stats> {
 }
 
 export interface Drained {
-  /** Seconds from the call until /stats said pending == 0; NaN if it did not within the timeout. */
+  /** Seconds from `since` until /stats said pending == 0; NaN if it did not within the timeout. */
   seconds: number;
   stats: Stats;
 }
 
 /**
  * Polls /stats every `intervalMs` until pending == 0. The figure is as precise as the interval
- * (20 ms by default) plus one /stats round trip.
+ * (20 ms by default) plus one /stats round trip. `since` (a performance.now() value, default now)
+ * is where the clock starts, e.g. the moment the load stopped.
  */
-export async function waitDrained(baseUrl: string, timeoutMs: number, intervalMs = 20): Promise<Drained> {
-  const started = performance.now();
+export async function waitDrained(baseUrl: string, timeoutMs: number, since = performance.now(), intervalMs = 20): Promise<Drained> {
+  const started = since;
   for (;;) {
     const stats = await readStats(baseUrl);
     const elapsed = performance.now() - started;

@@ -66,7 +66,7 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
     const load = await runLoad({ urls: aggregators.urls, connections: options.connections, seconds, pool, cursor: { next: 0 } });
     clearInterval(timer);
     await sample();
-    const drained = await waitDrained(url!, options.drainTimeoutSeconds * 1000);
+    const drained = await waitDrained(url!, options.drainTimeoutSeconds * 1000, load.endedAt);
     return { load, samples, drained };
   });
   recordMachine(result, measured);

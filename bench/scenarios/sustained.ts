@@ -44,7 +44,7 @@ export async function runSustained(ctx: Context, result: ScenarioResult, pool: B
     const sampler = new StatsSampler(url!, 1000);
     const load = await runLoad({ urls: aggregators.urls, connections: options.connections, seconds: options.seconds, pool, cursor: { next: 0 } });
     const atEnd = await readStats(url!);
-    const drained = await waitDrained(url!, options.drainTimeoutSeconds * 1000);
+    const drained = await waitDrained(url!, options.drainTimeoutSeconds * 1000, load.endedAt);
     const samples = sampler.stop();
     const final = await readStats(url!);
     return { load, atEnd, drained, final, samples, maxPending: Math.max(sampler.maxPending, atEnd.pending), statements: await topStatements(server.admin, db) };
