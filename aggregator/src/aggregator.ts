@@ -13,6 +13,8 @@ import { enqueueEvents } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
 import { Metrics } from './ops/metrics';
+import { SubscriptionHub } from './subscribe/hub';
+import { EventsNotifier } from './subscribe/notifier';
 import { Backoff } from './workers/backoff';
 import { WorkerPool } from './workers/pool';
 import { Wakeup } from './workers/wakeup';
@@ -37,13 +39,23 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const lifecycle: Lifecycle = { migrated: false, draining: false };
   const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
   const wakeup = new Wakeup(sql, log);
+  const subscriptions = new SubscriptionHub(sql, log);
+  const notifier = new EventsNotifier(sql, log, (parts) => subscriptions.wake(parts));
   const backpressure = new Backpressure(sql, config.maxPending);
   const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight });
-  const pool = new WorkerPool(sql, wakeup, log, { workers: config.workers, batchSize: config.batchSize, metrics });
+  const pool = new WorkerPool(sql, wakeup, log, {
+    workers: config.workers,
+    batchSize: config.batchSize,
+    metrics,
+    // Only batches that stored something can interest a subscriber.
+    onApplied: (applied) => {
+      if (applied.unique > 0) notifier.announce(applied.part);
+    },
+  });
   // Two statements in flight keep the pipe full (one commits while the next is built) without
   // letting ingest occupy more than two database backends at a time.
   const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), { maxInFlight: 2, maxEvents: Math.max(config.maxBatch, 20_000) });
-  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics });
+  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions });
 
   return {
     app,
@@ -51,12 +63,14 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     pool,
     lifecycle,
     backpressure,
+    subscriptions,
 
     /** Migrates (retrying until the database answers), then starts the workers. */
     async start(): Promise<void> {
       await migrateWithRetry(databaseUrl, log);
       lifecycle.migrated = true;
       await wakeup.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; workers will poll'));
+      await notifier.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; subscriptions will sweep'));
       backpressure.start();
       pool.start();
     },
@@ -68,6 +82,8 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
      */
     async drain(timeoutMs: number, pendingRequests: () => number = () => 0): Promise<boolean> {
       lifecycle.draining = true;
+      // Streams end with `event: shutdown`; clients resume on another replica by Last-Event-ID.
+      subscriptions.closeAll();
       const deadline = Date.now() + timeoutMs;
       while (pendingRequests() > 0 && Date.now() < deadline) await Bun.sleep(20);
       const drained = await Promise.race([
@@ -76,6 +92,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
       ]);
       backpressure.stop();
       wakeup.close();
+      notifier.close();
       return drained;
     },
 

@@ -18,6 +18,8 @@ import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics';
 import { noteError, requestIdOf, requestLog } from './ops/request-log';
 import { statsRoutes } from './stats/routes';
+import type { SubscriptionHub } from './subscribe/hub';
+import { subscribeRoutes } from './subscribe/routes';
 import type { Wakeup } from './workers/wakeup';
 
 export interface AppDeps {
@@ -30,6 +32,7 @@ export interface AppDeps {
   backpressure: Pick<Backpressure, 'check'>;
   log: Logger;
   metrics: Metrics;
+  subscriptions: SubscriptionHub;
 }
 
 /** Elysia's own validation error (query strings) in the contract shape. */
@@ -43,7 +46,7 @@ function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
   return new ValidationError(`invalid ${error.type}`, details);
 }
 
-export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics }: AppDeps) {
+export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions }: AppDeps) {
   return new Elysia()
     // First, so every response (a 401 included) carries x-request-id and is measured.
     .use(requestLog({ log, metrics }))
@@ -79,6 +82,7 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
       }),
     )
     .use(eventsRoutes(sql))
+    .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
     .use(statsRoutes(sql))
     .use(metricsRoutes(metrics))
     .use(dashboardRoutes(sql));

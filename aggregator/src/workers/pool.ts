@@ -18,7 +18,7 @@ export interface WorkerPoolOptions {
   workers: number;
   batchSize: number;
   /** Called after each committed batch (metrics, subscriptions). */
-  onApplied?: (applied: Applied) => void;
+  onApplied?: (applied: AppliedBatch) => void;
   /** In-memory metric hooks (ops/metrics.ts). */
   metrics?: WorkerMetrics;
 }
@@ -27,6 +27,11 @@ export interface WorkerMetrics {
   /** A committed batch and how long lease + apply + commit took. */
   observeBatch(applied: Applied, seconds: number): void;
   observeWorkerError(error: unknown): void;
+}
+
+/** A committed batch and the partition it came from (subscriptions wake that partition's topics). */
+export interface AppliedBatch extends Applied {
+  part: number;
 }
 
 export class WorkerPool {
@@ -51,11 +56,11 @@ export class WorkerPool {
   }
 
   /** Applies one batch if any partition has work; null when the inbox is empty (or all leased). */
-  async applyOnce(): Promise<Applied | null> {
+  async applyOnce(): Promise<AppliedBatch | null> {
     return this.sql.begin(async (tx) => {
       const part = await leasePartition(tx);
       if (part === null) return null;
-      return applyBatch(tx, part, this.options.batchSize);
+      return { ...(await applyBatch(tx, part, this.options.batchSize)), part };
     });
   }
 

@@ -11,6 +11,8 @@ export interface ClusterOptions {
   databaseUrl: string;
   /** Extra environment for every replica (WORKERS, BATCH_SIZE, …). */
   env?: Record<string, string>;
+  /** Per-replica additions to `env`, by index (e.g. a replica without workers). */
+  replicaEnv?: Record<string, string>[];
   /** Fixed ports, one per replica; free ports otherwise. */
   ports?: number[];
   /** Respawn a replica that exits while the cluster is not stopping (the dev command does). */
@@ -76,7 +78,7 @@ export class Cluster {
   }
 
   private async spawn(i: number): Promise<AggregatorProcess> {
-    const env = { ...this.options.env, DATABASE_URL: this.options.databaseUrl };
+    const env = { ...this.options.env, ...this.options.replicaEnv?.[i], DATABASE_URL: this.options.databaseUrl };
     const node = await spawnAggregator(env, this.ports[i], {
       onOutput: this.options.onOutput && ((text) => this.options.onOutput!(i, text)),
     });

@@ -37,22 +37,23 @@ export async function startDedicatedPostgres(prefix = 'logbus-dedicated-pg-'): P
     { detached: true, stdio: 'ignore' },
   ).unref();
 
+  const stop = async () => {
+    const current = server;
+    server = null;
+    await current?.stop();
+  };
   return {
     url: server.url,
     get running() {
       return server !== null;
     },
-    async stop() {
-      const current = server;
-      server = null;
-      await current?.stop();
-    },
+    stop,
     async start() {
       if (server) return;
       server = await startEmbeddedPostgres({ dataDir, port });
     },
     async destroy() {
-      await this.stop();
+      await stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

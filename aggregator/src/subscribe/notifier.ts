@@ -1,0 +1,72 @@
+/**
+ * Tells subscribers on every replica that topics gained events. A hint only: subscriptions
+ * re-read the events table, which stays the source of truth, and the hub's sweep covers a hint
+ * that never arrives.
+ *
+ * - After a worker's commit that stored new events, this replica's subscribers are woken at once
+ *   and one `NOTIFY logbus_events, '<part> <part> …'` goes out within NOTIFY_WINDOW_MS, naming
+ *   every inbox partition that gained events in that window. It is sent after the commits it
+ *   announces, so a replica that hears it reads them.
+ * - Partitions, not topic names: the worker knows the partition it leased without asking the
+ *   apply statement for more, the payload stays tiny (at most 32 numbers), and a partition
+ *   names exactly the topics that can have changed (plus their partition neighbours, whose
+ *   subscriptions then read an empty page).
+ * - Each replica LISTENs once (postgres.js shares one connection among channels and listens again
+ *   after a reconnect); when the listen is (re)established every subscription is woken, because
+ *   hints may have been missed while the connection was down.
+ */
+import type { Sql } from '../db/client';
+import type { Logger } from '../log';
+
+export const EVENTS_CHANNEL = 'logbus_events';
+
+/** One NOTIFY per window at most, like the inbox wake-up (workers/wakeup.ts). */
+const NOTIFY_WINDOW_MS = 10;
+export class EventsNotifier {
+  private readonly parts = new Set<number>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly log: Logger,
+    /** Wakes local subscriptions of topics in these partitions; null means all. */
+    private readonly wake: (parts: readonly number[] | null) => void,
+  ) {}
+
+  /** Called after a commit that stored new events of partition `part`. */
+  announce(part: number): void {
+    this.wake([part]);
+    this.parts.add(part);
+    if (this.timer === null) this.timer = setTimeout(() => this.flush(), NOTIFY_WINDOW_MS);
+  }
+
+  /** Starts listening for other replicas' announcements. */
+  async listen(): Promise<void> {
+    await this.sql.listen(
+      EVENTS_CHANNEL,
+      (payload) => this.wake(parseParts(payload)),
+      () => this.wake(null),
+    );
+  }
+
+  /** Sends what is still pending (drain: the last batches' subscribers elsewhere hear of them). */
+  close(): void {
+    if (this.timer !== null) this.flush();
+  }
+
+  private flush(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    const payload = [...this.parts].join(' ');
+    this.parts.clear();
+    this.sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${payload})`.catch((error) =>
+      this.log.debug({ err: error }, 'events notify failed; other replicas will sweep'),
+    );
+  }
+}
+
+/** Partitions named by a payload; null (wake everyone) for anything unexpected. */
+export function parseParts(payload: string): number[] | null {
+  const parts = payload.split(' ').map(Number);
+  return parts.length > 0 && parts.every(Number.isInteger) && payload !== '' ? parts : null;
+}

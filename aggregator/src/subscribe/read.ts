@@ -1,0 +1,54 @@
+/**
+ * What a subscription reads: the same rows, order and JSON shape as GET /events
+ * (events/read.ts), one row per event so each becomes its own SSE message with `id: <seq>`.
+ *
+ * No gaps: a topic's events are applied by one transaction at a time and draw their seq inside
+ * it, so every snapshot holds a prefix of the topic's seq order (docs/ARCHITECTURE.md). A stream
+ * that sent up to seq S and asks for `seq > S` can never miss an event committed later.
+ */
+import type { Sql } from '../db/client';
+
+export interface EventRow {
+  seq: number;
+  /** The event as JSON text, exactly as GET /events renders an item. */
+  json: string;
+}
+
+/** Up to `limit` events of `topic` with seq above `after`, in seq order. */
+export async function readEvents(sql: Sql, topic: string, after: number, limit: number): Promise<EventRow[]> {
+  const rows = await sql<{ seq: string; json: string }[]>`
+    SELECT
+      seq,
+      json_build_object(
+        'seq', seq,
+        'topic', topic,
+        'event_id', event_id,
+        'timestamp', to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'source', source,
+        'payload', payload
+      )::text AS json
+    FROM events
+    WHERE topic = ${topic} AND seq > ${after}
+    ORDER BY seq
+    LIMIT ${limit}
+  `;
+  return rows.map((row) => ({ seq: Number(row.seq), json: row.json }));
+}
+
+/** The highest seq of `topic`, 0 when it has none: where a subscription without `after` starts. */
+export async function readHead(sql: Sql, topic: string): Promise<number> {
+  const [row] = await sql<{ head: string }[]>`SELECT coalesce(max(seq), 0) AS head FROM events WHERE topic = ${topic}`;
+  return Number(row!.head);
+}
+
+/**
+ * The highest seq of each topic, one index probe per topic (PK (topic, seq) read backwards).
+ * The safety net for a lost NOTIFY: subscriptions behind their topic's head are woken.
+ */
+export async function readHeads(sql: Sql, topics: readonly string[]): Promise<Map<string, number>> {
+  const rows = await sql<{ topic: string; head: string | null }[]>`
+    SELECT t.topic, (SELECT max(seq) FROM events AS e WHERE e.topic = t.topic) AS head
+    FROM unnest(${topics as string[]}::text[]) AS t(topic)
+  `;
+  return new Map(rows.filter((row) => row.head !== null).map((row) => [row.topic, Number(row.head)]));
+}
