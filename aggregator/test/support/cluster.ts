@@ -48,9 +48,15 @@ export class Cluster {
     const ports = options.ports ?? (await Promise.all(Array.from({ length: options.replicas }, () => freePort())));
     if (ports.length !== options.replicas) throw new Error(`${options.replicas} replicas need ${options.replicas} ports`);
     const cluster = new Cluster(options, ports);
-    for (let i = 0; i < options.replicas; i++) cluster.nodes.push(await cluster.spawn(i));
+    for (let i = 0; i < options.replicas; i++) {
+      const node = await cluster.spawn(i);
+      // Not respawned while starting: a replica that cannot start fails the whole start.
+      cluster.starting.add(node);
+      cluster.nodes.push(node);
+    }
     try {
       await Promise.all(cluster.nodes.map((node) => node.waitReady(60_000)));
+      cluster.starting.clear();
     } catch (error) {
       await cluster.stop();
       throw error;
