@@ -8,6 +8,7 @@ import { Cluster } from '../support/cluster';
 import { type DedicatedPostgres, startDedicatedPostgres } from '../support/dedicated-postgres';
 import { cpuSeconds, expectExactlyOnce, statusOf, waitDrained, waitFor, workload } from '../support/faults';
 import { type Attempt, RetryingClient } from '../support/retrying-client';
+import { SseReader } from '../support/sse';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -47,6 +48,24 @@ describe('PostgreSQL outage', () => {
     const cluster = await Cluster.start({ replicas: 3, databaseUrl: pg.url, env: { WORKERS: '2', BATCH_SIZE: '500' } });
     cleanups.push(() => cluster.stop());
     const pids = Array.from({ length: 3 }, (_, i) => cluster.node(i).pid);
+
+    // A subscriber that stays connected through the outage (to a replica without workers of its
+    // own applying this topic, or with: either way it must end with the exact sequence).
+    const subscriber = new SseReader(await fetch(`${cluster.urls[2]}/subscribe?topic=pgo-0&after=0`));
+    cleanups.push(() => subscriber.cancel());
+    const streamed: number[] = [];
+    let stopStreaming = false;
+    let endedEarly = false;
+    const streaming = (async () => {
+      for (;;) {
+        const message = await subscriber.nextEvent(120_000).catch(() => null);
+        if (message === null) {
+          endedEarly = !stopStreaming;
+          return;
+        }
+        streamed.push(Number(message.id));
+      }
+    })();
 
     const attempts: Attempt[] = [];
     const client = new RetryingClient(() => cluster.urls, { onAttempt: (a) => attempts.push(a), deadlineMs: 90_000 });
@@ -97,6 +116,15 @@ describe('PostgreSQL outage', () => {
     for (const key of probesAcknowledged) expect(storedProbes).toContain(key);
     for (const key of storedProbes) expect(probesSent.has(key)).toBe(true);
     await expectExactlyOnce(pg.url, new Set([...keys, ...storedProbes]));
+    // The subscription survived the outage and holds exactly the topic's events, in seq order.
+    const onTopic = await topicSeqs(pg.url, 'pgo-0');
+    await waitFor('the subscriber to catch up', () => streamed.length >= onTopic.length || endedEarly, 30_000);
+    expect(endedEarly).toBe(false);
+    expect(streamed).toEqual(onTopic);
+    stopStreaming = true;
+    await subscriber.cancel();
+    await streaming;
+
     for (let i = 0; i < 3; i++) {
       expect(cluster.node(i).pid).toBe(pids[i]!);
       expect(cluster.node(i).output()).not.toContain('uncaught exception');
@@ -115,6 +143,18 @@ async function probeKeys(url: string): Promise<string[]> {
   try {
     const rows = await sql<{ key: string }[]>`SELECT topic || '/' || event_id AS key FROM events WHERE topic = 'probe'`;
     return rows.map((row) => row.key);
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Every seq of `topic`, ascending, read straight from the database. */
+async function topicSeqs(url: string, topic: string): Promise<number[]> {
+  const { default: postgres } = await import('postgres');
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await sql<{ seq: string }[]>`SELECT seq FROM events WHERE topic = ${topic} ORDER BY seq`;
+    return rows.map((row) => Number(row.seq));
   } finally {
     await sql.end();
   }
