@@ -8,6 +8,12 @@ import { startPostgresServer } from '../aggregator/test/support/postgres';
 
 const WORKSPACES = ['aggregator', 'publisher', 'ops'];
 
+/** Static checks run before the suites; each counts as one test. */
+const TYPECHECKS: [string, string[]][] = [
+  ['typecheck (tsc: aggregator, ops, bench, scripts)', ['npx', 'tsc', '-p', '.']],
+  ['typecheck (deno check: publisher)', ['npm', 'run', 'check', '--silent', '-w', 'publisher']],
+];
+
 interface Counts {
   passed: number;
   failed: number;
@@ -54,6 +60,19 @@ async function main(): Promise<number> {
   const rows: string[] = [];
   let exitCode = 0;
   try {
+    for (const [name, command] of TYPECHECKS) {
+      const check = Bun.spawnSync(command, { stdout: 'pipe', stderr: 'pipe' });
+      const ok = check.exitCode === 0;
+      console.log(`[test] ${ok ? 'ok  ' : 'FAIL'} ${name}`);
+      if (!ok) {
+        process.stdout.write(check.stdout);
+        process.stderr.write(check.stderr);
+        exitCode = 1;
+      }
+      totals.passed += ok ? 1 : 0;
+      totals.failed += ok ? 0 : 1;
+      rows.push(`  ${name}: ${ok ? 'passed' : 'failed'}`);
+    }
     for (const workspace of WORKSPACES) {
       const manifest = JSON.parse(readFileSync(`${workspace}/package.json`, 'utf8'));
       if (!manifest.scripts?.test) {

@@ -27,7 +27,7 @@ export abstract class AppError extends Error {
 
 export class ValidationError extends AppError {
   readonly status = 400;
-  constructor(message: string, readonly details: Detail[] = []) {
+  constructor(message: string, override readonly details: Detail[] = []) {
     super(message);
   }
 }
@@ -59,7 +59,7 @@ export class UnsupportedMediaType extends AppError {
 /** Backpressure: the backlog is above MAX_PENDING. */
 export class TooManyRequests extends AppError {
   readonly status = 429;
-  constructor(message: string, readonly retryAfter = 1) {
+  constructor(message: string, override readonly retryAfter = 1) {
     super(message);
   }
 }
@@ -67,7 +67,7 @@ export class TooManyRequests extends AppError {
 /** The database cannot be reached, or this replica is draining. Safe to retry elsewhere. */
 export class StorageUnavailable extends AppError {
   readonly status = 503;
-  constructor(message = 'storage unavailable', readonly retryAfter = 1, options?: ErrorOptions) {
+  constructor(message = 'storage unavailable', override readonly retryAfter = 1, options?: ErrorOptions) {
     super(message, options);
   }
 }

@@ -37,7 +37,7 @@ describe("Tiltfile", () => {
   });
 
   test("builds both images from their Dockerfiles; the aggregator live-updates src under bun --watch", () => {
-    const builds = Object.fromEntries(only("docker_build").map((c) => [c.args.ref, c.args]));
+    const builds: Record<string, any> = Object.fromEntries(only("docker_build").map((c) => [c.args.ref, c.args]));
     expect(Object.keys(builds).sort()).toEqual(["logbus-aggregator", "logbus-publisher"]);
     for (const b of Object.values(builds)) expect(existsSync(join(REPO_ROOT, b.context, b.dockerfile))).toBe(true);
     const agg = builds["logbus-aggregator"];

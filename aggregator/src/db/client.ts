@@ -3,6 +3,9 @@ import postgres from 'postgres';
 
 export type Sql = postgres.Sql;
 
+/** A pool or a transaction: what a single statement needs to run. */
+export type Queryable = postgres.Sql | postgres.TransactionSql;
+
 export interface PoolOptions {
   max: number;
   applicationName: string;

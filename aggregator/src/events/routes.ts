@@ -5,6 +5,7 @@ import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
 import { type Detail, ValidationError } from '../errors';
 import { ErrorBody, Event, Topic } from '../ingest/model';
+import { jsonContent } from '../openapi';
 import { readPage } from './read';
 
 export const MAX_PAGE = 1000;
@@ -82,8 +83,8 @@ export function eventsRoutes(sql: Sql) {
         summary: 'Page through processed events of a topic',
         parameters: queryParameters(EventsQuery),
         responses: {
-          200: { description: 'A page', content: { 'application/json': { schema: EventsPage } } },
-          400: { description: 'Invalid topic, after or limit', content: { 'application/json': { schema: ErrorBody } } },
+          200: { description: 'A page', content: jsonContent(EventsPage) },
+          400: { description: 'Invalid topic, after or limit', content: jsonContent(ErrorBody) },
         },
       },
     },

@@ -38,6 +38,12 @@ export function groupByPartition(events: readonly Event[]): PartitionGroup[] {
 }
 
 /**
+ * postgres.js serialises each element of a `json[]` parameter with JSON.stringify, so payload
+ * objects go in as they are; its typings only admit primitive arrays, hence the cast.
+ */
+const payloadsParameter = (group: PartitionGroup) => group.payloads as unknown as string[];
+
+/**
  * Durably enqueues `events`; resolves after the commit. One inbox row per partition present:
  * a statement carrying thousands of events writes at most PARTITION_COUNT rows.
  */
@@ -45,10 +51,10 @@ export async function enqueueEvents(sql: Sql, events: readonly Event[]): Promise
   const rows = groupByPartition(events).map(
     (g) => sql`(
       ${g.part}::int2, ${g.topics.length}::int4, ${g.topics}::text[], ${g.eventIds}::text[],
-      ${g.timestamps}::text[]::timestamptz[], ${g.sources}::text[], ${g.payloads}::json[]
+      ${g.timestamps}::text[]::timestamptz[], ${g.sources}::text[], ${payloadsParameter(g)}::json[]
     )`,
   );
-  const values = rows.reduce((list, row) => sql`${list}, ${row}`);
+  const values = rows.slice(1).reduce((list, row) => sql`${list}, ${row}`, rows[0]!);
   // The counter shard follows the backend pid: a connection never waits on itself, and two
   // connections share a row only when their pids collide modulo INGEST_SHARDS.
   await sql`

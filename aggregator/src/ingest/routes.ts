@@ -1,6 +1,7 @@
 /** POST /publish */
 import { Elysia } from 'elysia';
 import type { Config } from '../config';
+import { jsonContent } from '../openapi';
 import { PayloadTooLarge, StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
 import type { Wakeup } from '../workers/wakeup';
 import type { Backpressure } from './backpressure';
@@ -20,7 +21,6 @@ export interface IngestDeps {
   onAccepted?: (events: readonly Event[]) => void;
 }
 
-const json = (schema: unknown) => ({ 'application/json': { schema } });
 
 export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, onAccepted }: IngestDeps) {
   return new Elysia({ name: 'ingest' }).post(
@@ -52,16 +52,16 @@ export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, 
         description: 'Atomic: either every event is durably enqueued (202) or none is.',
         requestBody: {
           required: true,
-          content: { ...json(PublishBody), 'application/x-ndjson': { schema: { type: 'string', description: 'One Event per line.' } } },
+          content: { ...jsonContent(PublishBody), 'application/x-ndjson': { schema: { type: 'string', description: 'One Event per line.' } } },
         },
         responses: {
-          202: { description: 'Durably enqueued', content: json(PublishAccepted) },
-          400: { description: 'Malformed or invalid; nothing stored', content: json(ErrorBody) },
-          401: { description: 'Missing or wrong bearer token', content: json(ErrorBody) },
-          413: { description: 'Body over MAX_BODY_BYTES or batch over MAX_BATCH', content: json(ErrorBody) },
-          415: { description: 'Content type other than JSON or NDJSON', content: json(ErrorBody) },
-          429: { description: 'Backlog over MAX_PENDING; honour Retry-After', content: json(ErrorBody) },
-          503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: json(ErrorBody) },
+          202: { description: 'Durably enqueued', content: jsonContent(PublishAccepted) },
+          400: { description: 'Malformed or invalid; nothing stored', content: jsonContent(ErrorBody) },
+          401: { description: 'Missing or wrong bearer token', content: jsonContent(ErrorBody) },
+          413: { description: 'Body over MAX_BODY_BYTES or batch over MAX_BATCH', content: jsonContent(ErrorBody) },
+          415: { description: 'Content type other than JSON or NDJSON', content: jsonContent(ErrorBody) },
+          429: { description: 'Backlog over MAX_PENDING; honour Retry-After', content: jsonContent(ErrorBody) },
+          503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: jsonContent(ErrorBody) },
         },
       },
     },

@@ -2,6 +2,7 @@
 import { Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
+import { jsonContent } from '../openapi';
 import { readTotals } from './query';
 
 export const Stats = t.Object({
@@ -17,6 +18,6 @@ export function statsRoutes(sql: Sql) {
   return new Elysia({ name: 'stats' }).get(
     '/stats',
     async () => ({ ...(await readTotals(sql)), uptime: process.uptime() }),
-    { detail: { summary: 'Totals across all replicas', responses: { 200: { description: 'Totals', content: { 'application/json': { schema: Stats } } } } } },
+    { detail: { summary: 'Totals across all replicas', responses: { 200: { description: 'Totals', content: jsonContent(Stats) } } } },
   );
 }

@@ -10,7 +10,7 @@
  * - Counts: unique and duplicate totals move in the same transaction as the rows, on the
  *   partition's own counter row, so /stats never sees an event in two places or none.
  */
-import type { Sql } from '../db/client';
+import type { Queryable } from '../db/client';
 import { applyShard } from '../db/schema';
 
 export interface Applied {
@@ -20,7 +20,7 @@ export interface Applied {
   unique: number;
 }
 
-export async function applyBatch(tx: Sql, part: number, batchSize: number): Promise<Applied> {
+export async function applyBatch(tx: Queryable, part: number, batchSize: number): Promise<Applied> {
   const [row] = await tx<{ events: number; stored: number }[]>`
     WITH claimed AS (
       DELETE FROM inbox

@@ -6,9 +6,9 @@
  * or the connection dying), so a crashed worker's partition is free again at once. Among free
  * partitions with work, the one holding the oldest inbox row goes first, which bounds lag.
  */
-import type { Sql } from '../db/client';
+import type { Queryable } from '../db/client';
 
-export async function leasePartition(tx: Sql): Promise<number | null> {
+export async function leasePartition(tx: Queryable): Promise<number | null> {
   const [row] = await tx<{ part: number }[]>`
     SELECT p.part
     FROM inbox_partitions AS p
