@@ -6,6 +6,7 @@ import type { Sql } from '../db/client';
 import { StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
 import { parseQuery, queryParameters } from '../events/routes';
 import { ErrorBody, Topic } from '../ingest/model';
+import { jsonContent } from '../openapi';
 import type { SubscriptionHub } from './hub';
 import { readHead } from './read';
 
@@ -106,9 +107,9 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
             description: 'The event stream',
             content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE messages: `id: <seq>`, `data: <event JSON>`; `event: overflow|shutdown` at the end.' } } },
           },
-          400: { description: 'Invalid topic, after or Last-Event-ID', content: { 'application/json': { schema: ErrorBody } } },
-          401: { description: 'Missing or wrong bearer token', content: { 'application/json': { schema: ErrorBody } } },
-          503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: { 'application/json': { schema: ErrorBody } } },
+          400: { description: 'Invalid topic, after or Last-Event-ID', content: jsonContent(ErrorBody) },
+          401: { description: 'Missing or wrong bearer token', content: jsonContent(ErrorBody) },
+          503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: jsonContent(ErrorBody) },
         },
       },
     },
