@@ -6,6 +6,7 @@
  * wakes subscriptions that are behind their topic's head in case a NOTIFY was lost.
  */
 import type { Sql } from '../db/client';
+import { isUnavailable } from '../errors';
 import { partitionOf } from '../ingest/partition';
 import type { Logger } from '../log';
 import { readEvents, readHeads } from './read';
@@ -66,7 +67,9 @@ export class SubscriptionHub {
         this.remove(ended);
         onEnd(reason);
       },
-      (error) => this.log.warn({ err: error, topic }, 'subscription read failed; retrying'),
+      // An outage fails every subscription's read each second: that is news once (workers and
+      // requests report it), not once per subscriber.
+      (error) => this.log[isUnavailable(error) ? 'debug' : 'warn']({ err: error, topic }, 'subscription read failed; retrying'),
     );
     let subscriptions = this.byTopic.get(topic);
     if (!subscriptions) {
