@@ -151,7 +151,10 @@ function addTailEvent(event) {
   while (list.children.length > TAIL_ROWS) list.lastElementChild.remove();
 }
 
-/** Tails `topic` from its current end: SSE when /subscribe answers, else polling /events. */
+/**
+ * Tails `topic` from its current end: SSE when /subscribe answers, else polling /events from the
+ * last seq the overview reported.
+ */
 function startTail(topic) {
   stopTail();
   $('tail').replaceChildren();
@@ -180,8 +183,10 @@ function startTail(topic) {
     }
   };
 
-  // EventSource cannot send headers: the token goes in the query (accepted on /subscribe only).
-  const query = new URLSearchParams({ topic, after: String(after) });
+  // No `after`: /subscribe starts at the topic's end as the server sees it now, which is exact;
+  // the overview's last seq may be a poll old. EventSource cannot send headers: the token goes
+  // in the query (accepted on /subscribe only).
+  const query = new URLSearchParams({ topic });
   if (token) query.set('access_token', token);
   const source = new EventSource(`/subscribe?${query}`);
   source.onopen = () => ($('tail-mode').textContent = 'live (server-sent events)');

@@ -90,6 +90,17 @@ async function takeScreenshot(page: Page, path: string): Promise<void> {
   await tail;
 }
 
+/** Chooses `topic` for the live tail, expects `mode`, publishes one event and sees it alone. */
+async function tailAndSee(page: Page, topic: string, mode: string, eventId: string): Promise<void> {
+  await page.selectOption('#tail-topic', topic);
+  await waitFor(`the tail of ${topic} via ${mode}`, async () => (await text(page, '#tail-mode')).startsWith(mode));
+  const event = makeEvent({ topic, event_id: eventId, source: 'dashboard-test', payload: { hello: 'chromium' } });
+  expect((await api('/publish', { method: 'POST', body: JSON.stringify(event) })).status).toBe(202);
+  await page.locator('#tail li', { hasText: eventId }).waitFor({ timeout: 15_000 });
+  expect(await page.locator('#tail li').first().innerText()).toContain('"hello":"chromium"');
+  expect(await page.locator('#tail li').count()).toBe(1);
+}
+
 /** Token prompt, totals, chart, topics and live tail, with the real publisher as the load. */
 async function exerciseDashboard(page: Page): Promise<void> {
   await page.goto(agg.url);
@@ -135,18 +146,15 @@ async function exerciseDashboard(page: Page): Promise<void> {
   await waitFor('per-topic counts to add up to unique', async () => (await topicTotal()) === stats.unique_processed);
   expect(await page.locator('#topics tr').count()).toBe(4);
 
-  // Live tail: choose a topic, publish to it, see the event arrive.
-  await page.selectOption('#tail-topic', 'topic-1');
-  const mode = await waitFor('the tail to start', async () => {
-    const shown = await text(page, '#tail-mode');
-    return /server-sent events|polling/.test(shown) && shown;
-  });
-  console.log(`[dashboard] live tail via ${mode}`);
-  const tailed = makeEvent({ topic: 'topic-1', event_id: 'seen-in-the-browser', source: 'dashboard-test', payload: { hello: 'chromium' } });
-  expect((await api('/publish', { method: 'POST', body: JSON.stringify(tailed) })).status).toBe(202);
-  await page.locator('#tail li', { hasText: 'seen-in-the-browser' }).waitFor({ timeout: 15_000 });
-  expect(await page.locator('#tail li').first().innerText()).toContain('"hello":"chromium"');
-  expect(await page.locator('#tail li').count()).toBe(1);
+  // Live tail through /subscribe (EventSource, token in the query): choose a topic, publish to
+  // it, see the event arrive, and nothing older.
+  await tailAndSee(page, 'topic-1', 'live (server-sent events)', 'seen-through-sse');
+
+  // An aggregator without /subscribe: the page falls back to polling /events.
+  await page.route('**/subscribe?*', (route) => route.fulfill({ status: 404, contentType: 'application/json', body: '{"error":"no such route"}' }));
+  await tailAndSee(page, 'topic-2', 'polling /events', 'seen-by-polling');
+  await page.unroute('**/subscribe?*');
+  await tailAndSee(page, 'topic-1', 'live (server-sent events)', 'seen-through-sse-again');
 
   const screenshot = process.env.DASHBOARD_SCREENSHOT;
   if (screenshot) await takeScreenshot(page, resolve(ROOT, screenshot));
