@@ -67,7 +67,7 @@ describe('processing', () => {
     const page = (await (await node!.request('/events?topic=single&limit=1000')).json()) as { events: { seq: number; event_id: string }[]; next_after: number };
     expect(page.events.map((e) => e.event_id)).toEqual(events.map((e) => e.event_id as string));
     expect(page.next_after).toBe(page.events.at(-1)!.seq);
-  });
+  }, 30_000);
 
   test('20,000 events with 30% duplicates across 3 replicas x 3 workers: exactly 14,000 unique, 6,000 duplicates', async () => {
     const { db, nodes } = await replicas(3, { WORKERS: '3', BATCH_SIZE: '500' });
@@ -94,7 +94,7 @@ describe('processing', () => {
     expect(responses.every((r) => r.status === 202)).toBe(true);
     const stats = await nodes[0]!.drained();
     expect(stats).toMatchObject({ received: 40, unique_processed: 1, duplicate_dropped: 39 });
-  });
+  }, 30_000);
 
   test('the first acknowledged copy is the one stored, even when later copies are applied by other workers', async () => {
     const db = await createTestDatabase('first');
@@ -201,5 +201,5 @@ describe('processing', () => {
     expect(final.duplicate_dropped).toBe(before.duplicate_dropped + 50);
     await second.close();
     await db.drop();
-  });
+  }, 60_000);
 });

@@ -9,10 +9,10 @@ let agg: TestAggregator;
 
 beforeAll(async () => {
   agg = await startTestAggregator({ MAX_BATCH: '100', MAX_BODY_BYTES: '65536' });
-});
+}, 60_000);
 afterAll(async () => {
   await agg.close();
-});
+}, 30_000);
 
 async function expectRejected(response: Response, status: number) {
   const before = await agg.stats();
