@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
-import { expectExactlyOnce, leasedPartitions, statusOf, waitDrained, workload } from '../support/faults';
+import { expectExactlyOnce, leasedPartitions, statusOf, waitDrained, waitFor, workload } from '../support/faults';
 import { startTestAggregator } from '../support/harness';
 import { createTestDatabase } from '../support/postgres';
 import { spawnAggregator } from '../support/process';
@@ -53,14 +53,32 @@ describe('SIGTERM drain', () => {
   test('under load: /ready 503 at once, in-flight publishes and batches complete, exit 0 in time, no partition left leased', async () => {
     const db = await createTestDatabase('drain');
     cleanups.push(() => db.drop());
-    // Large batches, so SIGTERM lands while workers hold leases mid-apply.
-    const env = { DATABASE_URL: db.url, WORKERS: '2', BATCH_SIZE: '4000', DRAIN_TIMEOUT_MS: String(DRAIN_TIMEOUT_MS) };
+    // A backlog first, written without workers, so the process under test starts with large
+    // batches to apply and the signal can land while one is inside the apply statement.
+    const backlog = workload(60_000, 0.1, 16, 'dr', 32);
+    const writer = await startTestAggregator({ WORKERS: '0' }, db);
+    for (let i = 0; i < backlog.events.length; i += 5_000) expect((await writer.publish(backlog.events.slice(i, i + 5_000))).status).toBe(202);
+    await writer.close();
+
+    const env = { DATABASE_URL: db.url, WORKERS: '2', BATCH_SIZE: '20000', DRAIN_TIMEOUT_MS: String(DRAIN_TIMEOUT_MS) };
     const agg = await spawnAggregator(env);
     cleanups.push(async () => agg.kill('SIGKILL'));
     await agg.waitReady();
-
-    const backlog = workload(30_000, 0.1, 16, 'dr', 32);
-    await new RetryingClient(() => [agg.url]).publishAll(backlog.events, 2_500, 3);
+    const admin = postgres(db.url, { max: 1, onnotice: () => {} });
+    cleanups.push(() => admin.end());
+    await waitFor(
+      'a worker inside the apply statement',
+      async () => {
+        const [row] = await admin<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM pg_stat_activity
+          WHERE application_name = 'logbus-aggregator' AND datname = current_database()
+            AND state = 'active' AND query LIKE '%DELETE FROM inbox%'
+        `;
+        return row!.n > 0;
+      },
+      20_000,
+      5,
+    );
 
     // Big requests still on the wire when the signal arrives: each ends 202 (it was inside and
     // finished), 503 (it arrived while draining) or as a network error (after the listener closed).
@@ -72,9 +90,27 @@ describe('SIGTERM drain', () => {
         () => ({ status: 'network' as const, events, body: '' }),
       );
     });
-    await Bun.sleep(30);
+    // Two requests certainly inside when the signal arrives: their handlers are already reading
+    // the body, whose second half is sent only after SIGTERM. They must finish with 202.
+    const held = workload(2 * 500, 0, 2, 'dr-held', 64);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const heldOutcomes = [0, 1].map((i) => {
+      const text = JSON.stringify(held.events.slice(i * 500, (i + 1) * 500));
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          controller.enqueue(new TextEncoder().encode(text.slice(0, text.length / 2)));
+          await released;
+          controller.enqueue(new TextEncoder().encode(text.slice(text.length / 2)));
+          controller.close();
+        },
+      });
+      return fetch(`${agg.url}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }).then((r) => r.status);
+    });
+    await Bun.sleep(100);
     const signalledAt = performance.now();
     agg.kill('SIGTERM');
+    setTimeout(release, 300);
 
     // Readiness flips at once: probes sent every 25 ms without waiting for each other must show
     // 503 within a second, and no 200 may follow the first 503 (a check that began before the
@@ -102,19 +138,20 @@ describe('SIGTERM drain', () => {
     expect(probes[first503]!.doneMs).toBeLessThan(1_000);
     expect(probes.slice(first503).filter((p) => p.status === 200)).toEqual([]);
 
+    expect(await Promise.all(heldOutcomes)).toEqual([202, 202]);
     const results = await Promise.all(outcomes);
     for (const result of results) expect([202, 503, 'network']).toContain(result.status);
-    const acknowledged = results.filter((r) => r.status === 202);
-    expect(acknowledged.length).toBeGreaterThan(0);
 
+    // The batches being applied at the signal were committed, not cut off and rolled back.
+    expect(agg.output()).not.toContain('worker batch failed');
+    const [applied] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM events`;
+    expect(applied!.n).toBeGreaterThan(0);
     // Nothing leased, no session of ours left behind holding anything.
     expect(await leasedPartitions(db.url)).toEqual([]);
-    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-    const [locks] = await sql<{ n: number }[]>`
+    const [locks] = await admin<{ n: number }[]>`
       SELECT count(*)::int AS n FROM pg_locks AS l JOIN pg_stat_activity AS a USING (pid)
       WHERE a.application_name = 'logbus-aggregator' AND a.datname = current_database()
     `;
-    await sql.end();
     expect(locks!.n).toBe(0);
 
     // A fresh replica applies what is left: every acknowledged event, once.
@@ -125,7 +162,7 @@ describe('SIGTERM drain', () => {
     const unsure = results.filter((r) => r.status !== 202);
     await new RetryingClient(() => [next.url]).publishAll(unsure.flatMap((r) => r.events), 2_500, 2);
     await waitDrained(next.url);
-    await expectExactlyOnce(db.url, new Set([...backlog.keys, ...inflight.keys]));
+    await expectExactlyOnce(db.url, new Set([...backlog.keys, ...inflight.keys, ...held.keys]));
     next.kill('SIGTERM');
     expect(await next.exited).toBe(0);
   }, 90_000);
