@@ -59,9 +59,10 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('ceiling', ceiling, (r) => runCeiling(ctx, r, pool, workers));
   add('seed', seedResult(), (r) => runSeed(ctx, r, seeds));
   add('sustained', sustainedResult(), (r) => runSustained(ctx, r, pool, naiveOfRound));
+  // Idle before the long ones: a quiet server, not one still settling after 10M rows.
+  add('idle', idleResult(ctx), (r) => runIdle(ctx, r, pool));
   add('soak', soakResult(), (r) => runSoak(ctx, r, pool));
   add('scale', scaleResult(ctx), (r) => runScale(ctx, r, pool));
-  add('idle', idleResult(ctx), (r) => runIdle(ctx, r, pool));
   const chosen = all.filter((p) => options.only.includes(p.name));
   const isRepeated = (p: Plan) => ['ceiling', 'seed', 'sustained'].includes(p.name);
   return { repeated: chosen.filter(isRepeated), once: chosen.filter((p) => !isRepeated(p)) };

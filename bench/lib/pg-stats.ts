@@ -50,3 +50,25 @@ export async function inboxDeadTuples(sql: postgres.Sql): Promise<number> {
     WHERE relname = 'inbox' OR (relname LIKE 'inbox\\_%' AND relname <> 'inbox_partitions')`;
   return Number(row?.dead ?? 0);
 }
+
+/** WAL position in bytes (server-wide): the difference over a run is the WAL it wrote. */
+export async function walBytes(admin: postgres.Sql): Promise<number> {
+  const [row] = await admin<{ bytes: string }[]>`SELECT pg_current_wal_lsn() - '0/0'::pg_lsn AS bytes`;
+  return Number(row!.bytes);
+}
+
+/** Checkpoints so far (timed + requested); PostgreSQL 17+ (pg_stat_checkpointer), else NaN. */
+export async function checkpoints(admin: postgres.Sql): Promise<number> {
+  try {
+    const [row] = await admin<{ n: string }[]>`SELECT num_timed + num_requested AS n FROM pg_stat_checkpointer`;
+    return Number(row!.n);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Heap + indexes + TOAST of `events`, in bytes. */
+export async function eventsBytes(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql<{ bytes: string }[]>`SELECT pg_total_relation_size('events') AS bytes`;
+  return Number(row!.bytes);
+}

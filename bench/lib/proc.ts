@@ -87,6 +87,8 @@ export function cpuSnapshot(aggregators: readonly number[], postmaster: number):
 }
 
 export interface CpuUse {
+  /** Wall seconds between the snapshots. */
+  seconds: number;
   /** Share of the whole machine (all cores) other processes used, 0..100. */
   otherPct: number;
   /** Aggregator processes' CPU as % of one core. */
@@ -101,6 +103,7 @@ export function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuUse {
   const seconds = (b.at - a.at) / 1000;
   const other = Math.max(0, b.machine - a.machine - (b.ours - a.ours));
   return {
+    seconds,
     otherPct: (100 * other) / (seconds * CORES),
     aggregatorPct: (100 * (b.aggregator - a.aggregator)) / seconds,
     postgresPct: (100 * (b.postgres - a.postgres)) / seconds,

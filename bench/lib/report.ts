@@ -117,11 +117,9 @@ export function toMarkdown(report: Report): string {
   const observations: string[] = [];
   for (const result of report.scenarios) {
     for (const note of result.notes) observations.push(note, '');
-    const { statements, naiveStatements } = result.data as { statements?: StatementCost[]; naiveStatements?: StatementCost[] };
-    if (statements) observations.push(...statementsTable('Where PostgreSQL spent its time in the last sustained run (pg_stat_statements, execution time)', statements));
-    if (naiveStatements) observations.push(...statementsTable('The naive ceiling, same view', naiveStatements));
+    for (const [title, statements] of Object.entries(result.statements)) observations.push(...statementsTable(title, statements));
   }
-  if (observations.length > 0) out.push('### Observations', '', ...observations);
+  if (observations.length > 0) out.push('### Observations', '', 'Statement tables: pg_stat_statements, ranked by execution time; share = of all statement time in that database.', '', ...observations);
   return out.join('\n');
 }
 
@@ -130,7 +128,7 @@ export function toJson(report: Report): string {
     {
       meta: report.meta,
       scenarios: Object.fromEntries(
-        report.scenarios.map((r) => [r.name, { title: r.title, figures: r.runs.figures(), rows: r.rows, checks: mergeChecks(r.checks), notes: r.notes, data: r.data }]),
+        report.scenarios.map((r) => [r.name, { title: r.title, figures: r.runs.figures(), rows: r.rows, checks: mergeChecks(r.checks), notes: r.notes, statements: r.statements, data: r.data }]),
       ),
       targets: report.targets,
       failures: report.failures,

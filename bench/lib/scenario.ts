@@ -5,6 +5,7 @@
  */
 import postgres from 'postgres';
 import type { Options, ScenarioName } from './options';
+import { type StatementCost, walBytes } from './pg-stats';
 import { cpuBetween, cpuSnapshot, type CpuUse, loadAverage } from './proc';
 import { type Aggregators, type BenchServer, startAggregators } from './server';
 import { RunSet } from './summary';
@@ -30,8 +31,10 @@ export class ScenarioResult {
   readonly checks: Check[] = [];
   /** Observations for the reader (markdown lines). */
   readonly notes: string[] = [];
-  /** Timelines, statement costs and other detail, for --json. */
+  /** Timelines and other detail, for --json. */
   readonly data: Record<string, unknown> = {};
+  /** pg_stat_statements views of the last run, by title (a later run replaces an earlier one). */
+  readonly statements: Record<string, StatementCost[]> = {};
 
   constructor(
     readonly name: ScenarioName,
@@ -59,6 +62,8 @@ export interface Measured<T> {
   value: T;
   cpu: CpuUse;
   load1: number;
+  /** WAL the server wrote during the run, bytes. */
+  wal: number;
   /** Warning and error lines the aggregators logged during the run. */
   problems: string[];
 }
@@ -80,9 +85,11 @@ export function createContext(options: Options, server: BenchServer, aggregatorE
   const measure = async <T>(pids: () => number[], body: () => Promise<T>): Promise<Measured<T>> => {
     await server.admin`CHECKPOINT`;
     const load1 = loadAverage();
+    const walBefore = await walBytes(server.admin);
     const before = cpuSnapshot(pids(), server.postmasterPid);
     const value = await body();
-    return { value, cpu: cpuBetween(before, cpuSnapshot(pids(), server.postmasterPid)), load1, problems: [] };
+    const cpu = cpuBetween(before, cpuSnapshot(pids(), server.postmasterPid));
+    return { value, cpu, load1, wal: (await walBytes(server.admin)) - walBefore, problems: [] };
   };
   const fresh = (label: string) => `bench_${label}_${++counter}`;
 
@@ -119,6 +126,15 @@ export function createContext(options: Options, server: BenchServer, aggregatorE
       }
     },
   };
+}
+
+/**
+ * Database work per event, comparable across designs even when the machine is busy: WAL bytes
+ * per event and PostgreSQL CPU milliseconds per 1,000 events.
+ */
+export function workPerEvent(measured: Measured<unknown>, events: number): { wal: number; pgMs: number } {
+  const cpuMs = 10 * measured.cpu.postgresPct * measured.cpu.seconds;
+  return { wal: measured.wal / events, pgMs: (1000 * cpuMs) / events };
 }
 
 /** Records the CPU and load figures every scenario shows, and fails on aggregator errors. */

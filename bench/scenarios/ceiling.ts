@@ -5,14 +5,18 @@
 import { type CeilingOptions, type CeilingResult, runDirect, runNaive } from '../lib/ceiling';
 import type { BatchPool } from '../lib/generate';
 import { topStatements, resetStatements } from '../lib/pg-stats';
-import { type Context, recordMachine, ScenarioResult } from '../lib/scenario';
+import { type Context, recordMachine, ScenarioResult, workPerEvent } from '../lib/scenario';
 
 export function ceilingResult(): ScenarioResult {
   return new ScenarioResult('ceiling', 'Raw-SQL ceilings (postgres.js, no HTTP)', [
     { key: 'naive', label: 'naive two-step: end-to-end events/s (insert + drain)', unit: 'ev/s' },
     { key: 'naive_insert', label: 'naive: inbox insert events/s', unit: 'ev/s' },
     { key: 'naive_drain', label: 'naive: drain after the last insert', unit: 's' },
+    { key: 'naive_wal', label: 'naive: WAL bytes per event', unit: 'n' },
+    { key: 'naive_pg_ms', label: 'naive: PostgreSQL CPU ms per 1,000 events', unit: 'ms' },
     { key: 'direct', label: 'direct INSERT … ON CONFLICT DO NOTHING: events/s', unit: 'ev/s' },
+    { key: 'direct_wal', label: 'direct: WAL bytes per event', unit: 'n' },
+    { key: 'direct_pg_ms', label: 'direct: PostgreSQL CPU ms per 1,000 events', unit: 'ms' },
   ]);
 }
 
@@ -33,7 +37,8 @@ export async function runCeiling(ctx: Context, result: ScenarioResult, pool: Bat
       }
     });
     recordMachine(result, measured);
-    return measured.value;
+    if (!measured.value) return null;
+    return { ...measured.value, work: workPerEvent(measured, measured.value.value.events) };
   };
 
   const naive = await attempt('naive', runNaive);
@@ -44,9 +49,12 @@ export async function runCeiling(ctx: Context, result: ScenarioResult, pool: Bat
     naive_insert: naive ? naive.value.events / naive.value.insertSeconds : Number.NaN,
     naive_drain: naive?.value.drainSeconds ?? Number.NaN,
     direct: rate(direct?.value),
+    naive_wal: naive?.work.wal ?? Number.NaN,
+    naive_pg_ms: naive?.work.pgMs ?? Number.NaN,
+    direct_wal: direct?.work.wal ?? Number.NaN,
+    direct_pg_ms: direct?.work.pgMs ?? Number.NaN,
   });
-  if (naive) result.data.naiveStatements = naive.statements;
-  if (direct) result.data.directStatements = direct.statements;
+  if (naive) result.statements['The naive ceiling, last run'] = naive.statements;
   if (direct && direct.value.retries > 0) result.notes.push(`direct ceiling retried ${direct.value.retries} deadlocked statement(s)`);
   ctx.log(`ceiling: naive ${Math.round(rate(naive?.value))} ev/s (drain ${naive?.value.drainSeconds.toFixed(2)} s), direct ${Math.round(rate(direct?.value))} ev/s`);
 }

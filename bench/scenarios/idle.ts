@@ -5,6 +5,7 @@
  * polling the aggregator makes it do.
  */
 import type { BatchPool } from '../lib/generate';
+import { resetStatements, topStatements } from '../lib/pg-stats';
 import { cpuSeconds, postgresSeconds } from '../lib/proc';
 import { type Context, recordMachine, ScenarioResult } from '../lib/scenario';
 import { waitDrained } from '../lib/stats';
@@ -21,11 +22,13 @@ export function idleResult(ctx: Context): ScenarioResult {
 
 export async function runIdle(ctx: Context, result: ScenarioResult, pool: BatchPool): Promise<void> {
   const windowMs = (ctx.options.idleSeconds / WINDOWS) * 1000;
-  const measured = await ctx.withAggregators('idle', async ({ aggregators }) => {
+  const { admin } = ctx.server;
+  const measured = await ctx.withAggregators('idle', async ({ aggregators, db }) => {
     const [url] = aggregators.urls;
     await fetch(`${url}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: pool.body(0) });
     await waitDrained(url!, 30_000);
     await Bun.sleep(3_000);
+    await resetStatements(admin);
     const windows: { cpu: number; pg: number }[] = [];
     const aggregatorCpu = () => aggregators.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0) / aggregators.pids.length;
     for (let i = 0; i < WINDOWS; i++) {
@@ -35,9 +38,11 @@ export async function runIdle(ctx: Context, result: ScenarioResult, pool: BatchP
       const seconds = (performance.now() - started) / 1000;
       windows.push({ cpu: (100 * (aggregatorCpu() - agg0)) / seconds, pg: (100 * (postgresSeconds(ctx.server.postmasterPid) - pg0)) / seconds });
     }
-    return windows;
+    return { windows, statements: await topStatements(admin, db, 5) };
   });
   recordMachine(result, measured);
-  for (const w of measured.value) result.runs.record({ cpu: w.cpu, pg_cpu: w.pg });
-  ctx.log(`idle: aggregator ${measured.value.map((w) => w.cpu.toFixed(2)).join(', ')} % of a core`);
+  const { windows, statements } = measured.value;
+  for (const w of windows) result.runs.record({ cpu: w.cpu, pg_cpu: w.pg });
+  result.statements['What the idle aggregator asked PostgreSQL during the idle windows'] = statements;
+  ctx.log(`idle: aggregator ${windows.map((w) => w.cpu.toFixed(2)).join(', ')} % of a core`);
 }

@@ -4,7 +4,7 @@
  */
 import type { BatchPool } from '../lib/generate';
 import { runLoad } from '../lib/http-load';
-import { inboxDeadTuples } from '../lib/pg-stats';
+import { checkpoints, eventsBytes, inboxDeadTuples, walBytes } from '../lib/pg-stats';
 import { rssBytes } from '../lib/proc';
 import { type Context, recordMachine, ScenarioResult } from '../lib/scenario';
 import { processed, readStats, waitDrained } from '../lib/stats';
@@ -18,6 +18,12 @@ interface Sample {
   deadTuples: number;
   pending: number;
   processed: number;
+  /** Size of `events` with its indexes. */
+  eventsMB: number;
+  /** WAL written since the start. */
+  walMB: number;
+  /** Checkpoints since the start. */
+  checkpoints: number;
 }
 
 export function soakResult(): ScenarioResult {
@@ -34,6 +40,9 @@ export function soakResult(): ScenarioResult {
     { key: 'dead_first', label: 'inbox dead tuples, max in the first window', unit: 'n' },
     { key: 'dead_last', label: 'inbox dead tuples, max in the last window', unit: 'n' },
     { key: 'pending_max', label: 'largest pending seen', unit: 'n' },
+    { key: 'events_mb', label: 'events table + indexes at the end', unit: 'MB' },
+    { key: 'wal_mb_s', label: 'WAL written, MB/s', unit: 'MB' },
+    { key: 'checkpoints', label: 'checkpoints during the soak', unit: 'n' },
     { key: 'p99', label: 'latency p99 over the whole soak', unit: 'ms' },
     { key: 'errors', label: 'errors (incl. non-2xx other than 429)', unit: 'n' },
     { key: 'status429', label: '429 responses', unit: 'n' },
@@ -51,15 +60,19 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
   const seconds = options.soakSeconds;
   // "First and last minute"; shorter soaks (--quick) compare their first and last third.
   const window = Math.min(60, seconds / 3);
+  const { admin } = ctx.server;
   const measured = await ctx.withAggregators('soak', async ({ aggregators, sql }) => {
     const [url] = aggregators.urls;
     const samples: Sample[] = [];
     const started = performance.now();
+    const [wal0, checkpoints0] = [await walBytes(admin), await checkpoints(admin)];
     const sample = async () => {
-      const stats = await readStats(url!).catch(() => null);
-      const deadTuples = await inboxDeadTuples(sql).catch(() => Number.NaN);
+      const t = (performance.now() - started) / 1000;
       const rss = Math.max(...aggregators.pids.map(rssBytes));
-      if (stats) samples.push({ t: (performance.now() - started) / 1000, rssMB: rss / MB, deadTuples, pending: stats.pending, processed: processed(stats) });
+      const stats = await readStats(url!).catch(() => null);
+      const [deadTuples, events, wal, checkpointCount] = await Promise.all([inboxDeadTuples(sql), eventsBytes(sql), walBytes(admin), checkpoints(admin)]).catch(() => [Number.NaN, Number.NaN, Number.NaN, Number.NaN]);
+      if (!stats) return;
+      samples.push({ t, rssMB: rss / MB, deadTuples: deadTuples!, pending: stats.pending, processed: processed(stats), eventsMB: events! / MB, walMB: (wal! - wal0) / MB, checkpoints: checkpointCount! - checkpoints0 });
     };
     await sample();
     const timer = setInterval(sample, SAMPLE_MS);
@@ -90,6 +103,9 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
     dead_first: maxOf(samples, 0, window, (s) => s.deadTuples),
     dead_last: maxOf(samples, end - window, end, (s) => s.deadTuples),
     pending_max: Math.max(...samples.map((s) => s.pending)),
+    events_mb: samples.at(-1)!.eventsMB,
+    wal_mb_s: samples.at(-1)!.walMB / samples.at(-1)!.t,
+    checkpoints: samples.at(-1)!.checkpoints,
     p99: load.latency.p99,
     errors: load.errors + load.otherStatus,
     status429: load.tooMany,
@@ -98,7 +114,7 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
   figures.processed_ratio = figures.processed_last / figures.processed_first;
   result.runs.record(figures);
   result.data.window = window;
-  result.data.timeline = samples.map((s) => ({ ...s, t: Number(s.t.toFixed(1)), rssMB: Number(s.rssMB.toFixed(1)) }));
+  result.data.timeline = samples.map((s) => ({ ...s, t: Number(s.t.toFixed(1)), rssMB: Number(s.rssMB.toFixed(1)), eventsMB: Number(s.eventsMB.toFixed(1)), walMB: Number(s.walMB.toFixed(1)) }));
   result.notes.push(timelineTable(samples, window));
   ctx.log(`soak: processed ${Math.round(figures.processed_first)} -> ${Math.round(figures.processed_last)} ev/s, RSS ${rssFirst.toFixed(0)} -> ${figures.rss_last.toFixed(0)} MB, dead tuples max ${Math.max(figures.dead_first, figures.dead_last)}`);
 }
@@ -106,13 +122,18 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
 /** A markdown timeline, one row per window-sized step (about ten rows for any soak length). */
 function timelineTable(samples: Sample[], window: number): string {
   const step = Math.max(SAMPLE_MS / 1000, window / 2);
-  const lines = ['| t (s) | processed events/s since previous row | pending | RSS (MB) | inbox dead tuples |', '|---:|---:|---:|---:|---:|'];
+  const lines = [
+    '| t (s) | processed events/s since previous row | pending | RSS (MB) | inbox dead tuples | events + indexes (MB) | WAL MB/s since previous row | checkpoints so far |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ];
   let previous: Sample | null = null;
   for (let t = 0; t <= samples.at(-1)!.t + 0.1; t += step) {
     const s = at(samples, t);
     if (previous === s) continue;
-    const rate = previous ? Math.round((s.processed - previous.processed) / (s.t - previous.t)).toLocaleString('en-US') : '';
-    lines.push(`| ${s.t.toFixed(0)} | ${rate} | ${s.pending.toLocaleString('en-US')} | ${s.rssMB.toFixed(0)} | ${s.deadTuples.toLocaleString('en-US')} |`);
+    const per = (pick: (x: Sample) => number) => (previous ? (pick(s) - pick(previous)) / (s.t - previous.t) : Number.NaN);
+    const rate = previous ? Math.round(per((x) => x.processed)).toLocaleString('en-US') : '';
+    const wal = previous ? per((x) => x.walMB).toFixed(1) : '';
+    lines.push(`| ${s.t.toFixed(0)} | ${rate} | ${s.pending.toLocaleString('en-US')} | ${s.rssMB.toFixed(0)} | ${s.deadTuples.toLocaleString('en-US')} | ${s.eventsMB.toFixed(0)} | ${wal} | ${s.checkpoints} |`);
     previous = s;
   }
   return `Soak timeline:\n\n${lines.join('\n')}`;

@@ -6,7 +6,7 @@
 import type { BatchPool } from '../lib/generate';
 import { runLoad } from '../lib/http-load';
 import { resetStatements, topStatements } from '../lib/pg-stats';
-import { type Context, recordMachine, ScenarioResult } from '../lib/scenario';
+import { type Context, recordMachine, ScenarioResult, workPerEvent } from '../lib/scenario';
 import { processed, readStats, StatsSampler, waitDrained } from '../lib/stats';
 
 export function sustainedResult(): ScenarioResult {
@@ -25,6 +25,8 @@ export function sustainedResult(): ScenarioResult {
     { key: 'drain', label: 'drain time after the load (until pending == 0)', unit: 's' },
     { key: 'e2e', label: 'end-to-end processed events/s (load + drain)', unit: 'ev/s' },
     { key: 'ratio', label: 'end-to-end / naive raw-SQL ceiling of the same round', unit: 'x' },
+    { key: 'wal', label: 'WAL bytes per event processed', unit: 'n' },
+    { key: 'pg_ms', label: 'PostgreSQL CPU ms per 1,000 events processed', unit: 'ms' },
     { key: 'agg_cpu', label: 'aggregator CPU during load + drain (% of one core)', unit: '%' },
     { key: 'pg_cpu', label: 'PostgreSQL CPU during load + drain (% of one core)', unit: '%' },
     { key: 'bench_cpu', label: 'load generator CPU (% of one core)', unit: '%' },
@@ -53,6 +55,7 @@ export async function runSustained(ctx: Context, result: ScenarioResult, pool: B
   const { load, atEnd, drained, final, samples, maxPending, statements } = measured.value;
   const { cpu } = measured;
   const e2e = processed(final) / (load.seconds + drained.seconds);
+  const work = workPerEvent(measured, processed(final));
   result.runs.record({
     req_s: load.ok / load.seconds,
     accepted: load.okEvents / load.seconds,
@@ -68,6 +71,8 @@ export async function runSustained(ctx: Context, result: ScenarioResult, pool: B
     drain: drained.seconds,
     e2e,
     ratio: e2e / naiveOfRound(),
+    wal: work.wal,
+    pg_ms: work.pgMs,
     agg_cpu: cpu.aggregatorPct,
     pg_cpu: cpu.postgresPct,
     bench_cpu: cpu.benchPct,
@@ -80,7 +85,7 @@ export async function runSustained(ctx: Context, result: ScenarioResult, pool: B
   const accounted = balanced && unacknowledged >= 0 && unacknowledged <= options.connections * options.batch;
   result.check('sustained /stats accounts for every 202', accounted, `received ${final.received}, 202s carried ${load.okEvents}, processed ${processed(final)}, pending ${final.pending}`);
   if (load.otherStatus > 0) result.notes.push(`sustained: non-2xx statuses ${JSON.stringify(load.statuses)}`);
-  result.data.statements = statements;
+  result.statements['The aggregator under the sustained load, last run'] = statements;
   result.data.pendingTimeline = samples.map((s) => ({ t: Number(s.t.toFixed(1)), pending: s.pending, processed: processed(s) }));
   ctx.log(
     `sustained: ${Math.round(load.okEvents / load.seconds)} ev/s accepted, p99 ${load.latency.p99.toFixed(1)} ms, pending ${atEnd.pending} at end, ` +
