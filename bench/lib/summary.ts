@@ -1,11 +1,9 @@
 /** Percentiles of one run's samples and the median-with-spread of a figure across runs. */
 
-/** Nearest-rank percentile (p in 0..100) of unsorted samples; NaN when there are none. */
-export function percentile(samples: readonly number[], p: number): number {
-  if (samples.length === 0) return Number.NaN;
-  const sorted = Float64Array.from(samples).sort();
-  const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length - 1, Math.max(0, rank - 1))]!;
+/** Nearest-rank percentile (p in 0..100) of ascending samples; NaN when there are none. */
+function rank(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
 export interface Latency {
@@ -16,11 +14,10 @@ export interface Latency {
   count: number;
 }
 
-/** p50/p95/p99/max of latency samples in ms. */
+/** p50/p95/p99/max of latency samples in ms (one sort for all four). */
 export function latency(samples: readonly number[]): Latency {
   const sorted = Float64Array.from(samples).sort();
-  const at = (p: number) => (sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!);
-  return { p50: at(50), p95: at(95), p99: at(99), max: sorted.length ? sorted[sorted.length - 1]! : Number.NaN, count: sorted.length };
+  return { p50: rank(sorted, 50), p95: rank(sorted, 95), p99: rank(sorted, 99), max: rank(sorted, 100), count: sorted.length };
 }
 
 /** A figure over several runs: the median is the value, min and max its spread. */
