@@ -17,17 +17,24 @@ export interface Page {
   lastSeq: number | null;
 }
 
+/**
+ * One event as the API renders it, over a row with the events table's columns. GET /events and
+ * GET /subscribe both use it, so a page item and an SSE message are the same JSON.
+ */
+export const eventJson = (sql: Sql) => sql`
+  json_build_object(
+    'seq', seq,
+    'topic', topic,
+    'event_id', event_id,
+    'timestamp', to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    'source', source,
+    'payload', payload
+  )`;
+
 export async function readPage(sql: Sql, topic: string, after: number, limit: number): Promise<Page> {
   const [row] = await sql<{ events: string; last_seq: string | null }[]>`
     SELECT
-      coalesce(json_agg(json_build_object(
-        'seq', seq,
-        'topic', topic,
-        'event_id', event_id,
-        'timestamp', to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'source', source,
-        'payload', payload
-      ) ORDER BY seq), '[]')::text AS events,
+      coalesce(json_agg(${eventJson(sql)} ORDER BY seq), '[]')::text AS events,
       max(seq) AS last_seq
     FROM (
       SELECT seq, topic, event_id, "timestamp", source, payload

@@ -7,6 +7,7 @@
  * that sent up to seq S and asks for `seq > S` can never miss an event committed later.
  */
 import type { Sql } from '../db/client';
+import { eventJson } from '../events/read';
 
 export interface EventRow {
   seq: number;
@@ -17,16 +18,7 @@ export interface EventRow {
 /** Up to `limit` events of `topic` with seq above `after`, in seq order. */
 export async function readEvents(sql: Sql, topic: string, after: number, limit: number): Promise<EventRow[]> {
   const rows = await sql<{ seq: string; json: string }[]>`
-    SELECT
-      seq,
-      json_build_object(
-        'seq', seq,
-        'topic', topic,
-        'event_id', event_id,
-        'timestamp', to_char("timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-        'source', source,
-        'payload', payload
-      )::text AS json
+    SELECT seq, ${eventJson(sql)}::text AS json
     FROM events
     WHERE topic = ${topic} AND seq > ${after}
     ORDER BY seq

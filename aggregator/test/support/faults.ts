@@ -6,15 +6,9 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'bun:test';
 import postgres from 'postgres';
 import { PARTITION_COUNT } from '../../src/db/schema';
-import { makeEvent } from './harness';
+import { type Stats, makeEvent } from './harness';
 
-export interface Stats {
-  received: number;
-  unique_processed: number;
-  duplicate_dropped: number;
-  pending: number;
-  topics: string[];
-}
+export type { Stats } from './harness';
 
 export type TestEvent = Record<string, unknown> & { topic: string; event_id: string };
 
