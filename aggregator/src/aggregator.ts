@@ -71,7 +71,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
       lifecycle.migrated = true;
       await wakeup.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; workers will poll'));
       await notifier.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; subscriptions will sweep'));
-      backpressure.start();
+      await backpressure.start();
       pool.start();
     },
 

@@ -1,7 +1,10 @@
 /**
  * Refuses new events with 429 while the inbox holds more than MAX_PENDING of them, so a publisher
- * faster than the workers meets a bound instead of an ever-growing backlog. The backlog is
- * sampled on a timer, not per request: the bound is soft by at most one sample interval.
+ * faster than the workers meets a bound instead of an ever-growing backlog.
+ *
+ * The backlog is sampled, not read per request: each check uses the last sample and, when that
+ * is older than SAMPLE_MS, starts one refresh in the background. So the bound is soft by one
+ * sample interval, a publish never waits for the sample, and an idle replica runs no query.
  */
 import type { Sql } from '../db/client';
 import { TooManyRequests } from '../errors';
@@ -11,37 +14,46 @@ const SAMPLE_MS = 250;
 
 export class Backpressure {
   private pending = 0;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private sampledAt = Number.NEGATIVE_INFINITY;
+  private sampling: Promise<void> | null = null;
+  private stopped = false;
 
   constructor(
     private readonly sql: Sql,
     private readonly maxPending: number,
   ) {}
 
-  start(): void {
-    const sample = () =>
-      readPending(this.sql).then(
-        (pending) => void (this.pending = pending),
-        () => {}, // an outage shows up on /publish itself as 503
-      );
-    void sample();
-    this.timer = setInterval(sample, SAMPLE_MS);
+  /** Takes a first sample so the bound holds from the first request after a restart. */
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.refresh();
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
-    this.timer = null;
-  }
-
-  /** The last sampled backlog. */
-  get backlog(): number {
-    return this.pending;
+    this.stopped = true;
   }
 
   /** Throws TooManyRequests when the sampled backlog is over the bound. */
   check(): void {
+    if (performance.now() - this.sampledAt > SAMPLE_MS) void this.refresh();
     if (this.pending > this.maxPending) {
       throw new TooManyRequests(`backlog of ${this.pending} events exceeds MAX_PENDING (${this.maxPending}); retry later`, 1);
     }
+  }
+
+  private refresh(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.sampling ??= readPending(this.sql)
+      .then(
+        (pending) => {
+          this.pending = pending;
+          this.sampledAt = performance.now();
+        },
+        () => {}, // an outage shows up on /publish itself as 503
+      )
+      .finally(() => {
+        this.sampling = null;
+      });
+    return this.sampling;
   }
 }

@@ -1,0 +1,71 @@
+/**
+ * Backpressure: above MAX_PENDING waiting events /publish answers 429 with Retry-After and stores
+ * nothing; once workers catch up it accepts again; the real publisher honours the 429s and still
+ * delivers every event exactly once.
+ */
+import { describe, expect, test } from 'bun:test';
+import { resolve } from 'node:path';
+import { makeEvents, startTestAggregator } from '../support/harness';
+import { createTestDatabase } from '../support/postgres';
+import { spawnAggregator } from '../support/process';
+
+const REPO = resolve(import.meta.dir, '../../..');
+
+describe('backpressure', () => {
+  test('over MAX_PENDING: 429 with Retry-After and nothing stored; accepted again once drained', async () => {
+    const db = await createTestDatabase('backpressure');
+    // No workers: the backlog only grows until a worker replica joins.
+    const ingest = await startTestAggregator({ WORKERS: '0', MAX_PENDING: '100' }, db);
+    expect((await ingest.publish(makeEvents(150, 3, 'bp-a'))).status).toBe(202);
+    // The bound works on a sample at most 250 ms old: wait for one taken after the backlog grew.
+    let refused: Response | null = null;
+    const deadline = Date.now() + 5_000;
+    while (!refused && Date.now() < deadline) {
+      const response = await ingest.publish(makeEvents(10, 1, `bp-probe-${Date.now()}`));
+      if (response.status === 429) refused = response;
+      else await Bun.sleep(100);
+    }
+    expect(refused).not.toBeNull();
+    expect(refused!.headers.get('retry-after')).toBe('1');
+    const body = (await refused!.json()) as { error: string };
+    expect(body.error).toContain('MAX_PENDING');
+    const before = await ingest.stats();
+    expect((await ingest.publish(makeEvents(5, 1, 'bp-refused'))).status).toBe(429);
+    expect((await ingest.stats()).received).toBe(before.received);
+
+    const worker = await startTestAggregator({ WORKERS: '2' }, db);
+    await worker.drained();
+    await Bun.sleep(300);
+    let accepted = 0;
+    for (let i = 0; i < 20 && accepted === 0; i++) {
+      const response = await ingest.publish(makeEvents(5, 1, `bp-after-${i}`));
+      if (response.status === 202) accepted++;
+      else await Bun.sleep(100);
+    }
+    expect(accepted).toBe(1);
+    await worker.close();
+    await ingest.close();
+    await db.drop();
+  }, 60_000);
+
+  test('the publisher honours 429 Retry-After and every event arrives exactly once', async () => {
+    const db = await createTestDatabase('backpressure_pub');
+    // One slow worker and a low bound, so the publisher certainly meets 429s.
+    const agg = await spawnAggregator({ DATABASE_URL: db.url, WORKERS: '1', BATCH_SIZE: '200', MAX_PENDING: '2000' });
+    await agg.waitReady();
+    const run = Bun.spawn(
+      [resolve(REPO, 'node_modules/.bin/deno'), 'run', '--allow-net', '--allow-env', '--allow-read', 'publisher/main.ts',
+        '--url', agg.url, '--events', '30000', '--dup-rate', '0.3', '--batch', '1000', '--concurrency', '8', '--verify', '--json', '--seed', '7'],
+      { cwd: REPO, stdout: 'pipe', stderr: 'pipe', env: { ...process.env, NO_COLOR: '1' } },
+    );
+    const [code, out] = await Promise.all([run.exited, new Response(run.stdout).text()]);
+    const summary = JSON.parse(out) as { accepted: number; retry_reasons: Record<string, number>; verify: { ok: boolean } };
+    expect(code).toBe(0);
+    expect(summary.accepted).toBe(30_000);
+    expect(summary.verify.ok).toBe(true);
+    expect(Object.entries(summary.retry_reasons).some(([reason, count]) => reason.includes('429') && count > 0)).toBe(true);
+    agg.kill('SIGTERM');
+    expect(await agg.exited).toBe(0);
+    await db.drop();
+  }, 120_000);
+});
