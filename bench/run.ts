@@ -9,7 +9,7 @@
  * are reported, not enforced), 1 otherwise, 2 on a usage error.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { loadConfig } from '../aggregator/src/config';
 import { BatchPool } from './lib/generate';
 import { type Options, parseOptions, type ScenarioName, USAGE, UsageError } from './lib/options';
@@ -153,6 +153,7 @@ async function main(): Promise<number> {
     failures,
   };
   await server.stop().catch((error) => log(`stopping PostgreSQL: ${error}`));
+  if (options.save) writeFileSync(options.save, `${toJson(report)}\n`);
   process.stdout.write(`${options.json ? toJson(report) : toMarkdown(report)}\n`);
   const checksFailed = results.some((r) => r.checks.some((c) => !c.ok));
   log(`done in ${(report.meta.seconds / 60).toFixed(1)} min${failures.length || checksFailed ? ' — WITH FAILURES' : ''}`);

@@ -11,6 +11,8 @@ export interface Options {
   only: readonly ScenarioName[];
   runs: number;
   json: boolean;
+  /** Also write the JSON report to this file (to compare runs later). */
+  save: string | null;
   quick: boolean;
   /** Seconds of the sustained load and of each raw-SQL ceiling run. */
   seconds: number;
@@ -73,6 +75,7 @@ export const USAGE = `Usage: npm run bench -- [options]
   --runs N             runs per figure; the table shows the median and min–max (default ${DEFAULTS.runs})
   --quick              short durations for a smoke test (~3 min): ${Object.entries(QUICK).map(([k, v]) => `${k}=${v}`).join(' ')}
   --json               print the results as JSON instead of markdown
+  --save FILE          also write the JSON results to FILE (whatever is printed)
   --seconds S          sustained load and raw-SQL ceiling duration (default ${DEFAULTS.seconds})
   --connections N      HTTP connections and raw-SQL clients (default ${DEFAULTS.connections})
   --batch N            events per request / statement (default ${DEFAULTS.batch})
@@ -96,6 +99,7 @@ const FLAGS = {
   runs: { type: 'string' },
   quick: { type: 'boolean' },
   json: { type: 'boolean' },
+  save: { type: 'string' },
   seconds: { type: 'string' },
   connections: { type: 'string' },
   batch: { type: 'string' },
@@ -160,6 +164,7 @@ export function toOptions(values: Values): Options {
     only: SCENARIOS.filter((s) => only.includes(s)),
     runs: num('runs', base.runs, 1, 50),
     json: values.json ?? false,
+    save: values.save ?? null,
     quick: values.quick ?? false,
     seconds: num('seconds', base.seconds, 1, 3600),
     connections: num('connections', DEFAULTS.connections, 1, 1000),

@@ -27,7 +27,7 @@ export function sustainedResult(): ScenarioResult {
     { key: 'ratio', label: 'end-to-end / naive raw-SQL ceiling of the same round', unit: 'x' },
     { key: 'wal', label: 'WAL bytes per event processed', unit: 'n' },
     { key: 'pg_ms', label: 'PostgreSQL CPU ms per 1,000 events processed', unit: 'ms' },
-    { key: 'agg_cpu', label: 'aggregator CPU during load + drain (% of one core)', unit: '%' },
+    { key: 'agg_cpu', label: 'aggregator CPU during load + drain (% of one core, all replicas)', unit: '%' },
     { key: 'pg_cpu', label: 'PostgreSQL CPU during load + drain (% of one core)', unit: '%' },
     { key: 'bench_cpu', label: 'load generator CPU (% of one core)', unit: '%' },
   ]);
