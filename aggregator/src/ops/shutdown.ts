@@ -2,17 +2,24 @@
 import type { Logger } from '../log';
 
 /**
+ * A Ctrl-C under `npm start` arrives twice: the terminal signals the whole foreground group and
+ * npm forwards its own copy to us. Signals this close to the first are that same request.
+ */
+const SAME_SIGNAL_MS = 1_000;
+
+/**
  * SIGTERM/SIGINT run `drain` once and exit 0 when it completed (1 when it had to give up);
- * a second signal exits at once.
+ * another signal later than SAME_SIGNAL_MS exits at once.
  */
 export function installSignalHandlers(log: Logger, drain: () => Promise<boolean>): void {
-  let draining = false;
+  let firstAt: number | null = null;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (draining) {
+    if (firstAt !== null) {
+      if (performance.now() - firstAt < SAME_SIGNAL_MS) return;
       log.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    draining = true;
+    firstAt = performance.now();
     log.info({ signal }, 'shutdown requested');
     drain().then(
       (clean) => process.exit(clean ? 0 : 1),
