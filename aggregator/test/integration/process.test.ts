@@ -3,7 +3,7 @@
  * PostgreSQL default keeping data across restarts in DATA_DIR.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeEvents } from '../support/harness';
@@ -78,4 +78,32 @@ describe('the aggregator process', () => {
     second.kill('SIGTERM');
     expect(await second.exited).toBe(0);
   }, 120_000);
+
+  test('Ctrl-C on `npm start` (SIGINT to the whole process group) drains and exits 0', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'logbus-ctrlc-'));
+    folders.push(dataDir);
+    const port = 18_000 + Math.floor(Math.random() * 1000);
+    // setsid makes npm the leader of a new process group, as a terminal's foreground job is.
+    const proc = Bun.spawn(['setsid', 'npm', 'start'], {
+      cwd: join(import.meta.dir, '../../..'),
+      env: { ...process.env, DATABASE_URL: '', DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info' },
+      stdout: 'pipe',
+      stderr: 'pipe',
+    });
+    const output = new Response(proc.stdout).text();
+    const deadline = Date.now() + 60_000;
+    let ready = false;
+    while (!ready && Date.now() < deadline) {
+      ready = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.status === 200, () => false);
+      if (!ready) await Bun.sleep(100);
+    }
+    expect(ready).toBe(true);
+    process.kill(-proc.pid, 'SIGINT');
+    expect(await proc.exited).toBe(0);
+    const log = await output;
+    expect(log).toContain('drained; exiting');
+    expect(log).not.toContain('second signal');
+    // The embedded server stopped with us: its data directory is no longer locked by a postmaster.
+    expect(existsSync(join(dataDir, 'pg', 'postmaster.pid'))).toBe(false);
+  }, 90_000);
 });
