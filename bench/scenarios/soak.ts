@@ -5,7 +5,7 @@
 import type { BatchPool } from '../lib/generate';
 import { runLoad } from '../lib/http-load';
 import { checkpoints, eventsBytes, inboxDeadTuples, walBytes } from '../lib/pg-stats';
-import { rssBytes } from '../lib/proc';
+import { cpuBetween, type CpuSnapshot, cpuSnapshot, rssBytes } from '../lib/proc';
 import { type Context, recordMachine, ScenarioResult } from '../lib/scenario';
 import { processed, readStats, waitDrained } from '../lib/stats';
 
@@ -24,6 +24,8 @@ interface Sample {
   walMB: number;
   /** Checkpoints since the start. */
   checkpoints: number;
+  /** Who used the CPU up to now, to tell a slow minute caused by others from a degradation. */
+  cpu: CpuSnapshot;
 }
 
 export function soakResult(): ScenarioResult {
@@ -33,6 +35,8 @@ export function soakResult(): ScenarioResult {
     { key: 'processed_first', label: 'processed events/s, first window', unit: 'ev/s' },
     { key: 'processed_last', label: 'processed events/s, last window', unit: 'ev/s' },
     { key: 'processed_ratio', label: 'processed last / first', unit: 'x' },
+    { key: 'other_first', label: "other processes' CPU, first window", unit: '%' },
+    { key: 'other_last', label: "other processes' CPU, last window", unit: '%' },
     { key: 'rss_first', label: 'aggregator RSS at the end of the first window', unit: 'MB' },
     { key: 'rss_last', label: 'aggregator RSS at the end', unit: 'MB' },
     { key: 'rss_max', label: 'aggregator RSS max', unit: 'MB' },
@@ -71,10 +75,11 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
     const sample = async () => {
       const t = (performance.now() - started) / 1000;
       const rss = Math.max(...aggregators.pids.map(rssBytes));
+      const cpu = cpuSnapshot(aggregators.pids, ctx.server.postmasterPid);
       const stats = await readStats(url!).catch(() => null);
       const [deadTuples, events, wal, checkpointCount] = await Promise.all([inboxDeadTuples(sql), eventsBytes(sql), walBytes(admin), checkpoints(admin)]).catch(() => [Number.NaN, Number.NaN, Number.NaN, Number.NaN]);
       if (!stats) return;
-      samples.push({ t, rssMB: rss / MB, deadTuples: deadTuples!, pending: stats.pending, processed: processed(stats), eventsMB: events! / MB, walMB: (wal! - wal0) / MB, checkpoints: checkpointCount! - checkpoints0 });
+      samples.push({ t, rssMB: rss / MB, deadTuples: deadTuples!, pending: stats.pending, processed: processed(stats), eventsMB: events! / MB, walMB: (wal! - wal0) / MB, checkpoints: checkpointCount! - checkpoints0, cpu });
     };
     await sample();
     const timer = setInterval(sample, SAMPLE_MS);
@@ -92,12 +97,15 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
   const lastFrom = Math.max(w, Math.floor(end) - w);
   const processedRate = (from: number, to: number) => (at(samples, to).processed - at(samples, from).processed) / (at(samples, to).t - at(samples, from).t);
   const rssFirst = at(samples, window).rssMB;
+  const otherCpu = (from: number, to: number) => cpuBetween(at(samples, from).cpu, at(samples, to).cpu).otherPct;
   const figures = {
     accepted_first: (okSum(0, w) * options.batch) / w,
     accepted_last: (okSum(lastFrom, lastFrom + w) * options.batch) / w,
     processed_first: processedRate(0, window),
     processed_last: processedRate(end - window, end),
     processed_ratio: 0,
+    other_first: otherCpu(0, window),
+    other_last: otherCpu(end - window, end),
     rss_first: rssFirst,
     rss_last: samples.at(-1)!.rssMB,
     rss_max: Math.max(...samples.map((s) => s.rssMB)),
@@ -116,7 +124,7 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
   figures.processed_ratio = figures.processed_last / figures.processed_first;
   result.runs.record(figures);
   result.data.window = window;
-  result.data.timeline = samples.map((s) => ({ ...s, t: Number(s.t.toFixed(1)), rssMB: Number(s.rssMB.toFixed(1)), eventsMB: Number(s.eventsMB.toFixed(1)), walMB: Number(s.walMB.toFixed(1)) }));
+  result.data.timeline = samples.map(({ cpu: _, ...s }) => ({ ...s, t: Number(s.t.toFixed(1)), rssMB: Number(s.rssMB.toFixed(1)), eventsMB: Number(s.eventsMB.toFixed(1)), walMB: Number(s.walMB.toFixed(1)) }));
   result.notes.push(timelineTable(samples, window));
   ctx.log(`soak: processed ${Math.round(figures.processed_first)} -> ${Math.round(figures.processed_last)} ev/s, RSS ${rssFirst.toFixed(0)} -> ${figures.rss_last.toFixed(0)} MB, dead tuples max ${Math.max(figures.dead_first, figures.dead_last)}`);
 }
@@ -125,8 +133,8 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
 function timelineTable(samples: Sample[], window: number): string {
   const step = Math.max(SAMPLE_MS / 1000, window / 2);
   const lines = [
-    '| t (s) | processed events/s since previous row | pending | RSS (MB) | inbox dead tuples | events + indexes (MB) | WAL MB/s since previous row | checkpoints so far |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| t (s) | processed events/s since previous row | pending | RSS (MB) | inbox dead tuples | events + indexes (MB) | WAL MB/s since previous row | checkpoints so far | other processes\' CPU since previous row |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   let previous: Sample | null = null;
   for (let t = 0; t <= samples.at(-1)!.t + 0.1; t += step) {
@@ -135,7 +143,8 @@ function timelineTable(samples: Sample[], window: number): string {
     const per = (pick: (x: Sample) => number) => (previous ? (pick(s) - pick(previous)) / (s.t - previous.t) : Number.NaN);
     const rate = previous ? Math.round(per((x) => x.processed)).toLocaleString('en-US') : '';
     const wal = previous ? per((x) => x.walMB).toFixed(1) : '';
-    lines.push(`| ${s.t.toFixed(0)} | ${rate} | ${s.pending.toLocaleString('en-US')} | ${s.rssMB.toFixed(0)} | ${s.deadTuples.toLocaleString('en-US')} | ${s.eventsMB.toFixed(0)} | ${wal} | ${s.checkpoints} |`);
+    const other = previous ? `${cpuBetween(previous.cpu, s.cpu).otherPct.toFixed(1)}%` : '';
+    lines.push(`| ${s.t.toFixed(0)} | ${rate} | ${s.pending.toLocaleString('en-US')} | ${s.rssMB.toFixed(0)} | ${s.deadTuples.toLocaleString('en-US')} | ${s.eventsMB.toFixed(0)} | ${wal} | ${s.checkpoints} | ${other} |`);
     previous = s;
   }
   return `Soak timeline:\n\n${lines.join('\n')}`;
