@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { loadConfig } from '../aggregator/src/config';
+import { ConfigError, loadConfig } from '../aggregator/src/config';
 import { BatchPool } from './lib/generate';
 import { type Options, parseOptions, type ScenarioName, USAGE, UsageError } from './lib/options';
 import { machine } from './lib/proc';
@@ -107,7 +107,16 @@ async function main(): Promise<number> {
   }
   const loadAtStart = loadAverages();
   const env = { LOG_LEVEL: 'info', ...options.env };
-  const { workers, lines } = configuration(options, env);
+  let settings: ReturnType<typeof configuration>;
+  try {
+    // The aggregator's own validation, so a bad --env fails here, not in every spawned process.
+    settings = configuration(options, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`--env: ${error.message}\n`);
+    return 2;
+  }
+  const { workers, lines } = settings;
   log(`scenarios: ${options.only.join(', ')}; runs: ${options.runs}; load average ${loadAtStart}`);
 
   const server = await startServer(log);
