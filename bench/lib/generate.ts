@@ -8,6 +8,8 @@
  * byte for byte (selection sampling, Knuth's algorithm S, as the publisher does), so the unique
  * count of any prefix of requests is known exactly.
  */
+// The publisher's PRNG, so a seed replays the same pool.
+import { mulberry32 } from '../../publisher/src/prng.ts';
 
 export interface PoolOptions {
   /** Batches (requests) per lap. */
@@ -33,18 +35,6 @@ const LAP = '~LAP~';
 const LEVELS = ['debug', 'info', 'info', 'info', 'warn', 'error'];
 const MESSAGES = ['request served', 'cache miss', 'job finished', 'retrying upstream', 'slow query'];
 const EPOCH_MS = Date.UTC(2025, 0, 1);
-
-/** mulberry32: small deterministic PRNG, so a seed replays the same pool. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Topic names shared by the generator and the scale scenario's bulk load. */
 export function topicNames(count: number): string[] {
