@@ -32,9 +32,3 @@ export async function readTotals(sql: Sql): Promise<Totals> {
     topics: row!.topics,
   };
 }
-
-/** Events waiting in the inbox; sampled for backpressure. */
-export async function readPending(sql: Sql): Promise<number> {
-  const [row] = await sql<{ pending: string }[]>`SELECT coalesce(sum(n), 0) AS pending FROM inbox`;
-  return Number(row!.pending);
-}
