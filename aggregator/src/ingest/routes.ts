@@ -28,12 +28,13 @@ export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, 
     async ({ request, set }) => {
       if (isDraining()) throw new StorageUnavailable('this replica is shutting down; retry', 1);
       const format = bodyFormat(request.headers.get('content-type'));
-      const candidates = parseBody(await readBodyText(request, config.maxBodyBytes), format);
+      const text = await readBodyText(request, config.maxBodyBytes);
+      const candidates = parseBody(text, format);
       if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
       if (candidates.length > config.maxBatch) {
         throw new PayloadTooLarge(`batch of ${candidates.length} events exceeds MAX_BATCH (${config.maxBatch})`);
       }
-      const events = validateEvents(candidates);
+      const events = validateEvents(candidates, text);
       backpressure.check();
       try {
         await inbox.enqueue(events);

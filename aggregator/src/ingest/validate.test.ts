@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { ValidationError } from '../errors';
 import { timestampProblem } from './timestamp';
-import { validateEvents } from './validate';
+import { mayHoldUnstorable, validateEvents } from './validate';
 
 const valid = { topic: 'auth.login', event_id: 'e-1', timestamp: '2025-01-31T12:00:00Z', source: 'svc', payload: { a: 1 } };
 
@@ -66,4 +66,26 @@ describe('timestampProblem', () => {
     'rejects %s',
     (value) => expect(timestampProblem(value)).not.toBeNull(),
   );
+});
+
+describe('mayHoldUnstorable', () => {
+  test.each([
+    ['a NUL escape', '{"a":"x\\u0000y"}'],
+    ['a lone high surrogate', '{"a":"\\ud800"}'],
+    ['a lone low surrogate, upper case', '{"a":"\\uDC00"}'],
+    ['a surrogate pair (walked, then found well formed)', '{"a":"\\ud83d\\ude00"}'],
+  ])('is true for %s', (_, text) => expect(mayHoldUnstorable(text)).toBe(true));
+
+  test.each([
+    ['plain text', '{"a":"plain"}'],
+    ['raw non-ASCII', JSON.stringify({ a: 'héllo 😀' })],
+    ['other escapes', '{"a":"\\u00e9\\n"}'],
+  ])('is false for %s', (_, text) => expect(mayHoldUnstorable(text)).toBe(false));
+
+  test('with the source text, bad strings are still found whenever the text can hold them', () => {
+    const text = JSON.stringify([valid, { ...valid, payload: { log: 'a\u0000b' } }]);
+    expect(() => validateEvents(JSON.parse(text), text)).toThrow(ValidationError);
+    const clean = JSON.stringify([valid, valid]);
+    expect(validateEvents(JSON.parse(clean), clean)).toHaveLength(2);
+  });
 });
