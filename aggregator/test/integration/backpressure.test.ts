@@ -50,8 +50,9 @@ describe('backpressure', () => {
 
   test('the publisher honours 429 Retry-After and every event arrives exactly once', async () => {
     const db = await createTestDatabase('backpressure_pub');
-    // One slow worker and a low bound, so the publisher certainly meets 429s.
-    const agg = await spawnAggregator({ DATABASE_URL: db.url, WORKERS: '1', BATCH_SIZE: '200', MAX_PENDING: '2000' });
+    // One worker applying 20 events per transaction (a few thousand per second, well below the
+    // publisher's rate) and a low bound, so the publisher certainly meets 429s.
+    const agg = await spawnAggregator({ DATABASE_URL: db.url, WORKERS: '1', BATCH_SIZE: '20', MAX_PENDING: '2000' });
     await agg.waitReady();
     const run = Bun.spawn(
       [resolve(REPO, 'node_modules/.bin/deno'), 'run', '--allow-net', '--allow-env', '--allow-read', 'publisher/main.ts',
