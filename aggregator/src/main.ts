@@ -1,7 +1,8 @@
 /**
  * Composition root: config -> database (embedded when DATABASE_URL is unset) -> HTTP listening
- * -> migrations under an advisory lock -> workers -> signals. Several such processes on one
- * database are the replicas.
+ * -> signal handlers -> migrations under an advisory lock -> workers. Signals are installed before
+ * migrating so a SIGTERM during a long migration still drains and stops the embedded server.
+ * Several such processes on one database are the replicas.
  */
 import { createAggregator } from './aggregator';
 import { type Config, ConfigError, loadConfig } from './config';

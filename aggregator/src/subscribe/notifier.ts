@@ -67,6 +67,6 @@ export class EventsNotifier {
 
 /** Partitions named by a payload; null (wake everyone) for anything unexpected. */
 export function parseParts(payload: string): number[] | null {
-  const parts = payload.split(' ').map(Number);
-  return parts.length > 0 && parts.every(Number.isInteger) && payload !== '' ? parts : null;
+  // Strictly what flush() sends: an empty field would otherwise read as partition 0.
+  return /^\d+( \d+)*$/.test(payload) ? payload.split(' ').map(Number) : null;
 }

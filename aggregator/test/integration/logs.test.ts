@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { type Aggregator, createAggregator } from '../../src/aggregator';
 import type { LogLevel } from '../../src/config';
-import { createLogger, formatPretty } from '../../src/log';
+import { createLogger } from '../../src/log';
 import { makeEvents, testConfig } from '../support/harness';
 import { type TestDatabase, createTestDatabase } from '../support/postgres';
 
@@ -160,14 +160,5 @@ describe('errors', () => {
     const err = mine[0]!.err as { message: string; cause?: { code?: string } };
     expect(err.message).toBe('storage unavailable');
     expect(err.cause?.code).toBe('ECONNREFUSED');
-  });
-});
-
-describe('on a terminal', () => {
-  test('lines are short and readable, with the error stack and its cause below', () => {
-    const plain = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, '');
-    const line = JSON.stringify({ level: 40, time: '2025-01-31T12:00:00.123Z', pid: 1, msg: 'request', reqId: 'r1', status: 503, err: { message: 'storage unavailable', stack: 'Error: storage unavailable\n    at x', cause: { message: 'refused', stack: 'Error: refused' } } });
-    expect(plain(formatPretty(line))).toBe('12:00:00.123 WARN  request reqId=r1 status=503\n  Error: storage unavailable\n      at x\n  Error: refused\n');
-    expect(formatPretty('not json\n')).toBe('not json\n');
   });
 });

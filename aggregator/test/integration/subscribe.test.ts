@@ -7,7 +7,6 @@ import { Elysia } from 'elysia';
 import { createLogger } from '../../src/log';
 import { SUBSCRIBE_DEFAULTS, SubscriptionHub } from '../../src/subscribe/hub';
 import { subscribeRoutes } from '../../src/subscribe/routes';
-import { formatEvent } from '../../src/subscribe/stream';
 import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
 import { SseReader } from '../support/sse';
 
@@ -121,12 +120,6 @@ describe('GET /subscribe', () => {
       const body = (await response.json()) as { details: { field: string }[] };
       expect(body.details.map((d) => d.field)).toContain(field);
     }
-  }, 30_000);
-
-  test('a JSON line break inside data becomes several data: lines that join back to the JSON', () => {
-    const json = '{"a":\n1,\r\n"b":2}';
-    const text = formatEvent({ seq: 7, json });
-    expect(text).toBe('id: 7\ndata: {"a":\ndata: 1,\ndata: "b":2}\n\n');
   }, 30_000);
 
   test('drain ends every stream with event: shutdown and refuses new subscriptions with 503', async () => {

@@ -1,0 +1,37 @@
+import { describe, expect, test } from 'bun:test';
+import { StorageUnavailable, ValidationError, fromDatabaseError, isUnavailable } from './errors';
+
+/** A postgres.js error: a SQLSTATE or a connection code in `code`. */
+const dbError = (code: string) => Object.assign(new Error(`database said ${code}`), { code });
+
+describe('SQLSTATE to HTTP', () => {
+  const unavailable = ['08000', '08003', '08006', '08001', '57P01', '57P02', '57P03', '53300', '57014', 'ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'];
+  for (const code of unavailable) {
+    test(`${code} is an outage: 503 with Retry-After, the cause kept`, () => {
+      const error = dbError(code);
+      expect(isUnavailable(error)).toBe(true);
+      const mapped = fromDatabaseError(error);
+      expect(mapped).toBeInstanceOf(StorageUnavailable);
+      const response = (mapped as StorageUnavailable).toResponse();
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('1');
+      expect((mapped as Error).cause).toBe(error);
+    });
+  }
+
+  // Not outages: a retry elsewhere would fail the same way, so they stay errors (500, logged).
+  for (const code of ['23505', '22P02', '42P01', '40001', '40P01', '22021']) {
+    test(`${code} is not an outage`, () => {
+      const error = dbError(code);
+      expect(isUnavailable(error)).toBe(false);
+      expect(fromDatabaseError(error)).toBe(error);
+    });
+  }
+
+  test('values that are not database errors pass through', () => {
+    expect(isUnavailable('08006')).toBe(false);
+    expect(isUnavailable(new Error('no code'))).toBe(false);
+    const appError = new ValidationError('bad');
+    expect(fromDatabaseError(appError)).toBe(appError);
+  });
+});
