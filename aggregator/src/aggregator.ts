@@ -12,7 +12,7 @@ import { EnqueueCoalescer } from './ingest/coalescer';
 import { enqueueEvents } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
-import { Metrics } from './ops/metrics';
+import { Metrics } from './ops/metrics/metrics';
 import { SubscriptionHub } from './subscribe/hub';
 import { EventsNotifier } from './subscribe/notifier';
 import { Backoff } from './workers/backoff';

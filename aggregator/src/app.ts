@@ -15,7 +15,7 @@ import type { Logger } from './log';
 import { DASHBOARD_ASSET_PATHS, dashboardRoutes } from './dashboard/routes';
 import { authGuard } from './ops/auth';
 import { type Lifecycle, healthRoutes } from './ops/health';
-import { type Metrics, metricsRoutes } from './ops/metrics';
+import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
 import { noteError, requestIdOf, requestLog } from './ops/request-log';
 import { statsRoutes } from './stats/routes';
 import type { SubscriptionHub } from './subscribe/hub';

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
-import { readDatabaseHealth } from '../ops/metrics/database';
+import { readDatabaseHealth } from '../db/health';
 import { TopicCounter } from './topic-counts';
 
 const ASSETS = {

@@ -4,7 +4,7 @@ import { type TObject, Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
 import { type Detail, ValidationError } from '../errors';
-import { ErrorBody, Event, Topic } from '../ingest/model';
+import { ErrorBody, Event, Topic } from '../api/contract';
 import { jsonContent } from '../openapi';
 import { readPage } from './read';
 

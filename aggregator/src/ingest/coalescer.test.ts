@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { EnqueueCoalescer, type WriteEvents } from './coalescer';
-import type { Event } from './model';
+import type { Event } from '../api/contract';
 
 // The scheduling logic alone: a write function that records each statement's size and lets the
 // test decide when it completes. The SQL path is covered by the integration tests.

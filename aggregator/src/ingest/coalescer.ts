@@ -8,7 +8,7 @@
  * become a few large statements instead of 50 small ones, each with its own commit and backend.
  */
 import { isUnavailable } from '../errors';
-import type { Event } from './model';
+import type { Event } from '../api/contract';
 
 /** Durably writes events in one transaction (enqueueEvents bound to a pool). */
 export type WriteEvents = (events: readonly Event[]) => Promise<void>;

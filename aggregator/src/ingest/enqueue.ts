@@ -5,8 +5,8 @@
  */
 import type { Sql } from '../db/client';
 import { INGEST_SHARDS } from '../db/schema';
-import type { Event } from './model';
-import { partitionOf } from './partition';
+import type { Event } from '../api/contract';
+import { partitionOf } from '../db/partition';
 
 /** The events of one partition, column by column, in arrival order. */
 export interface PartitionGroup {

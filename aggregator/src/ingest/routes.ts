@@ -7,7 +7,7 @@ import type { Wakeup } from '../workers/wakeup';
 import type { Backpressure } from './backpressure';
 import { readBodyText } from './body';
 import type { EnqueueCoalescer } from './coalescer';
-import { ErrorBody, type Event, PublishAccepted, PublishBody } from './model';
+import { ErrorBody, type Event, PublishAccepted, PublishBody } from '../api/contract';
 import { bodyFormat, parseBody } from './parse';
 import { validateEvents } from './validate';
 

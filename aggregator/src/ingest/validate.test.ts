@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { ValidationError } from '../errors';
-import { timestampProblem } from './timestamp';
+import { timestampProblem } from '../api/timestamp';
 import { mayHoldUnstorable, validateEvents } from './validate';
 
 const valid = { topic: 'auth.login', event_id: 'e-1', timestamp: '2025-01-31T12:00:00Z', source: 'svc', payload: { a: 1 } };

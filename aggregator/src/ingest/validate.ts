@@ -4,8 +4,8 @@
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Detail, ValidationError } from '../errors';
-import { Event } from './model';
-import { timestampProblem } from './timestamp';
+import { Event } from '../api/contract';
+import { timestampProblem } from '../api/timestamp';
 
 const checkEvent = TypeCompiler.Compile(Event);
 

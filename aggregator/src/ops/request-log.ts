@@ -11,7 +11,7 @@
  */
 import { Elysia } from 'elysia';
 import type { Logger } from '../log';
-import type { Metrics } from './metrics';
+import type { Metrics } from './metrics/metrics';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 

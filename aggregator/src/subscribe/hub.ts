@@ -7,7 +7,7 @@
  */
 import type { Sql } from '../db/client';
 import { isUnavailable } from '../errors';
-import { partitionOf } from '../ingest/partition';
+import { partitionOf } from '../db/partition';
 import type { Logger } from '../log';
 import { readEvents, readHeads } from './read';
 import { type EndReason, type StreamOptions, Subscription } from './stream';

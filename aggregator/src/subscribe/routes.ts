@@ -5,7 +5,7 @@ import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
 import { StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
 import { parseQuery, queryParameters } from '../events/routes';
-import { ErrorBody, Topic } from '../ingest/model';
+import { ErrorBody, Topic } from '../api/contract';
 import { jsonContent } from '../openapi';
 import type { SubscriptionHub } from './hub';
 import { readHead } from './read';

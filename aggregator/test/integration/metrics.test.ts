@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { createAggregator } from '../../src/aggregator';
 import { createLogger } from '../../src/log';
-import { TOPIC_LABEL_CAP } from '../../src/ops/metrics';
+import { TOPIC_LABEL_CAP } from '../../src/ops/metrics/metrics';
 import { type TestAggregator, makeEvent, makeEvents, startTestAggregator, testConfig } from '../support/harness';
 
 /** `name{labels} value` lines of an exposition, keyed by `name{labels}` exactly as printed. */

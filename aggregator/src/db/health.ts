@@ -14,7 +14,7 @@
  *   every replica) by state. postgres.js exposes no pool statistics; the server's view is the
  *   truth, cluster-wide. The scraping connection itself is left out.
  */
-import type { Sql } from '../../db/client';
+import type { Sql } from './client';
 
 export const CONNECTION_STATES = ['active', 'idle', 'idle_in_transaction', 'idle_in_transaction_aborted', 'other'] as const;
 export type ConnectionState = (typeof CONNECTION_STATES)[number];

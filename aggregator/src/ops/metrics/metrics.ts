@@ -13,12 +13,12 @@
  */
 import { Elysia } from 'elysia';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Sql } from '../db/client';
-import { readTotals } from '../stats/query';
-import type { Applied } from '../workers/apply';
-import { isUnavailable } from '../errors';
-import { CONNECTION_STATES, readDatabaseHealth } from './metrics/database';
-import { TopicLabels } from './metrics/topic-labels';
+import type { Sql } from '../../db/client';
+import { readTotals } from '../../stats/query';
+import type { Applied } from '../../workers/apply';
+import { isUnavailable } from '../../errors';
+import { CONNECTION_STATES, readDatabaseHealth } from '../../db/health';
+import { TopicLabels } from './topic-labels';
 
 /** Topics that get their own label on per-topic series; the rest share `_other`. */
 export const TOPIC_LABEL_CAP = 100;

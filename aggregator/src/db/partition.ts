@@ -3,7 +3,7 @@
  * (32-bit FNV-1a over the topic's UTF-8 bytes; topics are ASCII by their pattern) and the
  * partition count is fixed by the migration that seeds inbox_partitions.
  */
-import { PARTITION_COUNT } from '../db/schema';
+import { PARTITION_COUNT } from './schema';
 
 export function partitionOf(topic: string): number {
   let hash = 0x811c9dc5;
