@@ -6,7 +6,7 @@ import { openapi } from '@elysiajs/openapi';
 import { Elysia, ValidationError as ElysiaValidationError } from 'elysia';
 import type { Config } from './config';
 import type { Sql } from './db/client';
-import { AppError, type Detail, NotFound, ValidationError, fromDatabaseError } from './errors';
+import { AppError, NotFound, ValidationError, fromDatabaseError, schemaDetails } from './errors';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
 import type { EnqueueCoalescer } from './ingest/coalescer';
@@ -37,13 +37,11 @@ export interface AppDeps {
 
 /** Elysia's own validation error (query strings) in the contract shape. */
 function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
-  const details: Detail[] = [];
-  for (const issue of error.all) {
-    const field = 'path' in issue && issue.path ? issue.path.replace(/^\//, '').replaceAll('/', '.') : null;
-    if (details.some((d) => d.field === field)) continue;
-    details.push({ index: null, field, message: 'message' in issue ? String(issue.message) : 'invalid value' });
-  }
-  return new ValidationError(`invalid ${error.type}`, details);
+  const issues = error.all.map((issue) => ({
+    path: 'path' in issue && issue.path ? issue.path : '',
+    message: 'message' in issue ? String(issue.message) : 'invalid value',
+  }));
+  return new ValidationError(`invalid ${error.type}`, schemaDetails(issues, null));
 }
 
 export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions }: AppDeps) {
@@ -75,7 +73,7 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
       ingestRoutes({
         inbox,
         config,
-        wakeup,
+        announceWork: () => wakeup.announce(),
         backpressure,
         isDraining: () => lifecycle.draining,
         onAccepted: metrics.observeAccepted,

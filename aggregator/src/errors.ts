@@ -32,6 +32,28 @@ export class ValidationError extends AppError {
   }
 }
 
+/** A schema error as TypeBox and Elysia report it: a JSON pointer and a message. */
+export interface SchemaIssue {
+  path: string;
+  message: string;
+  value?: unknown;
+}
+
+/**
+ * The one translation of schema errors into `details`: nested fields are dotted
+ * (`payload.user.id`), one line per field (a failed union member is reported several times),
+ * `explain` may replace a message with a more precise one.
+ */
+export function schemaDetails(issues: Iterable<SchemaIssue>, index: number | null, explain?: (field: string | null, issue: SchemaIssue) => string | null): Detail[] {
+  const details: Detail[] = [];
+  for (const issue of issues) {
+    const field = issue.path.replace(/^\//, '').replaceAll('/', '.') || null;
+    if (details.some((d) => d.field === field)) continue;
+    details.push({ index, field, message: explain?.(field, issue) ?? issue.message });
+  }
+  return details;
+}
+
 export class Unauthorized extends AppError {
   readonly status = 401;
   constructor(message = 'missing or invalid bearer token') {
@@ -69,6 +91,13 @@ export class StorageUnavailable extends AppError {
   readonly status = 503;
   constructor(message = 'storage unavailable', override readonly retryAfter = 1, options?: ErrorOptions) {
     super(message, options);
+  }
+}
+
+/** SIGTERM was received: new work goes to another replica (a 503, so clients retry). */
+export class ShuttingDown extends StorageUnavailable {
+  constructor() {
+    super('this replica is shutting down; retry', 1);
   }
 }
 

@@ -1,18 +1,16 @@
 /** GET /stats: one read, waiting for the backlog to drain, and sampling it during a run. */
 
-export interface Stats {
-  received: number;
-  unique_processed: number;
-  duplicate_dropped: number;
-  pending: number;
-}
+import type { Stats as StatsBody } from '../../aggregator/src/api/contract';
+
+/** The counters of /stats a benchmark compares (topics and uptime left out). */
+export type Stats = Pick<StatsBody, 'received' | 'unique_processed' | 'duplicate_dropped' | 'pending'>;
 
 export const processed = (s: Stats) => s.unique_processed + s.duplicate_dropped;
 
 export async function readStats(baseUrl: string): Promise<Stats> {
   const response = await fetch(`${baseUrl}/stats`, { signal: AbortSignal.timeout(30_000) });
   if (!response.ok) throw new Error(`GET /stats answered ${response.status}: ${await response.text()}`);
-  const body = (await response.json()) as Stats;
+  const body = (await response.json()) as StatsBody;
   return { received: body.received, unique_processed: body.unique_processed, duplicate_dropped: body.duplicate_dropped, pending: body.pending };
 }
 

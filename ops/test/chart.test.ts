@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { CHART_DIR, type K8sObject, renderChart, run } from "../src/chart.ts";
-import { ensureK8sTools } from "../scripts/fetch-k8s-tools.ts";
+import { ensureK8sTools } from "../src/k8s-tools.ts";
 import { aggregatorProblems, exposureProblems, labelProblems, podProblems, selectorProblems } from "./support/checks.ts";
 import { validateAll } from "./support/k8s-schema.ts";
 

@@ -36,6 +36,20 @@ export const PublishBody = t.Union([Event, t.Array(Event), t.Object({ events: t.
   description: 'One event, an array of events, or {"events": [...]}. Also NDJSON (application/x-ndjson).',
 });
 
+/** An event as GET /events and GET /subscribe return it: the published fields plus its seq. */
+export const StoredEvent = t.Composite([t.Object({ seq: t.Integer() }), Event]);
+
+/** GET /stats. Every answer satisfies received == unique_processed + duplicate_dropped + pending. */
+export const Stats = t.Object({
+  received: t.Integer({ description: 'Events acknowledged with 202, duplicates included.' }),
+  unique_processed: t.Integer({ description: 'Events stored: the first copy of each (topic, event_id).' }),
+  duplicate_dropped: t.Integer({ description: 'Copies of an already stored (topic, event_id).' }),
+  pending: t.Integer({ description: 'Acknowledged events not yet applied.' }),
+  topics: t.Array(t.String(), { description: 'Topics with processed events, sorted.' }),
+  uptime: t.Number({ description: 'Seconds since this replica started.' }),
+});
+export type Stats = typeof Stats.static;
+
 export const PublishAccepted = t.Object({ accepted: t.Integer({ minimum: 1 }) });
 
 export const ErrorBody = t.Object({

@@ -1,10 +1,10 @@
 /** GET /events: page through a topic's processed events. */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { type TObject, Type as t } from '@sinclair/typebox';
+import { Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
-import { type Detail, ValidationError } from '../errors';
-import { ErrorBody, Event, Topic } from '../api/contract';
+import { ErrorBody, StoredEvent, Topic } from '../api/contract';
+import { parseQuery, queryParameters } from '../api/query';
 import { jsonContent } from '../openapi';
 import { readPage } from './read';
 
@@ -20,8 +20,6 @@ export const EventsQuery = t.Object(
 );
 export type EventsQuery = typeof EventsQuery.static;
 
-export const StoredEvent = t.Composite([t.Object({ seq: t.Integer() }), Event]);
-
 export const EventsPage = t.Object({
   topic: t.String(),
   events: t.Array(StoredEvent),
@@ -31,41 +29,6 @@ export const EventsPage = t.Object({
 });
 
 const checkQuery = TypeCompiler.Compile(EventsQuery);
-
-/**
- * Validates a query string against a schema and names the offending parameter. Elysia's own
- * query validation reports coercion failures without the parameter's name, so we do it here.
- */
-export function parseQuery<T>(schema: TObject, check: { Check(v: unknown): boolean; Errors(v: unknown): Iterable<{ path: string; message: string }> }, raw: Record<string, string | undefined>): T {
-  // Strict coercion: only a whole decimal number becomes an integer ("1.5" and "1e3" stay
-  // strings and fail the check; TypeBox's Value.Convert would truncate them).
-  const value: Record<string, unknown> = { ...raw };
-  for (const [name, property] of Object.entries(schema.properties)) {
-    const text = value[name];
-    if ((property as { type?: string }).type === 'integer' && typeof text === 'string' && /^-?\d{1,15}$/.test(text)) {
-      value[name] = Number(text);
-    }
-  }
-  if (check.Check(value)) return value as T;
-  const details: Detail[] = [];
-  for (const error of check.Errors(value)) {
-    const field = error.path.replace(/^\//, '') || null;
-    if (!details.some((d) => d.field === field)) details.push({ index: null, field, message: error.message });
-  }
-  throw new ValidationError('invalid query parameters', details);
-}
-
-/** OpenAPI parameters for a query schema, so the docs come from the validating schema. */
-export function queryParameters(schema: TObject) {
-  const required = new Set(schema.required ?? []);
-  return Object.entries(schema.properties).map(([name, property]) => ({
-    name,
-    in: 'query' as const,
-    required: required.has(name),
-    schema: property,
-    description: (property as { description?: string }).description,
-  }));
-}
 
 export function eventsRoutes(sql: Sql) {
   return new Elysia({ name: 'events' }).get(

@@ -2,8 +2,7 @@
 import { Elysia } from 'elysia';
 import type { Config } from '../config';
 import { jsonContent } from '../openapi';
-import { PayloadTooLarge, StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
-import type { Wakeup } from '../workers/wakeup';
+import { PayloadTooLarge, ShuttingDown, ValidationError } from '../errors';
 import type { Backpressure } from './backpressure';
 import { readBodyText } from './body';
 import type { EnqueueCoalescer } from './coalescer';
@@ -14,7 +13,8 @@ import { validateEvents } from './validate';
 export interface IngestDeps {
   inbox: Pick<EnqueueCoalescer, 'enqueue'>;
   config: Pick<Config, 'maxBodyBytes' | 'maxBatch'>;
-  wakeup: Pick<Wakeup, 'announce'>;
+  /** Tells workers that the inbox has new rows (a capability: ingest knows nothing of workers). */
+  announceWork: () => void;
   backpressure: Pick<Backpressure, 'check'>;
   isDraining: () => boolean;
   /** Observes each acknowledged batch (metrics: size and topics, counted in memory). */
@@ -22,11 +22,11 @@ export interface IngestDeps {
 }
 
 
-export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, onAccepted }: IngestDeps) {
+export function ingestRoutes({ inbox, config, announceWork, backpressure, isDraining, onAccepted }: IngestDeps) {
   return new Elysia({ name: 'ingest' }).post(
     '/publish',
     async ({ request, set }) => {
-      if (isDraining()) throw new StorageUnavailable('this replica is shutting down; retry', 1);
+      if (isDraining()) throw new ShuttingDown();
       const format = bodyFormat(request.headers.get('content-type'));
       const text = await readBodyText(request, config.maxBodyBytes);
       const candidates = parseBody(text, format);
@@ -36,12 +36,8 @@ export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, 
       }
       const events = validateEvents(candidates, text);
       backpressure.check();
-      try {
-        await inbox.enqueue(events);
-      } catch (error) {
-        throw fromDatabaseError(error);
-      }
-      wakeup.announce();
+      await inbox.enqueue(events);
+      announceWork();
       onAccepted?.(events);
       set.status = 202;
       return { accepted: events.length };

@@ -3,7 +3,7 @@
  * Collects every problem with its index and field, so one 400 says all that is wrong.
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { type Detail, ValidationError } from '../errors';
+import { type Detail, ValidationError, schemaDetails } from '../errors';
 import { Event } from '../api/contract';
 import { timestampProblem } from '../api/timestamp';
 
@@ -41,15 +41,10 @@ export function mayHoldUnstorable(jsonText: string): boolean {
 
 function problemsOf(candidate: unknown, index: number, checkStrings: boolean): Detail[] {
   if (!checkEvent.Check(candidate)) {
-    const details: Detail[] = [];
-    for (const error of checkEvent.Errors(candidate)) {
-      const field = error.path.replace(/^\//, '').replaceAll('/', '.') || null;
-      // TypeBox reports a failed union member several times; one line per field is enough.
-      if (details.some((d) => d.field === field)) continue;
-      const message = field === 'timestamp' && typeof error.value === 'string' ? (timestampProblem(error.value) ?? error.message) : error.message;
-      details.push({ index, field, message });
-    }
-    return details;
+    // A timestamp's own rule says more than "does not match format date-time".
+    return schemaDetails(checkEvent.Errors(candidate), index, (field, issue) =>
+      field === 'timestamp' && typeof issue.value === 'string' ? timestampProblem(issue.value) : null,
+    );
   }
   const event = candidate as Event;
   const details: Detail[] = [];

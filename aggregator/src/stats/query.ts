@@ -4,15 +4,11 @@
  * unique or duplicate in one commit, so every answer satisfies
  * received == unique_processed + duplicate_dropped + pending.
  */
+import type { Stats } from '../api/contract';
 import type { Sql } from '../db/client';
 
-export interface Totals {
-  received: number;
-  unique_processed: number;
-  duplicate_dropped: number;
-  pending: number;
-  topics: string[];
-}
+/** /stats without the replica's own uptime. */
+export type Totals = Omit<Stats, 'uptime'>;
 
 export async function readTotals(sql: Sql): Promise<Totals> {
   const [row] = await sql<{ received: string; unique_processed: string; duplicate_dropped: string; pending: string; topics: string[] }[]>`

@@ -1,18 +1,9 @@
 /** GET /stats */
-import { Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
+import { Stats } from '../api/contract';
 import type { Sql } from '../db/client';
 import { jsonContent } from '../openapi';
 import { readTotals } from './query';
-
-export const Stats = t.Object({
-  received: t.Integer({ description: 'Events acknowledged with 202, duplicates included.' }),
-  unique_processed: t.Integer(),
-  duplicate_dropped: t.Integer(),
-  pending: t.Integer({ description: 'Acknowledged events not yet applied.' }),
-  topics: t.Array(t.String(), { description: 'Topics with processed events, sorted.' }),
-  uptime: t.Number({ description: 'Seconds since this replica started.' }),
-});
 
 export function statsRoutes(sql: Sql) {
   return new Elysia({ name: 'stats' }).get(

@@ -6,6 +6,7 @@
  * says so, rather than skipping quietly; SKIP_BROWSER_TESTS=1 skips it on purpose.
  * DASHBOARD_SCREENSHOT=<path> saves a screenshot of the page at the end (docs/dashboard.png).
  */
+import type { Stats } from '../../src/api/contract';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -129,7 +130,7 @@ async function exerciseDashboard(page: Page): Promise<void> {
   const summary = JSON.parse(published.stdout) as { verify: { ok: boolean } };
   expect(summary.verify.ok).toBe(true);
 
-  const stats = (await (await api('/stats')).json()) as { received: number; unique_processed: number; duplicate_dropped: number };
+  const stats = (await (await api('/stats')).json()) as Stats;
   expect(stats.received).toBe(6000);
   const formatted = (n: number) => n.toLocaleString('en-US');
   const expected = [stats.received, stats.unique_processed, stats.duplicate_dropped, 0, 4].map(formatted).join(' ');
@@ -204,11 +205,11 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
   }, 90_000);
 
   test('the Deno publisher is refused without the right token (exit 1, nothing stored)', async () => {
-    const before = (await (await api('/stats')).json()) as { received: number };
+    const before = (await (await api('/stats')).json()) as Stats;
     const refused = await runPublisher(['--events', '10', '--token', 'wrong-token-0000000000', '--attempts', '1']);
     expect(refused.code).toBe(1);
     expect(refused.stdout + refused.stderr).toContain('401');
-    const after = (await (await api('/stats')).json()) as { received: number };
+    const after = (await (await api('/stats')).json()) as Stats;
     expect(after.received).toBe(before.received);
   }, 30_000);
 

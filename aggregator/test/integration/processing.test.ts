@@ -4,7 +4,8 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
-import { type Stats, type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
+import type { Stats } from '../../src/api/contract';
+import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
 import { type TestDatabase, createTestDatabase } from '../support/postgres';
 
 const cleanups: (() => Promise<void>)[] = [];

@@ -6,9 +6,9 @@ import { readFileSync } from 'node:fs';
 import { expect } from 'bun:test';
 import postgres from 'postgres';
 import { PARTITION_COUNT } from '../../src/db/schema';
-import { type Stats, makeEvent } from './harness';
+import type { Stats } from '../../src/api/contract';
+import { makeEvent } from './harness';
 
-export type { Stats } from './harness';
 
 export type TestEvent = Record<string, unknown> & { topic: string; event_id: string };
 

@@ -2,6 +2,7 @@
  * In-process aggregators on a real database, driven through `app.handle(new Request(…))`, and
  * helpers shared by the integration tests.
  */
+import type { Stats } from '../../src/api/contract';
 import { type Aggregator, createAggregator } from '../../src/aggregator';
 import { type Config, loadConfig } from '../../src/config';
 import { createLogger } from '../../src/log';
@@ -16,15 +17,6 @@ export interface TestAggregator {
   /** Waits until pending == 0 (or fails after timeoutMs). */
   drained(timeoutMs?: number): Promise<Stats>;
   close(): Promise<void>;
-}
-
-export interface Stats {
-  received: number;
-  unique_processed: number;
-  duplicate_dropped: number;
-  pending: number;
-  topics: string[];
-  uptime: number;
 }
 
 export function testConfig(env: Record<string, string> = {}): Config {
