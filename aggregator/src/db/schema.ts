@@ -26,7 +26,7 @@ import {
 const key = customType<{ data: string }>({ dataType: () => 'text COLLATE "C"' });
 
 /**
- * Inbox partitions. A topic always maps to the same partition (see ingest/partition.ts), and a
+ * Inbox partitions. A topic always maps to the same partition (see db/partition.ts), and a
  * worker applies a partition only while holding its row lock, so one topic is applied by one
  * transaction at a time. That is what makes seq commit in order per topic (no-gap paging) and
  * lets the lowest inbox id of a key win (first acknowledged copy is the one stored).

@@ -19,7 +19,7 @@ export interface WorkerPoolOptions {
   batchSize: number;
   /** Called after each committed batch (metrics, subscriptions). */
   onApplied?: (applied: AppliedBatch) => void;
-  /** In-memory metric hooks (ops/metrics.ts). */
+  /** In-memory metric hooks (ops/metrics/metrics.ts). */
   metrics?: WorkerMetrics;
 }
 
