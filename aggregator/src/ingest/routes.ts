@@ -1,50 +1,22 @@
 /** POST /publish */
 import { Elysia } from 'elysia';
-import type { Config } from '../config';
 import { jsonContent } from '../openapi';
-import { PayloadTooLarge, StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
-import type { Wakeup } from '../workers/wakeup';
-import type { Backpressure } from './backpressure';
+import { type Acceptor } from './accept';
 import { readBodyText } from './body';
-import type { EnqueueCoalescer } from './coalescer';
-import { ErrorBody, type Event, PublishAccepted, PublishBody } from './model';
+import { ErrorBody, PublishAccepted, PublishBody } from './model';
 import { bodyFormat, parseBody } from './parse';
-import { validateEvents } from './validate';
 
-export interface IngestDeps {
-  inbox: Pick<EnqueueCoalescer, 'enqueue'>;
-  config: Pick<Config, 'maxBodyBytes' | 'maxBatch'>;
-  wakeup: Pick<Wakeup, 'announce'>;
-  backpressure: Pick<Backpressure, 'check'>;
-  isDraining: () => boolean;
-  /** Observes each acknowledged batch (metrics: size and topics, counted in memory). */
-  onAccepted?: (events: readonly Event[]) => void;
-}
-
-
-export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, onAccepted }: IngestDeps) {
+export function ingestRoutes(acceptor: Acceptor, maxBodyBytes: number) {
   return new Elysia({ name: 'ingest' }).post(
     '/publish',
     async ({ request, set }) => {
-      if (isDraining()) throw new StorageUnavailable('this replica is shutting down; retry', 1);
+      acceptor.admit();
       const format = bodyFormat(request.headers.get('content-type'));
-      const text = await readBodyText(request, config.maxBodyBytes);
+      const text = await readBodyText(request, maxBodyBytes);
       const candidates = parseBody(text, format);
-      if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
-      if (candidates.length > config.maxBatch) {
-        throw new PayloadTooLarge(`batch of ${candidates.length} events exceeds MAX_BATCH (${config.maxBatch})`);
-      }
-      const events = validateEvents(candidates, text);
-      backpressure.check();
-      try {
-        await inbox.enqueue(events);
-      } catch (error) {
-        throw fromDatabaseError(error);
-      }
-      wakeup.announce();
-      onAccepted?.(events);
+      const { accepted } = await acceptor.accept(candidates, { atomic: true, sourceText: text });
       set.status = 202;
-      return { accepted: events.length };
+      return { accepted };
     },
     {
       parse: 'none',

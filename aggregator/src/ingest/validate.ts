@@ -79,3 +79,25 @@ export function validateEvents(candidates: unknown[], sourceText?: string): Even
   }
   return candidates as Event[];
 }
+
+/** The outcome of validating records one by one: protocols accept the valid ones and report the rest. */
+export interface SortedEvents {
+  valid: Event[];
+  /** Problems of the rejected candidates, keyed by their index in the input. */
+  rejected: Map<number, Detail[]>;
+}
+
+/**
+ * Validates each candidate on its own (no all-or-nothing): what OTLP partial_success, Loki and
+ * the bulk API's per-item statuses need. The checks are the same as validateEvents'.
+ */
+export function sortEvents(candidates: unknown[]): SortedEvents {
+  const valid: Event[] = [];
+  const rejected = new Map<number, Detail[]>();
+  for (let i = 0; i < candidates.length; i++) {
+    const problems = problemsOf(candidates[i], i, true);
+    if (problems.length > 0) rejected.set(i, problems);
+    else valid.push(candidates[i] as Event);
+  }
+  return { valid, rejected };
+}
