@@ -50,6 +50,8 @@ async function makeRecords(service: string, count: number, extra: Record<string,
 }
 
 type Exporter = HttpJsonExporter | HttpProtoExporter;
+/** The exporters' CompressionAlgorithm enum ('none' | 'gzip'), without importing its package. */
+type Compression = NonNullable<NonNullable<ConstructorParameters<typeof HttpJsonExporter>[0]>['compression']>;
 
 function exportOnce(exporter: Exporter, records: ReadableLogRecord[]): Promise<void> {
   return new Promise((resolve, reject) =>
@@ -57,7 +59,7 @@ function exportOnce(exporter: Exporter, records: ReadableLogRecord[]): Promise<v
   );
 }
 
-const exporters: [string, (compression: 'gzip' | 'none') => Exporter][] = [
+const exporters: [string, (compression: Compression) => Exporter][] = [
   ['exporter-logs-otlp-http (JSON)', (compression) => new HttpJsonExporter({ url: `${server.url}/v1/logs`, compression })],
   ['exporter-logs-otlp-proto (protobuf)', (compression) => new HttpProtoExporter({ url: `${server.url}/v1/logs`, compression })],
 ];
@@ -66,7 +68,7 @@ describe.each(exporters)('%s', (name, makeExporter) => {
   const service = `otlp-${name.includes('proto') ? 'proto' : 'json'}`;
 
   test('records arrive with the mapping: topic service.name, event_id log.record.uid or a hash, nanosecond timestamp, payload', async () => {
-    const exporter = makeExporter('none');
+    const exporter = makeExporter('none' as Compression);
     await exportOnce(exporter, await makeRecords(service, 3));
     const events = await storedEvents(agg, service);
     expect(events).toHaveLength(3);
@@ -88,7 +90,7 @@ describe.each(exporters)('%s', (name, makeExporter) => {
   });
 
   test('the same batch exported twice is stored once and counted as duplicates', async () => {
-    const exporter = makeExporter('none');
+    const exporter = makeExporter('none' as Compression);
     const records = await makeRecords(`${service}-dup`, 5);
     const before = await agg.drained();
     await exportOnce(exporter, records);
@@ -102,7 +104,7 @@ describe.each(exporters)('%s', (name, makeExporter) => {
   });
 
   test('gzip-compressed exports are decoded', async () => {
-    const exporter = makeExporter('gzip');
+    const exporter = makeExporter('gzip' as Compression);
     await exportOnce(exporter, await makeRecords(`${service}-gzip`, 4));
     expect(await storedEvents(agg, `${service}-gzip`)).toHaveLength(4);
     await exporter.shutdown();
@@ -174,7 +176,7 @@ describe('errors in the protocol', () => {
         resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'ignored' } }] }, scopeLogs: [{ logRecords: [{ timeUnixNano: '1', body: { intValue: '9007199254740993' } }] }] }],
       }),
     ).finish();
-    const response = await fetch(`${server.url}/v1/logs?topic=otlp-override`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: request });
+    const response = await fetch(`${server.url}/v1/logs?topic=otlp-override`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: Buffer.from(request) });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-protobuf');
     expect((await response.arrayBuffer()).byteLength).toBe(0); // no partial_success: the empty message

@@ -47,13 +47,13 @@ async function storeItems(acceptor: Acceptor, items: BulkItem[], override: strin
 }
 
 export function elasticRoutes(acceptor: Acceptor, { maxBodyBytes }: { maxBodyBytes: number }) {
-  const handle = async ({ request, query, params }: { request: Request; query: Record<string, string | undefined>; params: { index?: string } }) => {
+  const handle = async ({ request, query, params }: { request: Request; query: Record<string, string | undefined>; params?: { index?: string } }) => {
     const startedAt = performance.now();
     try {
       checkContentType(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const items = parseBulk(await readBodyText(request, maxBodyBytes), params.index);
+      const items = parseBulk(await readBodyText(request, maxBodyBytes), params?.index);
       return bulkResponse(await storeItems(acceptor, items, override), startedAt);
     } catch (error) {
       const mapped = fromDatabaseError(error);
