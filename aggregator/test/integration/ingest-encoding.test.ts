@@ -85,7 +85,7 @@ describe.each(ROUTES)('$name', ({ path, type, body, ok }) => {
 });
 
 /** `size` zero bytes compressed by a streaming encoder, without ever holding them uncompressed. */
-async function bomb(encoder: ReturnType<typeof createGzip>, size: number): Promise<Buffer> {
+async function bomb(encoder: ReturnType<typeof createGzip>, size: number): Promise<Uint8Array<ArrayBuffer>> {
   const parts: Buffer[] = [];
   encoder.on('data', (chunk: Buffer) => parts.push(chunk));
   const done = new Promise((resolve) => encoder.on('end', resolve));
@@ -95,7 +95,7 @@ async function bomb(encoder: ReturnType<typeof createGzip>, size: number): Promi
   }
   encoder.end();
   await done;
-  return Buffer.concat(parts);
+  return new Uint8Array(Buffer.concat(parts));
 }
 
 describe('zip bombs', () => {
