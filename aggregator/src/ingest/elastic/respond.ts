@@ -4,7 +4,6 @@
  * `X-Elastic-Product: Elasticsearch`, and Vector, Filebeat and Logstash read `version.number`
  * from GET / to pick the API dialect, so both are given; nothing else of Elasticsearch is.
  */
-import { hostname } from 'node:os';
 import { AppError } from '../../errors';
 import type { BulkAction } from './bulk';
 import { BulkParseError } from './bulk';
@@ -17,7 +16,7 @@ export const PRODUCT_HEADERS = { 'x-elastic-product': 'Elasticsearch', 'content-
 /** GET / for clients that ask what they talk to. */
 export function elasticRootResponse(): Response {
   const body = {
-    name: hostname(),
+    name: 'logbus', // not the host name: GET / is public
     cluster_name: 'logbus',
     cluster_uuid: '_na_',
     version: {
