@@ -117,6 +117,16 @@ describe('protobuf and compression', () => {
   });
 });
 
+test('entries that fail validation are a 400 naming them, and the valid entries of the push are stored (as in Loki)', async () => {
+  const values = [['1738324800000000000', 'good'], ['1738324800000000001', 'nul \u0000 inside'], ['1738324800000000002', 'good too']];
+  const response = await push(JSON.stringify({ streams: [{ stream: { app: 'partial' }, values }] }), { 'content-type': 'application/json' });
+  expect(response.status).toBe(400);
+  const answer = (await response.json()) as { error: string; details: { index: number; message: string }[] };
+  expect(answer.error).toContain('1 of 3 entries rejected');
+  expect(answer.details[0]).toMatchObject({ index: 1, message: expect.stringContaining('U+0000') });
+  expect((await storedEvents(agg, 'partial')).map((e) => e.payload.line)).toEqual(['good', 'good too']);
+});
+
 describe('malformed pushes get 400 and store nothing', () => {
   async function expectRejected(body: BodyInit, headers: Record<string, string>, status = 400) {
     const before = await agg.drained();
@@ -139,6 +149,12 @@ describe('malformed pushes get 400 and store nothing', () => {
     await expectRejected(Buffer.from(snappy.compress(new Uint8Array([0x0a, 0xff, 0xff]))), { 'content-type': 'application/x-protobuf' });
     const badLabels = PushRequest.encode(PushRequest.fromObject({ streams: [{ labels: 'job=x', entries: [{ line: 'a' }] }] })).finish();
     await expectRejected(Buffer.from(snappy.compress(badLabels)), { 'content-type': 'application/x-protobuf' });
+  });
+
+  test('a snappy block declaring more than MAX_BODY_BYTES is a 413 before anything is allocated', async () => {
+    // Snappy's preamble is the uncompressed length as a varint: here 100,000,000 bytes (> 5 MiB).
+    const bomb = new Uint8Array([0x80, 0xc2, 0xd7, 0x2f, 0x00]);
+    await expectRejected(bomb, { 'content-type': 'application/x-protobuf' }, 413);
   });
 
   test('an unknown content type is 415', async () => {
