@@ -36,7 +36,8 @@ export interface Acceptor {
    * Validates and durably enqueues `candidates`; resolves after the commit.
    * `atomic`: one invalid candidate rejects the request (400, nothing stored), as /publish promises.
    * Otherwise the valid ones are stored and the rest returned, for protocols with per-record answers.
-   * `sourceText` (the JSON the candidates came from) lets validation skip the U+0000 walk.
+   * `sourceText` (the JSON every string of the candidates came from, if any) lets validation skip
+   * the U+0000 / surrogate walk when the text holds no escape that could produce one.
    */
   accept(candidates: unknown[], options: { atomic: boolean; sourceText?: string }): Promise<Accepted>;
 }
@@ -56,7 +57,7 @@ export function createAcceptor({ inbox, config, wakeup, backpressure, isDraining
         if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
         events = validateEvents(candidates, sourceText);
       } else {
-        ({ valid: events, rejected } = sortEvents(candidates));
+        ({ valid: events, rejected } = sortEvents(candidates, sourceText));
       }
       if (events.length === 0) return { accepted: 0, rejected };
       backpressure.check();

@@ -89,13 +89,15 @@ export interface SortedEvents {
 
 /**
  * Validates each candidate on its own (no all-or-nothing): what OTLP partial_success, Loki and
- * the bulk API's per-item statuses need. The checks are the same as validateEvents'.
+ * the bulk API's per-item statuses need. The checks are the same as validateEvents', and so is
+ * `sourceText`: the JSON every string came from, when there is one (protobuf bodies have none).
  */
-export function sortEvents(candidates: unknown[]): SortedEvents {
+export function sortEvents(candidates: unknown[], sourceText?: string): SortedEvents {
+  const checkStrings = sourceText === undefined || mayHoldUnstorable(sourceText);
   const valid: Event[] = [];
   const rejected = new Map<number, Detail[]>();
   for (let i = 0; i < candidates.length; i++) {
-    const problems = problemsOf(candidates[i], i, true);
+    const problems = problemsOf(candidates[i], i, checkStrings);
     if (problems.length > 0) rejected.set(i, problems);
     else valid.push(candidates[i] as Event);
   }

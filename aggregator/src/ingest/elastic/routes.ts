@@ -18,7 +18,7 @@ function checkContentType(contentType: string | null): void {
 const MISSING_INDEX = { type: 'action_request_validation_exception', reason: 'index is missing: name it in the URL, in _index, or with ?topic=' };
 
 /** Validates and enqueues the storable items; every item gets its result, in request order. */
-async function storeItems(acceptor: Acceptor, items: BulkItem[], override: string | null): Promise<ItemResult[]> {
+async function storeItems(acceptor: Acceptor, items: BulkItem[], override: string | null, text: string): Promise<ItemResult[]> {
   const results: ItemResult[] = [];
   const candidates: Record<string, unknown>[] = [];
   const candidateOf: number[] = []; // results index -> candidate index, or -1
@@ -35,7 +35,7 @@ async function storeItems(acceptor: Acceptor, items: BulkItem[], override: strin
     candidateOf.push(candidates.length);
     candidates.push(event);
   }
-  const { rejected } = await acceptor.accept(candidates, { atomic: false });
+  const { rejected } = await acceptor.accept(candidates, { atomic: false, sourceText: text });
   candidateOf.forEach((c, i) => {
     const problems = c >= 0 ? rejected.get(c) : undefined;
     if (problems) {
@@ -53,8 +53,9 @@ export function elasticRoutes(acceptor: Acceptor, { maxBodyBytes }: { maxBodyByt
       checkContentType(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const items = parseBulk(await readBodyText(request, maxBodyBytes), params?.index);
-      return bulkResponse(await storeItems(acceptor, items, override), startedAt);
+      const text = await readBodyText(request, maxBodyBytes);
+      const items = parseBulk(text, params?.index);
+      return bulkResponse(await storeItems(acceptor, items, override, text), startedAt);
     } catch (error) {
       const mapped = fromDatabaseError(error);
       if (mapped instanceof AppError) return elasticFailure(mapped);

@@ -40,17 +40,24 @@ const invalid = (message: string, cause?: unknown) =>
 const isStringMap = (value: unknown): value is Record<string, string> =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
 
-/** The streams of a push; `maxBytes` bounds the snappy-decoded size too. */
-export function decodeLoki(bytes: Uint8Array, encoding: LokiEncoding, maxBytes: number): LokiStream[] {
-  return encoding === 'json' ? decodeJson(bytes) : decodeProtobuf(bytes, maxBytes);
+export interface DecodedPush {
+  streams: LokiStream[];
+  /** The JSON text, for the JSON encoding (validation skips its string walk when it can). */
+  text?: string;
 }
 
-function decodeJson(bytes: Uint8Array): LokiStream[] {
+/** The streams of a push; `maxBytes` bounds the snappy-decoded size too. */
+export function decodeLoki(bytes: Uint8Array, encoding: LokiEncoding, maxBytes: number): DecodedPush {
+  if (encoding === 'protobuf') return { streams: decodeProtobuf(bytes, maxBytes) };
+  const text = decodeUtf8(bytes);
+  return { streams: decodeJson(text), text };
+}
+
+function decodeJson(text: string): LokiStream[] {
   let value: unknown;
   try {
-    value = JSON.parse(decodeUtf8(bytes));
+    value = JSON.parse(text);
   } catch (error) {
-    if (error instanceof ValidationError) throw error;
     throw invalid('malformed Loki JSON push body', error);
   }
   const streams = (value as { streams?: unknown } | null)?.streams;

@@ -20,9 +20,9 @@ export function lokiRoutes(acceptor: Acceptor, { maxBodyBytes, topicLabels, defa
       const encoding = lokiEncoding(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const streams = decodeLoki(await readBodyBytes(request, maxBodyBytes), encoding, maxBodyBytes);
+      const { streams, text } = decodeLoki(await readBodyBytes(request, maxBodyBytes), encoding, maxBodyBytes);
       const events = lokiToEvents(streams, { topicOverride: override, topicLabels, defaultTopic });
-      const { accepted, rejected } = await acceptor.accept(events, { atomic: false });
+      const { accepted, rejected } = await acceptor.accept(events, { atomic: false, sourceText: text });
       if (rejected.size > 0) {
         // Like Loki: the valid entries are stored and the push is answered 400 (not retried).
         throw new ValidationError(

@@ -13,19 +13,27 @@ export function otlpEncoding(contentType: string | null): OtlpEncoding {
   throw new UnsupportedMediaType(`unsupported content type ${JSON.stringify(mediaType)}: send application/x-protobuf or application/json`);
 }
 
+export interface DecodedOtlp {
+  request: OtlpRequest;
+  /** The JSON text, for the JSON encoding (validation skips its string walk when it can). */
+  text?: string;
+}
+
 /** The request as plain objects (see schema.ts); throws ValidationError when it cannot be decoded. */
-export function decodeOtlp(bytes: Uint8Array, encoding: OtlpEncoding): OtlpRequest {
+export function decodeOtlp(bytes: Uint8Array, encoding: OtlpEncoding): DecodedOtlp {
   if (encoding === 'protobuf') {
     try {
       // longs as decimal text: nanosecond times exceed 2^53 and must keep every digit.
-      return ExportLogsServiceRequest.toObject(ExportLogsServiceRequest.decode(bytes), { longs: String, defaults: false }) as OtlpRequest;
+      return { request: ExportLogsServiceRequest.toObject(ExportLogsServiceRequest.decode(bytes), { longs: String, defaults: false }) as OtlpRequest };
     } catch (error) {
       throw new ValidationError('malformed OTLP protobuf body', [{ index: null, field: null, message: (error as Error).message }]);
     }
   }
   let value: unknown;
+  let text: string;
   try {
-    value = JSON.parse(decodeUtf8(bytes));
+    text = decodeUtf8(bytes);
+    value = JSON.parse(text);
   } catch (error) {
     if (error instanceof ValidationError) throw error;
     throw new ValidationError('malformed OTLP JSON body', [{ index: null, field: null, message: (error as Error).message }]);
@@ -37,5 +45,5 @@ export function decodeOtlp(bytes: Uint8Array, encoding: OtlpEncoding): OtlpReque
   if (resourceLogs !== undefined && !Array.isArray(resourceLogs)) {
     throw new ValidationError('OTLP JSON body: resourceLogs must be an array', [{ index: null, field: 'resourceLogs', message: 'expected an array' }]);
   }
-  return value as OtlpRequest;
+  return { request: value as OtlpRequest, text };
 }

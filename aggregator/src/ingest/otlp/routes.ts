@@ -23,9 +23,9 @@ export function otlpRoutes(acceptor: Acceptor, { maxBodyBytes, defaultTopic }: O
         encoding = otlpEncoding(request.headers.get('content-type'));
         acceptor.admit();
         const override = topicOverride(request, query);
-        const otlp = decodeOtlp(await readBodyBytes(request, maxBodyBytes), encoding);
+        const { request: otlp, text } = decodeOtlp(await readBodyBytes(request, maxBodyBytes), encoding);
         const events = otlpToEvents(otlp, { topicOverride: override, defaultTopic });
-        const { rejected } = await acceptor.accept(events, { atomic: false });
+        const { rejected } = await acceptor.accept(events, { atomic: false, sourceText: text });
         return otlpSuccess(encoding, rejected);
       } catch (error) {
         const mapped = fromDatabaseError(error);
