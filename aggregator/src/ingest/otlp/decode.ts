@@ -23,8 +23,10 @@ export interface DecodedOtlp {
 export function decodeOtlp(bytes: Uint8Array, encoding: OtlpEncoding): DecodedOtlp {
   if (encoding === 'protobuf') {
     try {
-      // longs as decimal text: nanosecond times exceed 2^53 and must keep every digit.
-      return { request: ExportLogsServiceRequest.toObject(ExportLogsServiceRequest.decode(bytes), { longs: String, defaults: false }) as OtlpRequest };
+      // The decoded message as it is: toObject() would cost ~7x the decode (measured 390 vs
+      // 53 us per 50 records). map.ts reads set fields as own properties and 64-bit integers
+      // as Long objects, whose toString keeps every digit.
+      return { request: ExportLogsServiceRequest.decode(bytes) as unknown as OtlpRequest };
     } catch (error) {
       throw new ValidationError('malformed OTLP protobuf body', [{ index: null, field: null, message: (error as Error).message }]);
     }

@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test';
+import { decodeOtlp } from './decode';
 import { anyValueToJson, attributesToJson, otlpToEvents } from './map';
+import { ExportLogsServiceRequest } from './schema';
 
 describe('anyValueToJson', () => {
   test('maps every AnyValue kind; int64 past 2^53 stays exact text; NaN stays text', () => {
@@ -52,5 +54,22 @@ describe('otlpToEvents', () => {
 
   test('a record that is not an object still yields a candidate, which validation rejects', () => {
     expect(otlpToEvents(request([null]) as never, options)).toEqual([{ topic: 'logs' }]);
+  });
+});
+
+describe('decoded protobuf messages', () => {
+  test('unset fields that read as prototype defaults are absent; set ones, even false or 0, are kept', () => {
+    const values = [{ boolValue: false }, { intValue: 0 }, { intValue: '18446744073709551615' }, { doubleValue: 0 }, { stringValue: '' }, {}];
+    const bytes = ExportLogsServiceRequest.encode(
+      ExportLogsServiceRequest.fromObject({
+        resourceLogs: [{ scopeLogs: [{ logRecords: values.map((body, i) => ({ timeUnixNano: String(i + 1), body })) }] }],
+      }),
+    ).finish();
+    const events = otlpToEvents(decodeOtlp(bytes, 'protobuf').request, { topicOverride: null, defaultTopic: 'logs' });
+    // int64 max as unsigned text wraps to -1: int_value is signed on the wire.
+    expect(events.map((e) => (e.payload as { body: unknown }).body)).toEqual([false, 0, -1, 0, '', null]);
+    expect((events[0]!.payload as { time_unix_nano: string }).time_unix_nano).toBe('1');
+    expect(events[0]!.payload).not.toHaveProperty('severity_text');
+    expect(events[0]!.payload).not.toHaveProperty('trace_id');
   });
 });

@@ -18,6 +18,10 @@ export interface OtlpMappingOptions {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+/** protobufjs' 64-bit integer (from the `long` package); its toString is the exact decimal. */
+const isLong = (value: unknown): value is { toString(): string } =>
+  typeof value === 'object' && value !== null && (value as { __isLong__?: unknown }).__isLong__ === true;
+
 const list = <T>(value: unknown): T[] => (Array.isArray(value) ? (value as T[]) : []);
 const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
@@ -27,22 +31,28 @@ function hex(value: unknown): string | undefined {
   return text(value)?.toLowerCase();
 }
 
+// A decoded protobuf message keeps unset fields' defaults on its prototype (an unset oneof
+// member still reads as "" or 0), so "is this field set" is an own-property test, which also
+// holds for objects from JSON.parse.
+const has = (value: object, key: string) => Object.prototype.hasOwnProperty.call(value, key);
+
 /** An AnyValue as JSON. 64-bit integers past 2^53 stay decimal text so no digit is lost. */
 export function anyValueToJson(value: OtlpAnyValue | undefined): Json {
   if (typeof value !== 'object' || value === null) return null;
-  if (typeof value.stringValue === 'string') return value.stringValue;
-  if (typeof value.boolValue === 'boolean') return value.boolValue;
-  if (value.intValue !== undefined) {
-    const n = Number(value.intValue);
-    return Number.isSafeInteger(n) ? n : String(value.intValue);
+  if (has(value, 'stringValue') && typeof value.stringValue === 'string') return value.stringValue;
+  if (has(value, 'boolValue') && typeof value.boolValue === 'boolean') return value.boolValue;
+  if (has(value, 'intValue')) {
+    const digits = String(value.intValue); // a Long from protobuf, text or a number from JSON
+    const n = Number(digits);
+    return Number.isSafeInteger(n) ? n : digits;
   }
-  if (value.doubleValue !== undefined) {
+  if (has(value, 'doubleValue')) {
     const n = Number(value.doubleValue);
     return Number.isFinite(n) ? n : String(value.doubleValue); // NaN and Infinity have no JSON number
   }
-  if (value.arrayValue !== undefined) return list<OtlpAnyValue>(value.arrayValue?.values).map(anyValueToJson);
-  if (value.kvlistValue !== undefined) return attributesToJson(value.kvlistValue?.values);
-  if (value.bytesValue !== undefined) {
+  if (has(value, 'arrayValue')) return list<OtlpAnyValue>(value.arrayValue?.values).map(anyValueToJson);
+  if (has(value, 'kvlistValue')) return attributesToJson(value.kvlistValue?.values);
+  if (has(value, 'bytesValue')) {
     return value.bytesValue instanceof Uint8Array ? Buffer.from(value.bytesValue).toString('base64') : String(value.bytesValue);
   }
   return null;
@@ -59,6 +69,7 @@ export function attributesToJson(attributes: unknown): { [key: string]: Json } {
 
 /** Nonzero Unix nanoseconds as text, or undefined (0 means "unknown" in OTLP). */
 function nanos(value: unknown): string | undefined {
+  if (isLong(value)) value = value.toString();
   if (typeof value !== 'string' && typeof value !== 'number') return undefined;
   if (typeof value === 'number' && !Number.isFinite(value)) return undefined;
   const digits = typeof value === 'number' ? BigInt(Math.trunc(value)).toString() : value;

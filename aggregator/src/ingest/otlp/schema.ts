@@ -1,8 +1,9 @@
 /**
  * The OTLP logs messages (logs.proto beside this file) loaded once with protobufjs, and the
- * decoded shapes. protobufjs' toObject yields the same lowerCamelCase field names as the OTLP
- * JSON encoding, so one mapping reads both encodings; the two differ only in how bytes (hex or
- * base64 text vs Uint8Array) and 64-bit integers (text or number) arrive.
+ * decoded shapes. protobufjs' messages use the same lowerCamelCase field names as the OTLP JSON
+ * encoding, so one mapping reads both encodings; they differ in how bytes (hex or base64 text vs
+ * Uint8Array) and 64-bit integers (text or number vs Long) arrive, and in that a decoded
+ * message's unset fields read as defaults from its prototype (map.ts tests own properties).
  */
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
