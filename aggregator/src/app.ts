@@ -10,6 +10,11 @@ import { AppError, NotFound, ValidationError, fromDatabaseError, schemaDetails }
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
 import type { EnqueueCoalescer } from './ingest/coalescer';
+import { createAcceptor } from './ingest/accept';
+import { elasticRootResponse } from './ingest/elastic/respond';
+import { elasticRoutes } from './ingest/elastic/routes';
+import { lokiRoutes } from './ingest/loki/routes';
+import { otlpRoutes } from './ingest/otlp/routes';
 import { ingestRoutes } from './ingest/routes';
 import type { Logger } from './log';
 import { DASHBOARD_ASSET_PATHS, dashboardRoutes } from './dashboard/routes';
@@ -45,6 +50,16 @@ function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
 }
 
 export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions }: AppDeps) {
+  // Every ingest route, /publish and the shipper protocols, ends in this one acceptor.
+  const acceptor = createAcceptor({
+    inbox,
+    config,
+    announceWork: () => wakeup.announce(),
+    backpressure,
+    isDraining: () => lifecycle.draining,
+    onAccepted: metrics.observeAccepted,
+  });
+  const { maxBodyBytes, ingestDefaultTopic: defaultTopic } = config;
   return new Elysia()
     // First, so every response (a 401 included) carries x-request-id and is measured.
     .use(requestLog({ log, metrics }))
@@ -69,21 +84,15 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
       return response;
     })
     .use(healthRoutes(sql, lifecycle))
-    .use(
-      ingestRoutes({
-        inbox,
-        config,
-        announceWork: () => wakeup.announce(),
-        backpressure,
-        isDraining: () => lifecycle.draining,
-        onAccepted: metrics.observeAccepted,
-      }),
-    )
+    .use(ingestRoutes(acceptor, maxBodyBytes))
+    .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
+    .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
+    .use(elasticRoutes(acceptor, { maxBodyBytes }))
     .use(eventsRoutes(sql))
     .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
     .use(statsRoutes(sql))
     .use(metricsRoutes(metrics))
-    .use(dashboardRoutes(sql));
+    .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse }));
 }
 
 /**

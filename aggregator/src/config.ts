@@ -23,6 +23,12 @@ const DEFAULTS = {
   DB_POOL_SIZE: 12,
   DATA_DIR: './data',
   LOG_LEVEL: 'info',
+  // Shipper protocols (OTLP, Loki, bulk): the topic of a record that names none (no
+  // service.name, none of the Loki topic labels).
+  INGEST_DEFAULT_TOPIC: 'logs',
+  // Loki push: the stream labels tried in order for the topic. Alloy and recent Loki clients set
+  // service_name; Promtail configs usually carry app or job.
+  LOKI_TOPIC_LABELS: 'service_name,app,job',
 } as const;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -43,6 +49,10 @@ export interface Config {
   /** Accepted bearer tokens; empty means auth is off. Several allow rotation without downtime. */
   readonly authTokens: readonly string[];
   readonly logLevel: LogLevel;
+  /** Topic for shipper records that name none (INGEST_DEFAULT_TOPIC). */
+  readonly ingestDefaultTopic: string;
+  /** Loki stream labels tried in order for the topic (LOKI_TOPIC_LABELS). */
+  readonly lokiTopicLabels: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -88,6 +98,18 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push('AUTH_TOKEN: every token must be at least 16 characters');
   }
 
+  const ingestDefaultTopic = env.INGEST_DEFAULT_TOPIC?.trim() || DEFAULTS.INGEST_DEFAULT_TOPIC;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(ingestDefaultTopic)) {
+    problems.push(`INGEST_DEFAULT_TOPIC=${JSON.stringify(env.INGEST_DEFAULT_TOPIC)}: expected a topic name (letters, digits, ".", "_", "-")`);
+  }
+  const lokiTopicLabels = (env.LOKI_TOPIC_LABELS?.trim() || DEFAULTS.LOKI_TOPIC_LABELS)
+    .split(',')
+    .map((label) => label.trim())
+    .filter((label) => label.length > 0);
+  if (lokiTopicLabels.some((label) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(label))) {
+    problems.push(`LOKI_TOPIC_LABELS=${JSON.stringify(env.LOKI_TOPIC_LABELS)}: expected comma-separated Loki label names`);
+  }
+
   const config: Config = {
     databaseUrl,
     dataDir: env.DATA_DIR?.trim() || DEFAULTS.DATA_DIR,
@@ -101,6 +123,8 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolSize: int('DB_POOL_SIZE', 2, 200),
     authTokens,
     logLevel,
+    ingestDefaultTopic,
+    lokiTopicLabels: Object.freeze(lokiTopicLabels),
   };
 
   if (config.dbPoolSize <= config.workers) {

@@ -27,12 +27,25 @@ const HEADERS = {
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
 };
 
-export function dashboardRoutes(sql: Sql) {
+export interface DashboardOptions {
+  /**
+   * Answers GET / for a client that does not ask for HTML (no text/html in Accept): the
+   * Elasticsearch compatibility answer (ingest/elastic/respond.ts), which shippers request
+   * from the root of the URL they are given. Browsers always send text/html.
+   */
+  rootForClients?: () => Response;
+}
+
+const wantsHtml = (request: Request) => (request.headers.get('accept') ?? '').includes('text/html');
+
+export function dashboardRoutes(sql: Sql, { rootForClients }: DashboardOptions = {}) {
   const counter = new TopicCounter(sql);
   let app = new Elysia({ name: 'dashboard' });
   for (const [path, [file, type]] of Object.entries(ASSETS)) {
     const body = readFileSync(new URL(file, import.meta.url), 'utf8');
-    app = app.get(path, () => new Response(body, { headers: { ...HEADERS, 'content-type': type } }), { detail: { hide: true } });
+    const page = () => new Response(body, { headers: { ...HEADERS, 'content-type': type } });
+    const handler = path === '/' && rootForClients ? ({ request }: { request: Request }) => (wantsHtml(request) ? page() : rootForClients()) : page;
+    app = app.get(path, handler, { detail: { hide: true } });
   }
   return app.get(
     '/dashboard/overview',

@@ -1,46 +1,22 @@
 /** POST /publish */
 import { Elysia } from 'elysia';
-import type { Config } from '../config';
 import { jsonContent } from '../openapi';
-import { PayloadTooLarge, ShuttingDown, ValidationError } from '../errors';
-import type { Backpressure } from './backpressure';
+import { type Acceptor } from './accept';
 import { readBodyText } from './body';
-import type { EnqueueCoalescer } from './coalescer';
-import { ErrorBody, type Event, PublishAccepted, PublishBody } from '../api/contract';
+import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
 import { bodyFormat, parseBody } from './parse';
-import { validateEvents } from './validate';
 
-export interface IngestDeps {
-  inbox: Pick<EnqueueCoalescer, 'enqueue'>;
-  config: Pick<Config, 'maxBodyBytes' | 'maxBatch'>;
-  /** Tells workers that the inbox has new rows (a capability: ingest knows nothing of workers). */
-  announceWork: () => void;
-  backpressure: Pick<Backpressure, 'check'>;
-  isDraining: () => boolean;
-  /** Observes each acknowledged batch (metrics: size and topics, counted in memory). */
-  onAccepted?: (events: readonly Event[]) => void;
-}
-
-
-export function ingestRoutes({ inbox, config, announceWork, backpressure, isDraining, onAccepted }: IngestDeps) {
+export function ingestRoutes(acceptor: Acceptor, maxBodyBytes: number) {
   return new Elysia({ name: 'ingest' }).post(
     '/publish',
     async ({ request, set }) => {
-      if (isDraining()) throw new ShuttingDown();
+      acceptor.admit();
       const format = bodyFormat(request.headers.get('content-type'));
-      const text = await readBodyText(request, config.maxBodyBytes);
+      const text = await readBodyText(request, maxBodyBytes);
       const candidates = parseBody(text, format);
-      if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
-      if (candidates.length > config.maxBatch) {
-        throw new PayloadTooLarge(`batch of ${candidates.length} events exceeds MAX_BATCH (${config.maxBatch})`);
-      }
-      const events = validateEvents(candidates, text);
-      backpressure.check();
-      await inbox.enqueue(events);
-      announceWork();
-      onAccepted?.(events);
+      const { accepted } = await acceptor.accept(candidates, { atomic: true, sourceText: text });
       set.status = 202;
-      return { accepted: events.length };
+      return { accepted };
     },
     {
       parse: 'none',
@@ -55,8 +31,8 @@ export function ingestRoutes({ inbox, config, announceWork, backpressure, isDrai
           202: { description: 'Durably enqueued', content: jsonContent(PublishAccepted) },
           400: { description: 'Malformed or invalid; nothing stored', content: jsonContent(ErrorBody) },
           401: { description: 'Missing or wrong bearer token', content: jsonContent(ErrorBody) },
-          413: { description: 'Body over MAX_BODY_BYTES or batch over MAX_BATCH', content: jsonContent(ErrorBody) },
-          415: { description: 'Content type other than JSON or NDJSON', content: jsonContent(ErrorBody) },
+          413: { description: 'Body over MAX_BODY_BYTES (after decompression) or batch over MAX_BATCH', content: jsonContent(ErrorBody) },
+          415: { description: 'Content type other than JSON or NDJSON, or a Content-Encoding other than gzip, deflate or zstd', content: jsonContent(ErrorBody) },
           429: { description: 'Backlog over MAX_PENDING; honour Retry-After', content: jsonContent(ErrorBody) },
           503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: jsonContent(ErrorBody) },
         },

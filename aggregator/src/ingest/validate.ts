@@ -74,3 +74,27 @@ export function validateEvents(candidates: unknown[], sourceText?: string): Even
   }
   return candidates as Event[];
 }
+
+/** The outcome of validating records one by one: protocols accept the valid ones and report the rest. */
+export interface SortedEvents {
+  valid: Event[];
+  /** Problems of the rejected candidates, keyed by their index in the input. */
+  rejected: Map<number, Detail[]>;
+}
+
+/**
+ * Validates each candidate on its own (no all-or-nothing): what OTLP partial_success, Loki and
+ * the bulk API's per-item statuses need. The checks are the same as validateEvents', and so is
+ * `sourceText`: the JSON every string came from, when there is one (protobuf bodies have none).
+ */
+export function sortEvents(candidates: unknown[], sourceText?: string): SortedEvents {
+  const checkStrings = sourceText === undefined || mayHoldUnstorable(sourceText);
+  const valid: Event[] = [];
+  const rejected = new Map<number, Detail[]>();
+  for (let i = 0; i < candidates.length; i++) {
+    const problems = problemsOf(candidates[i], i, checkStrings);
+    if (problems.length > 0) rejected.set(i, problems);
+    else valid.push(candidates[i] as Event);
+  }
+  return { valid, rejected };
+}

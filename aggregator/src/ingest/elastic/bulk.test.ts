@@ -1,0 +1,35 @@
+import { describe, expect, test } from 'bun:test';
+import { BulkParseError, parseBulk } from './bulk';
+
+describe('parseBulk', () => {
+  test('pairs actions with sources; delete has none, update consumes one; the URL index is the default', () => {
+    const text = [
+      '{"index":{"_index":"a","_id":"1"}}',
+      '{"m":1}',
+      '{"delete":{"_id":"2"}}',
+      '{"update":{"_id":"3"}}',
+      '{"doc":{"m":3}}',
+      '',
+      '{"create":{}}',
+      '{"m":4}',
+      '{"index":{}}',
+      '[1,2]',
+    ].join('\n');
+    const items = parseBulk(`${text}\n`, 'url-index');
+    expect(items.map((i) => [i.action, i.index, i.id, i.error?.type ?? null])).toEqual([
+      ['index', 'a', '1', null],
+      ['delete', 'url-index', '2', 'illegal_argument_exception'],
+      ['update', 'url-index', '3', 'illegal_argument_exception'],
+      ['create', 'url-index', undefined, null],
+      ['index', 'url-index', undefined, 'document_parsing_exception'],
+    ]);
+    expect(items[0]!.doc).toEqual({ m: 1 });
+    expect(items[0]!.docText).toBe('{"m":1}');
+  });
+  test('a broken action line, an unknown action or a missing source fails the whole body', () => {
+    expect(() => parseBulk('{"index":\n{}\n', undefined)).toThrow(BulkParseError);
+    expect(() => parseBulk('{"upsert":{}}\n{}\n', undefined)).toThrow(/expected one of/);
+    expect(() => parseBulk('{"index":{},"create":{}}\n{}\n', undefined)).toThrow(BulkParseError);
+    expect(() => parseBulk('{"create":{"_index":"x"}}\n', undefined)).toThrow(/no source line/);
+  });
+});

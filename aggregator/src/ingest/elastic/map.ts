@@ -1,0 +1,51 @@
+/**
+ * Bulk documents -> our events. `bulkDocToEvent` is the one place the mapping lives (README
+ * table "Elasticsearch bulk"). The document itself is the payload, untouched: index and _id are
+ * carried by topic and event_id.
+ */
+import { recordId, topicFromName } from '../record-mapping';
+import { timestampProblem } from '../../api/timestamp';
+import type { BulkItem } from './bulk';
+
+/** The document's time: `@timestamp` (ECS, what every shipper writes) or `timestamp`, else now. */
+function documentTime(doc: Record<string, unknown>): string {
+  const value = doc['@timestamp'] ?? doc.timestamp;
+  if (typeof value === 'string') {
+    if (timestampProblem(value) === null) return value;
+    const parsed = Date.parse(value);
+    if (Number.isFinite(parsed)) return new Date(parsed).toISOString();
+  }
+  // Elasticsearch's default date format also takes epoch milliseconds.
+  if (typeof value === 'number' && Number.isFinite(value)) {
+    const date = new Date(value);
+    if (Number.isFinite(date.getTime())) return date.toISOString();
+  }
+  return new Date().toISOString();
+}
+
+function documentSource(doc: Record<string, unknown>): string {
+  const host = doc.host;
+  const name =
+    (typeof host === 'object' && host !== null ? (host as Record<string, unknown>).name : host) ?? doc['host.name'] ?? doc.hostname;
+  return typeof name === 'string' && name !== '' ? name.slice(0, 256) : 'bulk';
+}
+
+/** The topic an item goes to: the override, else its index; null when neither names one. */
+export function bulkTopic(item: BulkItem, topicOverride: string | null): string | null {
+  return topicOverride ?? topicFromName(item.index);
+}
+
+/**
+ * One index/create item as a candidate event (validated afterwards like any /publish event).
+ * event_id: the item's `_id`, else a hash of the index and the document's text, so the same
+ * document re-sent is a duplicate (Elasticsearch would store it twice under a fresh id).
+ */
+export function bulkDocToEvent(item: BulkItem & { doc: Record<string, unknown>; docText: string }, topic: string): Record<string, unknown> {
+  return {
+    topic,
+    event_id: item.id ?? recordId('bulk', item.index ?? '', item.docText),
+    timestamp: documentTime(item.doc),
+    source: documentSource(item.doc),
+    payload: item.doc,
+  };
+}

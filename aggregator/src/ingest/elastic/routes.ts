@@ -1,0 +1,76 @@
+/** POST|PUT /_bulk and /{index}/_bulk: the Elasticsearch bulk API, index and create actions. */
+import { Elysia } from 'elysia';
+import { AppError, UnsupportedMediaType, fromDatabaseError } from '../../errors';
+import type { Acceptor } from '../accept';
+import { readBodyText } from '../body';
+import { topicOverride } from '../record-mapping';
+import { type BulkItem, parseBulk } from './bulk';
+import { bulkDocToEvent, bulkTopic } from './map';
+import { type ItemResult, bulkResponse, elasticFailure } from './respond';
+
+/** Clients send x-ndjson (or the vendored +x-ndjson / +json of the 8.x/9.x clients); a missing type is read as NDJSON. */
+function checkContentType(contentType: string | null): void {
+  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (mediaType === '' || /^application\/(?:(?:vnd\.elasticsearch\+)?x-ndjson|(?:vnd\.elasticsearch\+)?json)$/.test(mediaType)) return;
+  throw new UnsupportedMediaType(`unsupported content type ${JSON.stringify(mediaType)}: send application/x-ndjson`);
+}
+
+const MISSING_INDEX = { type: 'action_request_validation_exception', reason: 'index is missing: name it in the URL, in _index, or with ?topic=' };
+
+/** Validates and enqueues the storable items; every item gets its result, in request order. */
+async function storeItems(acceptor: Acceptor, items: BulkItem[], override: string | null, text: string): Promise<ItemResult[]> {
+  const results: ItemResult[] = [];
+  const candidates: Record<string, unknown>[] = [];
+  const candidateOf: number[] = []; // results index -> candidate index, or -1
+  for (const item of items) {
+    const topic = item.doc ? bulkTopic(item, override) : null;
+    const error = item.error ?? (topic === null ? MISSING_INDEX : undefined);
+    if (error || topic === null) {
+      results.push({ action: item.action, index: item.index ?? '', id: item.id ?? '', status: 400, error });
+      candidateOf.push(-1);
+      continue;
+    }
+    const event = bulkDocToEvent(item as BulkItem & { doc: Record<string, unknown>; docText: string }, topic);
+    results.push({ action: item.action, index: topic, id: String(event.event_id), status: 201 });
+    candidateOf.push(candidates.length);
+    candidates.push(event);
+  }
+  const { rejected } = await acceptor.accept(candidates, { atomic: false, sourceText: text });
+  candidateOf.forEach((c, i) => {
+    const problems = c >= 0 ? rejected.get(c) : undefined;
+    if (problems) {
+      const reason = problems.map((p) => `${p.field ?? 'document'}: ${p.message}`).join('; ');
+      results[i] = { ...results[i]!, status: 400, error: { type: 'document_parsing_exception', reason } };
+    }
+  });
+  return results;
+}
+
+export function elasticRoutes(acceptor: Acceptor, { maxBodyBytes }: { maxBodyBytes: number }) {
+  const handle = async ({ request, query, params }: { request: Request; query: Record<string, string | undefined>; params?: { index?: string } }) => {
+    const startedAt = performance.now();
+    try {
+      checkContentType(request.headers.get('content-type'));
+      acceptor.admit();
+      const override = topicOverride(request, query);
+      const text = await readBodyText(request, maxBodyBytes);
+      const items = parseBulk(text, params?.index);
+      return bulkResponse(await storeItems(acceptor, items, override, text), startedAt);
+    } catch (error) {
+      const mapped = fromDatabaseError(error);
+      if (mapped instanceof AppError) return elasticFailure(mapped);
+      throw mapped;
+    }
+  };
+  const detail = {
+    summary: 'Elasticsearch bulk API (index and create actions)',
+    description:
+      'NDJSON action + source lines; each index/create document becomes one event (mapping in the README). Answers the bulk ' +
+      'response (took, errors, items); other actions get a per-item 400. Topic: the index, or ?topic= / X-Logbus-Topic.',
+  };
+  return new Elysia({ name: 'ingest-elastic' })
+    .post('/_bulk', handle, { parse: 'none', detail })
+    .put('/_bulk', handle, { parse: 'none', detail: { ...detail, hide: true } })
+    .post('/:index/_bulk', handle, { parse: 'none', detail })
+    .put('/:index/_bulk', handle, { parse: 'none', detail: { ...detail, hide: true } });
+}

@@ -1,0 +1,159 @@
+/**
+ * OTLP log records -> our events. `otlpRecordToEvent` is the one place the mapping lives (see the
+ * README table "OTLP/HTTP"); the rest walks the resource / scope / record nesting.
+ *
+ * The input comes from JSON as well as protobuf, so nothing here trusts a field's type: a value
+ * of the wrong type reads as absent, and what cannot make an event is left to validation, which
+ * reports it per record (partial_success).
+ */
+import { nanosToTimestamp, nowNanos, recordId, topicFromName } from '../record-mapping';
+import type { OtlpAnyValue, OtlpKeyValue, OtlpLogRecord, OtlpRequest, OtlpResourceLogs, OtlpScopeLogs } from './schema';
+
+export interface OtlpMappingOptions {
+  /** `?topic=` / X-Logbus-Topic; wins over service.name. */
+  topicOverride: string | null;
+  /** Used when the resource has no usable service.name. */
+  defaultTopic: string;
+}
+
+type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** protobufjs' 64-bit integer (from the `long` package); its toString is the exact decimal. */
+const isLong = (value: unknown): value is { toString(): string } =>
+  typeof value === 'object' && value !== null && (value as { __isLong__?: unknown }).__isLong__ === true;
+
+const list = <T>(value: unknown): T[] => (Array.isArray(value) ? (value as T[]) : []);
+const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
+
+/** Bytes as lowercase hex (trace and span ids: OTLP JSON already sends hex text). */
+function hex(value: unknown): string | undefined {
+  if (value instanceof Uint8Array) return value.length === 0 ? undefined : Buffer.from(value).toString('hex');
+  return text(value)?.toLowerCase();
+}
+
+// A decoded protobuf message keeps unset fields' defaults on its prototype (an unset oneof
+// member still reads as "" or 0), so "is this field set" is an own-property test, which also
+// holds for objects from JSON.parse.
+const has = (value: object, key: string) => Object.prototype.hasOwnProperty.call(value, key);
+
+/** An AnyValue as JSON. 64-bit integers past 2^53 stay decimal text so no digit is lost. */
+export function anyValueToJson(value: OtlpAnyValue | undefined): Json {
+  if (typeof value !== 'object' || value === null) return null;
+  if (has(value, 'stringValue') && typeof value.stringValue === 'string') return value.stringValue;
+  if (has(value, 'boolValue') && typeof value.boolValue === 'boolean') return value.boolValue;
+  if (has(value, 'intValue')) {
+    const digits = String(value.intValue); // a Long from protobuf, text or a number from JSON
+    const n = Number(digits);
+    return Number.isSafeInteger(n) ? n : digits;
+  }
+  if (has(value, 'doubleValue')) {
+    const n = Number(value.doubleValue);
+    return Number.isFinite(n) ? n : String(value.doubleValue); // NaN and Infinity have no JSON number
+  }
+  if (has(value, 'arrayValue')) return list<OtlpAnyValue>(value.arrayValue?.values).map(anyValueToJson);
+  if (has(value, 'kvlistValue')) return attributesToJson(value.kvlistValue?.values);
+  if (has(value, 'bytesValue')) {
+    return value.bytesValue instanceof Uint8Array ? Buffer.from(value.bytesValue).toString('base64') : String(value.bytesValue);
+  }
+  return null;
+}
+
+/** A KeyValue list as an object; a repeated key keeps its last value (OTLP forbids repeats). */
+export function attributesToJson(attributes: unknown): { [key: string]: Json } {
+  const object: { [key: string]: Json } = {};
+  for (const pair of list<OtlpKeyValue>(attributes)) {
+    if (typeof pair === 'object' && pair !== null && typeof pair.key === 'string') object[pair.key] = anyValueToJson(pair.value);
+  }
+  return object;
+}
+
+/** Nonzero Unix nanoseconds as text, or undefined (0 means "unknown" in OTLP). */
+function nanos(value: unknown): string | undefined {
+  if (isLong(value)) value = value.toString();
+  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+  if (typeof value === 'number' && !Number.isFinite(value)) return undefined;
+  const digits = typeof value === 'number' ? BigInt(Math.trunc(value)).toString() : value;
+  return /^\d+$/.test(digits) && !/^0+$/.test(digits) ? digits : undefined;
+}
+
+/** What a record's resource and scope contribute, computed once per group of records. */
+export interface OtlpRecordContext {
+  topic: string;
+  source: string;
+  resource: { [key: string]: Json };
+  scope: { [key: string]: Json } | undefined;
+}
+
+export function resourceContext(resourceLogs: OtlpResourceLogs, scopeLogs: OtlpScopeLogs, options: OtlpMappingOptions): OtlpRecordContext {
+  const resource = attributesToJson(resourceLogs?.resource?.attributes);
+  const rawScope = typeof scopeLogs?.scope === 'object' && scopeLogs.scope !== null ? scopeLogs.scope : undefined;
+  let scope: { [key: string]: Json } | undefined;
+  if (rawScope) {
+    scope = {};
+    if (text(rawScope.name)) scope.name = rawScope.name!;
+    if (text(rawScope.version)) scope.version = rawScope.version!;
+    const attributes = attributesToJson(rawScope.attributes);
+    if (Object.keys(attributes).length > 0) scope.attributes = attributes;
+    if (Object.keys(scope).length === 0) scope = undefined;
+  }
+  const topic = options.topicOverride ?? topicFromName(resource['service.name']) ?? options.defaultTopic;
+  const source = [resource['host.name'], resource['service.instance.id'], resource['service.name']].find(
+    (value): value is string => typeof value === 'string' && value !== '',
+  );
+  return { topic, source: (source ?? 'otlp').slice(0, 256), resource, scope };
+}
+
+/**
+ * One OTLP log record as a candidate event (validated afterwards like any /publish event).
+ * event_id: the record's `log.record.uid` attribute, else a hash of everything the record and
+ * its resource and scope carry, so a re-sent record dedups and two records differing in any
+ * field do not.
+ */
+export function otlpRecordToEvent(record: OtlpLogRecord, context: OtlpRecordContext): Record<string, unknown> {
+  const payload: { [key: string]: Json } = {};
+  const put = (key: string, value: Json | undefined) => {
+    if (value !== undefined) payload[key] = value;
+  };
+  put('body', anyValueToJson(record.body));
+  put('severity_text', text(record.severityText));
+  const severity = Number(record.severityNumber);
+  put('severity_number', Number.isInteger(severity) && severity > 0 ? severity : undefined);
+  put('event_name', text(record.eventName));
+  const attributes = attributesToJson(record.attributes);
+  if (Object.keys(attributes).length > 0) payload.attributes = attributes;
+  put('trace_id', hex(record.traceId));
+  put('span_id', hex(record.spanId));
+  put('flags', typeof record.flags === 'number' && record.flags !== 0 ? record.flags : undefined);
+  const time = nanos(record.timeUnixNano);
+  const observed = nanos(record.observedTimeUnixNano);
+  put('time_unix_nano', time);
+  put('observed_time_unix_nano', observed);
+  const dropped = Number(record.droppedAttributesCount);
+  put('dropped_attributes_count', dropped > 0 ? dropped : undefined);
+  if (Object.keys(context.resource).length > 0) payload.resource = context.resource;
+  if (context.scope) payload.scope = context.scope;
+
+  const uid = attributes['log.record.uid'];
+  return {
+    topic: context.topic,
+    event_id: typeof uid === 'string' && uid !== '' ? uid : recordId('otlp', JSON.stringify(payload)),
+    // OTLP: an unset time means "use the observed time"; with neither, the time it reached us.
+    timestamp: nanosToTimestamp(time ?? observed ?? nowNanos()) ?? undefined,
+    source: context.source,
+    payload,
+  };
+}
+
+/** Every record of the request, in order, as candidate events. */
+export function otlpToEvents(request: OtlpRequest, options: OtlpMappingOptions): Record<string, unknown>[] {
+  const events: Record<string, unknown>[] = [];
+  for (const resourceLogs of list<OtlpResourceLogs>(request.resourceLogs)) {
+    for (const scopeLogs of list<OtlpScopeLogs>(resourceLogs?.scopeLogs)) {
+      const context = resourceContext(resourceLogs, scopeLogs, options);
+      for (const record of list<OtlpLogRecord>(scopeLogs?.logRecords)) {
+        events.push(typeof record === 'object' && record !== null ? otlpRecordToEvent(record, context) : { topic: context.topic });
+      }
+    }
+  }
+  return events;
+}

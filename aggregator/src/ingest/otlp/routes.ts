@@ -1,0 +1,47 @@
+/** POST /v1/logs: OTLP/HTTP logs, protobuf or JSON. */
+import { Elysia } from 'elysia';
+import { AppError, fromDatabaseError } from '../../errors';
+import type { Acceptor } from '../accept';
+import { readBodyBytes } from '../decompress';
+import { topicOverride } from '../record-mapping';
+import { type OtlpEncoding, decodeOtlp, otlpEncoding } from './decode';
+import { otlpToEvents } from './map';
+import { otlpFailure, otlpSuccess } from './respond';
+
+export interface OtlpRouteOptions {
+  maxBodyBytes: number;
+  defaultTopic: string;
+}
+
+export function otlpRoutes(acceptor: Acceptor, { maxBodyBytes, defaultTopic }: OtlpRouteOptions) {
+  return new Elysia({ name: 'ingest-otlp' }).post(
+    '/v1/logs',
+    async ({ request, query }) => {
+      // Errors before the encoding is known (415) are answered in JSON, as OTLP allows.
+      let encoding: OtlpEncoding = 'json';
+      try {
+        encoding = otlpEncoding(request.headers.get('content-type'));
+        acceptor.admit();
+        const override = topicOverride(request, query);
+        const { request: otlp, text } = decodeOtlp(await readBodyBytes(request, maxBodyBytes), encoding);
+        const events = otlpToEvents(otlp, { topicOverride: override, defaultTopic });
+        const { rejected } = await acceptor.accept(events, { atomic: false, sourceText: text });
+        return otlpSuccess(encoding, rejected);
+      } catch (error) {
+        const mapped = fromDatabaseError(error);
+        if (mapped instanceof AppError) return otlpFailure(mapped, encoding);
+        throw mapped;
+      }
+    },
+    {
+      parse: 'none',
+      detail: {
+        summary: 'OTLP/HTTP logs (ExportLogsServiceRequest, protobuf or JSON)',
+        description:
+          'Each log record becomes one event (mapping in the README). Answers ExportLogsServiceResponse in the request encoding, ' +
+          'with partial_success for rejected records; errors are google.rpc.Status; 429/503 carry Retry-After. ' +
+          'Topic override: ?topic= or X-Logbus-Topic.',
+      },
+    },
+  );
+}

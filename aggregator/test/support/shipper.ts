@@ -1,0 +1,53 @@
+/**
+ * Helpers for the shipper-protocol tests: a real listening socket (the npm clients speak HTTP,
+ * not app.handle) and reading back what a topic holds.
+ */
+import type { TestAggregator } from './harness';
+
+export interface Listening {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Serves the test aggregator on an ephemeral port on 127.0.0.1, as main.ts does (body size limited by the app). */
+export function listen(agg: TestAggregator): Listening {
+  const app = agg.aggregator.app.listen({ port: 0, hostname: '127.0.0.1', maxRequestBodySize: Number.MAX_SAFE_INTEGER });
+  const server = app.server!;
+  return { url: `http://127.0.0.1:${server.port}`, stop: async () => {
+      await app.stop(true);
+    },
+  };
+}
+
+export interface StoredEvent {
+  topic: string;
+  event_id: string;
+  timestamp: string;
+  source: string;
+  payload: Record<string, any>;
+}
+
+/** Every processed event of `topic` (after the inbox drained), in order. */
+export async function storedEvents(agg: TestAggregator, topic: string): Promise<StoredEvent[]> {
+  await agg.drained();
+  const events: StoredEvent[] = [];
+  let after = 0;
+  for (;;) {
+    const page = (await (await agg.request(`/events?topic=${encodeURIComponent(topic)}&after=${after}&limit=1000`)).json()) as {
+      events: StoredEvent[];
+      next_after: number | null;
+    };
+    events.push(...page.events);
+    if (page.events.length === 0 || page.next_after === null) return events;
+    after = page.next_after;
+  }
+}
+
+/** Polls `check` until it returns true (the clients send in the background). */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await Bun.sleep(25);
+  }
+}
