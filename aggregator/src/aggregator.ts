@@ -58,7 +58,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   // letting ingest occupy more than two database backends at a time.
   const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), { maxInFlight: 2, maxEvents: Math.max(config.maxBatch, 20_000) });
   const retention = new RetentionMaintainer(databaseUrl, log, config);
-  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions });
+  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, maintainRetention: () => retention.tick(true) });
 
   return {
     app,

@@ -17,6 +17,7 @@ import { authGuard } from './ops/auth';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics';
 import { noteError, requestIdOf, requestLog } from './ops/request-log';
+import { topicsRoutes } from './retention/routes';
 import { statsRoutes } from './stats/routes';
 import type { SubscriptionHub } from './subscribe/hub';
 import { subscribeRoutes } from './subscribe/routes';
@@ -33,6 +34,8 @@ export interface AppDeps {
   log: Logger;
   metrics: Metrics;
   subscriptions: SubscriptionHub;
+  /** One retention maintenance round now (PUT /topics/:topic); a no-op where no maintainer runs. */
+  maintainRetention?: () => Promise<unknown>;
 }
 
 /** Elysia's own validation error (query strings) in the contract shape. */
@@ -46,7 +49,7 @@ function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
   return new ValidationError(`invalid ${error.type}`, details);
 }
 
-export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions }: AppDeps) {
+export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, maintainRetention = async () => {} }: AppDeps) {
   return new Elysia()
     // First, so every response (a 401 included) carries x-request-id and is measured.
     .use(requestLog({ log, metrics }))
@@ -84,6 +87,7 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
     .use(eventsRoutes(sql))
     .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
     .use(statsRoutes(sql))
+    .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
     .use(metricsRoutes(metrics))
     .use(dashboardRoutes(sql));
 }

@@ -116,7 +116,10 @@ export class RetentionMaintainer {
     const minRetention = Math.min(this.options.retentionMs, Number(clock!.min_override ?? Infinity));
     const maxRetention = Math.max(this.options.retentionMs, Number(clock!.max_override ?? 0));
 
-    report.partitionsCreated = await ensureEventPartitions(this.sql, now, now + maxRetention + 2 * interval, interval);
+    // Ahead by two intervals, and at least 10 s: a slow tick must never leave an apply
+    // without its partition (the insert would fail and the batch wait for the next tick).
+    const ahead = Math.max(2 * interval, 10_000);
+    report.partitionsCreated = await ensureEventPartitions(this.sql, now, now + maxRetention + ahead, interval);
 
     const plan = planGenerations(await listKeyGenerations(this.sql), now, generationLength(this.options), this.options.dedupWindowMs);
     if (plan.start !== null) {
@@ -151,8 +154,11 @@ export class RetentionMaintainer {
    * retention): the one being written stays, so the cap must exceed one interval of events.
    */
   private async enforceCap(live: EventPartition[], now: number, minRetention: number, report: TickReport): Promise<void> {
+    // Heap, TOAST and index of the partitions holding events; the empty ones created ahead
+    // (a page of index each) are not data and not counted.
     const sizes = await this.sql<{ name: string; bytes: string }[]>`
-      SELECT name, pg_total_relation_size(name::regclass) AS bytes FROM event_partitions
+      SELECT name, CASE WHEN pg_relation_size(name::regclass) = 0 THEN 0 ELSE pg_total_relation_size(name::regclass) END AS bytes
+      FROM event_partitions
     `;
     const bytes = new Map(sizes.map((row) => [row.name, Number(row.bytes)]));
     let total = [...bytes.values()].reduce((sum, b) => sum + b, 0);
@@ -160,8 +166,7 @@ export class RetentionMaintainer {
     for (const partition of closed) {
       if (total <= this.options.maxStorageBytes) break;
       const size = bytes.get(partition.name) ?? 0;
-      // An empty partition is a few pages of index and table: dropping it frees nothing useful.
-      if (size <= 64 * 1024) continue;
+      if (size === 0) continue;
       if (!(await this.expire(partition, minRetention, report))) break;
       total -= size;
     }

@@ -23,6 +23,7 @@ export interface Stats {
   unique_processed: number;
   duplicate_dropped: number;
   pending: number;
+  expired: number;
   topics: string[];
   uptime: number;
 }
