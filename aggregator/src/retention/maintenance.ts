@@ -50,6 +50,8 @@ export class RetentionMaintainer {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private running: Promise<unknown> | null = null;
   private stopped = false;
+  /** Ticks of this process run one after another (the advisory lock is re-entrant per session). */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
     databaseUrl: string,
@@ -90,7 +92,13 @@ export class RetentionMaintainer {
   }
 
   /** One round of maintenance under the lock. `wait`: block for the lock instead of skipping. */
-  async tick(wait = false): Promise<TickReport> {
+  tick(wait = false): Promise<TickReport> {
+    const next = this.queue.then(() => this.tickNow(wait));
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async tickNow(wait: boolean): Promise<TickReport> {
     const report: TickReport = { ran: false, partitionsCreated: 0, partitionsDropped: 0, eventsExpired: 0, generationsStarted: 0, generationsDropped: 0 };
     if (wait) await this.sql`SELECT pg_advisory_lock(${MAINTENANCE_LOCK_KEY})`;
     else {

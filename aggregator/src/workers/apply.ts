@@ -4,13 +4,11 @@
  * - Claim: the partition's oldest inbox rows, up to about `batchSize` events, deleted as they are
  *   read (DELETE … RETURNING), so a crash before commit leaves them in the inbox untouched.
  * - Dedup (docs/ARCHITECTURE.md "Keys in generations"): of several copies in the batch the
- *   lowest (inbox id, position) is kept; a key found in an older, immutable key generation is a
- *   duplicate (one index probe per generation); the rest go into the newest generation with
- *   ON CONFLICT DO NOTHING, and only the keys that insert returns are stored in `events`. The
- *   lease guarantees no other transaction applies this topic meanwhile (see lease.ts), so the
- *   probe of the older generations cannot race a concurrent insert of the same key, and the
- *   newest generation is read once per statement, so a rotation between two batches of a topic
- *   leaves the earlier batch's keys in a generation the later one probes.
+ *   lowest (inbox id, position) is kept; a key found in any key generation is a duplicate (one
+ *   index probe per generation); the rest are inserted into the newest generation and stored in
+ *   `events`. The lease guarantees no other transaction applies this topic meanwhile (see
+ *   lease.ts), so the probe cannot race a concurrent insert of the same key, and whichever
+ *   generation a batch wrote to, the topic's next batch probes it.
  * - Expiry: each event's expires_at (the partition key of `events`) is now() plus its topic's
  *   retention, the override in `topics` or `retentionMs`.
  * - Seq: drawn from events_seq while the lease is held, so it commits in order per topic.
@@ -62,28 +60,29 @@ export async function applyBatch(tx: Queryable, part: number, batchSize: number,
       ORDER BY topic, event_id, id, ord
     ),
     unseen AS (
-      -- LIMIT 1 keeps this a per-row probe of each older generation's unique index; as a join
-      -- the planner may choose to hash whole generations.
+      -- One probe of each generation's unique index per key. LIMIT 1 keeps it a per-row probe;
+      -- as an anti-join the planner may hash whole generations.
       SELECT f.* FROM firsts AS f
-      WHERE (
-        SELECT 1 FROM event_keys AS k
-        WHERE k.topic = f.topic AND k.event_id = f.event_id AND k.gen < (SELECT current FROM generation)
-        LIMIT 1
-      ) IS NULL
+      WHERE (SELECT 1 FROM event_keys AS k WHERE k.topic = f.topic AND k.event_id = f.event_id LIMIT 1) IS NULL
     ),
     keyed AS (
+      -- No ON CONFLICT: under the lease nothing else inserts this topic's keys, so after the
+      -- probe a conflict cannot happen; if it ever did, the unique index fails the whole batch
+      -- (rolled back, retried) instead of letting an event be stored without its key.
       INSERT INTO event_keys (topic, event_id, gen)
       SELECT topic, event_id, (SELECT current FROM generation) FROM unseen
-      ON CONFLICT (topic, event_id, gen) DO NOTHING
-      RETURNING topic, event_id
+    ),
+    deadlines AS MATERIALIZED (
+      -- Once per topic of the batch, not per event: the topic's override or the global RETENTION.
+      SELECT b.topic, now() + make_interval(secs => coalesce(t.retention_seconds * 1000, ${retentionMs}) / 1000.0) AS expires_at
+      FROM (SELECT DISTINCT topic FROM unseen) AS b
+      LEFT JOIN topics AS t ON t.name = b.topic
     ),
     inserted AS (
       INSERT INTO events (topic, event_id, "timestamp", source, payload, expires_at)
-      SELECT u.topic, u.event_id, u."timestamp", u.source, u.payload,
-        now() + make_interval(secs => coalesce(t.retention_seconds * 1000, ${retentionMs}) / 1000.0)
+      SELECT u.topic, u.event_id, u."timestamp", u.source, u.payload, d.expires_at
       FROM unseen AS u
-      JOIN keyed AS k ON k.topic = u.topic AND k.event_id = u.event_id
-      LEFT JOIN topics AS t ON t.name = u.topic
+      JOIN deadlines AS d ON d.topic = u.topic
       ORDER BY u.id, u.ord
       RETURNING topic
     ),

@@ -11,7 +11,7 @@ import { type TestAggregator, makeEvent, startTestAggregator } from '../support/
 const open: TestAggregator[] = [];
 afterAll(async () => {
   for (const node of open) await node.close();
-});
+}, 60_000);
 
 async function start(env: Record<string, string>): Promise<TestAggregator> {
   const node = await startTestAggregator({ STORAGE_INTERVAL: '250ms', LOG_LEVEL: 'warn', ...env });
