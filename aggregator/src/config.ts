@@ -145,6 +145,11 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.dedupWindowMs < config.retentionMs) {
     problems.push(`DEDUP_WINDOW (${env.DEDUP_WINDOW ?? DEFAULTS.DEDUP_WINDOW}) must be at least RETENTION (${env.RETENTION ?? DEFAULTS.RETENTION}): keys must outlive the events they protect`);
   }
+  // Every retention is at most DEDUP_WINDOW, and a retention spans retention/interval partitions
+  // that exist at once: more than a thousand makes every read merge a thousand index scans.
+  if (config.dedupWindowMs / config.storageIntervalMs > 1000) {
+    problems.push(`STORAGE_INTERVAL (${env.STORAGE_INTERVAL ?? DEFAULTS.STORAGE_INTERVAL}) is too short for DEDUP_WINDOW (${env.DEDUP_WINDOW ?? DEFAULTS.DEDUP_WINDOW}): at most 1000 partitions per window`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }

@@ -3,8 +3,9 @@
  *
  * 1. Apply rate, today's layout vs the retention layout: the same inbox content (events over
  *    the generator's topics with its duplicate share) applied by 4 loops of lease + apply on each
- *    layout, interleaved per run. The retention database carries 3 older key generations of
- *    half as many keys each, so every key is probed against realistic indexes. Ingest (the inbox
+ *    layout, interleaved per run. The retention database carries 2 older key generations of
+ *    half as many keys each (the steady state: 3 live generations), so every key is probed
+ *    against realistic indexes. Ingest (the inbox
  *    statement) did not change, so this is the part of "ingest + apply" that can differ.
  * 2. Publish p99 while a partition holding `dropRows` events is dropped by the maintenance
  *    (count outside the lock, DROP under a 20 ms lock_timeout), against p99 of the same fixed
@@ -115,9 +116,9 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
     await maintainer.tick(true);
     await maintainer.stop();
     const sql = postgres(url, { max: 1, onnotice: () => {} });
-    // Older generations full of other keys, as after days of traffic: gen 0 (from the migration) .. 2, inserts go to 3.
-    for (const gen of [1, 2, 3]) await startKeyGeneration(sql, gen);
-    for (const gen of [0, 1, 2]) {
+    // Older generations full of other keys, as after days of traffic: gen 0 (from the migration) and 1, inserts go to 2.
+    for (const gen of [1, 2]) await startKeyGeneration(sql, gen);
+    for (const gen of [0, 1]) {
       await sql`INSERT INTO event_keys (topic, event_id, gen) SELECT 'topic-' || (g % ${topics}), 'old-' || ${gen} || '-' || g, ${gen} FROM generate_series(1, ${Math.round(events / 2)}::int) AS g`;
     }
     await sql`VACUUM ANALYZE event_keys`;
@@ -145,7 +146,8 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
 async function dropUnderLoad(ctx: Context, result: ScenarioResult, pool: BatchPool): Promise<void> {
   const { dropRows, scaleRate } = ctx.options;
   const measured = await ctx.withDatabase('retention_drop', async (url) => {
-    const aggregators = await startAggregators(ctx.server, url, 1, { ...ctx.aggregatorEnv, STORAGE_INTERVAL: '10s' });
+    // 10 s partitions for a 10 min retention: 60 of them, as many as 6h for 2 weeks.
+    const aggregators = await startAggregators(ctx.server, url, 1, { ...ctx.aggregatorEnv, STORAGE_INTERVAL: '10s', RETENTION: '10m', DEDUP_WINDOW: '10m' });
     try {
       const sql = postgres(url, { max: 2, onnotice: () => {} });
       // A partition far enough ahead to load it, then measure 10 s before its deadline passes.

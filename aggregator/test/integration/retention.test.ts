@@ -86,22 +86,23 @@ describe('retention', () => {
   }, 30_000);
 
   test('after the dedup window a copy is new: the one documented limit', async () => {
-    // Window 4s: generations of 1s, one is dropped once its successor started 4s ago.
+    // Window 4s: generations of 2s, one is dropped once its successor started 4s ago.
     const node = await start({ RETENTION: '1s', DEDUP_WINDOW: '4s' });
     await publishOk(node, batch('win', 'w', 50));
     await node.drained();
     // Inside the window: duplicate.
     await publishOk(node, batch('win', 'w', 50));
     expect(await node.drained()).toMatchObject({ unique_processed: 50, duplicate_dropped: 50 });
-    // Window (4 s) + one generation (1 s) + ticks later, the keys are gone and a copy is new.
-    await Bun.sleep(6_500);
+    // Window (4 s) + one generation (2 s) + ticks later, the keys are gone and a copy is new.
+    await Bun.sleep(8_000);
     await publishOk(node, batch('win', 'w', 50));
     expect(await node.drained()).toMatchObject({ received: 150, unique_processed: 100, duplicate_dropped: 50 });
   }, 30_000);
 
   test('exactly once across key generation rotations under load: 6,000 events, 40% copies sent seconds apart', async () => {
-    // Generations of 1 s: the copies below land in other generations than their originals.
-    const node = await start({ RETENTION: '4s', DEDUP_WINDOW: '4s' });
+    // Generations of 1 s: the copies below (0.5-1.2 s after their originals, inside the 2 s
+    // window) land in other generations than their originals.
+    const node = await start({ RETENTION: '2s', DEDUP_WINDOW: '2s' });
     const ids = Array.from({ length: 3_600 }, (_, i) => i);
     let sent = 0;
     for (let round = 0; round < 6; round++) {
