@@ -115,8 +115,9 @@ export function topicsRoutes({ sql, config, maintain }: TopicsDeps) {
     .put(
       '/topics/:topic',
       async ({ params, request }) => {
-        const topic = decodeURIComponent(params.topic);
-        if (!checkTopic.Check(topic)) {
+        // Elysia has decoded the segment already; a malformed escape leaves it null.
+        const topic: unknown = params.topic;
+        if (typeof topic !== 'string' || !checkTopic.Check(topic)) {
           throw new ValidationError('invalid topic', [{ index: null, field: 'topic', message: 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128' }]);
         }
         const retentionSeconds = await parseRetention(request, config);
