@@ -45,9 +45,14 @@ export async function countPartition(sql: postgres.Sql, name: string): Promise<T
   return rows.map((row) => ({ topic: row.topic, events: Number(row.events), lastSeq: Number(row.last_seq) }));
 }
 
-/** Drops `partition` and records its counts, in one transaction. */
-export async function dropEventPartition(sql: postgres.Sql, partition: EventPartition, counts: TopicCount[]): Promise<void> {
+/**
+ * Drops `partition` and records its counts, in one transaction. Returns how long the successful
+ * attempt took from BEGIN to COMMIT: the longest anything queued behind its lock could wait.
+ */
+export async function dropEventPartition(sql: postgres.Sql, partition: EventPartition, counts: TopicCount[]): Promise<number> {
+  let began = 0;
   await withShortLocks(sql, async (tx) => {
+    began = performance.now();
     await tx.unsafe(`DROP TABLE ${tableName(partition.name)}`);
     await tx`DELETE FROM event_partitions WHERE name = ${partition.name}`;
     if (counts.length > 0) {
@@ -60,4 +65,5 @@ export async function dropEventPartition(sql: postgres.Sql, partition: EventPart
       `;
     }
   });
+  return performance.now() - began;
 }

@@ -32,6 +32,8 @@ export interface TickReport {
   eventsExpired: number;
   generationsStarted: number;
   generationsDropped: number;
+  /** Longest partition-drop transaction of the tick, ms (what an apply could wait behind it). */
+  longestDropMs: number;
 }
 
 /**
@@ -88,10 +90,11 @@ export class RetentionMaintainer {
     }, tickInterval(this.options));
   }
 
+  /** Stops ticking; a tick in progress gets 2 s to finish (its work is idempotent if cut). */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running;
+    await Promise.race([this.running, Bun.sleep(2_000)]);
     await this.sql.end({ timeout: 2 });
   }
 
@@ -103,7 +106,7 @@ export class RetentionMaintainer {
   }
 
   private async tickNow(wait: boolean): Promise<TickReport> {
-    const report: TickReport = { ran: false, partitionsCreated: 0, partitionsDropped: 0, eventsExpired: 0, generationsStarted: 0, generationsDropped: 0 };
+    const report: TickReport = { ran: false, partitionsCreated: 0, partitionsDropped: 0, eventsExpired: 0, generationsStarted: 0, generationsDropped: 0, longestDropMs: 0 };
     if (wait) await this.sql`SELECT pg_advisory_lock(${MAINTENANCE_LOCK_KEY})`;
     else {
       const [row] = await this.sql<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${MAINTENANCE_LOCK_KEY}) AS locked`;
@@ -154,7 +157,8 @@ export class RetentionMaintainer {
   private async expire(partition: EventPartition, minRetention: number, report: TickReport): Promise<boolean> {
     if (!(await closedFor(this.sql, partition.upper - minRetention))) return false;
     const counts = await countPartition(this.sql, partition.name);
-    await dropEventPartition(this.sql, partition, counts);
+    const ms = await dropEventPartition(this.sql, partition, counts);
+    report.longestDropMs = Math.max(report.longestDropMs, Math.round(ms * 10) / 10);
     report.partitionsDropped++;
     report.eventsExpired += counts.reduce((sum, c) => sum + c.events, 0);
     return true;

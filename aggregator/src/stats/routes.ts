@@ -11,7 +11,7 @@ export const Stats = t.Object({
   duplicate_dropped: t.Integer(),
   pending: t.Integer({ description: 'Acknowledged events not yet applied.' }),
   expired: t.Integer({ description: 'Stored events removed since by retention (RETENTION, a topic override, or MAX_STORAGE_BYTES); stored = unique_processed - expired.' }),
-  topics: t.Array(t.String(), { description: 'Topics with processed events, sorted.' }),
+  topics: t.Array(t.String(), { description: 'Topics with processed events (or a retention set by PUT /topics), sorted.' }),
   uptime: t.Number({ description: 'Seconds since this replica started.' }),
 });
 
