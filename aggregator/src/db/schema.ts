@@ -111,9 +111,10 @@ export const events = pgTable(
 /**
  * Identity of every event applied within the dedup window, in generations (PARTITION BY LIST
  * (gen), created by migration 0006 and retention/generations.ts). Only the newest generation
- * takes inserts, arbitrated by its unique index; older generations are immutable and checked
- * with an index probe each. A generation is dropped whole once its newest key is older than the
- * dedup window. Keys outlive the payloads in `events`, so a late copy is still a duplicate.
+ * takes inserts; the apply probes every generation's unique index (the lease makes that
+ * race-free, see workers/apply.ts). A generation is dropped whole once its newest key is older
+ * than the dedup window. Keys outlive the payloads in `events`, so a late copy is still a
+ * duplicate.
  */
 export const eventKeys = pgTable(
   'event_keys',

@@ -136,7 +136,10 @@ export class RetentionMaintainer {
     const ahead = Math.max(2 * interval, 10_000);
     report.partitionsCreated = await ensureEventPartitions(this.sql, now, now + maxRetention + ahead, interval);
 
-    const plan = planGenerations(await listKeyGenerations(this.sql), now, generationLength(this.options), this.options.dedupWindowMs);
+    // Keys must outlive every event they protect: a topic override set under a longer
+    // DEDUP_WINDOW (before a restart that shortened it) widens the window instead of breaking it.
+    const window = Math.max(this.options.dedupWindowMs, maxRetention);
+    const plan = planGenerations(await listKeyGenerations(this.sql), now, generationLength({ ...this.options, dedupWindowMs: window }), window);
     if (plan.start !== null) {
       await startKeyGeneration(this.sql, plan.start);
       report.generationsStarted++;
