@@ -13,6 +13,7 @@ import { enqueueEvents } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
 import { Metrics } from './ops/metrics/metrics';
+import { RetentionMaintainer } from './retention/maintenance';
 import { SubscriptionHub } from './subscribe/hub';
 import { EventsNotifier } from './subscribe/notifier';
 import { Backoff } from './workers/backoff';
@@ -46,6 +47,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const pool = new WorkerPool(sql, wakeup, log, {
     workers: config.workers,
     batchSize: config.batchSize,
+    retentionMs: config.retentionMs,
     metrics,
     // Only batches that stored something can interest a subscriber.
     onApplied: (applied) => {
@@ -55,7 +57,8 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   // Two statements in flight keep the pipe full (one commits while the next is built) without
   // letting ingest occupy more than two database backends at a time.
   const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), { maxInFlight: 2, maxEvents: Math.max(config.maxBatch, 20_000) });
-  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions });
+  const retention = new RetentionMaintainer(databaseUrl, log, config);
+  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, maintainRetention: () => retention.tick(true) });
 
   return {
     app,
@@ -64,10 +67,21 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     lifecycle,
     backpressure,
     subscriptions,
+    retention,
 
     /** Migrates (retrying until the database answers), then starts the workers. */
     async start(): Promise<void> {
       await migrateWithRetry(databaseUrl, log);
+      // Before the workers: the first maintenance creates the partitions their applies need.
+      for (const backoff = new Backoff(250, 5_000); ; ) {
+        try {
+          await retention.start();
+          break;
+        } catch (error) {
+          log.warn({ err: error }, 'retention maintenance could not start; retrying');
+          await Bun.sleep(backoff.next());
+        }
+      }
       lifecycle.migrated = true;
       await wakeup.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; workers will poll'));
       await notifier.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; subscriptions will sweep'));
@@ -91,6 +105,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
         Bun.sleep(Math.max(0, deadline - Date.now())).then(() => false),
       ]);
       backpressure.stop();
+      await retention.stop();
       wakeup.close();
       notifier.close();
       return drained;

@@ -22,6 +22,7 @@ import { authGuard } from './ops/auth';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
 import { noteError, requestIdOf, requestLog } from './ops/request-log';
+import { topicsRoutes } from './retention/routes';
 import { statsRoutes } from './stats/routes';
 import type { SubscriptionHub } from './subscribe/hub';
 import { subscribeRoutes } from './subscribe/routes';
@@ -38,6 +39,8 @@ export interface AppDeps {
   log: Logger;
   metrics: Metrics;
   subscriptions: SubscriptionHub;
+  /** One retention maintenance round now (PUT /topics/:topic); a no-op where no maintainer runs. */
+  maintainRetention?: () => Promise<unknown>;
 }
 
 /** Elysia's own validation error (query strings) in the contract shape. */
@@ -49,7 +52,7 @@ function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
   return new ValidationError(`invalid ${error.type}`, schemaDetails(issues, null));
 }
 
-export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions }: AppDeps) {
+export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, maintainRetention = async () => {} }: AppDeps) {
   // Every ingest route, /publish and the shipper protocols, ends in this one acceptor.
   const acceptor = createAcceptor({
     inbox,
@@ -91,6 +94,7 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
     .use(eventsRoutes(sql))
     .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
     .use(statsRoutes(sql))
+    .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
     .use(metricsRoutes(metrics))
     .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse }));
 }

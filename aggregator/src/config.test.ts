@@ -64,4 +64,34 @@ describe('loadConfig', () => {
   test('the pool must leave HTTP a connection beside the workers', () => {
     expect(() => loadConfig({ WORKERS: '8', DB_POOL_SIZE: '8' })).toThrow(/DB_POOL_SIZE/);
   });
+
+  test('retention: defaults, durations, and DEDUP_WINDOW never shorter than RETENTION', () => {
+    const defaults = loadConfig({});
+    expect(defaults).toMatchObject({ retentionMs: 7 * 86_400_000, dedupWindowMs: 7 * 86_400_000, storageIntervalMs: 6 * 3_600_000, maxStorageBytes: 0 });
+    expect(loadConfig({ RETENTION: '3d', DEDUP_WINDOW: '2w', STORAGE_INTERVAL: '1h', MAX_STORAGE_BYTES: '1000000' })).toMatchObject({
+      retentionMs: 3 * 86_400_000,
+      dedupWindowMs: 14 * 86_400_000,
+      storageIntervalMs: 3_600_000,
+      maxStorageBytes: 1_000_000,
+    });
+    expect(() => loadConfig({ RETENTION: '14d' })).toThrow(/DEDUP_WINDOW \(7d\) must be at least RETENTION \(14d\)/);
+    expect(() => loadConfig({ STORAGE_INTERVAL: '10m' })).toThrow(/at most 1000 partitions/);
+    try {
+      loadConfig({ RETENTION: '1.5d', DEDUP_WINDOW: '500ms', STORAGE_INTERVAL: '10ms', MAX_STORAGE_BYTES: '-1' });
+      throw new Error('expected ConfigError');
+    } catch (error) {
+      const problems = (error as ConfigError).problems.join('\n');
+      expect(problems).toContain('RETENTION="1.5d"');
+    }
+    try {
+      loadConfig({ RETENTION: '1.5d', DEDUP_WINDOW: '500ms', STORAGE_INTERVAL: '10ms', MAX_STORAGE_BYTES: '-1' });
+      throw new Error('expected ConfigError');
+    } catch (error) {
+      const problems = (error as ConfigError).problems.join('\n');
+      expect(problems).toContain('RETENTION="1.5d"');
+      expect(problems).toContain('DEDUP_WINDOW="500ms"');
+      expect(problems).toContain('STORAGE_INTERVAL="10ms"');
+      expect(problems).toContain('MAX_STORAGE_BYTES="-1"');
+    }
+  });
 });

@@ -4,6 +4,8 @@
  * fails before the process listens.
  */
 
+import { parseDuration } from './retention/duration';
+
 /** Defaults and limits, one row per variable. */
 const DEFAULTS = {
   PORT: 8080,
@@ -22,6 +24,21 @@ const DEFAULTS = {
   // Connections per process: one per worker, the rest shared by HTTP requests.
   DB_POOL_SIZE: 12,
   DATA_DIR: './data',
+  // Retention (docs/ARCHITECTURE.md "Storage layout"). A week covers a weekend plus the time to
+  // notice and replay a consumer's outage, and is what Kafka and JetStream users expect; storage
+  // per event is about 2x its JSON, so budget the disk for a week of your rate.
+  RETENTION: '7d',
+  // How long (topic, event_id) keys outlive the events: copies arriving within it are duplicates
+  // even after the payload expired. Must be >= RETENTION (and any topic's override), else a late
+  // copy of a still-stored event would be stored twice. Equal by default: a key costs ~120 bytes
+  // (measured, short ids) against a few hundred for an event; generations keep keys up to 1.5 windows.
+  DEDUP_WINDOW: '7d',
+  // Width of an events partition: expiry is late by at most this much, storage overshoots by
+  // about this/RETENTION, and a read merges about RETENTION/this partitions. 6h: 30 partitions, 4%.
+  STORAGE_INTERVAL: '6h',
+  // Size cap on stored events in bytes; 0 is off. Over it, the partitions with the earliest
+  // deadlines are dropped first (never the one being written).
+  MAX_STORAGE_BYTES: 0,
   LOG_LEVEL: 'info',
   // Shipper protocols (OTLP, Loki, bulk): the topic of a record that names none (no
   // service.name, none of the Loki topic labels).
@@ -53,6 +70,11 @@ export interface Config {
   readonly ingestDefaultTopic: string;
   /** Loki stream labels tried in order for the topic (LOKI_TOPIC_LABELS). */
   readonly lokiTopicLabels: readonly string[];
+  readonly retentionMs: number;
+  readonly dedupWindowMs: number;
+  readonly storageIntervalMs: number;
+  /** 0: no size cap. */
+  readonly maxStorageBytes: number;
 }
 
 export class ConfigError extends Error {
@@ -78,6 +100,17 @@ export function loadConfig(env: Env = process.env): Config {
       return fallback;
     }
     return value;
+  };
+
+  const duration = (name: 'RETENTION' | 'DEDUP_WINDOW' | 'STORAGE_INTERVAL', min: number): number => {
+    const raw = env[name]?.trim() || DEFAULTS[name];
+    const ms = parseDuration(raw);
+    if (ms === null || ms < min || (name !== 'STORAGE_INTERVAL' && ms % 1000 !== 0)) {
+      const unit = name === 'STORAGE_INTERVAL' ? `at least ${min} ms` : 'whole seconds, at least 1s';
+      problems.push(`${name}=${JSON.stringify(raw)}: expected a duration like 7d, 12h, 30s (${unit})`);
+      return parseDuration(DEFAULTS[name])!;
+    }
+    return ms;
   };
 
   const databaseUrl = env.DATABASE_URL?.trim() || undefined;
@@ -125,10 +158,22 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     ingestDefaultTopic,
     lokiTopicLabels: Object.freeze(lokiTopicLabels),
+    retentionMs: duration('RETENTION', 1_000),
+    dedupWindowMs: duration('DEDUP_WINDOW', 1_000),
+    storageIntervalMs: duration('STORAGE_INTERVAL', 100),
+    maxStorageBytes: int('MAX_STORAGE_BYTES', 0, Number.MAX_SAFE_INTEGER),
   };
 
   if (config.dbPoolSize <= config.workers) {
     problems.push(`DB_POOL_SIZE (${config.dbPoolSize}) must exceed WORKERS (${config.workers}) so HTTP requests keep a connection`);
+  }
+  if (config.dedupWindowMs < config.retentionMs) {
+    problems.push(`DEDUP_WINDOW (${env.DEDUP_WINDOW ?? DEFAULTS.DEDUP_WINDOW}) must be at least RETENTION (${env.RETENTION ?? DEFAULTS.RETENTION}): keys must outlive the events they protect`);
+  }
+  // Every retention is at most DEDUP_WINDOW, and a retention spans retention/interval partitions
+  // that exist at once: more than a thousand makes every read merge a thousand index scans.
+  if (config.dedupWindowMs / config.storageIntervalMs > 1000) {
+    problems.push(`STORAGE_INTERVAL (${env.STORAGE_INTERVAL ?? DEFAULTS.STORAGE_INTERVAL}) is too short for DEDUP_WINDOW (${env.DEDUP_WINDOW ?? DEFAULTS.DEDUP_WINDOW}): at most 1000 partitions per window`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

@@ -35,3 +35,17 @@ describe('SQLSTATE to HTTP', () => {
     expect(fromDatabaseError(appError)).toBe(appError);
   });
 });
+
+describe('insufficient resources', () => {
+  test('a full disk is a 503 saying so, with a longer Retry-After', () => {
+    const mapped = fromDatabaseError(dbError('53100'));
+    expect(mapped).toBeInstanceOf(StorageUnavailable);
+    const response = (mapped as StorageUnavailable).toResponse();
+    expect(response.status).toBe(503);
+    expect(response.headers.get('retry-after')).toBe('5');
+  });
+
+  test('class 53 and I/O errors are outages', () => {
+    for (const code of ['53000', '53100', '53200', '58030']) expect(isUnavailable(dbError(code))).toBe(true);
+  });
+});

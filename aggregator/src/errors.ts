@@ -118,7 +118,8 @@ const CONNECTION_CODES = new Set([
 /**
  * True when `error` means the database is (temporarily) out of reach: SQLSTATE class 08
  * (connection), 57P01..03 (admin shutdown, crash shutdown, cannot connect now), 53300 (too many
- * connections), 40001/40P01 are not here: the statements that could raise them retry themselves.
+ * connections), class 53 (insufficient resources: 53100 disk full, 53200 out of memory), 58030
+ * (I/O error: a full or failing volume under WAL or data), 40001/40P01 are not here: the statements that could raise them retry themselves.
  */
 export function isUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
@@ -130,7 +131,8 @@ export function isUnavailable(error: unknown): boolean {
     code === '57P01' ||
     code === '57P02' ||
     code === '57P03' ||
-    code === '53300' ||
+    code.startsWith('53') ||
+    code === '58030' ||
     code === '57014' // statement_timeout / cancelled: the server is too slow to serve us now
   );
 }
@@ -138,6 +140,10 @@ export function isUnavailable(error: unknown): boolean {
 /** Translates a database error at the boundary: outages become StorageUnavailable. */
 export function fromDatabaseError(error: unknown): unknown {
   if (error instanceof AppError) return error;
-  if (isUnavailable(error)) return new StorageUnavailable('storage unavailable', 1, { cause: error });
+  if (isUnavailable(error)) {
+    // Disk full: nothing frees space within a second; retention or an operator will.
+    if ((error as { code?: string }).code === '53100') return new StorageUnavailable('storage full: the database cannot write; retry later', 5, { cause: error });
+    return new StorageUnavailable('storage unavailable', 1, { cause: error });
+  }
   return error;
 }

@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['ceiling', 'seed', 'sustained', 'soak', 'scale', 'idle', 'protocols'] as const;
+export const SCENARIOS = ['ceiling', 'seed', 'sustained', 'soak', 'scale', 'idle', 'protocols', 'retention'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Options {
@@ -34,6 +34,10 @@ export interface Options {
   /** GET /events reads per kind (random offset, tail) per scale measurement. */
   scaleReads: number;
   idleSeconds: number;
+  /** Events applied per layout by the retention scenario's apply-rate runs. */
+  retentionEvents: number;
+  /** Events in the partition the retention scenario drops under publish load. */
+  dropRows: number;
   drainTimeoutSeconds: number;
   replicas: number;
   /** Extra aggregator environment (WORKERS, BATCH_SIZE, MAX_PENDING, …). */
@@ -62,12 +66,15 @@ const DEFAULTS = {
   scaleSeconds: 10,
   scaleReads: 200,
   idleSeconds: 30,
+  retentionEvents: 400_000,
+  // The issue's figure: p99 while a partition holding a million events is dropped.
+  dropRows: 1_000_000,
   drainTimeoutSeconds: 180,
   replicas: 1,
 };
 
 /** --quick: a smoke test of every scenario in about three minutes. */
-const QUICK = { runs: 2, seconds: 5, soakSeconds: 30, scaleRows: '100000,1000000', scaleSeconds: 3, scaleReads: 50, idleSeconds: 9 };
+const QUICK = { runs: 2, seconds: 5, soakSeconds: 30, scaleRows: '100000,1000000', scaleSeconds: 3, scaleReads: 50, idleSeconds: 9, retentionEvents: 100_000, dropRows: 200_000 };
 
 export const USAGE = `Usage: npm run bench -- [options]
 
@@ -86,6 +93,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --scale-rows A,B     stored events of the two scale stages (default ${DEFAULTS.scaleRows})
   --scale-rate N       publish requests/s during a scale measurement (default ${DEFAULTS.scaleRate})
   --idle-seconds S     idle CPU window, split into three samples (default ${DEFAULTS.idleSeconds})
+  --retention-events N events applied per layout in the retention scenario (default ${DEFAULTS.retentionEvents})
+  --drop-rows N        events in the partition dropped under load (default ${DEFAULTS.dropRows})
   --drain-timeout S    give up waiting for pending == 0 after this long (default ${DEFAULTS.drainTimeoutSeconds})
   --replicas N         aggregator processes sharing the database (default ${DEFAULTS.replicas})
   --env KEY=VALUE      aggregator environment, repeatable (e.g. --env WORKERS=4 --env BATCH_SIZE=5000)
@@ -110,6 +119,8 @@ const FLAGS = {
   'scale-rows': { type: 'string' },
   'scale-rate': { type: 'string' },
   'idle-seconds': { type: 'string' },
+  'retention-events': { type: 'string' },
+  'drop-rows': { type: 'string' },
   'drain-timeout': { type: 'string' },
   replicas: { type: 'string' },
   env: { type: 'string', multiple: true },
@@ -181,6 +192,8 @@ export function toOptions(values: Values): Options {
     scaleSeconds: base.scaleSeconds,
     scaleReads: base.scaleReads,
     idleSeconds: num('idle-seconds', base.idleSeconds, 3, 3600),
+    retentionEvents: num('retention-events', base.retentionEvents, 10_000, 100_000_000),
+    dropRows: num('drop-rows', base.dropRows, 10_000, 100_000_000),
     drainTimeoutSeconds: num('drain-timeout', DEFAULTS.drainTimeoutSeconds, 1, 3600),
     replicas: num('replicas', DEFAULTS.replicas, 1, 16),
     env,

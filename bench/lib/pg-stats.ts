@@ -67,8 +67,20 @@ export async function checkpoints(admin: postgres.Sql): Promise<number> {
   }
 }
 
-/** Heap + indexes + TOAST of `events`, in bytes. */
+/** Heap + indexes + TOAST of `events` (all its partitions), in bytes. */
 export async function eventsBytes(sql: postgres.Sql): Promise<number> {
-  const [row] = await sql<{ bytes: string }[]>`SELECT pg_total_relation_size('events') AS bytes`;
+  const [row] = await sql<{ bytes: string }[]>`SELECT coalesce(sum(pg_total_relation_size(relid)), 0) AS bytes FROM pg_partition_tree('events')`;
   return Number(row!.bytes);
+}
+
+/**
+ * Dead tuples of the events storage: every partition of `events` and of `event_keys`. Both are
+ * insert-only and expire by DROP, so this should stay near zero (rolled-back batches only).
+ */
+export async function eventsDeadTuples(sql: postgres.Sql): Promise<number> {
+  const [row] = await sql<{ dead: string | null }[]>`
+    SELECT sum(s.n_dead_tup) AS dead
+    FROM pg_stat_user_tables AS s
+    WHERE s.relid IN (SELECT relid FROM pg_partition_tree('events') UNION ALL SELECT relid FROM pg_partition_tree('event_keys'))`;
+  return Number(row?.dead ?? 0);
 }

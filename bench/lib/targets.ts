@@ -36,6 +36,10 @@ export function evaluateTargets(results: Results): Target[] {
   const seed = results.seed?.checks.filter((c) => c.name === 'seed /stats exact') ?? [];
   targets.push({ target: 'seed workload /stats exact (every run)', goal: 'exact', measured: seed.length ? `${seed.filter((c) => c.ok).length}/${seed.length} exact` : 'n/a', pass: seed.length ? seed.every((c) => c.ok) : null });
 
+  add('retention: apply rate / today\'s layout', '>= 0.9x', median('retention', 'apply_ratio'), (v) => v >= 0.9, `${fmt(median('retention', 'apply_ratio'))}x`);
+  add('retention: publish p99 during a partition drop / before', '<= 1.5x', median('retention', 'drop_ratio'), (v) => v <= 1.5, `${fmt(median('retention', 'drop_ratio'))}x (${fmt(median('retention', 'drop_p99_during'), 1)} / ${fmt(median('retention', 'drop_p99_base'), 1)} ms)`);
+  add('retention: events storage dead tuples, peak second half of the soak', 'flat (<= first half + 1,000)', median('soak', 'events_dead_last'), (v) => v <= median('soak', 'events_dead_first') + 1_000, fmt(median('soak', 'events_dead_last'), 0));
+
   const window = results.soak?.data.window;
   add(`soak: processed last / first ${window === 60 ? 'minute' : 'window'}`, '>= 0.9x', median('soak', 'processed_ratio'), (v) => v >= 0.9, `${fmt(median('soak', 'processed_ratio'))}x`);
   add('soak: RSS growth after the first window', '<= 1.2x', median('soak', 'rss_growth'), (v) => v <= 1.2, `${fmt(median('soak', 'rss_growth'))}x`);

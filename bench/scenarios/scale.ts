@@ -45,9 +45,11 @@ async function bulkLoad(sql: postgres.Sql, rows: number, topics: number, log: (l
   for (let from = start; from < start + rows; from += CHUNK) {
     const to = Math.min(start + rows, from + CHUNK) - 1;
     await sql`
-      INSERT INTO events (topic, seq, event_id, "timestamp", source, payload)
+      INSERT INTO events (topic, seq, event_id, "timestamp", source, payload, expires_at)
       SELECT 'topic-' || (g % ${topics}), g, 'bulk-' || g, timestamptz '2025-01-01' + g * interval '1 ms', 'publisher-' || (g % 4),
-        jsonb_build_object('seq', g, 'level', 'info', 'message', 'request served', 'latency_ms', g % 2000, 'user', 'u-' || (g % 10000))
+        jsonb_build_object('seq', g, 'level', 'info', 'message', 'request served', 'latency_ms', g % 2000, 'user', 'u-' || (g % 10000)),
+        -- Well inside the default RETENTION (7d), whose partitions the aggregator created.
+        now() + interval '6 days'
       FROM generate_series(${from}::bigint, ${to}::bigint) AS g`;
     log(`scale: loaded ${(to - start + 1).toLocaleString('en-US')} of ${rows.toLocaleString('en-US')} rows`);
   }

@@ -4,7 +4,7 @@
  */
 import type { BatchPool } from '../lib/generate';
 import { runLoad } from '../lib/http-load';
-import { checkpoints, eventsBytes, inboxDeadTuples, walBytes } from '../lib/pg-stats';
+import { checkpoints, eventsBytes, eventsDeadTuples, inboxDeadTuples, walBytes } from '../lib/pg-stats';
 import { cpuBetween, type CpuSnapshot, cpuSnapshot, rssBytes } from '../lib/proc';
 import { type Context, recordMachine, ScenarioResult } from '../lib/scenario';
 import { processed, readStats, waitDrained } from '../lib/stats';
@@ -16,6 +16,8 @@ interface Sample {
   t: number;
   rssMB: number;
   deadTuples: number;
+  /** Dead tuples of the events partitions and key generations (retention). */
+  eventsDead: number;
   pending: number;
   processed: number;
   /** Size of `events` with its indexes. */
@@ -45,6 +47,8 @@ export function soakResult(): ScenarioResult {
     // minutes: a minute may or may not hold a peak.
     { key: 'dead_first', label: 'inbox dead tuples, peak in the first half', unit: 'n' },
     { key: 'dead_last', label: 'inbox dead tuples, peak in the second half', unit: 'n' },
+    { key: 'events_dead_first', label: 'events + keys dead tuples, peak in the first half', unit: 'n' },
+    { key: 'events_dead_last', label: 'events + keys dead tuples, peak in the second half', unit: 'n' },
     { key: 'pending_max', label: 'largest pending seen', unit: 'n' },
     { key: 'events_mb', label: 'events table + indexes at the end', unit: 'MB' },
     { key: 'wal_mb_s', label: 'WAL written, MB/s', unit: 'MB' },
@@ -77,9 +81,9 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
       const rss = Math.max(...aggregators.pids.map(rssBytes));
       const cpu = cpuSnapshot(aggregators.pids, ctx.server.postmasterPid);
       const stats = await readStats(url!).catch(() => null);
-      const [deadTuples, events, wal, checkpointCount] = await Promise.all([inboxDeadTuples(sql), eventsBytes(sql), walBytes(admin), checkpoints(admin)]).catch(() => [Number.NaN, Number.NaN, Number.NaN, Number.NaN]);
+      const [deadTuples, events, wal, checkpointCount, eventsDead] = await Promise.all([inboxDeadTuples(sql), eventsBytes(sql), walBytes(admin), checkpoints(admin), eventsDeadTuples(sql)]).catch(() => [Number.NaN, Number.NaN, Number.NaN, Number.NaN, Number.NaN]);
       if (!stats) return;
-      samples.push({ t, rssMB: rss / MB, deadTuples: deadTuples!, pending: stats.pending, processed: processed(stats), eventsMB: events! / MB, walMB: (wal! - wal0) / MB, checkpoints: checkpointCount! - checkpoints0, cpu });
+      samples.push({ t, rssMB: rss / MB, deadTuples: deadTuples!, eventsDead: eventsDead!, pending: stats.pending, processed: processed(stats), eventsMB: events! / MB, walMB: (wal! - wal0) / MB, checkpoints: checkpointCount! - checkpoints0, cpu });
     };
     await sample();
     const timer = setInterval(sample, SAMPLE_MS);
@@ -112,6 +116,8 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
     rss_growth: maxOf(samples, window, end, (s) => s.rssMB) / rssFirst,
     dead_first: maxOf(samples, 0, end / 2, (s) => s.deadTuples),
     dead_last: maxOf(samples, end / 2, end, (s) => s.deadTuples),
+    events_dead_first: maxOf(samples, 0, end / 2, (s) => s.eventsDead),
+    events_dead_last: maxOf(samples, end / 2, end, (s) => s.eventsDead),
     pending_max: Math.max(...samples.map((s) => s.pending)),
     events_mb: samples.at(-1)!.eventsMB,
     wal_mb_s: samples.at(-1)!.walMB / samples.at(-1)!.t,

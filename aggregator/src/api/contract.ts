@@ -45,7 +45,8 @@ export const Stats = t.Object({
   unique_processed: t.Integer({ description: 'Events stored: the first copy of each (topic, event_id).' }),
   duplicate_dropped: t.Integer({ description: 'Copies of an already stored (topic, event_id).' }),
   pending: t.Integer({ description: 'Acknowledged events not yet applied.' }),
-  topics: t.Array(t.String(), { description: 'Topics with processed events, sorted.' }),
+  expired: t.Integer({ description: 'Stored events removed since by retention (RETENTION, a topic override, or MAX_STORAGE_BYTES); stored = unique_processed - expired.' }),
+  topics: t.Array(t.String(), { description: 'Topics with processed events (or a retention set by PUT /topics), sorted.' }),
   uptime: t.Number({ description: 'Seconds since this replica started.' }),
 });
 export type Stats = typeof Stats.static;

@@ -2,10 +2,13 @@
  * Events stored per topic, for the dashboard, without counting the events table on every poll.
  *
  * A topic's events become visible in seq order (docs/ARCHITECTURE.md: a reader that saw seq S
- * never later sees a new event of that topic below S), and events are never deleted. So the
- * count of a topic is exact when kept incrementally: remember (last seq, count) per topic and
- * each refresh counts only `seq > last`, an index range scan on events_pkey (topic, seq) that
- * is empty when nothing happened. The first refresh of a process counts everything once.
+ * never later sees a new event of that topic below S), and events leave only by retention, which
+ * adds them to `topics.expired` in the same transaction. So the count of a topic is exact when
+ * kept incrementally: remember (last seq, count, expired) per topic and each refresh counts only
+ * `seq > last` (an index range scan on (topic, seq) that is empty when nothing happened) and
+ * subtracts what expired since, both from one snapshot. (An event applied and expired between
+ * two refreshes, i.e. a retention shorter than the gap between dashboard polls, would be
+ * subtracted without having been added.) The first refresh of a process counts everything once.
  */
 import type { Sql } from '../db/client';
 
@@ -29,7 +32,7 @@ export interface TopicCounts {
 }
 
 export class TopicCounter {
-  private readonly known = new Map<string, { last: number; events: number }>();
+  private readonly known = new Map<string, { last: number; events: number; expired: number }>();
   private inflight: Promise<TopicCounts> | null = null;
   private cached: { at: number; counts: TopicCounts } | null = null;
 
@@ -52,12 +55,12 @@ export class TopicCounter {
   private async refresh(): Promise<TopicCounts> {
     const names = [...this.known.keys()];
     const afters = names.map((name) => this.known.get(name)!.last);
-    const rows = await this.sql<{ topic: string; added: string; last: string | null; more: boolean }[]>`
+    const rows = await this.sql<{ topic: string; added: string; last: string | null; expired: string; more: boolean }[]>`
       WITH listed AS (
-        SELECT name FROM topics ORDER BY name LIMIT ${MAX_TOPICS + 1}
+        SELECT name, expired FROM topics ORDER BY name LIMIT ${MAX_TOPICS + 1}
       )
-      SELECT l.name AS topic, c.added, c.last, (SELECT count(*) FROM listed) > ${MAX_TOPICS} AS more
-      FROM (SELECT name FROM listed ORDER BY name LIMIT ${MAX_TOPICS}) AS l
+      SELECT l.name AS topic, c.added, c.last, l.expired, (SELECT count(*) FROM listed) > ${MAX_TOPICS} AS more
+      FROM (SELECT name, expired FROM listed ORDER BY name LIMIT ${MAX_TOPICS}) AS l
       LEFT JOIN unnest(${names}::text[], ${afters}::int8[]) AS k(name, after) ON k.name = l.name
       CROSS JOIN LATERAL (
         SELECT count(*) AS added, max(e.seq) AS last
@@ -67,8 +70,10 @@ export class TopicCounter {
     `;
     const topics: TopicCount[] = [];
     for (const row of rows) {
-      const entry = this.known.get(row.topic) ?? { last: 0, events: 0 };
-      entry.events += Number(row.added);
+      // A topic seen for the first time is counted whole: what expired before is not in it.
+      const entry = this.known.get(row.topic) ?? { last: 0, events: 0, expired: Number(row.expired) };
+      entry.events += Number(row.added) - (Number(row.expired) - entry.expired);
+      entry.expired = Number(row.expired);
       if (row.last !== null) entry.last = Number(row.last);
       this.known.set(row.topic, entry);
       topics.push({ topic: row.topic, events: entry.events, last_seq: entry.last || null });

@@ -7,6 +7,7 @@ import {
   customType,
   bigint,
   bigserial,
+  index,
   integer,
   json,
   pgSequence,
@@ -74,7 +75,15 @@ export const inboxPartitions = pgTable('inbox_partitions', {
  */
 export const eventsSeq = pgSequence('events_seq', { cache: 1 });
 
-/** Processed events; exactly one row per (topic, event_id). */
+/**
+ * Processed events: one row per stored (topic, event_id); identity is kept in `event_keys`.
+ *
+ * PARTITION BY RANGE (expires_at), which drizzle cannot express: the table and its partitions are
+ * created by migration 0006 and retention/partitions.ts. Partitioning by the deadline (not by the
+ * arrival time) lets topics with different retentions share partitions and still expire by
+ * dropping whole partitions. A partitioned table's unique constraints must include the partition
+ * key, which is why deduplication moved to `event_keys`.
+ */
 export const events = pgTable(
   'events',
   {
@@ -90,19 +99,57 @@ export const events = pgTable(
     // (key order included) and neither write nor read pays for a binary conversion.
     payload: json('payload').notNull(),
     processedAt: timestamp('processed_at', { withTimezone: true }).notNull().defaultNow(),
+    // processed_at + the topic's retention at apply time: the partition key.
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
   },
   (table) => [
-    // Serves GET /events (`WHERE topic = $1 AND seq > $2 ORDER BY seq`).
-    primaryKey({ name: 'events_pkey', columns: [table.topic, table.seq] }),
-    // The deduplication arbiter: INSERT ... ON CONFLICT ON CONSTRAINT events_topic_event_id_key.
-    unique('events_topic_event_id_key').on(table.topic, table.eventId),
+    // Serves GET /events and /subscribe (`WHERE topic = $1 AND seq > $2 ORDER BY seq`), per partition.
+    index('events_topic_seq_idx').on(table.topic, table.seq),
   ],
 );
+
+/**
+ * Identity of every event applied within the dedup window, in generations (PARTITION BY LIST
+ * (gen), created by migration 0006 and retention/generations.ts). Only the newest generation
+ * takes inserts; the apply probes every generation's unique index (the lease makes that
+ * race-free, see workers/apply.ts). A generation is dropped whole once its newest key is older
+ * than the dedup window. Keys outlive the payloads in `events`, so a late copy is still a
+ * duplicate.
+ */
+export const eventKeys = pgTable(
+  'event_keys',
+  {
+    topic: key('topic').notNull(),
+    eventId: key('event_id').notNull(),
+    gen: integer('gen').notNull(),
+  },
+  // The arbiter of the newest generation (ON CONFLICT) and the probe of the older ones.
+  (table) => [unique('event_keys_topic_event_id_gen_key').on(table.topic, table.eventId, table.gen)],
+);
+
+/** Key generations; the highest `gen` is the one taking inserts. */
+export const keyGenerations = pgTable('key_generations', {
+  gen: integer('gen').primaryKey(),
+  startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/** The partitions of `events` and their bounds, written in the transaction that attaches or drops one. */
+export const eventPartitions = pgTable('event_partitions', {
+  name: text('name').primaryKey(),
+  lower: timestamp('lower', { withTimezone: true }).notNull(),
+  upper: timestamp('upper', { withTimezone: true }).notNull(),
+});
 
 /** Topics that have processed events, for /stats. */
 export const topics = pgTable('topics', {
   name: key('name').primaryKey(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  // Per-topic retention override (PUT /topics/:topic); null: the global RETENTION.
+  retentionSeconds: bigint('retention_seconds', { mode: 'number' }),
+  // Events of this topic removed by retention, and the highest seq among them: readers asking
+  // for events at or below it are told the events expired (GET /events first_available).
+  expired: bigint('expired', { mode: 'number' }).notNull().default(0),
+  expiredThrough: bigint('expired_through', { mode: 'number' }).notNull().default(0),
 });
 
 /**

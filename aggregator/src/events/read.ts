@@ -15,6 +15,16 @@ export interface Page {
   eventsJson: string;
   /** Seq of the last event in the page, or null for an empty page. */
   lastSeq: number | null;
+  /** Set when events after `after` were removed by retention (see Expiry). */
+  expiry: Expiry | null;
+}
+
+/** Events the reader asked for that retention removed. */
+export interface Expiry {
+  /** The highest seq of the topic that expired: nothing at or below it is kept. */
+  expiredThrough: number;
+  /** The oldest kept event after the reader's cursor, or null when none is kept yet. */
+  firstAvailable: number | null;
 }
 
 /**
@@ -31,11 +41,18 @@ export const eventJson = (sql: Sql) => sql`
     'payload', payload
   )`;
 
+/**
+ * The expiry watermark is read in the page's own statement (one snapshot), and retention moves
+ * it in the transaction that drops the events: a page either still holds an event or says it
+ * expired, never neither.
+ */
 export async function readPage(sql: Sql, topic: string, after: number, limit: number): Promise<Page> {
-  const [row] = await sql<{ events: string; last_seq: string | null }[]>`
+  const [row] = await sql<{ events: string; last_seq: string | null; first_seq: string | null; expired_through: string | null }[]>`
     SELECT
       coalesce(json_agg(${eventJson(sql)} ORDER BY seq), '[]')::text AS events,
-      max(seq) AS last_seq
+      max(seq) AS last_seq,
+      min(seq) AS first_seq,
+      (SELECT expired_through FROM topics WHERE name = ${topic}) AS expired_through
     FROM (
       SELECT seq, topic, event_id, "timestamp", source, payload
       FROM events
@@ -44,5 +61,21 @@ export async function readPage(sql: Sql, topic: string, after: number, limit: nu
       LIMIT ${limit}
     ) AS page
   `;
-  return { eventsJson: row!.events, lastSeq: row!.last_seq === null ? null : Number(row!.last_seq) };
+  const expiredThrough = Number(row!.expired_through ?? 0);
+  return {
+    eventsJson: row!.events,
+    lastSeq: row!.last_seq === null ? null : Number(row!.last_seq),
+    expiry: after < expiredThrough ? { expiredThrough, firstAvailable: row!.first_seq === null ? null : Number(row!.first_seq) } : null,
+  };
+}
+
+/** Whether events after `after` expired, and the oldest kept one after it (for /subscribe). */
+export async function readExpiry(sql: Sql, topic: string, after: number): Promise<Expiry | null> {
+  const [row] = await sql<{ expired_through: string | null; first_seq: string | null }[]>`
+    SELECT expired_through, (SELECT min(seq) FROM events WHERE topic = ${topic} AND seq > ${after}) AS first_seq
+    FROM topics WHERE name = ${topic}
+  `;
+  const expiredThrough = Number(row?.expired_through ?? 0);
+  if (after >= expiredThrough) return null;
+  return { expiredThrough, firstAvailable: row!.first_seq === null ? null : Number(row!.first_seq) };
 }

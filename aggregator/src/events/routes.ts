@@ -26,6 +26,12 @@ export const EventsPage = t.Object({
   next_after: t.Union([t.Integer(), t.Null()], {
     description: 'Pass as `after` for the next page: the last seq returned, or the `after` given when the page is empty.',
   }),
+  first_available: t.Optional(
+    t.Union([t.Integer(), t.Null()], {
+      description: 'Present only when events after `after` were removed by retention: the oldest kept event after `after` (the page starts there), or null when none is kept.',
+    }),
+  ),
+  expired_through: t.Optional(t.Integer({ description: 'Present with first_available: every event of the topic up to this seq has expired.' })),
 });
 
 const checkQuery = TypeCompiler.Compile(EventsQuery);
@@ -37,7 +43,8 @@ export function eventsRoutes(sql: Sql) {
       const { topic, after, limit } = parseQuery<EventsQuery>(EventsQuery, checkQuery, query);
       const page = await readPage(sql, topic, after ?? 0, limit ?? 100);
       const nextAfter = page.lastSeq ?? after ?? null;
-      return new Response(`{"topic":${JSON.stringify(topic)},"events":${page.eventsJson},"next_after":${nextAfter}}`, {
+      const expiry = page.expiry ? `,"first_available":${page.expiry.firstAvailable},"expired_through":${page.expiry.expiredThrough}` : '';
+      return new Response(`{"topic":${JSON.stringify(topic)},"events":${page.eventsJson},"next_after":${nextAfter}${expiry}}`, {
         headers: { 'content-type': 'application/json' },
       });
     },

@@ -3,6 +3,9 @@
  * event into `received` and `pending` in one commit, a worker moves it from `pending` to
  * unique or duplicate in one commit, so every answer satisfies
  * received == unique_processed + duplicate_dropped + pending.
+ *
+ * `expired` moves in the transaction that drops the events (retention/expire.ts), so the events
+ * stored in that snapshot number unique_processed - expired.
  */
 import type { Stats } from '../api/contract';
 import type { Sql } from '../db/client';
@@ -11,12 +14,13 @@ import type { Sql } from '../db/client';
 export type Totals = Omit<Stats, 'uptime'>;
 
 export async function readTotals(sql: Sql): Promise<Totals> {
-  const [row] = await sql<{ received: string; unique_processed: string; duplicate_dropped: string; pending: string; topics: string[] }[]>`
+  const [row] = await sql<{ received: string; unique_processed: string; duplicate_dropped: string; pending: string; expired: string; topics: string[] }[]>`
     SELECT
       sum(received) AS received,
       sum(unique_processed) AS unique_processed,
       sum(duplicate_dropped) AS duplicate_dropped,
       (SELECT coalesce(sum(n), 0) FROM inbox) AS pending,
+      (SELECT coalesce(sum(expired), 0) FROM topics) AS expired,
       (SELECT coalesce(array_agg(name ORDER BY name), '{}') FROM topics) AS topics
     FROM counters
   `;
@@ -25,6 +29,7 @@ export async function readTotals(sql: Sql): Promise<Totals> {
     unique_processed: Number(row!.unique_processed),
     duplicate_dropped: Number(row!.duplicate_dropped),
     pending: Number(row!.pending),
+    expired: Number(row!.expired),
     topics: row!.topics,
   };
 }

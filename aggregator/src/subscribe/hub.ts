@@ -57,7 +57,7 @@ export class SubscriptionHub {
    * A new subscription to `topic` starting after seq `after`. `onEnd` hears how it ended; the
    * route uses it to let the server drop a connection whose client no longer reads.
    */
-  open(topic: string, after: number, onEnd: (reason: EndReason | 'cancelled') => void = () => {}): Subscription {
+  open(topic: string, after: number, onEnd: (reason: EndReason | 'cancelled') => void = () => {}, preamble = ''): Subscription {
     const subscription = new Subscription(
       topic,
       after,
@@ -70,6 +70,7 @@ export class SubscriptionHub {
       // An outage fails every subscription's read each second: that is news once (workers and
       // requests report it), not once per subscriber.
       (error) => this.log[isUnavailable(error) ? 'debug' : 'warn']({ err: error, topic }, 'subscription read failed; retrying'),
+      preamble,
     );
     let subscriptions = this.byTopic.get(topic);
     if (!subscriptions) {

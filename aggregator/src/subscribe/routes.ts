@@ -8,7 +8,14 @@ import { parseQuery, queryParameters } from '../api/query';
 import { ErrorBody, Topic } from '../api/contract';
 import { jsonContent } from '../openapi';
 import type { SubscriptionHub } from './hub';
+import { type Expiry, readExpiry } from '../events/read';
 import { readHead } from './read';
+
+/** `event: expired` (no id: the client's last event id stays where it was). */
+function expiredMessage(lastEventId: number, expiry: Expiry): string {
+  const data = { reason: 'events after last_event_id were removed by retention', last_event_id: lastEventId, expired_through: expiry.expiredThrough, first_available: expiry.firstAvailable };
+  return `event: expired\ndata: ${JSON.stringify(data)}\n\n`;
+}
 
 export const SubscribeQuery = t.Object(
   {
@@ -61,6 +68,7 @@ const DESCRIPTION = `Server-Sent Events (text/event-stream) for one topic, in se
 - Each event is one message: \`id: <seq>\` and \`data: <event JSON>\`, the event exactly as an item of GET /events.
 - The stream opens with \`retry: 1000\` and \`id: <start seq>\` (no data), so a client reconnecting before any event arrived resumes from where it started.
 - Start: the \`Last-Event-ID\` header (what EventSource sends when it reconnects), else \`after\`, else the current end of the topic (only new events). \`after=0\` replays the topic from its start.
+- Resuming (Last-Event-ID or \`after\`) from a point whose following events were removed by retention: the first message is \`event: expired\` with \`data: {"reason", "last_event_id", "expired_through", "first_available"}\` (no \`id\`), then the kept events follow.
 - New events reach subscribers on every replica within about a second of being processed.
 - \`: ping\` comments every 15 s when there is nothing else to send.
 - A subscriber that stops reading while events wait for it, for about 5 s in all since it last caught up, gets \`event: overflow\` with \`data: {"reason", "last_event_id"}\` and the stream ends: reconnect with Last-Event-ID. A replica shutting down ends its streams with \`event: shutdown\` the same way. Neither final message carries an \`id\`.
@@ -74,14 +82,22 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
       const resumeFrom = parseLastEventId(request.headers.get('last-event-id')) ?? after;
       if (isDraining() || hub.isClosed) throw new ShuttingDown();
       const start = resumeFrom ?? (await readHead(sql, topic));
+      // Resuming from an id whose successors expired: say so before the first kept event.
+      const expiry = resumeFrom === undefined ? null : await readExpiry(sql, topic, start);
+      const preamble = expiry ? expiredMessage(start, expiry) : '';
       // The drain may have begun while the head was read.
       if (isDraining() || hub.isClosed) throw new ShuttingDown();
       // Bun closes connections idle for 10 s by default; a quiet topic's stream is idle for up to
       // a heartbeat interval, so this connection gets no idle limit while it streams.
       server?.timeout(request, 0);
-      const subscription = hub.open(topic, start, (reason) => {
-        if (reason !== 'cancelled') server?.timeout(request, reason === 'shutdown' ? LINGER_AFTER_SHUTDOWN_S : LINGER_AFTER_OVERFLOW_S);
-      });
+      const subscription = hub.open(
+        topic,
+        start,
+        (reason) => {
+          if (reason !== 'cancelled') server?.timeout(request, reason === 'shutdown' ? LINGER_AFTER_SHUTDOWN_S : LINGER_AFTER_OVERFLOW_S);
+        },
+        preamble,
+      );
       return new Response(subscription.stream, { headers: SSE_HEADERS });
     },
     {

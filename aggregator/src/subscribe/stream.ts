@@ -64,6 +64,8 @@ export class Subscription {
     private readonly options: StreamOptions,
     private readonly onEnd: (subscription: Subscription, reason: EndReason | 'cancelled') => void,
     private readonly onReadError: (error: unknown) => void = () => {},
+    /** SSE text sent right after the opening `retry:`/`id:` (the `event: expired` notice). */
+    preamble = '',
   ) {
     this.cursor = after;
     this.stream = new ReadableStream<Uint8Array>(
@@ -72,7 +74,7 @@ export class Subscription {
         // EventSource that reconnects before any event arrived resumes from here, not from the head.
         start: (controller) => {
           this.controller = controller;
-          controller.enqueue(encoder.encode(`retry: ${options.retryMs}\nid: ${after}\n\n`));
+          controller.enqueue(encoder.encode(`retry: ${options.retryMs}\nid: ${after}\n\n${preamble}`));
         },
         pull: () => this.pull(),
         cancel: () => this.finish('cancelled'),

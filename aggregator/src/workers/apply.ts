@@ -3,9 +3,14 @@
  *
  * - Claim: the partition's oldest inbox rows, up to about `batchSize` events, deleted as they are
  *   read (DELETE … RETURNING), so a crash before commit leaves them in the inbox untouched.
- * - Dedup: INSERT … ON CONFLICT ON CONSTRAINT events_topic_event_id_key DO NOTHING, in
- *   (inbox id, position) order, so of several copies the lowest inbox id is stored; the lease
- *   guarantees no other transaction applies this topic meanwhile (see lease.ts).
+ * - Dedup (docs/ARCHITECTURE.md "Keys in generations"): of several copies in the batch the
+ *   lowest (inbox id, position) is kept; a key found in any key generation is a duplicate (one
+ *   index probe per generation); the rest are inserted into the newest generation and stored in
+ *   `events`. The lease guarantees no other transaction applies this topic meanwhile (see
+ *   lease.ts), so the probe cannot race a concurrent insert of the same key, and whichever
+ *   generation a batch wrote to, the topic's next batch probes it.
+ * - Expiry: each event's expires_at (the partition key of `events`) is now() plus its topic's
+ *   retention, the override in `topics` or `retentionMs`.
  * - Seq: drawn from events_seq while the lease is held, so it commits in order per topic.
  * - Counts: unique and duplicate totals move in the same transaction as the rows, on the
  *   partition's own counter row, so /stats never sees an event in two places or none.
@@ -20,7 +25,10 @@ export interface Applied {
   unique: number;
 }
 
-export async function applyBatch(tx: Queryable, part: number, batchSize: number): Promise<Applied> {
+/** The global RETENTION, used when applyBatch is called without one (tests, tools). */
+export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
+
+export async function applyBatch(tx: Queryable, part: number, batchSize: number, retentionMs: number = DEFAULT_RETENTION_MS): Promise<Applied> {
   const [row] = await tx<{ events: number; stored: number }[]>`
     WITH claimed AS (
       DELETE FROM inbox
@@ -43,12 +51,39 @@ export async function applyBatch(tx: Queryable, part: number, batchSize: number)
         unnest(c.topics, c.event_ids, c.timestamps, c.sources, c.payloads)
           WITH ORDINALITY AS e(topic, event_id, "timestamp", source, payload, ord)
     ),
-    inserted AS (
-      INSERT INTO events (topic, event_id, "timestamp", source, payload)
-      SELECT topic, event_id, "timestamp", source, payload
+    generation AS (
+      SELECT max(gen) AS current FROM key_generations
+    ),
+    firsts AS (
+      SELECT DISTINCT ON (topic, event_id) id, ord, topic, event_id, "timestamp", source, payload
       FROM items
-      ORDER BY id, ord
-      ON CONFLICT ON CONSTRAINT events_topic_event_id_key DO NOTHING
+      ORDER BY topic, event_id, id, ord
+    ),
+    unseen AS (
+      -- One probe of each generation's unique index per key. LIMIT 1 keeps it a per-row probe;
+      -- as an anti-join the planner may hash whole generations.
+      SELECT f.* FROM firsts AS f
+      WHERE (SELECT 1 FROM event_keys AS k WHERE k.topic = f.topic AND k.event_id = f.event_id LIMIT 1) IS NULL
+    ),
+    keyed AS (
+      -- No ON CONFLICT: under the lease nothing else inserts this topic's keys, so after the
+      -- probe a conflict cannot happen; if it ever did, the unique index fails the whole batch
+      -- (rolled back, retried) instead of letting an event be stored without its key.
+      INSERT INTO event_keys (topic, event_id, gen)
+      SELECT topic, event_id, (SELECT current FROM generation) FROM unseen
+    ),
+    deadlines AS MATERIALIZED (
+      -- Once per topic of the batch, not per event: the topic's override or the global RETENTION.
+      SELECT b.topic, now() + make_interval(secs => coalesce(t.retention_seconds * 1000, ${retentionMs}) / 1000.0) AS expires_at
+      FROM (SELECT DISTINCT topic FROM unseen) AS b
+      LEFT JOIN topics AS t ON t.name = b.topic
+    ),
+    inserted AS (
+      INSERT INTO events (topic, event_id, "timestamp", source, payload, expires_at)
+      SELECT u.topic, u.event_id, u."timestamp", u.source, u.payload, d.expires_at
+      FROM unseen AS u
+      JOIN deadlines AS d ON d.topic = u.topic
+      ORDER BY u.id, u.ord
       RETURNING topic
     ),
     totals AS (

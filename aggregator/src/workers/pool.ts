@@ -17,6 +17,8 @@ const IDLE_POLL_MS = 2_000;
 export interface WorkerPoolOptions {
   workers: number;
   batchSize: number;
+  /** The global RETENTION; a topic's override in `topics` wins. */
+  retentionMs?: number;
   /** Called after each committed batch (metrics, subscriptions). */
   onApplied?: (applied: AppliedBatch) => void;
   /** In-memory metric hooks (ops/metrics/metrics.ts). */
@@ -60,7 +62,7 @@ export class WorkerPool {
     return this.sql.begin(async (tx) => {
       const part = await leasePartition(tx);
       if (part === null) return null;
-      return { ...(await applyBatch(tx, part, this.options.batchSize)), part };
+      return { ...(await applyBatch(tx, part, this.options.batchSize, this.options.retentionMs)), part };
     });
   }
 

@@ -62,3 +62,63 @@ describe('migrations', () => {
     await db.drop();
   });
 });
+
+/**
+ * The upgrade to the retention layout (0006) on a populated database. A million events by
+ * default (about 10-20 s here, most of it generating them); MIGRATION_TEST_EVENTS overrides.
+ */
+describe('migration 0006 (retention) on a populated database', () => {
+  const count = Number(process.env.MIGRATION_TEST_EVENTS ?? 1_000_000);
+
+  test(`${count.toLocaleString('en')} events keep their seq, payload and dedup key; the time per million is printed`, async () => {
+    const db = await createTestDatabase('migrate_retention', { migrated: false });
+    const folder = migrationsUpTo('0005_inbox_drop_json');
+    await migrateDatabase(db.url, folder);
+    rmSync(folder, { recursive: true, force: true });
+
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    const generatedAt = performance.now();
+    await sql`
+      INSERT INTO events (topic, seq, event_id, "timestamp", source, payload)
+      SELECT 't' || (i % 10), i, 'e-' || i, '2025-01-01T00:00:00Z'::timestamptz + i * interval '1 ms', 'gen', json_build_object('i', i, 'pad', repeat('x', 100))
+      FROM generate_series(1, ${count}::int) AS i
+    `;
+    await sql`SELECT setval('events_seq', ${count})`;
+    await sql`INSERT INTO topics (name) SELECT 't' || g FROM generate_series(0, 9) AS g`;
+    await sql`UPDATE counters SET received = ${count} WHERE shard = 0`;
+    await sql`UPDATE counters SET unique_processed = ${count} WHERE shard = 64`;
+    await sql`VACUUM ANALYZE events`;
+    const generatedMs = performance.now() - generatedAt;
+
+    const migratedAt = performance.now();
+    await migrateDatabase(db.url);
+    const migratedMs = performance.now() - migratedAt;
+    console.log(
+      `migration 0006: ${count.toLocaleString('en')} events migrated in ${(migratedMs / 1000).toFixed(2)} s ` +
+        `(${((migratedMs / count) * 1e3).toFixed(2)} s per million; generating them took ${(generatedMs / 1000).toFixed(1)} s)`,
+    );
+
+    const [layout] = await sql<{ stored: number; keys: number; partitions: number; last: number }[]>`
+      SELECT (SELECT count(*) FROM events)::int AS stored, (SELECT count(*) FROM event_keys)::int AS keys,
+        (SELECT count(*) FROM event_partitions)::int AS partitions, (SELECT max(seq) FROM events)::int AS last
+    `;
+    expect(layout).toEqual({ stored: count, keys: count, partitions: 1, last: count });
+    await sql.end();
+
+    const agg = await startTestAggregator({}, db);
+    // An old event again is a duplicate (its key moved); a new one is stored after the old seqs.
+    const response = await agg.publish([
+      { topic: 't7', event_id: 'e-7', timestamp: '2025-01-01T00:00:00Z', source: 's', payload: {} },
+      { topic: 't7', event_id: 'new', timestamp: '2025-01-01T00:00:00Z', source: 's', payload: { fresh: true } },
+    ]);
+    expect(response.status).toBe(202);
+    const stats = await agg.drained();
+    expect(stats).toMatchObject({ received: count + 2, unique_processed: count + 1, duplicate_dropped: 1, pending: 0, expired: 0 });
+    const page = (await (await agg.request(`/events?topic=t7&after=${count - 20}`)).json()) as { events: { seq: number; event_id: string; payload: unknown }[] };
+    expect(page.events.map((e) => e.event_id)).toEqual(['e-' + (count - 13), 'e-' + (count - 3), 'new']);
+    expect(page.events[0]!.payload).toEqual({ i: count - 13, pad: 'x'.repeat(100) });
+    expect(page.events[2]!.seq).toBeGreaterThan(count);
+    await agg.close();
+    await db.drop();
+  }, 300_000);
+});

@@ -1,0 +1,193 @@
+/**
+ * Retention maintenance: one replica at a time (a session advisory lock taken per tick with
+ * pg_try_advisory_lock, so a replica that dies mid-tick frees it with its connection), on a
+ * connection of its own so it never takes one from requests or workers.
+ *
+ * Each tick: create the events partitions for the deadlines ahead, rotate and drop key
+ * generations, drop the events partitions whose deadlines have passed, and enforce
+ * MAX_STORAGE_BYTES. Every step is idempotent; a failed tick is logged and the next one retries.
+ */
+import postgres from 'postgres';
+import type { Logger } from '../log';
+import { closedFor, countPartition, dropEventPartition } from './expire';
+import { dropKeyGeneration, listKeyGenerations, planGenerations, startKeyGeneration } from './generations';
+import { type EventPartition, ensureEventPartitions, listEventPartitions } from './partitions';
+
+/** Arbitrary constant shared by every replica: "logbus retention". */
+const MAINTENANCE_LOCK_KEY = 7_351_013;
+
+export interface RetentionOptions {
+  retentionMs: number;
+  dedupWindowMs: number;
+  storageIntervalMs: number;
+  /** 0: no cap. */
+  maxStorageBytes: number;
+}
+
+export interface TickReport {
+  /** False when another replica held the lock. */
+  ran: boolean;
+  partitionsCreated: number;
+  partitionsDropped: number;
+  eventsExpired: number;
+  generationsStarted: number;
+  generationsDropped: number;
+  /** Longest partition-drop transaction of the tick, ms (what an apply could wait behind it). */
+  longestDropMs: number;
+}
+
+/**
+ * Ticks often enough that an expired partition goes within a tenth of an interval, and a key
+ * generation turns over on time; at least every minute, at most every 50 ms.
+ */
+export function tickInterval(options: RetentionOptions): number {
+  return Math.min(60_000, Math.max(50, Math.min(options.storageIntervalMs, generationLength(options)) / 10));
+}
+
+/**
+ * Two generations per window: 3 live generations (4 briefly), so 3-4 index probes per key, and a
+ * key outlives the window by at most half of it. With a quarter window the probes (5-6) cost the
+ * apply more than the 25% of key storage they save (measured: bench retention scenario).
+ */
+export const generationLength = (options: RetentionOptions) => Math.max(1_000, Math.floor(options.dedupWindowMs / 2));
+
+export class RetentionMaintainer {
+  private readonly sql: postgres.Sql;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private running: Promise<unknown> | null = null;
+  private stopped = false;
+  /** Ticks of this process run one after another (the advisory lock is re-entrant per session). */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    databaseUrl: string,
+    private readonly log: Logger,
+    private readonly options: RetentionOptions,
+  ) {
+    this.sql = postgres(databaseUrl, {
+      max: 1,
+      connect_timeout: 5,
+      onnotice: () => {},
+      connection: { application_name: 'logbus-aggregator', TimeZone: 'UTC', statement_timeout: 600_000 },
+    });
+  }
+
+  /** The first tick waits for the lock: when it returns, this replica's applies have partitions. */
+  async start(): Promise<void> {
+    await this.tick(true);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.tick(false)
+        .catch((error) => this.log.warn({ err: error }, 'retention maintenance failed; retrying next tick'))
+        .finally(() => {
+          this.running = null;
+          this.schedule();
+        });
+    }, tickInterval(this.options));
+  }
+
+  /** Stops ticking; a tick in progress gets 2 s to finish (its work is idempotent if cut). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await Promise.race([this.running, Bun.sleep(2_000)]);
+    await this.sql.end({ timeout: 2 });
+  }
+
+  /** One round of maintenance under the lock. `wait`: block for the lock instead of skipping. */
+  tick(wait = false): Promise<TickReport> {
+    const next = this.queue.then(() => this.tickNow(wait));
+    this.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async tickNow(wait: boolean): Promise<TickReport> {
+    const report: TickReport = { ran: false, partitionsCreated: 0, partitionsDropped: 0, eventsExpired: 0, generationsStarted: 0, generationsDropped: 0, longestDropMs: 0 };
+    if (wait) await this.sql`SELECT pg_advisory_lock(${MAINTENANCE_LOCK_KEY})`;
+    else {
+      const [row] = await this.sql<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${MAINTENANCE_LOCK_KEY}) AS locked`;
+      if (!row!.locked) return report;
+    }
+    try {
+      report.ran = true;
+      await this.maintain(report);
+    } finally {
+      await this.sql`SELECT pg_advisory_unlock(${MAINTENANCE_LOCK_KEY})`;
+    }
+    if (report.partitionsDropped + report.generationsDropped > 0) this.log.info(report, 'retention: expired storage dropped');
+    return report;
+  }
+
+  private async maintain(report: TickReport): Promise<void> {
+    const { storageIntervalMs: interval } = this.options;
+    const [clock] = await this.sql<{ now: Date; min_override: string | null; max_override: string | null }[]>`
+      SELECT clock_timestamp() AS now, min(retention_seconds) * 1000 AS min_override, max(retention_seconds) * 1000 AS max_override FROM topics
+    `;
+    const now = clock!.now.getTime();
+    const minRetention = Math.min(this.options.retentionMs, Number(clock!.min_override ?? Infinity));
+    const maxRetention = Math.max(this.options.retentionMs, Number(clock!.max_override ?? 0));
+
+    // Ahead by two intervals, and at least 10 s: a slow tick must never leave an apply
+    // without its partition (the insert would fail and the batch wait for the next tick).
+    const ahead = Math.max(2 * interval, 10_000);
+    report.partitionsCreated = await ensureEventPartitions(this.sql, now, now + maxRetention + ahead, interval);
+
+    // Keys must outlive every event they protect: a topic override set under a longer
+    // DEDUP_WINDOW (before a restart that shortened it) widens the window instead of breaking it.
+    const window = Math.max(this.options.dedupWindowMs, maxRetention);
+    const plan = planGenerations(await listKeyGenerations(this.sql), now, generationLength({ ...this.options, dedupWindowMs: window }), window);
+    if (plan.start !== null) {
+      await startKeyGeneration(this.sql, plan.start);
+      report.generationsStarted++;
+    }
+    for (const gen of plan.drop) {
+      await dropKeyGeneration(this.sql, gen);
+      report.generationsDropped++;
+    }
+
+    const partitions = await listEventPartitions(this.sql);
+    for (const partition of partitions.filter((p) => p.upper <= now)) {
+      await this.expire(partition, minRetention, report);
+    }
+    if (this.options.maxStorageBytes > 0) await this.enforceCap(partitions.filter((p) => p.upper > now), now, minRetention, report);
+  }
+
+  /** Drops one partition if no transaction can still write to it; false when one still can. */
+  private async expire(partition: EventPartition, minRetention: number, report: TickReport): Promise<boolean> {
+    if (!(await closedFor(this.sql, partition.upper - minRetention))) return false;
+    const counts = await countPartition(this.sql, partition.name);
+    const ms = await dropEventPartition(this.sql, partition, counts);
+    report.longestDropMs = Math.max(report.longestDropMs, Math.round(ms * 10) / 10);
+    report.partitionsDropped++;
+    report.eventsExpired += counts.reduce((sum, c) => sum + c.events, 0);
+    return true;
+  }
+
+  /**
+   * MAX_STORAGE_BYTES: drop the partitions with the earliest deadlines until the events fit.
+   * Only partitions no apply writes to any more qualify (deadlines before now + the shortest
+   * retention): the one being written stays, so the cap must exceed one interval of events.
+   */
+  private async enforceCap(live: EventPartition[], now: number, minRetention: number, report: TickReport): Promise<void> {
+    // Heap, TOAST and index of the partitions holding events; the empty ones created ahead
+    // (a page of index each) are not data and not counted.
+    const sizes = await this.sql<{ name: string; bytes: string }[]>`
+      SELECT name, CASE WHEN pg_relation_size(name::regclass) = 0 THEN 0 ELSE pg_total_relation_size(name::regclass) END AS bytes
+      FROM event_partitions
+    `;
+    const bytes = new Map(sizes.map((row) => [row.name, Number(row.bytes)]));
+    let total = [...bytes.values()].reduce((sum, b) => sum + b, 0);
+    const closed = live.filter((p) => p.upper <= now + minRetention).sort((a, b) => a.upper - b.upper);
+    for (const partition of closed) {
+      if (total <= this.options.maxStorageBytes) break;
+      const size = bytes.get(partition.name) ?? 0;
+      if (size === 0) continue;
+      if (!(await this.expire(partition, minRetention, report))) break;
+      total -= size;
+    }
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * GET /topics (scope: read) and PUT /topics/:topic (scope: admin): per-topic storage and the
+ * retention override.
+ */
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Type as t } from '@sinclair/typebox';
+import { Elysia } from 'elysia';
+import type { Config } from '../config';
+import type { Sql } from '../db/client';
+import { type Detail, PayloadTooLarge, ValidationError } from '../errors';
+import { readBodyText } from '../ingest/body';
+import { ErrorBody, Topic } from '../api/contract';
+import { jsonContent } from '../openapi';
+import { formatDuration, parseDuration } from './duration';
+import { readTopicStorage, setTopicRetention, type TopicStorage } from './topics';
+
+const MAX_BODY = 4096;
+
+export const TopicInfo = t.Object({
+  topic: t.String(),
+  retention: t.String({ description: 'Effective retention, e.g. "7d".' }),
+  retention_override: t.Union([t.String(), t.Null()], { description: 'Set by PUT /topics/{topic}; null: the global RETENTION applies.' }),
+  stored: t.Integer({ description: 'Events stored now.' }),
+  bytes: t.Integer({ description: 'Bytes of the stored events (row data, without indexes).' }),
+  oldest_seq: t.Union([t.Integer(), t.Null()]),
+  newest_seq: t.Union([t.Integer(), t.Null()]),
+  expired: t.Integer({ description: 'Events removed by retention so far.' }),
+  expired_through: t.Integer({ description: 'Highest expired seq (0: none).' }),
+});
+
+export const TopicsList = t.Object({
+  retention: t.String({ description: 'The global RETENTION.' }),
+  dedup_window: t.String({ description: 'DEDUP_WINDOW: how long (topic, event_id) keys are kept.' }),
+  topics: t.Array(TopicInfo),
+});
+
+export const RetentionBody = t.Object(
+  {
+    retention: t.Union([t.String({ description: 'A duration: 30s, 12h, 3d, 2w.' }), t.Null()], { description: 'null: back to the global RETENTION.' }),
+  },
+  { additionalProperties: false },
+);
+
+const checkBody = TypeCompiler.Compile(RetentionBody);
+const checkTopic = TypeCompiler.Compile(Topic);
+
+export interface TopicsDeps {
+  sql: Sql;
+  config: Config;
+  /** Runs a maintenance round at once, so partitions for a longer retention exist before its first apply. */
+  maintain: () => Promise<unknown>;
+}
+
+function render(topic: TopicStorage, config: Config) {
+  const override = topic.retentionSeconds === null ? null : formatDuration(topic.retentionSeconds * 1000);
+  return {
+    topic: topic.topic,
+    retention: override ?? formatDuration(config.retentionMs),
+    retention_override: override,
+    stored: topic.stored,
+    bytes: topic.bytes,
+    oldest_seq: topic.oldestSeq,
+    newest_seq: topic.newestSeq,
+    expired: topic.expired,
+    expired_through: topic.expiredThrough,
+  };
+}
+
+/** The retention in seconds from a PUT body, or a ValidationError naming what is wrong. */
+async function parseRetention(request: Request, config: Config): Promise<number | null> {
+  let text: string;
+  try {
+    text = await readBodyText(request, MAX_BODY);
+  } catch (error) {
+    if (error instanceof PayloadTooLarge) throw new PayloadTooLarge(`request body exceeds ${MAX_BODY} bytes`);
+    throw error;
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new ValidationError('request body is not JSON', [{ index: null, field: null, message: 'expected {"retention": "3d"}' }]);
+  }
+  if (!checkBody.Check(body)) {
+    const details: Detail[] = [];
+    for (const error of checkBody.Errors(body)) {
+      const field = error.path.replace(/^\//, '') || null;
+      if (!details.some((d) => d.field === field)) details.push({ index: null, field, message: error.message });
+    }
+    throw new ValidationError('invalid body: expected {"retention": "3d"} or {"retention": null}', details);
+  }
+  if (body.retention === null) return null;
+  const ms = parseDuration(body.retention);
+  const problem =
+    ms === null || ms % 1000 !== 0 || ms < 1000
+      ? 'expected a duration in whole seconds, at least 1s: 30s, 12h, 3d, 2w'
+      : ms > config.dedupWindowMs
+        ? `must not exceed DEDUP_WINDOW (${formatDuration(config.dedupWindowMs)}): keys must outlive the events they protect`
+        : null;
+  if (problem) throw new ValidationError('invalid retention', [{ index: null, field: 'retention', message: problem }]);
+  return ms! / 1000;
+}
+
+export function topicsRoutes({ sql, config, maintain }: TopicsDeps) {
+  return new Elysia({ name: 'topics' })
+    .get(
+      '/topics',
+      async () => ({
+        retention: formatDuration(config.retentionMs),
+        dedup_window: formatDuration(config.dedupWindowMs),
+        topics: (await readTopicStorage(sql)).map((topic) => render(topic, config)),
+      }),
+      { detail: { summary: 'Topics with their storage and retention', responses: { 200: { description: 'Every topic', content: jsonContent(TopicsList) } } } },
+    )
+    .put(
+      '/topics/:topic',
+      async ({ params, request }) => {
+        // Elysia has decoded the segment already; a malformed escape leaves it null.
+        const topic: unknown = params.topic;
+        if (typeof topic !== 'string' || !checkTopic.Check(topic)) {
+          throw new ValidationError('invalid topic', [{ index: null, field: 'topic', message: 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128' }]);
+        }
+        const retentionSeconds = await parseRetention(request, config);
+        await setTopicRetention(sql, topic, retentionSeconds);
+        await maintain();
+        return render((await readTopicStorage(sql, topic))[0]!, config);
+      },
+      {
+        parse: 'none',
+        detail: {
+          summary: "Set a topic's retention",
+          description:
+            'Body `{"retention": "3d"}` (or `null` for the global RETENTION), at most DEDUP_WINDOW. Applies to events applied from now on; events already stored keep their deadline.',
+          requestBody: { required: true, content: jsonContent(RetentionBody) },
+          responses: {
+            200: { description: 'The topic with its new retention', content: jsonContent(TopicInfo) },
+            400: { description: 'Invalid topic or retention', content: jsonContent(ErrorBody) },
+          },
+        },
+      },
+    );
+}
