@@ -7,6 +7,7 @@ import { StorageUnavailable, ValidationError, fromDatabaseError } from '../error
 import { parseQuery, queryParameters } from '../events/routes';
 import { ErrorBody, Topic } from '../ingest/model';
 import { jsonContent } from '../openapi';
+import { grantOf } from '../ops/auth';
 import type { SubscriptionHub } from './hub';
 import { readHead } from './read';
 
@@ -19,8 +20,6 @@ export const SubscribeQuery = t.Object(
         description: 'Start after this seq (0: the whole topic). Default: the current end of the topic. A Last-Event-ID header wins over it.',
       }),
     ),
-    // ops/auth.ts reads it: a browser's EventSource cannot send an Authorization header.
-    access_token: t.Optional(t.String({ description: 'Bearer token, for clients that cannot send headers (EventSource), when AUTH_TOKEN is set.' })),
   },
   { additionalProperties: false },
 );
@@ -73,17 +72,27 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
       const { topic, after } = parseQuery<SubscribeQuery>(SubscribeQuery, checkQuery, query);
       const resumeFrom = parseLastEventId(request.headers.get('last-event-id')) ?? after;
       if (isDraining() || hub.isClosed) throw new StorageUnavailable('this replica is shutting down; retry', 1);
+      // HEAD gets the headers and no stream: a body nobody reads must not hold a subscriber slot
+      // (Bun never cancels a HEAD response's stream on some routing paths; seen with dot segments).
+      if (request.method === 'HEAD') return new Response(null, { headers: SSE_HEADERS });
+      // Counted per token name; without auth, per client address (a proxy in front shares one).
+      const release = hub.caps.acquire(grantOf(request)?.name ?? `ip:${server?.requestIP(request)?.address ?? 'unknown'}`);
       let start: number;
       try {
-        start = resumeFrom ?? (await readHead(sql, topic));
+        start = resumeFrom ?? (await hub.gate.run(() => readHead(sql, topic)));
       } catch (error) {
+        release();
         throw fromDatabaseError(error);
       }
-      if (isDraining() || hub.isClosed) throw new StorageUnavailable('this replica is shutting down; retry', 1);
+      if (isDraining() || hub.isClosed) {
+        release();
+        throw new StorageUnavailable('this replica is shutting down; retry', 1);
+      }
       // Bun closes connections idle for 10 s by default; a quiet topic's stream is idle for up to
       // a heartbeat interval, so this connection gets no idle limit while it streams.
       server?.timeout(request, 0);
       const subscription = hub.open(topic, start, (reason) => {
+        release();
         if (reason !== 'cancelled') server?.timeout(request, reason === 'shutdown' ? LINGER_AFTER_SHUTDOWN_S : LINGER_AFTER_OVERFLOW_S);
       });
       return new Response(subscription.stream, { headers: SSE_HEADERS });
@@ -109,6 +118,8 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
           },
           400: { description: 'Invalid topic, after or Last-Event-ID', content: jsonContent(ErrorBody) },
           401: { description: 'Missing or wrong bearer token', content: jsonContent(ErrorBody) },
+          403: { description: 'The token lacks the read scope', content: jsonContent(ErrorBody) },
+          429: { description: 'Subscriber cap reached (SUBSCRIBE_MAX, SUBSCRIBE_MAX_PER_TOKEN); honour Retry-After', content: jsonContent(ErrorBody) },
           503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: jsonContent(ErrorBody) },
         },
       },
