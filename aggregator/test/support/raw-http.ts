@@ -57,7 +57,7 @@ export function rawRequest(port: number, head: string, body = '', timeoutMs = 15
       }
       if (ended) respond(rest.toString('utf8'));
     };
-    socket.on('data', (chunk) => {
+    socket.on('data', (chunk: Buffer) => {
       data = Buffer.concat([data, chunk]);
       tryParse(false);
     });
