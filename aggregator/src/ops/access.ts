@@ -4,7 +4,7 @@
  * Keys are `METHOD /route` with the route exactly as registered in Elysia (`/topics/:topic`,
  * not a URL): the guard looks the MATCHED route up here, never a path parsed from the URL. HEAD
  * is looked up as GET. Values:
- * - `public`: no token (probes, the dashboard's static files: no data in them);
+ * - `public`: no token (probes, the dashboard's static files, the API description: no data);
  * - `metrics`: GET /metrics: public unless METRICS_AUTH=true, then a `read` or `metrics` token;
  * - a scope (`publish`, `read`, `admin`): a token holding that scope.
  *
@@ -33,6 +33,11 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /dashboard/app.js': 'public',
   'GET /dashboard/chart.js': 'public',
   'GET /dashboard/style.css': 'public',
+  // The API description: the same as the README, no data. Public also because
+  // @elysiajs/openapi prints any error of its spec route with console.log (not JSON, not our
+  // logger): a guarded spec let every stranger's request add raw lines to the log.
+  'GET /openapi': 'public',
+  'GET /openapi/json': 'public',
 
   'POST /publish': 'publish',
 
@@ -40,9 +45,6 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /subscribe': 'read',
   'GET /stats': 'read',
   'GET /dashboard/overview': 'read',
-  // The API description names every route and parameter; readers need it, strangers do not.
-  'GET /openapi': 'read',
-  'GET /openapi/json': 'read',
 };
 
 /** Access a matched route needs; routes not in the table need `admin`. */

@@ -36,8 +36,8 @@ interface Route {
   method: 'GET' | 'POST';
   /** Path and query as sent in the normal shape. */
   target: string;
-  /** Scopes any one of which passes; null: no route matches this method and path. */
-  scopes: readonly Scope[] | null;
+  /** Scopes any one of which passes; null: no route matches this method and path; public: no token needed. */
+  scopes: readonly Scope[] | null | 'public';
   ok: number;
 }
 
@@ -47,11 +47,12 @@ const ROUTES: Route[] = [
   { method: 'GET', target: '/subscribe?topic=shapes', scopes: ['read'], ok: 200 },
   { method: 'GET', target: '/stats', scopes: ['read'], ok: 200 },
   { method: 'GET', target: '/dashboard/overview', scopes: ['read'], ok: 200 },
-  { method: 'GET', target: '/openapi', scopes: ['read'], ok: 200 },
-  { method: 'GET', target: '/openapi/json', scopes: ['read'], ok: 200 },
   // METRICS_AUTH=true below.
   { method: 'GET', target: '/metrics', scopes: ['read', 'metrics'], ok: 200 },
   { method: 'GET', target: '/no-such-route', scopes: null, ok: 404 },
+  // Public routes stay public in every shape that reaches them (and a wrong token is ignored).
+  { method: 'GET', target: '/health', scopes: 'public', ok: 200 },
+  { method: 'GET', target: '/openapi/json', scopes: 'public', ok: 200 },
   { method: 'GET', target: '/publish', scopes: null, ok: 404 },
   { method: 'POST', target: '/stats', scopes: null, ok: 404 },
 ];
@@ -125,9 +126,10 @@ afterAll(async () => {
 /** The status `who` must get for `route` reached through a shape with `outcome`. */
 function expected(route: Route, outcome: Outcome, who: Who, ok = route.ok): number {
   if (outcome === 'bad-request') return 400;
+  if (outcome === 'route' && route.scopes === 'public') return ok;
   if (who === 'none' || who === 'wrong') return 401;
   if (outcome === 'unmatched' || route.scopes === null) return 404;
-  return route.scopes.some((scope) => SCOPES_OF[who].includes(scope)) ? ok : 403;
+  return route.scopes !== 'public' && route.scopes.some((scope) => SCOPES_OF[who].includes(scope)) ? ok : 403;
 }
 
 function send(route: Route, shape: Shape, method: string, who: Who): Promise<RawResponse> {
@@ -177,7 +179,7 @@ describe('the table', () => {
   test('every route the app registers has a row in ops/access.ts; the test above covers each non-public one', () => {
     const registered = agg.aggregator.app.routes.map((r) => `${r.method} ${r.path}`);
     for (const key of registered) expect({ key, listed: key in ROUTE_ACCESS }).toEqual({ key, listed: true });
-    const covered = new Set(ROUTES.filter((r) => r.scopes !== null).map((r) => `${r.method} ${r.target.split('?')[0]}`));
+    const covered = new Set(ROUTES.filter((r) => r.scopes !== null && r.scopes !== 'public').map((r) => `${r.method} ${r.target.split('?')[0]}`));
     for (const key of registered) {
       if (ROUTE_ACCESS[key] !== 'public') expect({ key, covered: covered.has(key) }).toEqual({ key, covered: true });
     }
