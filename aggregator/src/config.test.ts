@@ -120,6 +120,8 @@ describe('loadConfig', () => {
         subscribeReadConcurrency: 3,
         metricsAuth: true,
       });
+      expect(() => loadConfig({ AUTH_REQUIRED: 'true', AUTH_TOKENS_FILE: '/empty' }, () => '# no tokens yet\n')).toThrow(/AUTH_REQUIRED=true but no token/);
+      expect(loadConfig({ AUTH_REQUIRED: 'true', AUTH_TOKEN: A }).authTokens).toHaveLength(1);
       // A small pool keeps a connection for ingest: the default shrinks, an explicit value is checked.
       expect(loadConfig({ WORKERS: '0', DB_POOL_SIZE: '2' }).subscribeReadConcurrency).toBe(1);
       expect(() => loadConfig({ WORKERS: '2', DB_POOL_SIZE: '4', SUBSCRIBE_READ_CONCURRENCY: '2' })).toThrow(/SUBSCRIBE_READ_CONCURRENCY \(2\) must be below/);

@@ -114,8 +114,15 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
   }
   checkGrants(authTokens, problems);
 
-  const metricsAuth = (env.METRICS_AUTH?.trim() || 'false').toLowerCase();
-  if (!['true', 'false', '1', '0'].includes(metricsAuth)) problems.push(`METRICS_AUTH=${JSON.stringify(env.METRICS_AUTH)}: expected true or false`);
+  const flag = (name: 'METRICS_AUTH' | 'AUTH_REQUIRED'): boolean => {
+    const raw = (env[name]?.trim() || 'false').toLowerCase();
+    if (!['true', 'false', '1', '0'].includes(raw)) problems.push(`${name}=${JSON.stringify(env[name])}: expected true or false`);
+    return raw === 'true' || raw === '1';
+  };
+  const metricsAuth = flag('METRICS_AUTH');
+  // The chart sets it whenever a token Secret is configured: a Secret missing its keys must
+  // stop the pod, not start it with auth off.
+  if (flag('AUTH_REQUIRED') && authTokens.length === 0) problems.push('AUTH_REQUIRED=true but no token is configured (AUTH_TOKEN, AUTH_TOKENS or AUTH_TOKENS_FILE)');
 
   const workers = int('WORKERS', 0, 64);
   const dbPoolSize = int('DB_POOL_SIZE', 2, 200);
@@ -131,7 +138,7 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
     drainTimeoutMs: int('DRAIN_TIMEOUT_MS', 0, 600_000),
     dbPoolSize,
     authTokens,
-    metricsAuth: metricsAuth === 'true' || metricsAuth === '1',
+    metricsAuth,
     subscribeMax: int('SUBSCRIBE_MAX', 1, 1_000_000),
     subscribeMaxPerToken: int('SUBSCRIBE_MAX_PER_TOKEN', 1, 1_000_000),
     // Unset: the default, lowered on a small pool so one connection stays for ingest.
