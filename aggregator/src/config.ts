@@ -114,15 +114,15 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
   }
   checkGrants(authTokens, problems);
 
-  const flag = (name: 'METRICS_AUTH' | 'AUTH_REQUIRED'): boolean => {
-    const raw = (env[name]?.trim() || 'false').toLowerCase();
-    if (!['true', 'false', '1', '0'].includes(raw)) problems.push(`${name}=${JSON.stringify(env[name])}: expected true or false`);
+  const flag = (name: string, given: string | undefined): boolean => {
+    const raw = (given?.trim() || 'false').toLowerCase();
+    if (!['true', 'false', '1', '0'].includes(raw)) problems.push(`${name}=${JSON.stringify(given)}: expected true or false`);
     return raw === 'true' || raw === '1';
   };
-  const metricsAuth = flag('METRICS_AUTH');
+  const metricsAuth = flag('METRICS_AUTH', env.METRICS_AUTH);
   // The chart sets it whenever a token Secret is configured: a Secret missing its keys must
   // stop the pod, not start it with auth off.
-  if (flag('AUTH_REQUIRED') && authTokens.length === 0) problems.push('AUTH_REQUIRED=true but no token is configured (AUTH_TOKEN, AUTH_TOKENS or AUTH_TOKENS_FILE)');
+  if (flag('AUTH_REQUIRED', env.AUTH_REQUIRED) && authTokens.length === 0) problems.push('AUTH_REQUIRED=true but no token is configured (AUTH_TOKEN, AUTH_TOKENS or AUTH_TOKENS_FILE)');
 
   const workers = int('WORKERS', 0, 64);
   const dbPoolSize = int('DB_POOL_SIZE', 2, 200);
