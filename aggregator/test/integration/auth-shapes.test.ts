@@ -185,6 +185,15 @@ describe('the table', () => {
     }
   });
 
+  test('every registered non-public route is behind the guard (none was mounted before it): 401 without a token', async () => {
+    for (const { method, path } of agg.aggregator.app.routes) {
+      if (ROUTE_ACCESS[`${method} ${path}`] === 'public') continue;
+      const target = path.replace(/:[^/]+/g, 'x').replace(/\*$/, 'x');
+      const response = await rawRequest(port, `${method} ${target} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`);
+      expect({ route: `${method} ${path}`, status: response.status }).toEqual({ route: `${method} ${path}`, status: 401 });
+    }
+  });
+
   test('every stream opened above was released (no subscriber slot leaks through odd shapes or HEAD)', async () => {
     const deadline = Date.now() + 10_000;
     while (agg.aggregator.subscriptions.caps.size > 0 && Date.now() < deadline) await Bun.sleep(50);

@@ -176,9 +176,13 @@ describe('pool isolation, real process', () => {
 
     const fmt = (r: typeof quiet) => `publish p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, applied ${Math.round(r.applyPerSecond)} events/s`;
     console.log(`[subscribe-limits] no subscribers: ${fmt(quiet)}\n[subscribe-limits] ${STREAMS} live streams (${received.reduce((a, b) => a + b, 0)} events delivered): ${fmt(busy)}`);
-    // Generous: a shared 2-core machine varies a lot; a starved pool shows as seconds, not percent.
-    expect(busy.p95).toBeLessThan(Math.max(quiet.p95 * 5, quiet.p95 + 1_000));
-    expect(busy.applyPerSecond).toBeGreaterThan(quiet.applyPerSecond / 5);
+    // Generous: the streams cost CPU in the same process (150,000 SSE messages formatted and
+    // written) and a shared 2-core machine varies a lot; a pool starved by subscriber reads
+    // shows as publishes waiting seconds for a connection. Measured here: p95 ~40-80 ms quiet,
+    // ~100-160 ms with the streams (~215 ms with 7 reads in flight instead of 2); apply rate
+    // 0.4-0.8x of quiet.
+    expect(busy.p95).toBeLessThan(Math.max(quiet.p95 * 10, quiet.p95 + 1_500));
+    expect(busy.applyPerSecond).toBeGreaterThan(quiet.applyPerSecond / 8);
     // Every stream got exactly the events of its topic: the streams were live, not idle.
     expect(received).toEqual(received.map((_, i) => want(i)));
   }, 300_000);
