@@ -83,11 +83,12 @@ describe('loadConfig', () => {
     });
 
     test('AUTH_TOKENS_FILE: one entry per line, comments and blank lines ignored', () => {
-      const files: Record<string, string> = { '/run/secrets/tokens': `# rotated 2026-11\n\ndash:read:${A}\nsvc:publish:${'e'.repeat(20)}  # CI\n` };
+      const files: Record<string, string> = { '/run/secrets/tokens': `# rotated 2026-11\n\ndash:read:${A}\r\nsvc:publish:${'e'.repeat(20)}  # CI\nhash:read:with#hash-0123456789\n` };
       const config = loadConfig({ AUTH_TOKENS_FILE: '/run/secrets/tokens' }, (path) => files[path]!);
       expect(config.authTokens.map((g) => [g.name, g.scopes.join('+'), g.token])).toEqual([
         ['dash', 'read', A],
         ['svc', 'publish', 'e'.repeat(20)],
+        ['hash', 'read', 'with#hash-0123456789'],
       ]);
       expect(() => loadConfig({ AUTH_TOKENS_FILE: '/missing' }, () => {
         throw Object.assign(new Error('nope'), { code: 'ENOENT' });

@@ -8,6 +8,7 @@
  *   of the entry after the second colon, so it may hold colons.
  * - `AUTH_TOKENS_FILE=/path`: the same entries one per line (commas work too), `#` comments and
  *   blank lines ignored: a mounted Kubernetes Secret or a Docker secret. Read once at start.
+ * Tokens are at least 16 characters without whitespace or commas.
  *
  * Scopes: `publish`, `read`, `admin`, `metrics` (GET /metrics only, when METRICS_AUTH=true),
  * and `all` for every one of them. Scopes do not imply each other: an `admin` token cannot read
@@ -53,7 +54,8 @@ export function parseScopedTokens(text: string, source: string, problems: string
   const grants: TokenGrant[] = [];
   const entries = text
     .split(/[,\n]/)
-    .map((line) => line.replace(/#.*$/, '').trim())
+    // A comment starts a line or follows whitespace, so a token may contain `#`.
+    .map((line) => line.replace(/(^|\s)#.*$/, '').trim())
     .filter((line) => line.length > 0);
   entries.forEach((entry, i) => {
     const where = `${source} entry ${i + 1}`;
