@@ -22,12 +22,14 @@ const EXISTING: Record<string, string[]> = {
 let helm = "";
 const rendered = new Map<string, K8sObject[]>();
 
+// Seven `helm template` runs (and a first-time tools download): well over bun's 5 s hook default
+// on a busy machine (seen in `npm test`), so the bound is generous.
 beforeAll(() => {
   helm = ensureK8sTools().helm;
   for (const s of SCENARIOS) {
     rendered.set(s, renderChart({ release: "logbus", namespace: "logbus", valuesFiles: [join(CHART_DIR, "ci", s)] }));
   }
-});
+}, 180_000);
 
 test("there are ci scenarios for defaults, HA, existing secrets, external DB, no policies, jobs and kind", () => {
   expect(SCENARIOS).toEqual(
