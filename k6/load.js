@@ -114,7 +114,8 @@ function headers() {
 }
 
 function getStats() {
-  const res = http.get(`${settings.baseUrl}/stats`, { tags: { name: "stats" }, responseCallback: http.expectedStatuses(200) });
+  // With auth on, /stats needs a token with the read scope (the client token then needs publish+read).
+  const res = http.get(`${settings.baseUrl}/stats`, { headers: headers(), tags: { name: "stats" }, responseCallback: http.expectedStatuses(200) });
   return res.status === 200 ? res.json() : null;
 }
 

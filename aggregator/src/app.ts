@@ -17,11 +17,11 @@ import { lokiRoutes } from './ingest/loki/routes';
 import { otlpRoutes } from './ingest/otlp/routes';
 import { ingestRoutes } from './ingest/routes';
 import type { Logger } from './log';
-import { DASHBOARD_ASSET_PATHS, dashboardRoutes } from './dashboard/routes';
-import { authGuard } from './ops/auth';
+import { dashboardRoutes } from './dashboard/routes';
+import { Authenticator, authGuard } from './ops/auth';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
-import { noteError, requestIdOf, requestLog } from './ops/request-log';
+import { loggablePath, noteError, requestIdOf, requestLog } from './ops/request-log';
 import { topicsRoutes } from './retention/routes';
 import { statsRoutes } from './stats/routes';
 import type { SubscriptionHub } from './subscribe/hub';
@@ -63,10 +63,12 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
     onAccepted: metrics.observeAccepted,
   });
   const { maxBodyBytes, ingestDefaultTopic: defaultTopic } = config;
+  const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });
   return new Elysia()
     // First, so every response (a 401 included) carries x-request-id and is measured.
     .use(requestLog({ log, metrics }))
-    .use(authGuard({ tokens: config.authTokens, publicPaths: DASHBOARD_ASSET_PATHS }))
+    // Before every route, so its hooks apply to all of them (deny by default; ops/access.ts).
+    .use(authGuard(auth))
     .use(
       openapi({
         documentation: {
@@ -78,10 +80,18 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
         },
       }),
     )
-    .onError(({ code, error, request, set }) => {
+    .onError(({ code, error, request, path, set }) => {
+      // No route matched: route hooks never ran, so the token is checked here (401 before 404).
+      if (code === 'NOT_FOUND') {
+        try {
+          auth.checkUnmatched(request);
+        } catch (refused) {
+          error = refused as Error;
+        }
+      }
       const mapped = fromDatabaseError(error);
       noteError(request, mapped);
-      const response = toErrorResponse(code, mapped, request, log);
+      const response = toErrorResponse(code, mapped, request, path, log);
       // The request log and metrics read the status from here (see ops/request-log.ts).
       set.status = response.status;
       return response;
@@ -103,13 +113,13 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
  * Maps an error (database outages already translated) to the contract body; an unexpected one
  * is logged with its request id, which the body returns so a user's report finds the line.
  */
-function toErrorResponse(code: unknown, error: unknown, request: Request, log: Logger): Response {
+function toErrorResponse(code: unknown, error: unknown, request: Request, path: string, log: Logger): Response {
   if (error instanceof AppError) return error.toResponse();
   if (code === 'VALIDATION') return fromElysiaValidation(error as ElysiaValidationError).toResponse();
   if (code === 'NOT_FOUND') return new NotFound('no such route').toResponse();
   if (code === 'PARSE') return new ValidationError('malformed request body').toResponse();
   const requestId = requestIdOf(request);
-  log.error({ err: error, reqId: requestId, method: request.method, path: new URL(request.url).pathname }, 'unhandled error');
+  log.error({ err: error, reqId: requestId, method: request.method, path: loggablePath(path) }, 'unhandled error');
   return new Response(JSON.stringify({ error: 'internal error', request_id: requestId }), {
     status: 500,
     headers: { 'content-type': 'application/json' },

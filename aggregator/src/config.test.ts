@@ -40,7 +40,10 @@ describe('loadConfig', () => {
       maxBatch: 10,
       maxPending: 100,
       drainTimeoutMs: 1000,
-      authTokens: ['aaaaaaaaaaaaaaaa', 'bbbbbbbbbbbbbbbb'],
+      authTokens: [
+        { name: 'auth-token-1', scopes: ['publish', 'read', 'admin', 'metrics'], token: 'aaaaaaaaaaaaaaaa' },
+        { name: 'auth-token-2', scopes: ['publish', 'read', 'admin', 'metrics'], token: 'bbbbbbbbbbbbbbbb' },
+      ],
       logLevel: 'debug',
     });
   });
@@ -82,16 +85,70 @@ describe('loadConfig', () => {
     } catch (error) {
       const problems = (error as ConfigError).problems.join('\n');
       expect(problems).toContain('RETENTION="1.5d"');
-    }
-    try {
-      loadConfig({ RETENTION: '1.5d', DEDUP_WINDOW: '500ms', STORAGE_INTERVAL: '10ms', MAX_STORAGE_BYTES: '-1' });
-      throw new Error('expected ConfigError');
-    } catch (error) {
-      const problems = (error as ConfigError).problems.join('\n');
-      expect(problems).toContain('RETENTION="1.5d"');
       expect(problems).toContain('DEDUP_WINDOW="500ms"');
       expect(problems).toContain('STORAGE_INTERVAL="10ms"');
       expect(problems).toContain('MAX_STORAGE_BYTES="-1"');
     }
+  });
+
+  describe('tokens and subscriber bounds', () => {
+    const A = 'aaaaaaaaaaaaaaaa';
+    const B = 'bbbbbbbbbbbbbbbb:with:colons';
+
+    test('AUTH_TOKENS grants named tokens scopes; AUTH_TOKEN keeps meaning every scope', () => {
+      const config = loadConfig({ AUTH_TOKEN: 'cccccccccccccccc', AUTH_TOKENS: ` dash:read:${A} ,\nsvc:publish+read:${B}, ops : ALL : dddddddddddddddd` });
+      expect(config.authTokens).toEqual([
+        { name: 'auth-token-1', scopes: ['publish', 'read', 'admin', 'metrics'], token: 'cccccccccccccccc' },
+        { name: 'dash', scopes: ['read'], token: A },
+        { name: 'svc', scopes: ['publish', 'read'], token: B },
+        { name: 'ops', scopes: ['publish', 'read', 'admin', 'metrics'], token: 'dddddddddddddddd' },
+      ]);
+    });
+
+    test('AUTH_TOKENS_FILE: one entry per line, comments and blank lines ignored', () => {
+      const files: Record<string, string> = { '/run/secrets/tokens': `# rotated 2026-11\n\ndash:read:${A}\r\nsvc:publish:${'e'.repeat(20)}  # CI\nhash:read:with#hash-0123456789\n` };
+      const config = loadConfig({ AUTH_TOKENS_FILE: '/run/secrets/tokens' }, (path) => files[path]!);
+      expect(config.authTokens.map((g) => [g.name, g.scopes.join('+'), g.token])).toEqual([
+        ['dash', 'read', A],
+        ['svc', 'publish', 'e'.repeat(20)],
+        ['hash', 'read', 'with#hash-0123456789'],
+      ]);
+      expect(() => loadConfig({ AUTH_TOKENS_FILE: '/missing' }, () => {
+        throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+      })).toThrow(/AUTH_TOKENS_FILE="\/missing": cannot read it \(ENOENT\)/);
+    });
+
+    test('bad entries are reported all at once, without quoting a token', () => {
+      try {
+        loadConfig({ AUTH_TOKENS: `nocolon, x:read:short, y:write:${A}, bad name:read:${'f'.repeat(16)}, z:read:${A}, z:read:${'g'.repeat(16)}`, METRICS_AUTH: 'maybe' });
+        throw new Error('expected ConfigError');
+      } catch (error) {
+        const problems = (error as ConfigError).problems.join('\n');
+        expect(problems).toContain('AUTH_TOKENS entry 1: expected name:scope+scope:token');
+        expect(problems).toContain('entry 2 (x): the token must be at least 16 characters');
+        expect(problems).toContain('entry 3 (y): unknown scope "write"');
+        expect(problems).toContain('name "bad name" must be');
+        expect(problems).toContain('the token named "z" is configured twice');
+        expect(problems).toContain('the name "z" is used twice');
+        expect(problems).toContain('METRICS_AUTH="maybe"');
+        expect(problems).not.toContain(A);
+        expect(problems).not.toContain('short');
+      }
+    });
+
+    test('subscriber caps default to 1000 per replica and 100 per token, 2 reads in flight', () => {
+      expect(loadConfig({})).toMatchObject({ subscribeMax: 1000, subscribeMaxPerToken: 100, subscribeReadConcurrency: 2, metricsAuth: false });
+      expect(loadConfig({ SUBSCRIBE_MAX: '5', SUBSCRIBE_MAX_PER_TOKEN: '2', SUBSCRIBE_READ_CONCURRENCY: '3', METRICS_AUTH: 'true', AUTH_TOKEN: A })).toMatchObject({
+        subscribeMax: 5,
+        subscribeMaxPerToken: 2,
+        subscribeReadConcurrency: 3,
+        metricsAuth: true,
+      });
+      expect(() => loadConfig({ AUTH_REQUIRED: 'true', AUTH_TOKENS_FILE: '/empty' }, () => '# no tokens yet\n')).toThrow(/AUTH_REQUIRED=true but no token/);
+      expect(loadConfig({ AUTH_REQUIRED: 'true', AUTH_TOKEN: A }).authTokens).toHaveLength(1);
+      // A small pool keeps a connection for ingest: the default shrinks, an explicit value is checked.
+      expect(loadConfig({ WORKERS: '0', DB_POOL_SIZE: '2' }).subscribeReadConcurrency).toBe(1);
+      expect(() => loadConfig({ WORKERS: '2', DB_POOL_SIZE: '4', SUBSCRIBE_READ_CONCURRENCY: '2' })).toThrow(/SUBSCRIBE_READ_CONCURRENCY \(2\) must be below/);
+    });
   });
 });

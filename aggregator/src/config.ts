@@ -4,6 +4,8 @@
  * fails before the process listens.
  */
 
+import { readFileSync } from 'node:fs';
+import { type TokenGrant, checkGrants, parsePlainTokens, parseScopedTokens } from './ops/tokens';
 import { parseDuration } from './retention/duration';
 
 /** Defaults and limits, one row per variable. */
@@ -46,6 +48,15 @@ const DEFAULTS = {
   // Loki push: the stream labels tried in order for the topic. Alloy and recent Loki clients set
   // service_name; Promtail configs usually carry app or job.
   LOKI_TOPIC_LABELS: 'service_name,app,job',
+  // Concurrent GET /subscribe streams per replica: each holds a socket, a page of memory and a
+  // timer slot; far above what one dashboard fleet needs, far below what exhausts a replica.
+  SUBSCRIBE_MAX: 1000,
+  // Per token name (per client address when auth is off): one misbehaving reader cannot take
+  // the replica's whole budget.
+  SUBSCRIBE_MAX_PER_TOKEN: 100,
+  // Subscriber reads in flight at once, on the shared pool: they hold at most this many of
+  // DB_POOL_SIZE connections, so workers and ingest always find one (subscribe/limit.ts).
+  SUBSCRIBE_READ_CONCURRENCY: 2,
 } as const;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -63,8 +74,16 @@ export interface Config {
   readonly maxPending: number;
   readonly drainTimeoutMs: number;
   readonly dbPoolSize: number;
-  /** Accepted bearer tokens; empty means auth is off. Several allow rotation without downtime. */
-  readonly authTokens: readonly string[];
+  /**
+   * Accepted bearer tokens with their scopes (AUTH_TOKEN, AUTH_TOKENS, AUTH_TOKENS_FILE; see
+   * ops/tokens.ts); empty means auth is off. Several allow rotation without downtime.
+   */
+  readonly authTokens: readonly TokenGrant[];
+  /** GET /metrics needs a `read` or `metrics` token (it shows topic names). */
+  readonly metricsAuth: boolean;
+  readonly subscribeMax: number;
+  readonly subscribeMaxPerToken: number;
+  readonly subscribeReadConcurrency: number;
   readonly logLevel: LogLevel;
   /** Topic for shipper records that name none (INGEST_DEFAULT_TOPIC). */
   readonly ingestDefaultTopic: string;
@@ -86,8 +105,11 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
-/** Parses and validates the environment; throws ConfigError listing every problem. */
-export function loadConfig(env: Env = process.env): Config {
+/**
+ * Parses and validates the environment; throws ConfigError listing every problem. `readFile`
+ * reads AUTH_TOKENS_FILE (a mounted Secret); tests pass their own.
+ */
+export function loadConfig(env: Env = process.env, readFile: (path: string) => string = (path) => readFileSync(path, 'utf8')): Config {
   const problems: string[] = [];
 
   const int = (name: keyof typeof DEFAULTS, min: number, max: number): number => {
@@ -123,13 +145,16 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`LOG_LEVEL=${JSON.stringify(env.LOG_LEVEL)}: expected one of ${LOG_LEVELS.join(', ')}`);
   }
 
-  const authTokens = (env.AUTH_TOKEN ?? '')
-    .split(',')
-    .map((token) => token.trim())
-    .filter((token) => token.length > 0);
-  if (authTokens.some((token) => token.length < 16)) {
-    problems.push('AUTH_TOKEN: every token must be at least 16 characters');
+  const authTokens = [...parsePlainTokens(env.AUTH_TOKEN ?? '', problems), ...parseScopedTokens(env.AUTH_TOKENS ?? '', 'AUTH_TOKENS', problems)];
+  const tokensFile = env.AUTH_TOKENS_FILE?.trim();
+  if (tokensFile) {
+    try {
+      authTokens.push(...parseScopedTokens(readFile(tokensFile), 'AUTH_TOKENS_FILE', problems));
+    } catch (error) {
+      problems.push(`AUTH_TOKENS_FILE=${JSON.stringify(tokensFile)}: cannot read it (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    }
   }
+  checkGrants(authTokens, problems);
 
   const ingestDefaultTopic = env.INGEST_DEFAULT_TOPIC?.trim() || DEFAULTS.INGEST_DEFAULT_TOPIC;
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(ingestDefaultTopic)) {
@@ -143,18 +168,37 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`LOKI_TOPIC_LABELS=${JSON.stringify(env.LOKI_TOPIC_LABELS)}: expected comma-separated Loki label names`);
   }
 
+  const flag = (name: string, given: string | undefined): boolean => {
+    const raw = (given?.trim() || 'false').toLowerCase();
+    if (!['true', 'false', '1', '0'].includes(raw)) problems.push(`${name}=${JSON.stringify(given)}: expected true or false`);
+    return raw === 'true' || raw === '1';
+  };
+  const metricsAuth = flag('METRICS_AUTH', env.METRICS_AUTH);
+  // The chart sets it whenever a token Secret is configured: a Secret missing its keys must
+  // stop the pod, not start it with auth off.
+  if (flag('AUTH_REQUIRED', env.AUTH_REQUIRED) && authTokens.length === 0) problems.push('AUTH_REQUIRED=true but no token is configured (AUTH_TOKEN, AUTH_TOKENS or AUTH_TOKENS_FILE)');
+
+  const workers = int('WORKERS', 0, 64);
+  const dbPoolSize = int('DB_POOL_SIZE', 2, 200);
   const config: Config = {
     databaseUrl,
     dataDir: env.DATA_DIR?.trim() || DEFAULTS.DATA_DIR,
     port: int('PORT', 0, 65535),
-    workers: int('WORKERS', 0, 64),
+    workers,
     batchSize: int('BATCH_SIZE', 1, 50_000),
     maxBodyBytes: int('MAX_BODY_BYTES', 1024, 512 * 1024 * 1024),
     maxBatch: int('MAX_BATCH', 1, 100_000),
     maxPending: int('MAX_PENDING', 1, 1_000_000_000),
     drainTimeoutMs: int('DRAIN_TIMEOUT_MS', 0, 600_000),
-    dbPoolSize: int('DB_POOL_SIZE', 2, 200),
+    dbPoolSize,
     authTokens,
+    metricsAuth,
+    subscribeMax: int('SUBSCRIBE_MAX', 1, 1_000_000),
+    subscribeMaxPerToken: int('SUBSCRIBE_MAX_PER_TOKEN', 1, 1_000_000),
+    // Unset: the default, lowered on a small pool so one connection stays for ingest.
+    subscribeReadConcurrency: env.SUBSCRIBE_READ_CONCURRENCY?.trim()
+      ? int('SUBSCRIBE_READ_CONCURRENCY', 1, 64)
+      : Math.max(1, Math.min(DEFAULTS.SUBSCRIBE_READ_CONCURRENCY, dbPoolSize - workers - 1)),
     logLevel,
     ingestDefaultTopic,
     lokiTopicLabels: Object.freeze(lokiTopicLabels),
@@ -175,6 +219,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.dedupWindowMs / config.storageIntervalMs > 1000) {
     problems.push(`STORAGE_INTERVAL (${env.STORAGE_INTERVAL ?? DEFAULTS.STORAGE_INTERVAL}) is too short for DEDUP_WINDOW (${env.DEDUP_WINDOW ?? DEFAULTS.DEDUP_WINDOW}): at most 1000 partitions per window`);
   }
+  if (env.SUBSCRIBE_READ_CONCURRENCY?.trim() && config.subscribeReadConcurrency >= config.dbPoolSize - config.workers) {
+    problems.push(`SUBSCRIBE_READ_CONCURRENCY (${config.subscribeReadConcurrency}) must be below DB_POOL_SIZE - WORKERS (${config.dbPoolSize - config.workers}) so subscribers never take every connection left to ingest`);
+  }
+  if (config.metricsAuth && authTokens.length === 0) problems.push('METRICS_AUTH=true needs tokens (AUTH_TOKEN, AUTH_TOKENS or AUTH_TOKENS_FILE)');
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);
 }

@@ -66,6 +66,11 @@ export class Unauthorized extends AppError {
   }
 }
 
+/** A valid token without the scope the route needs (ops/access.ts). */
+export class Forbidden extends AppError {
+  readonly status = 403;
+}
+
 export class NotFound extends AppError {
   readonly status = 404;
 }
@@ -78,7 +83,7 @@ export class UnsupportedMediaType extends AppError {
   readonly status = 415;
 }
 
-/** Backpressure: the backlog is above MAX_PENDING. */
+/** Backpressure (the backlog is above MAX_PENDING) or a subscriber cap. */
 export class TooManyRequests extends AppError {
   readonly status = 429;
   constructor(message: string, override readonly retryAfter = 1) {

@@ -22,12 +22,14 @@ const EXISTING: Record<string, string[]> = {
 let helm = "";
 const rendered = new Map<string, K8sObject[]>();
 
+// Seven `helm template` runs (and a first-time tools download): well over bun's 5 s hook default
+// on a busy machine (seen in `npm test`), so the bound is generous.
 beforeAll(() => {
   helm = ensureK8sTools().helm;
   for (const s of SCENARIOS) {
     rendered.set(s, renderChart({ release: "logbus", namespace: "logbus", valuesFiles: [join(CHART_DIR, "ci", s)] }));
   }
-});
+}, 180_000);
 
 test("there are ci scenarios for defaults, HA, existing secrets, external DB, no policies, jobs and kind", () => {
   expect(SCENARIOS).toEqual(
@@ -116,9 +118,30 @@ describe("values", () => {
     const objects = rendered.get("existing-secret-values.yaml")!;
     const envOf = (kind: string, component: string) =>
       objects.find((o) => o.kind === kind && o.metadata.labels?.["app.kubernetes.io/component"] === component)!.spec.template.spec.containers[0].env;
-    expect(envOf("Deployment", "aggregator").find((e: any) => e.name === "AUTH_TOKEN").valueFrom.secretKeyRef).toEqual({ name: "logbus-auth", key: "tokens" });
+    expect(envOf("Deployment", "aggregator").find((e: any) => e.name === "AUTH_TOKEN").valueFrom.secretKeyRef).toMatchObject({ name: "logbus-auth", key: "tokens" });
     expect(envOf("Job", "publisher").find((e: any) => e.name === "PUBLISHER_TOKEN").valueFrom.secretKeyRef).toEqual({ name: "logbus-auth", key: "client-token" });
     expect(envOf("Job", "k6").find((e: any) => e.name === "AUTH_TOKEN").valueFrom.secretKeyRef).toEqual({ name: "logbus-auth", key: "client-token" });
+  });
+
+  test("auth.scopedTokensKey mounts the scoped tokens read-only as AUTH_TOKENS_FILE; a token Secret makes auth required", () => {
+    const objects = rendered.get("existing-secret-values.yaml")!;
+    const deployment = objects.find((o) => o.kind === "Deployment" && o.metadata.labels?.["app.kubernetes.io/component"] === "aggregator")!;
+    const container = deployment.spec.template.spec.containers[0];
+    const env = Object.fromEntries(container.env.map((e: any) => [e.name, e]));
+    expect(env.AUTH_TOKEN.valueFrom.secretKeyRef).toEqual({ name: "logbus-auth", key: "tokens", optional: true });
+    expect(env.AUTH_TOKENS_FILE.value).toBe("/etc/logbus/auth/tokens");
+    expect(env.AUTH_REQUIRED.value).toBe("true");
+    expect(env.METRICS_AUTH.value).toBe("true");
+    expect(container.volumeMounts).toContainEqual({ name: "auth-tokens", mountPath: "/etc/logbus/auth", readOnly: true });
+    expect(deployment.spec.template.spec.volumes).toContainEqual({
+      name: "auth-tokens",
+      secret: { secretName: "logbus-auth", defaultMode: 0o440, items: [{ key: "scoped-tokens", path: "tokens" }] },
+    });
+    // Without a token Secret: no auth variables at all, and METRICS_AUTH cannot be asked for.
+    const plain = renderChart({}).find((o) => o.kind === "Deployment")!.spec.template.spec.containers[0].env.map((e: any) => e.name);
+    for (const name of ["AUTH_TOKEN", "AUTH_TOKENS_FILE", "AUTH_REQUIRED", "METRICS_AUTH"]) expect(plain).not.toContain(name);
+    expect(plain).toContain("SUBSCRIBE_MAX");
+    expect(fails(["auth.metricsAuth=true"])).toMatch(/auth\.metricsAuth=true needs auth\.existingSecret/);
   });
 
   test("the chart renders for the oldest supported Kubernetes (1.30: native preStop sleep)", () => {

@@ -24,7 +24,8 @@ beforeAll(() => {
     valuesFiles: h.values.map((v: string) => join(REPO_ROOT, v)),
     set: h.set,
   });
-});
+  // A helm render and a python run: past bun's 5 s hook default on a busy machine.
+}, 60_000);
 
 describe("Tiltfile", () => {
   test("buildifier: valid Starlark, formatted, no lint warnings", () => {

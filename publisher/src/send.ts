@@ -75,7 +75,8 @@ export function endpoint(base: URL, path: string): URL {
 export async function sendBatches(batches: Iterable<Batch>, ctx: SendContext): Promise<Counters> {
   const iterator = batches[Symbol.iterator]();
   const { counters, deadline } = ctx;
-  // A 401 will fail every later batch the same way, and after the deadline nothing may be sent.
+  // A 401 (bad token) or 403 (a token without the publish scope) will fail every later batch the
+  // same way, and after the deadline nothing may be sent.
   let stop = false;
   const worker = async () => {
     while (!stop) {
@@ -90,7 +91,7 @@ export async function sendBatches(batches: Iterable<Batch>, ctx: SendContext): P
         return;
       }
       const result = await postBatch(batch, ctx);
-      if (!result.ok && (result.status === 401 || result.why === "deadline")) stop = true;
+      if (!result.ok && (result.status === 401 || result.status === 403 || result.why === "deadline")) stop = true;
     }
   };
   await Promise.all(Array.from({ length: ctx.concurrency }, worker));

@@ -83,18 +83,20 @@ Deno.test("sender", async (t) => {
     );
   });
 
-  await t.step("a 401 stops the run: no point sending more with the same token", async () => {
-    let calls = 0;
-    await withFakeServer(
-      () => (calls++, Response.json({ error: "unauthorized" }, { status: 401 })),
-      async (url) => {
-        const c = await send(url, { concurrency: 1 });
-        assert.equal(calls, 1);
-        assert.deepEqual([c.accepted, c.failed], [0, 1_000]);
-        assert.deepEqual(c.rejections.map((r) => [r.why, r.events]), [["rejected", 100], ["not sent", 900]]);
-      },
-    );
-  });
+  for (const status of [401, 403]) {
+    await t.step(`a ${status} stops the run: no point sending more with the same token`, async () => {
+      let calls = 0;
+      await withFakeServer(
+        () => (calls++, Response.json({ error: "refused" }, { status })),
+        async (url) => {
+          const c = await send(url, { concurrency: 1 });
+          assert.equal(calls, 1);
+          assert.deepEqual([c.accepted, c.failed], [0, 1_000]);
+          assert.deepEqual(c.rejections.map((r) => [r.why, r.events]), [["rejected", 100], ["not sent", 900]]);
+        },
+      );
+    });
+  }
 
   await t.step("a 500 then 202 is retried and counted as a possible re-delivery", async () => {
     let calls = 0;

@@ -1,7 +1,8 @@
 // The logbus dashboard: polls /stats (throughput from successive samples), /dashboard/overview
 // (per-topic counts, lag, inbox health) and tails one topic through /subscribe (SSE) or, when the
-// aggregator has no /subscribe, by polling /events. With AUTH_TOKEN set, the token is asked for
-// once and kept in sessionStorage (this tab only); API calls send it as a bearer header.
+// aggregator has no /subscribe, by polling /events. With auth on, a token with the `read` scope is
+// asked for once and kept in sessionStorage (this tab only); every call, the event stream
+// included, sends it as a bearer header, never in a URL (URLs end up in proxy logs and history).
 import { TimeChart, compact } from './chart.js';
 
 const TOKEN_KEY = 'logbus.token';
@@ -19,9 +20,76 @@ class AuthRequired extends Error {}
 
 async function api(path) {
   const response = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
-  if (response.status === 401) throw new AuthRequired();
+  // 403: a valid token without the read scope (a publish-only one, say): ask for another.
+  if (response.status === 401 || response.status === 403) throw new AuthRequired();
   if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
   return response.json();
+}
+
+/**
+ * GET /subscribe read with fetch, so the token travels in the Authorization header (EventSource
+ * can only put it in the URL). Parses the SSE stream (LF-separated, as the aggregator sends it),
+ * hands each event to `onEvent`, and reconnects with Last-Event-ID after the stream ends
+ * (overflow, shutdown, network) like EventSource would. Resolves when `signal` aborts; rejects
+ * with AuthRequired on 401/403 and with NoSubscribe when the aggregator has no /subscribe.
+ */
+class NoSubscribe extends Error {}
+
+async function subscribe(topic, { signal, onOpen, onEvent }) {
+  let lastId = null;
+  let retryMs = 1000;
+  while (!signal.aborted) {
+    const headers = { accept: 'text/event-stream' };
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (lastId !== null) headers['last-event-id'] = lastId;
+    let response;
+    try {
+      response = await fetch(`/subscribe?${new URLSearchParams({ topic })}`, { headers, signal, cache: 'no-store' });
+    } catch (error) {
+      if (signal.aborted) return;
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+      continue;
+    }
+    if (response.status === 401 || response.status === 403) throw new AuthRequired();
+    if (response.status === 404) throw new NoSubscribe();
+    if (!response.ok || !response.body) {
+      // 429 (subscriber cap) or 503 (draining): come back when told to.
+      const after = Number(response.headers.get('retry-after'));
+      await new Promise((resolve) => setTimeout(resolve, Number.isFinite(after) && after > 0 ? after * 1000 : retryMs));
+      continue;
+    }
+    onOpen();
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = '';
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        for (let end = buffer.indexOf('\n\n'); end >= 0; end = buffer.indexOf('\n\n')) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const data = [];
+          let kind = 'message';
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const colon = line.indexOf(':');
+            const field = colon < 0 ? line : line.slice(0, colon);
+            const text = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+            if (field === 'data') data.push(text);
+            else if (field === 'id') lastId = text;
+            else if (field === 'event') kind = text;
+            else if (field === 'retry' && /^\d+$/.test(text)) retryMs = Number(text);
+          }
+          // overflow / shutdown end the stream; the loop reconnects from lastId.
+          if (kind === 'message' && data.length > 0) onEvent(JSON.parse(data.join('\n')));
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, retryMs));
+  }
 }
 
 function duration(seconds) {
@@ -184,23 +252,21 @@ function startTail(topic) {
   };
 
   // No `after`: /subscribe starts at the topic's end as the server sees it now, which is exact;
-  // the overview's last seq may be a poll old. EventSource cannot send headers: the token goes
-  // in the query (accepted on /subscribe only).
-  const query = new URLSearchParams({ topic });
-  if (token) query.set('access_token', token);
-  const source = new EventSource(`/subscribe?${query}`);
-  source.onopen = () => ($('tail-mode').textContent = 'live (server-sent events)');
-  source.onmessage = (message) => seen(JSON.parse(message.data));
-  source.onerror = () => {
-    // Closed for good (no /subscribe here, or refused): fall back to polling from where we are.
-    // Otherwise the browser reconnects by itself and resumes with Last-Event-ID.
-    if (source.readyState !== EventSource.CLOSED || stopped) return;
-    source.close();
+  // the overview's last seq may be a poll old.
+  const controller = new AbortController();
+  subscribe(topic, {
+    signal: controller.signal,
+    onOpen: () => ($('tail-mode').textContent = 'live (server-sent events)'),
+    onEvent: seen,
+  }).catch((error) => {
+    if (stopped) return;
+    if (error instanceof AuthRequired) return askForToken(true);
+    // No /subscribe here: poll from where we are.
     void poll();
-  };
+  });
   stopTail = () => {
     stopped = true;
-    source.close();
+    controller.abort();
   };
 }
 

@@ -16,7 +16,7 @@ const ASSETS = {
   '/dashboard/style.css': ['style.css', 'text/css; charset=utf-8'],
 } as const;
 
-/** Paths served without a token (see ops/auth.ts). */
+/** Paths of the static files; ops/access.ts lists each as public. */
 export const DASHBOARD_ASSET_PATHS: readonly string[] = Object.keys(ASSETS);
 
 const HEADERS = {

@@ -3,16 +3,19 @@ import { UnsupportedMediaType, ValidationError } from '../errors';
 import { bodyFormat, parseBody } from './parse';
 
 describe('bodyFormat', () => {
-  test('JSON, +json and a missing header read as JSON', () => {
+  test('JSON and +json read as JSON', () => {
     expect(bodyFormat('application/json')).toBe('json');
     expect(bodyFormat('application/json; charset=utf-8')).toBe('json');
     expect(bodyFormat('application/vnd.logbus+json')).toBe('json');
-    expect(bodyFormat(null)).toBe('json');
   });
   test('NDJSON media types', () => {
     expect(bodyFormat('application/x-ndjson')).toBe('ndjson');
     expect(bodyFormat('Application/X-NDJSON; charset=utf-8')).toBe('ndjson');
     expect(bodyFormat('application/jsonl')).toBe('ndjson');
+  });
+  test('a missing or empty Content-Type is 415 (no cross-site simple request can publish)', () => {
+    expect(() => bodyFormat(null)).toThrow(UnsupportedMediaType);
+    expect(() => bodyFormat(' ')).toThrow(/missing Content-Type/);
   });
   test('anything else is 415', () => {
     expect(() => bodyFormat('text/plain')).toThrow(UnsupportedMediaType);

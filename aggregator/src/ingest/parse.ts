@@ -8,9 +8,15 @@ export type BodyFormat = 'json' | 'ndjson';
 
 const NDJSON_TYPES = new Set(['application/x-ndjson', 'application/ndjson', 'application/jsonl', 'application/x-jsonlines']);
 
-/** Maps a Content-Type header to a body format; a missing header is read as JSON. */
+/**
+ * Maps a Content-Type header to a body format. A missing one is 415 like any other type a
+ * browser may send cross-site without a preflight: a page elsewhere can never publish through a
+ * visitor's browser when auth is off.
+ */
 export function bodyFormat(contentType: string | null): BodyFormat {
-  if (contentType === null || contentType.trim() === '') return 'json';
+  if (contentType === null || contentType.trim() === '') {
+    throw new UnsupportedMediaType('missing Content-Type: send application/json or application/x-ndjson');
+  }
   const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
   if (mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'))) {
     return 'json';

@@ -1,75 +1,119 @@
 /**
- * Bearer-token auth, on when AUTH_TOKEN lists at least one token.
+ * Bearer-token auth with scopes, on when at least one token is configured (ops/tokens.ts).
  *
- * - Every route needs `Authorization: Bearer <token>` except the probes and the scrape
- *   (/health, /ready, /metrics: kubelet and Prometheus hold no secret, and they expose no event
- *   data) and the dashboard's static files (markup and script, no data; its API calls carry the
- *   token).
- * - Several tokens are accepted at once so a token can be rotated without downtime: add the new
- *   one, roll clients over, remove the old one.
- * - Comparison is constant-time: both sides are hashed to 32-byte SHA-256 digests (equal
- *   lengths, as timingSafeEqual needs, without revealing the token's length) and every
- *   configured token is compared, match or not.
- * - GET /subscribe also takes the token as `?access_token=`, because a browser's EventSource
- *   cannot send headers. The price: URLs end up in proxy access logs and browser history, so
- *   that form is accepted on /subscribe only, and our own request log never records query
- *   strings. Prefer the header wherever the client can set one.
+ * What a request needs is decided from the route Elysia MATCHED (`route`, the pattern as
+ * registered) looked up in ops/access.ts, never from a second parse of the URL: Bun hands a
+ * request without a usable Host header (or an HTTP/1.0 one) a URL that is only a path, and a
+ * re-parse of it once turned `GET /stats` into `/`, which was public. Three checkpoints:
+ * - onRequest: a request that carries a body and no valid token is refused before routing, so
+ *   no route's body is read for a stranger. No public route takes a body, so this decides
+ *   nothing about routes; it only makes the refusal cheap.
+ * - onTransform (global, before validation and the handler): the matched route's access row.
+ * - unmatched requests never reach a route hook (Elysia's NOT_FOUND skips them): app.ts's
+ *   onError asks `checkUnmatched`, so an unknown path gets 401 without a token, 404 with one.
  *
- * The check runs in onRequest, before routing and body parsing: a request without a valid token
- * costs one hash, never a body read or a query.
+ * Tokens are only read from the Authorization header: a query string ends up in proxy logs and
+ * browser history. Comparison is constant-time: both sides are hashed to 32-byte SHA-256
+ * digests (equal lengths, as timingSafeEqual needs, without revealing the token's length) and
+ * every configured token is compared, match or not.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Elysia } from 'elysia';
-import { Unauthorized } from '../errors';
-
-/** Paths anyone may GET. */
-export const OPEN_PATHS: readonly string[] = ['/health', '/ready', '/metrics'];
+import { Forbidden, Unauthorized } from '../errors';
+import { type Access, accessFor } from './access';
+import type { Scope, TokenGrant } from './tokens';
 
 const BEARER = /^Bearer[ \t]+([^\s,]+)[ \t]*$/i;
 
-/** The path of an absolute request URL, without the query string. */
-export function pathOf(url: string): string {
-  const start = url.indexOf('/', url.indexOf('//') + 2);
-  if (start === -1) return '/';
-  const query = url.indexOf('?', start);
-  return query === -1 ? url.slice(start) : url.slice(start, query);
-}
-
 const digest = (token: string) => createHash('sha256').update(token).digest();
 
-/** True when `presented` equals one of the configured token digests; constant-time per token. */
-export function tokenMatches(digests: readonly Buffer[], presented: string): boolean {
-  const candidate = digest(presented);
-  let matched = false;
-  for (const expected of digests) matched = timingSafeEqual(expected, candidate) || matched;
-  return matched;
+/** The bearer token of `request`'s Authorization header; null when absent or malformed. */
+export function presentedToken(request: Request): string | null {
+  const header = request.headers.get('authorization');
+  return header === null ? null : (BEARER.exec(header)?.[1] ?? null);
 }
 
-/** The bearer token of `request`, from the header or, on /subscribe only, the query string. */
-export function presentedToken(request: Request, path: string): string | null {
-  const header = request.headers.get('authorization');
-  if (header !== null) return BEARER.exec(header)?.[1] ?? null;
-  if (path === '/subscribe') return new URL(request.url).searchParams.get('access_token');
-  return null;
+/** Scopes that satisfy an access row (`public` needs none). */
+function scopesFor(access: Exclude<Access, 'public'>): readonly Scope[] {
+  return access === 'metrics' ? ['read', 'metrics'] : [access];
+}
+
+const grants = new WeakMap<Request, TokenGrant>();
+
+/** The token a request was authorised with (its name and scopes); undefined when auth is off or the route is public. */
+export function grantOf(request: Request): TokenGrant | undefined {
+  return grants.get(request);
 }
 
 export interface AuthOptions {
-  tokens: readonly string[];
-  /** Paths that need no token besides OPEN_PATHS (the dashboard's static files). */
-  publicPaths?: readonly string[];
+  tokens: readonly TokenGrant[];
+  /** GET /metrics needs a `read` or `metrics` token. */
+  metricsAuth?: boolean;
+}
+
+export class Authenticator {
+  private readonly entries: { digest: Buffer; grant: TokenGrant }[];
+
+  constructor(private readonly options: AuthOptions) {
+    this.entries = options.tokens.map((grant) => ({ digest: digest(grant.token), grant }));
+  }
+
+  get enabled(): boolean {
+    return this.entries.length > 0;
+  }
+
+  /** The grant whose token equals `presented`; every token is compared, in constant time each. */
+  match(presented: string): TokenGrant | null {
+    const candidate = digest(presented);
+    let found: TokenGrant | null = null;
+    for (const entry of this.entries) if (timingSafeEqual(entry.digest, candidate) && found === null) found = entry.grant;
+    return found;
+  }
+
+  /** The request's grant; throws 401 when the token is missing or unknown. */
+  authenticate(request: Request): TokenGrant {
+    const token = presentedToken(request);
+    if (token === null) {
+      const malformed = request.headers.has('authorization');
+      throw new Unauthorized(malformed ? 'malformed Authorization header: send Authorization: Bearer <token>' : 'missing bearer token: send Authorization: Bearer <token>');
+    }
+    const grant = this.match(token);
+    if (grant === null) throw new Unauthorized('invalid bearer token');
+    return grant;
+  }
+
+  /** Checks a request against its matched route's access row; throws 401 or 403. */
+  authorize(request: Request, method: string, route: string): void {
+    if (!this.enabled) return;
+    const access = accessFor(method, route);
+    if (access === 'public' || (access === 'metrics' && !this.options.metricsAuth)) return;
+    const grant = grants.get(request) ?? this.authenticate(request);
+    grants.set(request, grant);
+    const needed = scopesFor(access);
+    if (!needed.some((scope) => grant.scopes.includes(scope))) {
+      throw new Forbidden(`token "${grant.name}" lacks the ${needed.join(' or ')} scope needed for ${method === 'HEAD' ? 'GET' : method} ${route}`);
+    }
+  }
+
+  /** For a request that matched no route: 401 unless it carries a valid token (then 404 stands). */
+  checkUnmatched(request: Request): void {
+    if (this.enabled && !grants.has(request)) grants.set(request, this.authenticate(request));
+  }
+}
+
+/** A body is coming: Content-Length above 0 or a chunked Transfer-Encoding. */
+function hasBody(request: Request): boolean {
+  const length = request.headers.get('content-length');
+  return (length !== null && length.trim() !== '0') || request.headers.has('transfer-encoding');
 }
 
 /** The auth guard; a plugin without hooks when no token is configured. */
-export function authGuard({ tokens, publicPaths = [] }: AuthOptions) {
+export function authGuard(auth: Authenticator) {
   const plugin = new Elysia({ name: 'auth' });
-  if (tokens.length === 0) return plugin;
-  const digests = tokens.map(digest);
-  const open = new Set([...OPEN_PATHS, ...publicPaths]);
-  return plugin.onRequest(({ request }) => {
-    const path = pathOf(request.url);
-    if (open.has(path) && (request.method === 'GET' || request.method === 'HEAD')) return;
-    const token = presentedToken(request, path);
-    if (token === null) throw new Unauthorized('missing bearer token: send Authorization: Bearer <token>');
-    if (!tokenMatches(digests, token)) throw new Unauthorized('invalid bearer token');
-  });
+  if (!auth.enabled) return plugin;
+  return plugin
+    .onRequest(({ request }) => {
+      if (hasBody(request)) grants.set(request, auth.authenticate(request));
+    })
+    .onTransform({ as: 'global' }, ({ request, route }) => auth.authorize(request, request.method, route));
 }

@@ -7,10 +7,13 @@
  * no log line and does no logging work beyond pino's level check. Failed requests log at info
  * (4xx) or warn (503); a 500 is logged once by app.ts's onError, with its cause.
  *
- * Only the path is logged, never the query string: /subscribe may carry `access_token` there.
+ * Only the path is logged, cut at any `?` (Elysia's path of an odd request target, e.g. an
+ * absolute-form one, is not trusted to be query-free), never the query string or a header: a
+ * client may put a token there by mistake. The token's configured name is logged, not the token.
  */
 import { Elysia } from 'elysia';
 import type { Logger } from '../log';
+import { grantOf } from './auth';
 import type { Metrics } from './metrics/metrics';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -32,6 +35,12 @@ export function requestIdOf(request: Request): string {
 export function noteError(request: Request, error: unknown): void {
   const info = requests.get(request);
   if (info) info.error = error;
+}
+
+/** The path without any query string, at most 256 characters. */
+export function loggablePath(path: string): string {
+  const query = path.indexOf('?');
+  return (query === -1 ? path : path.slice(0, query)).slice(0, 256);
 }
 
 function levelFor(status: number): 'debug' | 'info' | 'warn' | null {
@@ -64,7 +73,9 @@ export function requestLog({ log, metrics }: RequestLogDeps) {
       metrics?.observeRequest(request.method, route, status, seconds);
       const level = levelFor(status);
       if (level !== null && log.isLevelEnabled(level)) {
-        const line: Record<string, unknown> = { reqId: info.id, method: request.method, path, status, ms: Math.round(seconds * 10_000) / 10 };
+        const line: Record<string, unknown> = { reqId: info.id, method: request.method, path: loggablePath(path), status, ms: Math.round(seconds * 10_000) / 10 };
+        const token = grantOf(request)?.name;
+        if (token !== undefined) line.token = token;
         // A 503 keeps its cause (the driver error behind it); a 4xx says what was wrong.
         if (status >= 500) line.err = info.error;
         else if (info.error instanceof Error) line.error = info.error.message;

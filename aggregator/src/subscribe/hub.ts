@@ -9,6 +9,7 @@ import type { Sql } from '../db/client';
 import { isUnavailable } from '../errors';
 import { partitionOf } from '../db/partition';
 import type { Logger } from '../log';
+import { ReadGate, SubscriberCaps } from './limit';
 import { readEvents, readHeads } from './read';
 import { type EndReason, type StreamOptions, Subscription } from './stream';
 
@@ -32,6 +33,13 @@ export const SUBSCRIBE_DEFAULTS: HubOptions = {
 
 const TICK_MS = 1_000;
 
+/** Bounds (config.ts SUBSCRIBE_*); see limit.ts. */
+export interface HubLimits {
+  maxTotal: number;
+  maxPerKey: number;
+  readConcurrency: number;
+}
+
 export class SubscriptionHub {
   private readonly byTopic = new Map<string, Set<Subscription>>();
   private readonly topicsByPart = new Map<number, Set<string>>();
@@ -40,11 +48,20 @@ export class SubscriptionHub {
   private confirming = false;
   private closed = false;
 
+  /** Concurrent streams per replica and per token. */
+  readonly caps: SubscriberCaps;
+  /** Every subscriber read of the database goes through it (the route's first read too). */
+  readonly gate: ReadGate;
+
   constructor(
     private readonly sql: Sql,
     private readonly log: Logger,
     private readonly options: HubOptions = SUBSCRIBE_DEFAULTS,
-  ) {}
+    limits: HubLimits = { maxTotal: 1000, maxPerKey: 100, readConcurrency: 2 },
+  ) {
+    this.caps = new SubscriberCaps(limits.maxTotal, limits.maxPerKey);
+    this.gate = new ReadGate(limits.readConcurrency);
+  }
 
   /** Live subscriptions on this replica. */
   get size(): number {
@@ -61,7 +78,7 @@ export class SubscriptionHub {
     const subscription = new Subscription(
       topic,
       after,
-      (from, limit) => readEvents(this.sql, topic, from, limit),
+      (from, limit) => this.gate.run(() => readEvents(this.sql, topic, from, limit)),
       this.options,
       (ended, reason) => {
         this.remove(ended);
@@ -149,7 +166,7 @@ export class SubscriptionHub {
   private async confirmSlow(candidates: Subscription[]): Promise<void> {
     this.confirming = true;
     try {
-      const heads = await readHeads(this.sql, [...new Set(candidates.map((s) => s.topic))]);
+      const heads = await this.gate.run(() => readHeads(this.sql, [...new Set(candidates.map((s) => s.topic))]));
       const now = Date.now();
       for (const subscription of candidates) {
         const behind = subscription.behindFor(now);
@@ -173,7 +190,7 @@ export class SubscriptionHub {
     const topics = [...this.byTopic.keys()];
     if (topics.length === 0) return;
     try {
-      const heads = await readHeads(this.sql, topics);
+      const heads = await this.gate.run(() => readHeads(this.sql, topics));
       for (const [topic, head] of heads) {
         for (const subscription of this.byTopic.get(topic) ?? []) if (subscription.lastEventId < head) subscription.wake();
       }

@@ -7,6 +7,7 @@ import { ShuttingDown, ValidationError } from '../errors';
 import { parseQuery, queryParameters } from '../api/query';
 import { ErrorBody, Topic } from '../api/contract';
 import { jsonContent } from '../openapi';
+import { grantOf } from '../ops/auth';
 import type { SubscriptionHub } from './hub';
 import { type Expiry, readExpiry } from '../events/read';
 import { readHead } from './read';
@@ -26,8 +27,6 @@ export const SubscribeQuery = t.Object(
         description: 'Start after this seq (0: the whole topic). Default: the current end of the topic. A Last-Event-ID header wins over it.',
       }),
     ),
-    // ops/auth.ts reads it: a browser's EventSource cannot send an Authorization header.
-    access_token: t.Optional(t.String({ description: 'Bearer token, for clients that cannot send headers (EventSource), when AUTH_TOKEN is set.' })),
   },
   { additionalProperties: false },
 );
@@ -81,12 +80,27 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
       const { topic, after } = parseQuery<SubscribeQuery>(SubscribeQuery, checkQuery, query);
       const resumeFrom = parseLastEventId(request.headers.get('last-event-id')) ?? after;
       if (isDraining() || hub.isClosed) throw new ShuttingDown();
-      const start = resumeFrom ?? (await readHead(sql, topic));
-      // Resuming from an id whose successors expired: say so before the first kept event.
-      const expiry = resumeFrom === undefined ? null : await readExpiry(sql, topic, start);
-      const preamble = expiry ? expiredMessage(start, expiry) : '';
+      // HEAD gets the headers and no stream: a body nobody reads must not hold a subscriber slot
+      // (Bun never cancels a HEAD response's stream on some routing paths; seen with dot segments).
+      if (request.method === 'HEAD') return new Response(null, { headers: SSE_HEADERS });
+      // Counted per token name; without auth, per client address (a proxy in front shares one).
+      const release = hub.caps.acquire(grantOf(request)?.name ?? `ip:${server?.requestIP(request)?.address ?? 'unknown'}`);
+      let start: number;
+      let preamble = '';
+      try {
+        start = resumeFrom ?? (await hub.gate.run(() => readHead(sql, topic)));
+        // Resuming from an id whose successors expired: say so before the first kept event.
+        const expiry = resumeFrom === undefined ? null : await hub.gate.run(() => readExpiry(sql, topic, start));
+        if (expiry) preamble = expiredMessage(start, expiry);
+      } catch (error) {
+        release();
+        throw error;
+      }
       // The drain may have begun while the head was read.
-      if (isDraining() || hub.isClosed) throw new ShuttingDown();
+      if (isDraining() || hub.isClosed) {
+        release();
+        throw new ShuttingDown();
+      }
       // Bun closes connections idle for 10 s by default; a quiet topic's stream is idle for up to
       // a heartbeat interval, so this connection gets no idle limit while it streams.
       server?.timeout(request, 0);
@@ -94,6 +108,7 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
         topic,
         start,
         (reason) => {
+          release();
           if (reason !== 'cancelled') server?.timeout(request, reason === 'shutdown' ? LINGER_AFTER_SHUTDOWN_S : LINGER_AFTER_OVERFLOW_S);
         },
         preamble,
@@ -121,6 +136,8 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
           },
           400: { description: 'Invalid topic, after or Last-Event-ID', content: jsonContent(ErrorBody) },
           401: { description: 'Missing or wrong bearer token', content: jsonContent(ErrorBody) },
+          403: { description: 'The token lacks the read scope', content: jsonContent(ErrorBody) },
+          429: { description: 'Subscriber cap reached (SUBSCRIBE_MAX, SUBSCRIBE_MAX_PER_TOKEN); honour Retry-After', content: jsonContent(ErrorBody) },
           503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: jsonContent(ErrorBody) },
         },
       },

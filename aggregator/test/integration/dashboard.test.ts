@@ -104,6 +104,8 @@ async function tailAndSee(page: Page, topic: string, mode: string, eventId: stri
 
 /** Token prompt, totals, chart, topics and live tail, with the real publisher as the load. */
 async function exerciseDashboard(page: Page): Promise<void> {
+  const requests: { url: string; authorization: string | undefined }[] = [];
+  page.on('request', (request) => requests.push({ url: request.url(), authorization: request.headers().authorization }));
   await page.goto(agg.url);
 
   // The API refuses the page until it has a token; a wrong one is refused visibly.
@@ -147,8 +149,8 @@ async function exerciseDashboard(page: Page): Promise<void> {
   await waitFor('per-topic counts to add up to unique', async () => (await topicTotal()) === stats.unique_processed);
   expect(await page.locator('#topics tr').count()).toBe(4);
 
-  // Live tail through /subscribe (EventSource, token in the query): choose a topic, publish to
-  // it, see the event arrive, and nothing older.
+  // Live tail through /subscribe (fetch, token in the Authorization header, never in the URL):
+  // choose a topic, publish to it, see the event arrive, and nothing older.
   await tailAndSee(page, 'topic-1', 'live (server-sent events)', 'seen-through-sse');
 
   // An aggregator without /subscribe: the page falls back to polling /events.
@@ -156,6 +158,13 @@ async function exerciseDashboard(page: Page): Promise<void> {
   await tailAndSee(page, 'topic-2', 'polling /events', 'seen-by-polling');
   await page.unroute('**/subscribe?*');
   await tailAndSee(page, 'topic-1', 'live (server-sent events)', 'seen-through-sse-again');
+
+  // No URL the page requested carries the token; the stream was read with it in the header.
+  expect(requests.length).toBeGreaterThan(0);
+  expect(requests.filter((r) => r.url.includes(TOKEN) || /access_token/i.test(r.url))).toEqual([]);
+  const streams = requests.filter((r) => new URL(r.url).pathname === '/subscribe');
+  expect(streams.length).toBeGreaterThan(0);
+  for (const stream of streams) expect(stream.authorization).toBe(`Bearer ${TOKEN}`);
 
   const screenshot = process.env.DASHBOARD_SCREENSHOT;
   if (screenshot) await takeScreenshot(page, resolve(ROOT, screenshot));

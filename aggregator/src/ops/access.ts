@@ -1,0 +1,65 @@
+/**
+ * Who may call which route: the one table the auth guard (ops/auth.ts) reads.
+ *
+ * Keys are `METHOD /route` with the route exactly as registered in Elysia (`/topics/:topic`,
+ * not a URL): the guard looks the MATCHED route up here, never a path parsed from the URL. HEAD
+ * is looked up as GET. Values:
+ * - `public`: no token (probes, the dashboard's static files, the API description: no data);
+ * - `metrics`: GET /metrics: public unless METRICS_AUTH=true, then a `read` or `metrics` token;
+ * - a scope (`publish`, `read`, `admin`): a token holding that scope.
+ *
+ * Deny by default: a route missing from this table needs `admin`, and a request that matches no
+ * route needs a valid token before it learns that (401, then 404).
+ *
+ * Adding a route: add one row here in the same commit, e.g.
+ *   'POST /v1/logs': 'publish',        // OTLP ingest
+ *   'GET /topics': 'read',
+ *   'PUT /topics/:topic': 'admin',
+ * test/integration/auth-routes.test.ts walks every registered route and fails for one without
+ * a row, so a forgotten row is caught (it would be admin-only meanwhile, never open).
+ */
+import type { Scope } from './tokens';
+
+export type Access = 'public' | 'metrics' | Exclude<Scope, 'metrics'>;
+
+export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
+  // Probes: kubelet holds no secret; they say nothing about the data.
+  'GET /health': 'public',
+  'GET /ready': 'public',
+  // Prometheus scrape; shows topic names (see README "Threat model").
+  'GET /metrics': 'metrics',
+  // Dashboard markup, script and style: no data; its API calls carry the token.
+  'GET /': 'public',
+  'GET /dashboard/app.js': 'public',
+  'GET /dashboard/chart.js': 'public',
+  'GET /dashboard/style.css': 'public',
+  // The API description: the same as the README, no data. Public also because
+  // @elysiajs/openapi prints any error of its spec route with console.log (not JSON, not our
+  // logger): a guarded spec let every stranger's request add raw lines to the log.
+  'GET /openapi': 'public',
+  'GET /openapi/json': 'public',
+
+  'POST /publish': 'publish',
+  // Shipper protocols (ingest/otlp, ingest/loki, ingest/elastic): the same as /publish.
+  'POST /v1/logs': 'publish',
+  'POST /loki/api/v1/push': 'publish',
+  'POST /_bulk': 'publish',
+  'PUT /_bulk': 'publish',
+  'POST /:index/_bulk': 'publish',
+  'PUT /:index/_bulk': 'publish',
+
+  'GET /events': 'read',
+  'GET /subscribe': 'read',
+  'GET /stats': 'read',
+  'GET /dashboard/overview': 'read',
+  'GET /topics': 'read',
+
+  // Changes how long every copy of a topic's events is kept: an operator's decision.
+  'PUT /topics/:topic': 'admin',
+};
+
+/** Access a matched route needs; routes not in the table need `admin`. */
+export function accessFor(method: string, route: string): Access {
+  const verb = method === 'HEAD' ? 'GET' : method;
+  return ROUTE_ACCESS[`${verb} ${route}`] ?? 'admin';
+}
