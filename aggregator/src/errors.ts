@@ -72,6 +72,22 @@ export class StorageUnavailable extends AppError {
   }
 }
 
+/**
+ * This replica is draining. The 503 also says `Connection: close`: the client's next request on
+ * this keep-alive connection would otherwise race the listener closing and see a reset instead
+ * of a clean end of connection (a proxy or client then reconnects, to another replica).
+ */
+export class Draining extends StorageUnavailable {
+  constructor() {
+    super('this replica is shutting down; retry', 1);
+  }
+  override toResponse(): Response {
+    const response = super.toResponse();
+    response.headers.set('connection', 'close');
+    return response;
+  }
+}
+
 // postgres.js reports a lost or refused connection with these codes instead of a SQLSTATE.
 const CONNECTION_CODES = new Set([
   'CONNECTION_CLOSED',

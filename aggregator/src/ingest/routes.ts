@@ -2,7 +2,7 @@
 import { Elysia } from 'elysia';
 import type { Config } from '../config';
 import { jsonContent } from '../openapi';
-import { PayloadTooLarge, StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
+import { Draining, PayloadTooLarge, ValidationError, fromDatabaseError } from '../errors';
 import type { Wakeup } from '../workers/wakeup';
 import type { Backpressure } from './backpressure';
 import { readBodyText } from './body';
@@ -26,7 +26,7 @@ export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, 
   return new Elysia({ name: 'ingest' }).post(
     '/publish',
     async ({ request, set }) => {
-      if (isDraining()) throw new StorageUnavailable('this replica is shutting down; retry', 1);
+      if (isDraining()) throw new Draining();
       const format = bodyFormat(request.headers.get('content-type'));
       const text = await readBodyText(request, config.maxBodyBytes);
       const candidates = parseBody(text, format);

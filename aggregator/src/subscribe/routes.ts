@@ -3,7 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
-import { StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
+import { Draining, ValidationError, fromDatabaseError } from '../errors';
 import { parseQuery, queryParameters } from '../events/routes';
 import { ErrorBody, Topic } from '../ingest/model';
 import { jsonContent } from '../openapi';
@@ -72,14 +72,14 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
     async ({ query, request, server }) => {
       const { topic, after } = parseQuery<SubscribeQuery>(SubscribeQuery, checkQuery, query);
       const resumeFrom = parseLastEventId(request.headers.get('last-event-id')) ?? after;
-      if (isDraining() || hub.isClosed) throw new StorageUnavailable('this replica is shutting down; retry', 1);
+      if (isDraining() || hub.isClosed) throw new Draining();
       let start: number;
       try {
         start = resumeFrom ?? (await readHead(sql, topic));
       } catch (error) {
         throw fromDatabaseError(error);
       }
-      if (isDraining() || hub.isClosed) throw new StorageUnavailable('this replica is shutting down; retry', 1);
+      if (isDraining() || hub.isClosed) throw new Draining();
       // Bun closes connections idle for 10 s by default; a quiet topic's stream is idle for up to
       // a heartbeat interval, so this connection gets no idle limit while it streams.
       server?.timeout(request, 0);
