@@ -98,6 +98,27 @@ describe("docker-compose.yml", () => {
     }
   });
 
+  test("PostgreSQL's socket tmpfs is owned by its user, so it survives a container restart", () => {
+    // A bare tmpfs is re-created 0755 root on restart; PostgreSQL (user 999) then crash-loops.
+    const [uid, gid] = String(svc.postgres.user).split(":");
+    const socketDir = svc.postgres.tmpfs.find((t: string) => t.startsWith("/var/run/postgresql"));
+    // Short syntax `path:options`: valid for Compose v1 (docker-compose 1.29) and v2 alike.
+    const [path, options] = socketDir.split(":");
+    expect(path).toBe("/var/run/postgresql");
+    const opts = Object.fromEntries(options.split(",").map((o: string) => o.split("=")));
+    expect(opts).toMatchObject({ uid, gid });
+    expect(Number.parseInt(opts.mode, 8) & 0o700).toBe(0o700);
+  });
+
+  test("the proxy gives up on a dead replica after ~1 s and retries POST /publish (idempotent) on the next", () => {
+    const conf = svc.proxy.command.join("\n");
+    const connect = /proxy_connect_timeout\s+(\d+)(ms|s);/.exec(conf);
+    expect(connect).not.toBeNull();
+    expect(Number(connect![1]) * (connect![2] === "s" ? 1000 : 1)).toBeLessThanOrEqual(1000);
+    const next = /proxy_next_upstream\s+([^;]+);/.exec(conf)![1].split(/\s+/);
+    expect(next).toEqual(expect.arrayContaining(["error", "timeout", "http_503", "non_idempotent"]));
+  });
+
   test("stop_grace_period of the aggregator exceeds DRAIN_TIMEOUT_MS", () => {
     const grace = Number(/^(\d+)s$/.exec(svc.aggregator.stop_grace_period)![1]);
     expect(grace * 1000).toBeGreaterThan(Number(svc.aggregator.environment.DRAIN_TIMEOUT_MS));
