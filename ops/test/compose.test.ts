@@ -74,7 +74,7 @@ describe("docker-compose.yml", () => {
   test("only the proxy publishes a port, 8080, and only it joins a non-internal network", () => {
     const publishing = Object.entries(svc).filter(([, s]: any) => s.ports?.length).map(([n]) => n);
     expect(publishing).toEqual(["proxy"]);
-    expect(svc.proxy.ports).toEqual(["8080:8080"]);
+    expect(svc.proxy.ports).toEqual(["${PROXY_PORT:-8080}:8080"]);
     expect(compose.networks.internal.internal).toBe(true);
     for (const [name, s] of Object.entries(svc) as [string, any][]) {
       expect({ name, networks: s.networks }).toEqual({ name, networks: name === "proxy" ? ["internal", "edge"] : ["internal"] });
