@@ -5,8 +5,8 @@
  *
  *   base images     pulled, or local stand-ins built by ../shared/offline-images/build-standins.sh
  *                   when the registry is out of reach (see that folder's README)
- *   build           both images with BuildKit (no `# syntax=` line: no frontend image to fetch);
- *                   the aggregator's node_modules holds no type-only/unused package
+ *   build           both images with BuildKit (no `# syntax=` line: no frontend image to fetch)
+ *   pruned          the aggregator's node_modules holds no type-only/unused package
  *   no DATABASE_URL the aggregator image says in one line that it needs DATABASE_URL, exit != 0
  *   compose up      `docker-compose config` (v1 here; the file is Compose-spec valid for v2), then
  *                   PostgreSQL, 2 replicas and the proxy healthy
@@ -305,6 +305,10 @@ async function buildImages(): Promise<string> {
   const t1 = performance.now();
   await must(docker('build', '-q', '-f', 'publisher/Dockerfile', '-t', PUBLISHER_IMAGE, '.'), 600_000);
   const t2 = performance.now();
+  return `aggregator ${((t1 - t0) / 1000).toFixed(0)} s, publisher ${((t2 - t1) / 1000).toFixed(0)} s (BuildKit, no frontend image fetched)`;
+}
+
+async function prunedImage(): Promise<string> {
   const listing = JSON.parse(
     await must(
       docker(
@@ -317,7 +321,8 @@ async function buildImages(): Promise<string> {
   const leftovers = PRUNED.filter((n) => listing.names.includes(n) && (n.startsWith('@') ? listing.names.some((x) => x.startsWith(`${n}/`)) : true));
   check(leftovers.length === 0, `the aggregator image still ships ${leftovers.join(', ')}`);
   for (const needed of ['elysia', 'postgres', 'drizzle-orm', 'pino', 'prom-client']) check(listing.names.includes(needed), `the aggregator image lacks ${needed}`);
-  return `aggregator ${((t1 - t0) / 1000).toFixed(0)} s, publisher ${((t2 - t1) / 1000).toFixed(0)} s; aggregator node_modules ${(listing.bytes / 1e6).toFixed(1)} MB without ${PRUNED.join(', ')}`;
+  const layer = (await must(docker('history', '--format', '{{.Size}}\t{{.CreatedBy}}', AGGREGATOR_IMAGE))).split('\n').find((l) => l.includes('node_modules'))?.split('\t')[0];
+  return `node_modules ${(listing.bytes / 1e6).toFixed(1)} MB of files (layer ${layer}), none of ${PRUNED.join(', ')}; elysia, postgres, drizzle-orm, pino, prom-client present (the later steps run it)`;
 }
 
 async function noDatabaseUrl(): Promise<string> {
@@ -650,6 +655,7 @@ try {
     }
   }
   await step('build images', buildImages, { blocking: true });
+  await step('aggregator image pruned', prunedImage);
   await step('aggregator image without DATABASE_URL', noDatabaseUrl);
   composeStarted = true;
   await step('compose up', composeUp, { blocking: true });
