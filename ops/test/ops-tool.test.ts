@@ -106,6 +106,23 @@ describe("Job builder (renders the chart's Job template)", () => {
     expect(() => renderJob({ ...base, kind: "publisher", set: ["publisher.dupRate=0.3"] })).toThrow(/dupRate/);
   });
 
+  test("the publish/load commands printed in README, docs/DEPLOY.md and the chart's NOTES.txt parse and render", () => {
+    const commands: string[] = [];
+    for (const file of ["README.md", "docs/DEPLOY.md", "charts/aggregator/templates/NOTES.txt"]) {
+      const text = readFileSync(join(REPO_ROOT, file), "utf8").replaceAll("{{ .Release.Name }}", "logbus").replaceAll("{{ .Release.Namespace }}", "logbus");
+      const found = [...text.matchAll(/npm run k8s -- ((?:publish|load)\b[^#\n]*)/g)].map((m) => m[1].trim());
+      expect({ file, found: found.length > 0 }).toEqual({ file, found: true });
+      commands.push(...found);
+    }
+    expect(commands.some((c) => c.includes("--dup-rate 0.3"))).toBe(true);
+    for (const line of commands) {
+      const cmd = parseCommand(line.split(/\s+/));
+      const kind = cmd.name === "publish" ? "publisher" : "k6";
+      const r = renderJob({ ...base, kind, set: cmd.set, setString: cmd.setString, setJson: cmd.setJson, valuesFiles: cmd.valuesFiles.map((f) => join(REPO_ROOT, f)) });
+      expect(r.job.kind).toBe("Job");
+    }
+  });
+
   test("the k6 Job comes with the script ConfigMap holding k6/load.js", () => {
     const r = renderJob({ ...base, kind: "k6", set: ["k6.vus=5"] });
     expect(r.configMap!.data["load.js"]).toBe(readFileSync(join(REPO_ROOT, "k6/load.js"), "utf8"));
