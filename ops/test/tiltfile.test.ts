@@ -24,7 +24,7 @@ beforeAll(() => {
     valuesFiles: h.values.map((v: string) => join(REPO_ROOT, v)),
     set: h.set,
   });
-});
+}, 120_000);
 
 describe("Tiltfile", () => {
   test("buildifier: valid Starlark, formatted, no lint warnings", () => {
