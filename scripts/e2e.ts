@@ -22,9 +22,10 @@
  *                   and the replicas serve again
  *   teardown        `docker-compose down -v`: nothing of the project left
  *
- * The engine: E2E_DOCKER_HOST if set; else its own dockerd on unix:///run/logbus-e2e.sock (never
- * the default socket, which test runs would detect), installing Debian's docker.io and
- * docker-compose when absent and stopping that dockerd at the end. No engine: a printed reason
+ * The engine: E2E_DOCKER_HOST if set; else its own dockerd on unix:///run/logbus-e2e.sock (it
+ * never starts one on the default socket, which test runs would detect; one already serving it is
+ * used), installing Debian's docker.io and docker-compose when absent and stopping the dockerd it
+ * started at the end, also on SIGINT/SIGTERM. No engine: a printed reason
  * and exit 0. Env: E2E_DOCKER_HOST, E2E_DOCKER_DATA_ROOT, OFFLINE_IMAGES_DIR, E2E_STANDINS_DIR.
  */
 import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
@@ -175,6 +176,11 @@ let ourDockerd: { pid: number } | null = null;
 async function ensureEngine(): Promise<string | null> {
   if (process.env.E2E_DOCKER_HOST) {
     return (await pingDocker(dockerHost)) ? null : `E2E_DOCKER_HOST=${dockerHost} does not answer`;
+  }
+  // An engine already serving the default socket (a user's, or one systemd started when apt
+  // installed docker.io) is used as it is: a second dockerd would fight it over docker0 and iptables.
+  if (!(await pingDocker(dockerHost)) && existsSync('/var/run/docker.sock') && (await pingDocker('unix:///var/run/docker.sock'))) {
+    dockerHost = 'unix:///var/run/docker.sock';
   }
   if (!(await pingDocker(dockerHost))) {
     const missing = [];
@@ -631,6 +637,20 @@ function finish(code: number): never {
   say(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
   console.log(`e2e: ${passed} passed, ${failed} failed`);
   process.exit(failed ? 1 : code);
+}
+
+// Ctrl-C or a CI timeout: leave no stack, no volume and no dockerd of ours behind.
+let interrupted = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, async () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    say(`${signal}: tearing down`);
+    await run(docker('rm', '-f', CHART_CONTAINER), { timeoutMs: 30_000 });
+    await run(compose('down', '-v', '--remove-orphans', '-t', '5'), { timeoutMs: 60_000 });
+    await stopOurDockerd();
+    process.exit(130);
+  });
 }
 
 const noEngine = await ensureEngine();
