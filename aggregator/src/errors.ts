@@ -99,10 +99,19 @@ export class StorageUnavailable extends AppError {
   }
 }
 
-/** SIGTERM was received: new work goes to another replica (a 503, so clients retry). */
-export class ShuttingDown extends StorageUnavailable {
+/**
+ * This replica is draining. The 503 also says `Connection: close`: the client's next request on
+ * this keep-alive connection would otherwise race the listener closing and see a reset instead
+ * of a clean end of connection (a proxy or client then reconnects, to another replica).
+ */
+export class Draining extends StorageUnavailable {
   constructor() {
     super('this replica is shutting down; retry', 1);
+  }
+  override toResponse(): Response {
+    const response = super.toResponse();
+    response.headers.set('connection', 'close');
+    return response;
   }
 }
 

@@ -6,7 +6,7 @@
  */
 import { createAggregator } from './aggregator';
 import { type Config, ConfigError, loadConfig } from './config';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded';
+import { type EmbeddedPostgres, embeddedUnavailableReason, startEmbeddedPostgres } from './db/embedded';
 import { createLogger } from './log';
 import { guardDriverCrash, installSignalHandlers } from './ops/shutdown';
 
@@ -30,6 +30,12 @@ async function main(): Promise<void> {
   let embedded: EmbeddedPostgres | null = null;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
+    // One plain line, not a stack: the usual cause is an image started without DATABASE_URL.
+    const reason = embeddedUnavailableReason();
+    if (reason) {
+      console.error(reason);
+      process.exit(1);
+    }
     log.info({ dataDir: config.dataDir }, 'DATABASE_URL unset: starting embedded PostgreSQL');
     embedded = await startEmbeddedPostgres({ dataDir: config.dataDir });
     databaseUrl = embedded.url;

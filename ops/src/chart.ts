@@ -29,6 +29,8 @@ export interface RenderOptions {
   set?: string[];
   /** `--set-string` pairs. */
   setString?: string[];
+  /** `--set-json` pairs (key=JSON): numbers stay numbers (`--set` keeps `0.3` a string). */
+  setJson?: string[];
   /** Template paths relative to the chart (e.g. templates/publisher-job.yaml). */
   showOnly?: string[];
   kubeVersion?: string;
@@ -51,6 +53,7 @@ export function helmTemplateArgs(o: RenderOptions = {}): string[] {
   for (const f of o.valuesFiles ?? []) args.push("--values", f);
   for (const s of o.set ?? []) args.push("--set", s);
   for (const s of o.setString ?? []) args.push("--set-string", s);
+  for (const s of o.setJson ?? []) args.push("--set-json", s);
   for (const s of o.showOnly ?? []) args.push("--show-only", s);
   if (o.kubeVersion) args.push("--kube-version", o.kubeVersion);
   return args;

@@ -17,6 +17,13 @@ export interface Command {
   /** helm --set pairs: the user's, then the ones derived from flags. */
   set: string[];
   setString: string[];
+  /**
+   * helm --set-json pairs for the numeric flags: `--set` turns only integers into numbers, so
+   * `publisher.dupRate=0.3` stayed the string "0.3" and failed the chart's schema.
+   */
+  setJson: string[];
+  /** Keep the Job (and its pods) when it fails, for inspection; by default it is deleted. */
+  keep: boolean;
   /** Seconds to wait for the Job (publish/load) or for pending to drain (verify). */
   timeoutSeconds: number;
   help: boolean;
@@ -39,6 +46,7 @@ common flags:
   -f, --values FILE     values file the release was installed with (repeatable)
   --set K=V             extra chart value (repeatable)
   --timeout SECONDS     wait at most this long [publish/load: 900, verify: 30]
+  --keep                publish/load: keep the Job and its pods when it fails (deleted by default)
 
 publish:  --events N --dup-rate R --topics N --batch N --concurrency N --rate N --seed N
           --image REF (publisher image, default from the chart) --no-verify
@@ -84,6 +92,7 @@ export function parseCommand(argv: string[]): Command {
         seed: { type: "string" },
         image: { type: "string" },
         "no-verify": { type: "boolean", default: false },
+        keep: { type: "boolean", default: false },
         vus: { type: "string" },
         duration: { type: "string" },
         "p95-ms": { type: "string" },
@@ -94,7 +103,7 @@ export function parseCommand(argv: string[]): Command {
     throw new OpsError(`${(err as Error).message}\n(run with --help for usage)`, ExitCode.Usage);
   }
   const { values: v, positionals } = parsed;
-  if (v.help) return { name: "verify", release: "", namespace: undefined, valuesFiles: [], set: [], setString: [], timeoutSeconds: 0, help: true };
+  if (v.help) return { name: "verify", release: "", namespace: undefined, valuesFiles: [], set: [], setString: [], setJson: [], keep: false, timeoutSeconds: 0, help: true };
   const name = positionals[0];
   if (positionals.length !== 1 || !["publish", "load", "verify"].includes(name)) {
     throw new OpsError(`expected one command: publish, load or verify (got ${positionals.join(" ") || "none"})\n(run with --help for usage)`, ExitCode.Usage);
@@ -102,6 +111,7 @@ export function parseCommand(argv: string[]): Command {
   const problems: string[] = [];
   const set = [...(v.set as string[])];
   const setString: string[] = [];
+  const setJson: string[] = [];
   for (const s of set) if (!/^[A-Za-z0-9_.[\]-]+=/.test(s)) problems.push(`--set ${s}: expected key=value`);
 
   const command = name as CommandName;
@@ -112,13 +122,16 @@ export function parseCommand(argv: string[]): Command {
     const key = (allowed as Record<string, string>)[flag];
     if (!key) problems.push(`--${flag} does not apply to ${command}`);
     else if (!NUMERIC.test(raw)) problems.push(`--${flag} ${raw}: expected a non-negative number`);
-    else set.push(`${key}=${raw}`);
+    // Integers through --set (int64, printed exactly); fractions through --set-json (a number).
+    else if (/^\d+$/.test(raw)) set.push(`${key}=${raw}`);
+    else setJson.push(`${key}=${Number(raw)}`);
   }
   const only = (flag: string, cmd: CommandName) => {
     if (v[flag as keyof typeof v] !== undefined && v[flag as keyof typeof v] !== false && command !== cmd)
       problems.push(`--${flag} does not apply to ${command}`);
   };
   for (const f of ["seed", "image", "no-verify"]) only(f, "publish");
+  if (v.keep && command === "verify") problems.push("--keep does not apply to verify");
   only("duration", "load");
   if (v.seed !== undefined) {
     if (!/^\d+$/.test(v.seed)) problems.push(`--seed ${v.seed}: expected an integer`);
@@ -150,6 +163,8 @@ export function parseCommand(argv: string[]): Command {
     valuesFiles: v.values as string[],
     set,
     setString,
+    setJson,
+    keep: v.keep as boolean,
     timeoutSeconds,
     help: false,
   };

@@ -18,6 +18,7 @@ export interface JobRequest {
   valuesFiles: string[];
   set: string[];
   setString: string[];
+  setJson?: string[];
   /** Appended to the chart's Job name; unique per run (default: base-36 time). */
   suffix?: string;
 }
@@ -45,6 +46,7 @@ export function jobRenderOptions(r: JobRequest): RenderOptions {
     // The user's settings go first; enabling the Job comes last so nothing can turn it off.
     set: [...r.set, `${r.kind}.enabled=true`],
     setString: r.setString,
+    setJson: r.setJson ?? [],
     showOnly: templates,
   };
 }

@@ -77,15 +77,29 @@ export async function api<T>(c: Cluster, call: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Creates the ConfigMap, or replaces it when it exists (the k6 script may have changed). */
-export async function applyConfigMap(c: Cluster, cm: K8sObject): Promise<void> {
+/**
+ * Creates the ConfigMap, or replaces it when it exists (the k6 script may have changed).
+ * Says which, so a failed run deletes only what it created.
+ */
+export async function applyConfigMap(c: Cluster, cm: K8sObject): Promise<"created" | "replaced"> {
   const body = { ...cm, metadata: { ...cm.metadata, namespace: c.namespace } } as k8s.V1ConfigMap;
   try {
     await c.core.createNamespacedConfigMap({ namespace: c.namespace, body });
+    return "created";
   } catch (err) {
     if (!(err instanceof k8s.ApiException && err.code === 409)) throw describeError(err, c.server);
     await api(c, () => c.core.replaceNamespacedConfigMap({ name: cm.metadata.name, namespace: c.namespace, body }));
+    return "replaced";
   }
+}
+
+/** Deletes a Job and, in the background, its pods (the default for batch/v1 would orphan them). */
+export async function deleteJob(c: Cluster, name: string): Promise<void> {
+  await api(c, () => c.batch.deleteNamespacedJob({ name, namespace: c.namespace, propagationPolicy: "Background" }));
+}
+
+export async function deleteConfigMap(c: Cluster, name: string): Promise<void> {
+  await api(c, () => c.core.deleteNamespacedConfigMap({ name, namespace: c.namespace }));
 }
 
 export async function createJob(c: Cluster, job: K8sObject): Promise<k8s.V1Job> {
@@ -93,18 +107,51 @@ export async function createJob(c: Cluster, job: K8sObject): Promise<k8s.V1Job> 
   return api(c, () => c.batch.createNamespacedJob({ namespace: c.namespace, body }));
 }
 
-/** Waits for the Job's first pod to leave Pending (so its log can be followed); returns its name. */
-export async function waitForPod(c: Cluster, job: k8s.V1Job, deadline: number): Promise<string> {
-  const selector = `batch.kubernetes.io/controller-uid=${job.metadata!.uid}`;
+export interface JobResult {
+  ok: boolean;
+  reason: string;
+}
+
+/** The outcome a Job's status records, or null while it runs (pure; unit-tested). */
+export function jobOutcome(job: Pick<k8s.V1Job, "status">): JobResult | null {
+  for (const cond of job.status?.conditions ?? []) {
+    if (cond.status !== "True") continue;
+    if (cond.type === "Complete") return { ok: true, reason: "Complete" };
+    if (cond.type === "Failed") return { ok: false, reason: [cond.reason ?? "Failed", cond.message].filter(Boolean).join(": ") };
+  }
+  return null;
+}
+
+/**
+ * Label selectors for a Job's pods: `batch.kubernetes.io/controller-uid` exists from Kubernetes
+ * 1.27, `controller-uid` before (and still, for compatibility).
+ */
+export function podSelectors(uid: string): string[] {
+  return [`batch.kubernetes.io/controller-uid=${uid}`, `controller-uid=${uid}`];
+}
+
+/**
+ * Waits for the Job's first pod to leave Pending (so its log can be followed) and returns its
+ * name, or returns the Job's outcome if the Job finishes first (its pod never seen: a label
+ * this cluster does not set, a pod already deleted): the Job's own status decides, never a
+ * timeout alone.
+ */
+export async function waitForPod(c: Cluster, job: k8s.V1Job, deadline: number): Promise<{ pod: string } | { result: JobResult }> {
+  const name = job.metadata!.name!;
   for (;;) {
-    const pods = await api(c, () => c.core.listNamespacedPod({ namespace: c.namespace, labelSelector: selector }));
-    const pod = pods.items.find((p) => p.status?.phase && p.status.phase !== "Pending");
-    if (pod) return pod.metadata!.name!;
-    const waiting = pods.items[0]?.status?.containerStatuses?.[0]?.state?.waiting;
-    if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? "")) {
-      throw new OpsError(`pod ${pods.items[0].metadata!.name}: ${waiting.reason}: ${waiting.message ?? ""} (was the image loaded with \`kind load docker-image\`?)`);
+    for (const labelSelector of podSelectors(job.metadata!.uid!)) {
+      const pods = await api(c, () => c.core.listNamespacedPod({ namespace: c.namespace, labelSelector }));
+      const pod = pods.items.find((p) => p.status?.phase && p.status.phase !== "Pending");
+      if (pod) return { pod: pod.metadata!.name! };
+      const waiting = pods.items[0]?.status?.containerStatuses?.[0]?.state?.waiting;
+      if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? "")) {
+        throw new OpsError(`pod ${pods.items[0].metadata!.name}: ${waiting.reason}: ${waiting.message ?? ""} (was the image loaded with \`kind load docker-image\`?)`);
+      }
+      if (pods.items.length) break;
     }
-    if (Date.now() > deadline) throw new OpsError(`Job ${job.metadata!.name}: no pod started before the timeout`);
+    const result = jobOutcome(await api(c, () => c.batch.readNamespacedJobStatus({ name, namespace: c.namespace })));
+    if (result) return { result };
+    if (Date.now() > deadline) throw new OpsError(`Job ${name}: no pod started before the timeout`);
     await sleep(1000);
   }
 }
@@ -122,15 +169,11 @@ export async function followLogs(c: Cluster, pod: string, container: string, out
   for await (const chunk of res.body) out.write(chunk);
 }
 
-/** Waits until the Job has a Complete or Failed condition; returns true when it succeeded. */
-export async function waitForJob(c: Cluster, name: string, deadline: number): Promise<{ ok: boolean; reason: string }> {
+/** Waits until the Job has a Complete or Failed condition. */
+export async function waitForJob(c: Cluster, name: string, deadline: number): Promise<JobResult> {
   for (;;) {
-    const job = await api(c, () => c.batch.readNamespacedJobStatus({ name, namespace: c.namespace }));
-    for (const cond of job.status?.conditions ?? []) {
-      if (cond.status !== "True") continue;
-      if (cond.type === "Complete") return { ok: true, reason: "Complete" };
-      if (cond.type === "Failed") return { ok: false, reason: [cond.reason ?? "Failed", cond.message].filter(Boolean).join(": ") };
-    }
+    const result = jobOutcome(await api(c, () => c.batch.readNamespacedJobStatus({ name, namespace: c.namespace })));
+    if (result) return result;
     if (Date.now() > deadline) return { ok: false, reason: "timed out waiting for the Job" };
     await sleep(2000);
   }

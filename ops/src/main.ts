@@ -7,7 +7,7 @@ import { type Command, parseCommand, USAGE } from "./cli.ts";
 import { helmTemplate, parseManifests } from "./chart.ts";
 import { ExitCode, OpsError } from "./error.ts";
 import { renderJob } from "./jobs.ts";
-import { applyConfigMap, type Cluster, connect, createJob, followLogs, proxyGetJson, waitForJob, waitForPod } from "./kube.ts";
+import { applyConfigMap, type Cluster, connect, createJob, deleteConfigMap, deleteJob, followLogs, proxyGetJson, waitForJob, waitForPod } from "./kube.ts";
 import { formatStats, type Stats, statsProblems } from "./stats.ts";
 
 const log = (msg: string) => console.error(`k8s: ${msg}`);
@@ -15,7 +15,7 @@ const log = (msg: string) => console.error(`k8s: ${msg}`);
 /** The release's aggregator Service, from the chart with the release's values. */
 function serviceOf(cmd: Command, namespace: string): { name: string; portName: string } {
   const objects = parseManifests(
-    helmTemplate({ release: cmd.release, namespace, valuesFiles: cmd.valuesFiles, set: cmd.set, setString: cmd.setString, showOnly: ["templates/service.yaml"] }),
+    helmTemplate({ release: cmd.release, namespace, valuesFiles: cmd.valuesFiles, set: cmd.set, setString: cmd.setString, setJson: cmd.setJson, showOnly: ["templates/service.yaml"] }),
   );
   return { name: objects[0].metadata.name, portName: objects[0].spec.ports[0].name };
 }
@@ -36,18 +36,56 @@ async function verify(c: Cluster, svc: { name: string; portName: string }, timeo
 
 async function runJob(cmd: Command, c: Cluster): Promise<void> {
   const kind = cmd.name === "publish" ? "publisher" : "k6";
-  const rendered = renderJob({ kind, release: cmd.release, namespace: c.namespace, valuesFiles: cmd.valuesFiles, set: cmd.set, setString: cmd.setString });
+  const rendered = renderJob({ kind, release: cmd.release, namespace: c.namespace, valuesFiles: cmd.valuesFiles, set: cmd.set, setString: cmd.setString, setJson: cmd.setJson });
   const deadline = Date.now() + cmd.timeoutSeconds * 1000;
-  if (rendered.configMap) await applyConfigMap(c, rendered.configMap);
-  const job = await createJob(c, rendered.job);
-  log(`created Job ${c.namespace}/${job.metadata!.name}`);
-  const pod = await waitForPod(c, job, deadline);
-  log(`following pod ${pod}`);
-  await followLogs(c, pod, kind, process.stdout);
-  const result = await waitForJob(c, job.metadata!.name!, deadline);
-  if (!result.ok) throw new OpsError(`Job ${job.metadata!.name} failed (${result.reason}); logs: kubectl -n ${c.namespace} logs job/${job.metadata!.name}`);
-  log(`Job ${job.metadata!.name} completed`);
+  const configMap = rendered.configMap && (await applyConfigMap(c, rendered.configMap)) === "created" ? rendered.configMap.metadata.name : undefined;
+  let job;
+  try {
+    job = await createJob(c, rendered.job);
+  } catch (err) {
+    await cleanUp(c, cmd, undefined, configMap);
+    throw err;
+  }
+  const name = job.metadata!.name!;
+  log(`created Job ${c.namespace}/${name}`);
+  try {
+    const started = await waitForPod(c, job, deadline);
+    let result;
+    if ("pod" in started) {
+      log(`following pod ${started.pod}`);
+      await followLogs(c, started.pod, kind, process.stdout);
+      result = await waitForJob(c, name, deadline);
+    } else {
+      log(`Job ${name} finished before a pod of it was seen; its log: kubectl -n ${c.namespace} logs job/${name}`);
+      result = started.result;
+    }
+    if (!result.ok) throw new OpsError(`Job ${name} failed (${result.reason}); logs: kubectl -n ${c.namespace} logs job/${name}`);
+  } catch (err) {
+    await cleanUp(c, cmd, name, configMap);
+    throw err;
+  }
+  log(`Job ${name} completed`);
   await verify(c, rendered.service, 30);
+}
+
+/** After a failure: deletes the Job (with its pods) and a ConfigMap this run created, unless --keep. */
+async function cleanUp(c: Cluster, cmd: Command, job: string | undefined, configMap: string | undefined): Promise<void> {
+  if (cmd.keep) {
+    if (job) log(`kept Job ${c.namespace}/${job} (--keep); delete it with: kubectl -n ${c.namespace} delete job ${job}`);
+    return;
+  }
+  for (const [what, remove] of [
+    [job && `Job ${job}`, () => deleteJob(c, job!)],
+    [configMap && `ConfigMap ${configMap}`, () => deleteConfigMap(c, configMap!)],
+  ] as const) {
+    if (!what) continue;
+    try {
+      await remove();
+      log(`deleted ${what} (pass --keep to keep it for inspection)`);
+    } catch (err) {
+      log(`could not delete ${what}: ${(err as Error).message}`);
+    }
+  }
 }
 
 /** Runs the tool; returns the exit code. */

@@ -29,6 +29,8 @@ beforeAll(() => {
   for (const s of SCENARIOS) {
     rendered.set(s, renderChart({ release: "logbus", namespace: "logbus", valuesFiles: [join(CHART_DIR, "ci", s)] }));
   }
+  // Seven helm renders: on a loaded machine they outlast Bun's 5 s hook default, which then
+  // killed a helm spawn mid-way (seen in a full `npm test`).
 }, 180_000);
 
 test("there are ci scenarios for defaults, HA, existing secrets, external DB, no policies, jobs and kind", () => {

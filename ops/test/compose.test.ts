@@ -38,19 +38,30 @@ function composeValidator() {
 }
 
 export const validateCompose = composeValidator();
+
+/** Compose's interpolation with an empty environment (`${VAR:-default}`, `$$`), applied before validation as Compose does. */
+export function interpolate(node: unknown): unknown {
+  if (typeof node === "string") return node.replace(/\$\$|\$\{(\w+)(?::?-([^}]*))?\}/g, (m, _name, dflt) => (m === "$$" ? "$" : (dflt ?? "")));
+  if (Array.isArray(node)) return node.map(interpolate);
+  if (node && typeof node === "object") return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, interpolate(v)]));
+  return node;
+}
+
 const compose = parse(readFileSync(join(REPO_ROOT, "docker-compose.yml"), "utf8"));
+const interpolated = interpolate(compose) as typeof compose;
 const svc = compose.services;
 const envNames = (s: any) => Object.keys(s.environment ?? {});
 
 describe("docker-compose.yml", () => {
   test("is valid against the Compose Specification schema", () => {
-    const ok = validateCompose(compose);
+    const ok = validateCompose(interpolated);
+    expect(interpolated.services.proxy.ports).toEqual(["8080:8080"]);
     expect(validateCompose.errors ?? []).toEqual([]);
     expect(ok).toBe(true);
   });
 
   test("the validator rejects an unknown key and a wrong type (it is not vacuous)", () => {
-    const broken = structuredClone(compose);
+    const broken = structuredClone(interpolated);
     broken.services.aggregator.replica = 2;
     broken.services.postgres.healthcheck.retries = "ten";
     expect(validateCompose(broken)).toBe(false);
@@ -74,7 +85,7 @@ describe("docker-compose.yml", () => {
   test("only the proxy publishes a port, 8080, and only it joins a non-internal network", () => {
     const publishing = Object.entries(svc).filter(([, s]: any) => s.ports?.length).map(([n]) => n);
     expect(publishing).toEqual(["proxy"]);
-    expect(svc.proxy.ports).toEqual(["8080:8080"]);
+    expect(svc.proxy.ports).toEqual(["${PROXY_PORT:-8080}:8080"]);
     expect(compose.networks.internal.internal).toBe(true);
     for (const [name, s] of Object.entries(svc) as [string, any][]) {
       expect({ name, networks: s.networks }).toEqual({ name, networks: name === "proxy" ? ["internal", "edge"] : ["internal"] });
@@ -96,6 +107,27 @@ describe("docker-compose.yml", () => {
       expect(s.image).toMatch(/:[\w.-]+$/);
       expect(s.image).not.toMatch(/:latest$/);
     }
+  });
+
+  test("PostgreSQL's socket tmpfs is owned by its user, so it survives a container restart", () => {
+    // A bare tmpfs is re-created 0755 root on restart; PostgreSQL (user 999) then crash-loops.
+    const [uid, gid] = String(svc.postgres.user).split(":");
+    const socketDir = svc.postgres.tmpfs.find((t: string) => t.startsWith("/var/run/postgresql"));
+    // Short syntax `path:options`: valid for Compose v1 (docker-compose 1.29) and v2 alike.
+    const [path, options] = socketDir.split(":");
+    expect(path).toBe("/var/run/postgresql");
+    const opts = Object.fromEntries(options.split(",").map((o: string) => o.split("=")));
+    expect(opts).toMatchObject({ uid, gid });
+    expect(Number.parseInt(opts.mode, 8) & 0o700).toBe(0o700);
+  });
+
+  test("the proxy gives up on a dead replica after ~1 s and retries POST /publish (idempotent) on the next", () => {
+    const conf = svc.proxy.command.join("\n");
+    const connect = /proxy_connect_timeout\s+(\d+)(ms|s);/.exec(conf);
+    expect(connect).not.toBeNull();
+    expect(Number(connect![1]) * (connect![2] === "s" ? 1000 : 1)).toBeLessThanOrEqual(1000);
+    const next = /proxy_next_upstream\s+([^;]+);/.exec(conf)![1].split(/\s+/);
+    expect(next).toEqual(expect.arrayContaining(["error", "timeout", "http_503", "non_idempotent"]));
   });
 
   test("stop_grace_period of the aggregator exceeds DRAIN_TIMEOUT_MS", () => {

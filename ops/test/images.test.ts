@@ -1,6 +1,6 @@
 /**
- * Dockerfiles and .dockerignore. No container engine runs here and hadolint is not available,
- * so the files are parsed and held to the rules the issue sets: official base images pinned,
+ * Dockerfiles and .dockerignore, statically (hadolint is not available; the images are built and
+ * run for real by the e2e suite, scripts/e2e.ts): the files are parsed and held to the rules the issue sets: official base images pinned,
  * multi-stage, lockfile installs of production dependencies only, a numeric non-root USER, bun
  * or deno as PID 1 in exec form, and a build context that lets in only what the images copy.
  */
@@ -72,6 +72,9 @@ function commonRules(path: string, official: RegExp) {
       expect(() => JSON.parse(v)).not.toThrow();
     }
   });
+  test("no `# syntax=` directive: BuildKit would pull a frontend image, which fails offline", () => {
+    expect(read(path)).not.toMatch(/^#\s*syntax\s*=/im);
+  });
   test("COPY sources exist and the final stage never copies the whole context", () => {
     for (const s of stages)
       for (const c of ops(s, "COPY")) {
@@ -97,6 +100,18 @@ describe("aggregator/Dockerfile", () => {
     expect(install).toContain("--omit=dev");
     expect(install).toContain("--ignore-scripts");
     expect(ops(deps, "COPY")).toContain("package.json package-lock.json ./");
+  });
+
+  test("the deps stage prunes type-only and unused packages npm installs anyway (typescript, bun-types, @types, pg)", () => {
+    const deps = stages.find((s) => s.name === "deps")!;
+    const runs = ops(deps, "RUN");
+    const prune = runs.find((r) => /rm -rf/.test(r))!;
+    expect(runs.indexOf(prune)).toBeGreaterThan(runs.findIndex((r) => /npm ci/.test(r)));
+    const removed = prune.split(/\s+/);
+    for (const name of ["typescript", "@typescript", "bun-types", "@types", "pg", "pg-*", "openapi-types"]) expect(removed).toContain(name);
+    // Never a package the aggregator imports at run time.
+    const runtime = Object.keys(JSON.parse(read("aggregator/package.json")).dependencies);
+    for (const name of runtime) expect(removed).not.toContain(name);
   });
 
   test("runtime: sources and migrations, bun src/main.ts in /app/aggregator, port 8080, writes only under /tmp", () => {
@@ -128,12 +143,23 @@ describe("aggregator/Dockerfile", () => {
 });
 
 describe("publisher/Dockerfile", () => {
-  const { final } = commonRules("publisher/Dockerfile", /^denoland\/deno:(distroless-)?2\.\d+\.\d+$/);
+  const { stages, final } = commonRules("publisher/Dockerfile", /^denoland\/deno:(distroless-)?2\.\d+\.\d+$/);
 
-  test("runs deno run --cached-only with net/env/read permissions on publisher/main.ts", () => {
+  test("runs deno run --cached-only with net/env/read permissions on publisher/main.ts, under the image's tini", () => {
+    // tini as PID 1: deno as PID 1 exited 139 on SIGTERM/SIGINT.
     expect(JSON.parse(last(ops(final, "ENTRYPOINT")))).toEqual([
-      "deno", "run", "--cached-only", "--allow-net", "--allow-env", "--allow-read", "publisher/main.ts",
+      "/tini", "--", "deno", "run", "--cached-only", "--allow-net", "--allow-env", "--allow-read", "publisher/main.ts",
     ]);
+  });
+
+  test("the lockfile is copied and enforced (--frozen) where modules are cached", () => {
+    const cache = stages.find((s) => s.name === "cache")!;
+    expect(ops(cache, "COPY").join(" ")).toContain("publisher/deno.lock");
+    expect(existsSync(join(REPO_ROOT, "publisher/deno.lock"))).toBe(true);
+    for (const step of ops(cache, "RUN").join(" ").split("&&").filter((r) => /deno (check|cache)/.test(r))) {
+      expect(step).toContain("--lock publisher/deno.lock");
+      expect(step).toContain("--frozen");
+    }
   });
 });
 
@@ -154,7 +180,7 @@ describe(".dockerignore", () => {
     expect(lines).toEqual(expect.arrayContaining(["**/*.test.ts", "**/*_test.ts"]));
   });
   test("the allowed paths exist (a renamed folder would silently drop out of the image)", () => {
-    for (const l of lines.filter((x) => x.startsWith("!") && !x.includes("deno.lock"))) {
+    for (const l of lines.filter((x) => x.startsWith("!"))) {
       expect(existsSync(join(REPO_ROOT, l.slice(1)))).toBe(true);
     }
     expect(statSync(join(REPO_ROOT, "aggregator/drizzle")).isDirectory()).toBe(true);

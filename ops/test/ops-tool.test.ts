@@ -26,13 +26,18 @@ describe("command line", () => {
   test("publish flags become chart values", () => {
     const c = parseCommand(["publish", "--events", "20000", "--dup-rate", "0.3", "--seed", "7", "-n", "demo", "--image", "reg/pub:v2"]);
     expect(c).toMatchObject({ name: "publish", release: "logbus", namespace: "demo", timeoutSeconds: 900 });
-    expect(c.set).toEqual(["publisher.events=20000", "publisher.dupRate=0.3"]);
+    expect(c.set).toEqual(["publisher.events=20000"]);
+    // A fraction goes through --set-json: --set would keep it the string "0.3".
+    expect(c.setJson).toEqual(["publisher.dupRate=0.3"]);
+    expect(c.keep).toBe(false);
     expect(c.setString).toEqual(["publisher.seed=7", "publisher.image.repository=reg/pub", "publisher.image.tag=v2"]);
   });
 
   test("load flags become k6 values; verify takes none of them", () => {
     expect(parseCommand(["load", "--vus", "10", "--duration", "1m"]).set).toEqual(["k6.vus=10"]);
     expect(parseCommand(["verify"]).timeoutSeconds).toBe(30);
+    expect(parseCommand(["load", "--dup-rate", "0.25", "--keep"])).toMatchObject({ setJson: ["k6.dupRate=0.25"], keep: true });
+    expect(() => parseCommand(["verify", "--keep"])).toThrow(/--keep does not apply to verify/);
   });
 
   test("usage errors list every problem and use exit code 2", () => {
@@ -82,6 +87,39 @@ describe("Job builder (renders the chart's Job template)", () => {
       // The release's ServiceAccount exists where the Job runs.
       const sa = { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: "logbus-aggregator" } };
       expect(selectorProblems([...objects, sa])).toEqual([]);
+    }
+  });
+
+  test("helm accepts what the tool generates: every numeric flag, fractions included, passes the chart's schema", () => {
+    const publish = parseCommand(["publish", "--events", "20000", "--dup-rate", "0.3", "--topics", "4", "--batch", "50", "--concurrency", "8", "--rate", "1000", "--seed", "7"]);
+    const load = parseCommand(["load", "--vus", "10", "--batch", "50", "--dup-rate", "0.3", "--p95-ms", "250", "--duration", "30s"]);
+    const env = (kind: "publisher" | "k6", cmd: typeof publish) =>
+      renderJob({ ...base, kind, set: cmd.set, setString: cmd.setString, setJson: cmd.setJson }).job.spec.template.spec.containers[0].env;
+    expect(env("publisher", publish)).toEqual(
+      expect.arrayContaining([
+        { name: "PUBLISHER_EVENTS", value: "20000" },
+        { name: "PUBLISHER_DUP_RATE", value: "0.3" },
+      ]),
+    );
+    expect(env("k6", load)).toEqual(expect.arrayContaining([{ name: "DUP_RATE", value: "0.3" }, { name: "VUS", value: "10" }]));
+    // The path the tool used before, `--set publisher.dupRate=0.3`, is what the schema rejects.
+    expect(() => renderJob({ ...base, kind: "publisher", set: ["publisher.dupRate=0.3"] })).toThrow(/dupRate/);
+  });
+
+  test("the publish/load commands printed in README, docs/DEPLOY.md and the chart's NOTES.txt parse and render", () => {
+    const commands: string[] = [];
+    for (const file of ["README.md", "docs/DEPLOY.md", "charts/aggregator/templates/NOTES.txt"]) {
+      const text = readFileSync(join(REPO_ROOT, file), "utf8").replaceAll("{{ .Release.Name }}", "logbus").replaceAll("{{ .Release.Namespace }}", "logbus");
+      const found = [...text.matchAll(/npm run k8s -- ((?:publish|load)\b[^#\n]*)/g)].map((m) => m[1].trim());
+      expect({ file, found: found.length > 0 }).toEqual({ file, found: true });
+      commands.push(...found);
+    }
+    expect(commands.some((c) => c.includes("--dup-rate 0.3"))).toBe(true);
+    for (const line of commands) {
+      const cmd = parseCommand(line.split(/\s+/));
+      const kind = cmd.name === "publish" ? "publisher" : "k6";
+      const r = renderJob({ ...base, kind, set: cmd.set, setString: cmd.setString, setJson: cmd.setJson, valuesFiles: cmd.valuesFiles.map((f) => join(REPO_ROOT, f)) });
+      expect(r.job.kind).toBe("Job");
     }
   });
 
@@ -144,6 +182,50 @@ describe("against a fake API server", () => {
     expect(r.code).toBe(ExitCode.Failed);
     expect(r.stderr).toMatch(/failed \(BackoffLimitExceeded\).*kubectl -n logbus logs job\//);
   }, 30_000);
+
+  test("a failed Job is deleted with its pods (background propagation); --keep keeps it", async () => {
+    const r = await runTool(["publish"], { jobOutcome: "Failed" });
+    expect(r.code).toBe(ExitCode.Failed);
+    const name = r.fake.created.jobs[0].metadata.name;
+    expect(r.fake.deleted).toEqual([`jobs/${name}?propagationPolicy=Background`]);
+    expect(r.stderr).toContain(`deleted Job ${name}`);
+
+    const kept = await runTool(["publish", "--keep"], { jobOutcome: "Failed" });
+    expect(kept.code).toBe(ExitCode.Failed);
+    expect(kept.fake.deleted).toEqual([]);
+    expect(kept.stderr).toContain("(--keep)");
+  }, 30_000);
+
+  test("a failed load deletes the Job and the script ConfigMap it created, never one it replaced", async () => {
+    const created = await runTool(["load"], { jobOutcome: "Failed", configMapAbsent: true });
+    expect(created.code).toBe(ExitCode.Failed);
+    expect(created.fake.deleted).toEqual([
+      `jobs/${created.fake.created.jobs[0].metadata.name}?propagationPolicy=Background`,
+      "configmaps/logbus-aggregator-k6-script",
+    ]);
+    const replaced = await runTool(["load"], { jobOutcome: "Failed" });
+    expect(replaced.fake.deleted).toEqual([`jobs/${replaced.fake.created.jobs[0].metadata.name}?propagationPolicy=Background`]);
+  }, 30_000);
+
+  test("pods labelled the pre-1.27 way (controller-uid only) are found and followed", async () => {
+    const r = await runTool(["publish"], { podLabels: "legacy" });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("publisher started");
+    expect(r.stderr).toContain("following pod job-pod-1");
+  }, 30_000);
+
+  test("a Job that finishes while none of its pods is visible ends by its own status, not the timeout", async () => {
+    const started = performance.now();
+    const ok = await runTool(["publish", "--timeout", "60"], { podLabels: "none" });
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toContain("finished before a pod of it was seen");
+    expect(ok.stderr).toContain("/stats ok");
+    const failed = await runTool(["publish", "--timeout", "60"], { podLabels: "none", jobOutcome: "Failed" });
+    expect(failed.code).toBe(ExitCode.Failed);
+    expect(failed.fake.deleted).toHaveLength(1);
+    // Both runs together well under one timeout (60 s): each returned on the Job's status.
+    expect(performance.now() - started).toBeLessThan(30_000);
+  }, 60_000);
 
   test("verify: a /stats that breaks the invariant exits 1 and names the numbers", async () => {
     const r = await runTool(["verify", "--timeout", "0"], { stats: [{ received: 10, unique_processed: 6, duplicate_dropped: 3, pending: 0 }] });

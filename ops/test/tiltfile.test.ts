@@ -25,7 +25,7 @@ beforeAll(() => {
     set: h.set,
   });
   // A helm render and a python run: past bun's 5 s hook default on a busy machine.
-}, 60_000);
+}, 120_000);
 
 describe("Tiltfile", () => {
   test("buildifier: valid Starlark, formatted, no lint warnings", () => {

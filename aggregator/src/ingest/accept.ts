@@ -7,7 +7,7 @@
  */
 import type { Config } from '../config';
 import type { Event } from '../api/contract';
-import { type Detail, PayloadTooLarge, ShuttingDown, ValidationError, fromDatabaseError } from '../errors';
+import { type Detail, PayloadTooLarge, Draining, ValidationError, fromDatabaseError } from '../errors';
 import type { Backpressure } from './backpressure';
 import type { EnqueueCoalescer } from './coalescer';
 import { sortEvents, validateEvents } from './validate';
@@ -45,7 +45,7 @@ export interface Acceptor {
 export function createAcceptor({ inbox, config, announceWork, backpressure, isDraining, onAccepted }: IngestDeps): Acceptor {
   return {
     admit() {
-      if (isDraining()) throw new ShuttingDown();
+      if (isDraining()) throw new Draining();
     },
     async accept(candidates, { atomic, sourceText }) {
       if (candidates.length > config.maxBatch) {

@@ -46,7 +46,8 @@ export function guardDriverCrash(log: Logger): void {
       log.error({ err: error }, 'absorbed postgres.js socket error after a lost connection');
       return;
     }
-    log.fatal({ err: error }, 'uncaught exception');
+    // Bun throws some non-Error values (a failed import's ResolveMessage) that pino logs as {}.
+    log.fatal({ err: error instanceof Error ? error : new Error(String(error)) }, 'uncaught exception');
     process.exit(1);
   });
 }

@@ -3,7 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
-import { ShuttingDown, ValidationError } from '../errors';
+import { Draining, ValidationError } from '../errors';
 import { parseQuery, queryParameters } from '../api/query';
 import { ErrorBody, Topic } from '../api/contract';
 import { jsonContent } from '../openapi';
@@ -79,7 +79,7 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
     async ({ query, request, server }) => {
       const { topic, after } = parseQuery<SubscribeQuery>(SubscribeQuery, checkQuery, query);
       const resumeFrom = parseLastEventId(request.headers.get('last-event-id')) ?? after;
-      if (isDraining() || hub.isClosed) throw new ShuttingDown();
+      if (isDraining() || hub.isClosed) throw new Draining();
       // HEAD gets the headers and no stream: a body nobody reads must not hold a subscriber slot
       // (Bun never cancels a HEAD response's stream on some routing paths; seen with dot segments).
       if (request.method === 'HEAD') return new Response(null, { headers: SSE_HEADERS });
@@ -99,7 +99,7 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
       // The drain may have begun while the head was read.
       if (isDraining() || hub.isClosed) {
         release();
-        throw new ShuttingDown();
+        throw new Draining();
       }
       // Bun closes connections idle for 10 s by default; a quiet topic's stream is idle for up to
       // a heartbeat interval, so this connection gets no idle limit while it streams.

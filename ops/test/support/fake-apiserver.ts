@@ -11,6 +11,13 @@ export interface FakeOptions {
   /** /stats bodies served in order (the last one repeats). */
   stats?: unknown[];
   jobOutcome?: "Complete" | "Failed";
+  /**
+   * Which label the Job's pods carry: "current" (`batch.kubernetes.io/controller-uid`, 1.27+, and
+   * the legacy one), "legacy" (`controller-uid` only, before 1.27), "none" (no pod is ever listed).
+   */
+  podLabels?: "current" | "legacy" | "none";
+  /** The k6 script ConfigMap does not exist yet (created with 201, not replaced). */
+  configMapAbsent?: boolean;
   logLines?: string[];
   /** TLS material; when given the server speaks HTTPS and demands this client certificate. */
   tls?: { cert: string; key: string; ca: string; clientCert: string; clientKey: string };
@@ -20,6 +27,8 @@ export interface FakeApiServer {
   url: string;
   kubeconfig: string;
   created: { jobs: any[]; configMaps: any[]; replaced: any[] };
+  /** DELETE requests, as "kind/name?query". */
+  deleted: string[];
   requests: string[];
   stop(): void;
 }
@@ -27,6 +36,7 @@ export interface FakeApiServer {
 export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
   const created = { jobs: [] as any[], configMaps: [] as any[], replaced: [] as any[] };
   const requests: string[] = [];
+  const deleted: string[] = [];
   let statsServed = 0;
   const json = (body: unknown, status = 200) => Response.json(body, { status });
   const server = Bun.serve({
@@ -49,7 +59,9 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
         return json({ kind: "Job", apiVersion: "batch/v1", metadata: { name: m[2] }, status: { conditions: [{ type: outcome, status: "True", reason: outcome === "Failed" ? "BackoffLimitExceeded" : undefined }] } });
       }
       if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(p))) {
-        if (url.searchParams.get("labelSelector") !== "batch.kubernetes.io/controller-uid=uid-1") return json({ items: [] });
+        const labels = o.podLabels ?? "current";
+        const selectors = labels === "current" ? ["batch.kubernetes.io/controller-uid=uid-1", "controller-uid=uid-1"] : labels === "legacy" ? ["controller-uid=uid-1"] : [];
+        if (!selectors.includes(url.searchParams.get("labelSelector") ?? "")) return json({ items: [] });
         return json({ kind: "PodList", apiVersion: "v1", metadata: {}, items: [{ metadata: { name: "job-pod-1" }, status: { phase: "Running" } }] });
       }
       if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(p))) {
@@ -60,9 +72,14 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
         const seq = o.stats ?? [{ received: 10, unique_processed: 7, duplicate_dropped: 3, pending: 0, topics: [], uptime: 5 }];
         return json(seq[Math.min(statsServed++, seq.length - 1)]);
       }
+      if (req.method === "DELETE" && (m = /^\/(?:apis\/batch\/v1|api\/v1)\/namespaces\/[^/]+\/(jobs|configmaps)\/([^/]+)$/.exec(p))) {
+        deleted.push(`${m[1]}/${m[2]}${url.search}`);
+        return json({ kind: "Status", apiVersion: "v1", status: "Success", code: 200 });
+      }
       if (req.method === "POST" && /^\/api\/v1\/namespaces\/([^/]+)\/configmaps$/.test(p)) {
         const cm = await req.json();
         created.configMaps.push(cm);
+        if (o.configMapAbsent) return json(cm, 201);
         // Already there from an earlier run: the tool must replace it.
         return json({ kind: "Status", apiVersion: "v1", status: "Failure", reason: "AlreadyExists", code: 409, message: "exists" }, 409);
       }
@@ -84,5 +101,5 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
     kubeconfig,
     `apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n${cluster}contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: logbus\ncurrent-context: fake\nusers:\n- name: fake\n  user:\n${user}`,
   );
-  return { url, kubeconfig, created, requests, stop: () => server.stop(true) };
+  return { url, kubeconfig, created, deleted, requests, stop: () => server.stop(true) };
 }
