@@ -12,7 +12,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../aggregator/src/db/embedded';
+import { type EmbeddedPostgres, EmbeddedPostgresError, startEmbeddedPostgres } from '../aggregator/src/db/embedded';
 import { Cluster } from '../aggregator/test/support/cluster';
 
 const USAGE = `usage: npm run cluster -- [--replicas N] [--port FIRST_PORT] [--data-dir DIR]
@@ -77,9 +77,15 @@ async function main(): Promise<number> {
   let databaseUrl = process.env.DATABASE_URL?.trim() || undefined;
   if (databaseUrl === undefined) {
     console.log(`[cluster] DATABASE_URL unset: starting embedded PostgreSQL in ${args.dataDir}`);
-    embedded = await startEmbeddedPostgres({ dataDir: args.dataDir });
+    try {
+      embedded = await startEmbeddedPostgres({ dataDir: args.dataDir });
+    } catch (error) {
+      if (!(error instanceof EmbeddedPostgresError)) throw error;
+      console.error(`[cluster] ${error.message}`);
+      return 1;
+    }
     databaseUrl = embedded.url;
-    console.log(`[cluster] PostgreSQL: ${databaseUrl}`);
+    console.log(`[cluster] PostgreSQL: ${databaseUrl} (data in ${embedded.databaseDir})`);
   }
 
   const printers = Array.from({ length: args.replicas }, (_, i) => linePrinter(`[r${i}]`));

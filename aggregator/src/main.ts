@@ -5,7 +5,7 @@
  */
 import { createAggregator } from './aggregator';
 import { type Config, ConfigError, loadConfig } from './config';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from './db/embedded';
+import { type EmbeddedPostgres, EmbeddedPostgresError, startEmbeddedPostgres } from './db/embedded';
 import { createLogger } from './log';
 import { guardDriverCrash, installSignalHandlers } from './ops/shutdown';
 
@@ -30,7 +30,15 @@ async function main(): Promise<void> {
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
     log.info({ dataDir: config.dataDir }, 'DATABASE_URL unset: starting embedded PostgreSQL');
-    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir });
+    try {
+      embedded = await startEmbeddedPostgres({ dataDir: config.dataDir });
+    } catch (error) {
+      // A newcomer's first command: one sentence saying what to do, not a stack trace.
+      if (!(error instanceof EmbeddedPostgresError)) throw error;
+      console.error(error.message);
+      process.exit(1);
+    }
+    log.info({ databaseDir: embedded.databaseDir }, 'embedded PostgreSQL running');
     databaseUrl = embedded.url;
   }
 
