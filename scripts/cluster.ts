@@ -101,11 +101,16 @@ async function main(): Promise<number> {
   });
 
   let stopping: Promise<number> | null = null;
+  let firstSignalAt = 0;
   const stop = (signal: string): Promise<number> => {
     if (stopping) {
+      // A terminal's Ctrl-C reaches this process twice within milliseconds: from the terminal
+      // (the whole foreground group) and forwarded by npm. That is one request, not two.
+      if (performance.now() - firstSignalAt < 1_000) return stopping;
       console.log(`[cluster] second ${signal}: exiting now`);
       process.exit(1);
     }
+    firstSignalAt = performance.now();
     console.log(`[cluster] ${signal}: draining the replicas`);
     stopping = (async () => {
       // A signal during start-up still stops whatever started.
