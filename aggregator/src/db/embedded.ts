@@ -117,7 +117,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   } catch (error) {
     if (error instanceof EmbeddedPostgresError) throw error;
     const message = (error as Error).message?.split('\n')[0] ?? String(error);
-    throw new EmbeddedPostgresError(`The embedded PostgreSQL could not start in ${options.dataDir}: ${message}; set DATABASE_URL to a PostgreSQL server instead.`);
+    throw new EmbeddedPostgresError(`The embedded PostgreSQL could not start in ${resolve(options.dataDir)}: ${message}; set DATABASE_URL to a PostgreSQL server instead.`);
   }
 }
 
