@@ -20,6 +20,7 @@ import { startServer } from './lib/server';
 import { evaluateTargets } from './lib/targets';
 import { ceilingResult, runCeiling } from './scenarios/ceiling';
 import { idleResult, runIdle } from './scenarios/idle';
+import { recoveryResult, runRecovery } from './scenarios/recovery';
 import { runScale, scaleResult } from './scenarios/scale';
 import { runSeed, seedPool, seedResult } from './scenarios/seed';
 import { runSoak, soakResult } from './scenarios/soak';
@@ -63,6 +64,8 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('idle', idleResult(ctx), (r) => runIdle(ctx, r, pool));
   add('soak', soakResult(), (r) => runSoak(ctx, r, pool));
   add('scale', scaleResult(ctx), (r) => runScale(ctx, r, pool));
+  // On a PostgreSQL of its own: the shared server stays up.
+  add('recovery', recoveryResult(), (r) => runRecovery(ctx, r));
   const chosen = all.filter((p) => options.only.includes(p.name));
   const isRepeated = (p: Plan) => ['ceiling', 'seed', 'sustained'].includes(p.name);
   return { repeated: chosen.filter(isRepeated), once: chosen.filter((p) => !isRepeated(p)) };

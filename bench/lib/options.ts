@@ -4,7 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['ceiling', 'seed', 'sustained', 'soak', 'scale', 'idle'] as const;
+export const SCENARIOS = ['ceiling', 'seed', 'sustained', 'soak', 'scale', 'idle', 'recovery'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Options {
