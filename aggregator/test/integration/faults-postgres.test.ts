@@ -79,6 +79,7 @@ describe('PostgreSQL outage', () => {
 
     // While it is down: every replica says 503 to /ready and /publish, and none exits.
     await Bun.sleep(500);
+    expectAlive(cluster, 'after PostgreSQL stopped');
     const cpuBefore = pids.map(cpuSeconds);
     const windowStart = performance.now();
     for (const url of cluster.urls) {
@@ -88,6 +89,7 @@ describe('PostgreSQL outage', () => {
       expect(publish.retryAfter).not.toBeNull();
     }
     await Bun.sleep(OUTAGE_MS - (performance.now() - downAt));
+    expectAlive(cluster, 'during the outage');
     const cpuUsed = pids.map((pid, i) => cpuSeconds(pid) - cpuBefore[i]!);
     const windowSeconds = (performance.now() - windowStart) / 1000;
     for (let i = 0; i < 3; i++) expect(cluster.node(i).proc.exitCode).toBeNull();
@@ -131,10 +133,28 @@ describe('PostgreSQL outage', () => {
     for (let i = 0; i < 3; i++) {
       expect(cluster.node(i).pid).toBe(pids[i]!);
       expect(cluster.node(i).output()).not.toContain('uncaught exception');
+      expect(cluster.node(i).output()).not.toContain('unhandled rejection');
+      // What the safety net in ops/shutdown.ts caught, for the record (not a failure).
+      const lines = cluster.node(i).output().split('\n');
+      const thrown = lines.filter((line) => line.includes('absorbed postgres.js socket error')).length;
+      const rejections = lines.filter((line) => line.includes('absorbed unhandled postgres.js rejection'));
+      if (thrown + rejections.length > 0) {
+        console.log(`[faults-postgres] replica ${i} absorbed ${thrown} driver TypeError(s), ${rejections.length} unhandled rejection(s)${rejections.length ? `; first: ${rejections[0]!.slice(0, 800)}` : ''}`);
+      }
     }
     expect(await cluster.stop()).toEqual([0, 0, 0]);
   }, 240_000);
 });
+
+/** Fails with what a replica printed last when it is no longer running: that is the bug to see. */
+function expectAlive(cluster: Cluster, when: string): void {
+  for (let i = 0; i < cluster.size; i++) {
+    const node = cluster.node(i);
+    if (node.proc.exitCode !== null || node.proc.signalCode !== null) {
+      throw new Error(`replica ${i} (pid ${node.pid}) exited ${when} (code ${node.proc.exitCode}, signal ${node.proc.signalCode}); its last output:\n${node.output().slice(-4000)}`);
+    }
+  }
+}
 
 /** Keys of the probe events that were acknowledged (they are stored like any other). */
 async function probeKeys(url: string): Promise<string[]> {
