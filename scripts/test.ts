@@ -1,10 +1,11 @@
 /**
  * `npm test`: one PostgreSQL for the whole run (DATABASE_URL, else testcontainers when Docker
- * answers, else embedded PostgreSQL from npm), then each workspace's `test` script in turn with
+ * answers and can start it, else embedded PostgreSQL from npm; TEST_POSTGRES forces one: see
+ * aggregator/test/support/postgres.ts), then each workspace's `test` script in turn with
  * TEST_DATABASE_URL set. Prints one closing line: "tests: N passed, N failed".
  */
 import { readFileSync } from 'node:fs';
-import { startPostgresServer } from '../aggregator/test/support/postgres';
+import { TestPostgresError, startPostgresServer } from '../aggregator/test/support/postgres';
 
 const WORKSPACES = ['aggregator', 'publisher', 'ops'];
 
@@ -54,7 +55,14 @@ async function runSuite(workspace: string, env: Record<string, string>): Promise
 }
 
 async function main(): Promise<number> {
-  const server = await startPostgresServer();
+  let server;
+  try {
+    server = await startPostgresServer();
+  } catch (error) {
+    if (!(error instanceof TestPostgresError)) throw error;
+    console.error(`[test] ${error.message}`);
+    return 1;
+  }
   console.log(`[test] PostgreSQL from ${server.kind}`);
   const totals: Counts = { passed: 0, failed: 0, skipped: 0 };
   const rows: string[] = [];
@@ -80,7 +88,8 @@ async function main(): Promise<number> {
         continue;
       }
       console.log(`\n[test] ── ${workspace} ──`);
-      const result = await runSuite(workspace, { TEST_DATABASE_URL: server.adminUrl });
+      // Every suite uses this one server, whatever TEST_POSTGRES chose for it.
+      const result = await runSuite(workspace, { TEST_DATABASE_URL: server.adminUrl, TEST_POSTGRES: 'url' });
       // A suite that exits non-zero without a failed test (crash, compile error) still fails.
       const failed = result.failed || (result.code !== 0 ? 1 : 0);
       totals.passed += result.passed;

@@ -6,7 +6,7 @@
  */
 import { createAggregator } from './aggregator';
 import { type Config, ConfigError, loadConfig } from './config';
-import { type EmbeddedPostgres, embeddedUnavailableReason, startEmbeddedPostgres } from './db/embedded';
+import { type EmbeddedPostgres, EmbeddedPostgresError, startEmbeddedPostgres } from './db/embedded';
 import { createLogger } from './log';
 import { guardDriverCrash, installSignalHandlers } from './ops/shutdown';
 
@@ -30,14 +30,16 @@ async function main(): Promise<void> {
   let embedded: EmbeddedPostgres | null = null;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
-    // One plain line, not a stack: the usual cause is an image started without DATABASE_URL.
-    const reason = embeddedUnavailableReason();
-    if (reason) {
-      console.error(reason);
+    log.info({ dataDir: config.dataDir }, 'DATABASE_URL unset: starting embedded PostgreSQL');
+    try {
+      embedded = await startEmbeddedPostgres({ dataDir: config.dataDir });
+    } catch (error) {
+      // A newcomer's first command: one sentence saying what to do, not a stack trace.
+      if (!(error instanceof EmbeddedPostgresError)) throw error;
+      console.error(error.message);
       process.exit(1);
     }
-    log.info({ dataDir: config.dataDir }, 'DATABASE_URL unset: starting embedded PostgreSQL');
-    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir });
+    log.info({ databaseDir: embedded.databaseDir }, 'embedded PostgreSQL running');
     databaseUrl = embedded.url;
   }
 

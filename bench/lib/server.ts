@@ -67,8 +67,9 @@ export async function startServer(log: (line: string) => void): Promise<BenchSer
   // As root the server runs as the `postgres` user, which must be able to reach its folder.
   chmodSync(dir, 0o755);
   const dataDir = join(dir, 'data');
-  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
   let embedded = await startEmbeddedPostgres({ dataDir });
+  // <dataDir>/pg, unless running as root put it elsewhere (aggregator/src/db/embedded-root.ts).
+  const pidFile = join(embedded.databaseDir, 'postmaster.pid');
   startWatchdog(dir, pidFile);
   {
     const setup = postgres(embedded.url, { max: 1, onnotice: () => {} });

@@ -54,5 +54,7 @@ export function evaluateTargets(results: Results): Target[] {
   add('scale: GET /events random-offset p99, large / small', '<= 1.5x', median('scale', 'random_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'random_ratio'))}x`);
   add('scale: GET /events newest-page p99, large / small', '<= 1.5x', median('scale', 'tail_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'tail_ratio'))}x`);
   add('idle aggregator CPU', '< 1% of a core', median('idle', 'cpu'), (v) => v < 1, `${fmt(median('idle', 'cpu'))}%`);
+  // db/client.ts caps the reconnect delay at 1 s: every replica should be back within about that.
+  add('recovery after a PostgreSQL restart (all replicas)', '<= 2 s', median('recovery', 'recovery'), (v) => v <= 2_000, `${fmt(median('recovery', 'recovery'), 0)} ms`);
   return targets;
 }

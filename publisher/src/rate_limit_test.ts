@@ -26,6 +26,7 @@ Deno.test("rate limiter", async (t) => {
     const started = performance.now();
     for (let i = 0; i < 3; i++) await limiter.take(10);
     const elapsed = performance.now() - started;
-    assert.ok(elapsed >= 95 && elapsed < 400, `${elapsed} ms`);
+    // ~100 ms; the upper bound only catches a wait of the wrong order, with room for a loaded machine.
+    assert.ok(elapsed >= 95 && elapsed < 2_000, `${elapsed} ms`);
   });
 });

@@ -122,7 +122,8 @@ Deno.test("retry policy", async (t) => {
       (p) => requestWithRetry(hanging.send, p),
     );
     assert.equal(!result.ok && result.why, "deadline");
-    assert.ok(Date.now() - started < 1_000);
+    // ~250 ms; 100 attempts would take many seconds. 3 s leaves a loaded machine room.
+    assert.ok(Date.now() - started < 3_000);
 
     // A Retry-After longer than the time left gives up at once instead of sleeping past it.
     const slow = script([[503, { "Retry-After": "30" }]]);
@@ -130,6 +131,6 @@ Deno.test("retry policy", async (t) => {
     const r2 = await withPolicy({ deadline: new Deadline(5_000) }, (p) => requestWithRetry(slow.send, p));
     assert.equal(!r2.ok && r2.why, "deadline");
     assert.equal(slow.calls(), 1);
-    assert.ok(Date.now() - early < 500);
+    assert.ok(Date.now() - early < 3_000); // at once, not after 30 s
   });
 });

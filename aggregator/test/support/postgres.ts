@@ -1,8 +1,11 @@
 /**
  * The one provider of PostgreSQL for tests, in order of preference:
  *   1. TEST_DATABASE_URL or DATABASE_URL (a superuser URL; the root runner sets the former),
- *   2. testcontainers (postgres:16) when a Docker engine answers,
+ *   2. testcontainers (postgres:16) when a Docker engine answers and the container starts,
  *   3. embedded PostgreSQL from npm in a temporary directory.
+ * A Docker engine that answers but cannot start the container (offline, no pull access, a
+ * mirror or proxy in the way) falls back to 3 with one line saying why.
+ * TEST_POSTGRES=url|container|embedded forces one choice, and then a failure is an error.
  * Each test file gets its own database cloned from a migrated template, so files never share
  * rows and migrations run once per server.
  */
@@ -11,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { startEmbeddedPostgres } from '../../src/db/embedded';
+import { EmbeddedPostgresError, startEmbeddedPostgres } from '../../src/db/embedded';
 import { migrateDatabase } from '../../src/db/migrate';
 
 export interface PostgresServer {
@@ -31,8 +34,13 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-async function dockerAnswers(): Promise<boolean> {
-  const host = process.env.DOCKER_HOST;
+/** Where the Docker engine is expected: DOCKER_HOST, else the default socket. */
+function dockerEndpoint(env: NodeJS.ProcessEnv): string {
+  return env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+}
+
+async function dockerAnswers(env: NodeJS.ProcessEnv): Promise<boolean> {
+  const host = env.DOCKER_HOST;
   const socket = host?.startsWith('unix://') ? host.slice(7) : host ? null : '/var/run/docker.sock';
   try {
     if (socket) {
@@ -63,13 +71,22 @@ async function startContainer(): Promise<PostgresServer> {
 
 async function startEmbedded(): Promise<PostgresServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'logbus-test-pg-'));
-  const server = await startEmbeddedPostgres({ dataDir });
+  let server;
+  try {
+    server = await startEmbeddedPostgres({ dataDir });
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  // As root the cluster may live outside dataDir (embedded-root.ts): remove both.
+  const databaseDir = server.databaseDir;
+  const remove = `rm -rf '${dataDir}' '${databaseDir}'`;
   // Bun's test runner fires no exit hooks, so a detached watchdog stops the server and removes
   // its folder once this process is gone, however it ended.
-  const pid = Number(readFileSync(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const pid = Number(readFileSync(join(databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   spawn(
     'sh',
-    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done; kill -INT ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.2; done; rm -rf '${dataDir}'`],
+    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done; kill -INT ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.2; done; ${remove}`],
     { detached: true, stdio: 'ignore' },
   ).unref();
   return {
@@ -78,16 +95,59 @@ async function startEmbedded(): Promise<PostgresServer> {
     stop: async () => {
       await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
+      rmSync(databaseDir, { recursive: true, force: true });
     },
   };
 }
 
-/** Starts (or finds) a PostgreSQL server, by the preference order above. */
-export async function startPostgresServer(): Promise<PostgresServer> {
-  const url = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
-  if (url) return { adminUrl: url, kind: 'url', stop: async () => {} };
-  if (await dockerAnswers()) return startContainer();
-  return startEmbedded();
+const CHOICES = ['url', 'container', 'embedded'] as const;
+
+/** A failure to provide a test database, said in one sentence. */
+export class TestPostgresError extends Error {
+  override name = 'TestPostgresError';
+}
+
+/**
+ * Starts (or finds) a PostgreSQL server, by the preference order above or as TEST_POSTGRES says.
+ * `say` gets the one line explaining a fallback.
+ */
+export async function startPostgresServer(env: NodeJS.ProcessEnv = process.env, say: (line: string) => void = console.log): Promise<PostgresServer> {
+  const choice = env.TEST_POSTGRES?.trim() || undefined;
+  if (choice !== undefined && !(CHOICES as readonly string[]).includes(choice)) {
+    throw new TestPostgresError(`TEST_POSTGRES=${choice} is not one of ${CHOICES.join(', ')} (or unset to choose automatically).`);
+  }
+  const url = env.TEST_DATABASE_URL || env.DATABASE_URL;
+  if (choice === 'url' || (choice === undefined && url)) {
+    if (!url) throw new TestPostgresError('TEST_POSTGRES=url needs TEST_DATABASE_URL (or DATABASE_URL) set to a superuser URL.');
+    return { adminUrl: url, kind: 'url', stop: async () => {} };
+  }
+  if (choice === 'container') {
+    try {
+      return await startContainer();
+    } catch (error) {
+      throw new TestPostgresError(`TEST_POSTGRES=container, but no PostgreSQL container could start at ${dockerEndpoint(env)}: ${firstLine(error)}.`);
+    }
+  }
+  if (choice === undefined && (await dockerAnswers(env))) {
+    try {
+      return await startContainer();
+    } catch (error) {
+      say(
+        `[test] Docker answers at ${dockerEndpoint(env)} but a PostgreSQL container could not start (${firstLine(error)}): using embedded PostgreSQL instead (TEST_POSTGRES=container insists on Docker).`,
+      );
+    }
+  }
+  try {
+    return await startEmbedded();
+  } catch (error) {
+    if (error instanceof EmbeddedPostgresError) throw new TestPostgresError(error.message);
+    throw error;
+  }
+}
+
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return (text.split('\n').find((line) => line.trim()) ?? 'unknown error').trim().replace(/\.$/, '').slice(0, 300);
 }
 
 let shared: Promise<PostgresServer> | null = null;
