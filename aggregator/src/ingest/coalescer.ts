@@ -8,13 +8,13 @@
  * become a few large statements instead of 50 small ones, each with its own commit and backend.
  */
 import { isUnavailable } from '../errors';
-import type { Event } from './model';
+import type { InboxEvent } from './inbox-event';
 
 /** Durably writes events in one transaction (enqueueEvents bound to a pool). */
-export type WriteEvents = (events: readonly Event[]) => Promise<void>;
+export type WriteEvents = (events: readonly InboxEvent[]) => Promise<void>;
 
 interface Waiting {
-  events: readonly Event[];
+  events: readonly InboxEvent[];
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -36,7 +36,7 @@ export class EnqueueCoalescer {
   ) {}
 
   /** Resolves once `events` are durably committed; rejects if their statement failed. */
-  enqueue(events: readonly Event[]): Promise<void> {
+  enqueue(events: readonly InboxEvent[]): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ events, resolve, reject });
       this.pump();

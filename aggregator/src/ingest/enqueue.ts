@@ -5,7 +5,7 @@
  */
 import type { Sql } from '../db/client';
 import { INGEST_SHARDS } from '../db/schema';
-import type { Event } from './model';
+import { type InboxEvent, payloadJsonOf } from './inbox-event';
 import { partitionOf } from './partition';
 
 /** The events of one partition, column by column, in arrival order. */
@@ -15,11 +15,12 @@ export interface PartitionGroup {
   eventIds: string[];
   timestamps: string[];
   sources: string[];
-  payloads: Record<string, unknown>[];
+  /** Payload JSON texts, stored as sent. */
+  payloads: string[];
 }
 
 /** Splits events by partition, keeping their order within each partition. */
-export function groupByPartition(events: readonly Event[]): PartitionGroup[] {
+export function groupByPartition(events: readonly InboxEvent[]): PartitionGroup[] {
   const groups = new Map<number, PartitionGroup>();
   for (const event of events) {
     const part = partitionOf(event.topic);
@@ -32,26 +33,21 @@ export function groupByPartition(events: readonly Event[]): PartitionGroup[] {
     group.eventIds.push(event.event_id);
     group.timestamps.push(event.timestamp);
     group.sources.push(event.source);
-    group.payloads.push(event.payload);
+    group.payloads.push(payloadJsonOf(event));
   }
   return [...groups.values()];
 }
 
-/**
- * postgres.js serialises each element of a `json[]` parameter with JSON.stringify, so payload
- * objects go in as they are; its typings only admit primitive arrays, hence the cast.
- */
-const payloadsParameter = (group: PartitionGroup) => group.payloads as unknown as string[];
 
 /**
  * Durably enqueues `events`; resolves after the commit. One inbox row per partition present:
  * a statement carrying thousands of events writes at most PARTITION_COUNT rows.
  */
-export async function enqueueEvents(sql: Sql, events: readonly Event[]): Promise<void> {
+export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Promise<void> {
   const rows = groupByPartition(events).map(
     (g) => sql`(
       ${g.part}::int2, ${g.topics.length}::int4, ${g.topics}::text[], ${g.eventIds}::text[],
-      ${g.timestamps}::text[]::timestamptz[], ${g.sources}::text[], ${payloadsParameter(g)}::json[]
+      ${g.timestamps}::text[]::timestamptz[], ${g.sources}::text[], ${g.payloads}::text[]::json[]
     )`,
   );
   const values = rows.slice(1).reduce((list, row) => sql`${list}, ${row}`, rows[0]!);

@@ -8,7 +8,8 @@ import type { Backpressure } from './backpressure';
 import { readBodyText } from './body';
 import type { EnqueueCoalescer } from './coalescer';
 import { ErrorBody, type Event, PublishAccepted, PublishBody } from './model';
-import { bodyFormat, parseBody } from './parse';
+import { withPayloadTexts } from './inbox-event';
+import { bodyFormat, parsePublishBody } from './parse';
 import { validateEvents } from './validate';
 
 export interface IngestDeps {
@@ -29,12 +30,12 @@ export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, 
       if (isDraining()) throw new StorageUnavailable('this replica is shutting down; retry', 1);
       const format = bodyFormat(request.headers.get('content-type'));
       const text = await readBodyText(request, config.maxBodyBytes);
-      const candidates = parseBody(text, format);
+      const { candidates, payloadTexts } = parsePublishBody(text, format);
       if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
       if (candidates.length > config.maxBatch) {
         throw new PayloadTooLarge(`batch of ${candidates.length} events exceeds MAX_BATCH (${config.maxBatch})`);
       }
-      const events = validateEvents(candidates, text);
+      const events = withPayloadTexts(validateEvents(candidates, text), payloadTexts);
       backpressure.check();
       try {
         await inbox.enqueue(events);
