@@ -46,6 +46,8 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const pool = new WorkerPool(sql, wakeup, log, {
     workers: config.workers,
     batchSize: config.batchSize,
+    claimBytes: config.claimBytes,
+    parkedRetryMs: config.parkedRetryMs,
     metrics,
     // Only batches that stored something can interest a subscriber.
     onApplied: (applied) => {
@@ -54,7 +56,11 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   });
   // Two statements in flight keep the pipe full (one commits while the next is built) without
   // letting ingest occupy more than two database backends at a time.
-  const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), { maxInFlight: 2, maxEvents: Math.max(config.maxBatch, 20_000) });
+  const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), {
+    maxInFlight: 2,
+    maxEvents: Math.max(config.maxBatch, 20_000),
+    maxBytes: config.ingestStatementBytes,
+  });
   const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions });
 
   return {

@@ -15,6 +15,7 @@ export type WriteEvents = (events: readonly InboxEvent[]) => Promise<void>;
 
 interface Waiting {
   events: readonly InboxEvent[];
+  bytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -24,6 +25,19 @@ export interface CoalescerOptions {
   maxInFlight: number;
   /** Upper bound on events per statement (a request is never split). */
   maxEvents: number;
+  /**
+   * Upper bound on a statement's bytes (a request is never split, so one request alone may
+   * exceed it). Without it, a queue of large requests became one statement of hundreds of MiB,
+   * built in this process's memory.
+   */
+  maxBytes?: number;
+}
+
+/** A request's size when the caller does not know it: payloads as text, or a fair guess. */
+function estimateBytes(events: readonly InboxEvent[]): number {
+  let bytes = 0;
+  for (const event of events) bytes += (event.payloadJson?.length ?? 512) + 128;
+  return bytes;
 }
 
 export class EnqueueCoalescer {
@@ -35,10 +49,13 @@ export class EnqueueCoalescer {
     private readonly options: CoalescerOptions,
   ) {}
 
-  /** Resolves once `events` are durably committed; rejects if their statement failed. */
-  enqueue(events: readonly InboxEvent[]): Promise<void> {
+  /**
+   * Resolves once `events` are durably committed; rejects if their statement failed. `bytes`:
+   * the request's size, when known (the body length), for the statement byte bound.
+   */
+  enqueue(events: readonly InboxEvent[], bytes: number = estimateBytes(events)): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ events, resolve, reject });
+      this.queue.push({ events, bytes, resolve, reject });
       this.pump();
     });
   }
@@ -57,9 +74,16 @@ export class EnqueueCoalescer {
   private takeGroup(): Waiting[] {
     const group: Waiting[] = [this.queue.shift()!];
     let size = group[0]!.events.length;
-    while (this.queue.length > 0 && size + this.queue[0]!.events.length <= this.options.maxEvents) {
+    let bytes = group[0]!.bytes;
+    const maxBytes = this.options.maxBytes ?? Number.POSITIVE_INFINITY;
+    while (
+      this.queue.length > 0 &&
+      size + this.queue[0]!.events.length <= this.options.maxEvents &&
+      bytes + this.queue[0]!.bytes <= maxBytes
+    ) {
       const next = this.queue.shift()!;
       size += next.events.length;
+      bytes += next.bytes;
       group.push(next);
     }
     return group;

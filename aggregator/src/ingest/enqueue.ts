@@ -17,6 +17,8 @@ export interface PartitionGroup {
   sources: string[];
   /** Payload JSON texts, stored as sent. */
   payloads: string[];
+  /** UTF-8 bytes of those payloads: the inbox row's `bytes`, which sizes claims. */
+  bytes: number;
 }
 
 /** Splits events by partition, keeping their order within each partition. */
@@ -26,14 +28,16 @@ export function groupByPartition(events: readonly InboxEvent[]): PartitionGroup[
     const part = partitionOf(event.topic);
     let group = groups.get(part);
     if (!group) {
-      group = { part, topics: [], eventIds: [], timestamps: [], sources: [], payloads: [] };
+      group = { part, topics: [], eventIds: [], timestamps: [], sources: [], payloads: [], bytes: 0 };
       groups.set(part, group);
     }
     group.topics.push(event.topic);
     group.eventIds.push(event.event_id);
     group.timestamps.push(event.timestamp);
     group.sources.push(event.source);
-    group.payloads.push(payloadJsonOf(event));
+    const payload = payloadJsonOf(event);
+    group.payloads.push(payload);
+    group.bytes += Buffer.byteLength(payload);
   }
   return [...groups.values()];
 }
@@ -46,7 +50,7 @@ export function groupByPartition(events: readonly InboxEvent[]): PartitionGroup[
 export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Promise<void> {
   const rows = groupByPartition(events).map(
     (g) => sql`(
-      ${g.part}::int2, ${g.topics.length}::int4, ${g.topics}::text[], ${g.eventIds}::text[],
+      ${g.part}::int2, ${g.topics.length}::int4, ${g.bytes}::int4, ${g.topics}::text[], ${g.eventIds}::text[],
       ${g.timestamps}::text[]::timestamptz[], ${g.sources}::text[], ${g.payloads}::text[]::json[]
     )`,
   );
@@ -55,7 +59,7 @@ export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Pr
   // connections share a row only when their pids collide modulo INGEST_SHARDS.
   await sql`
     WITH accepted AS (
-      INSERT INTO inbox (part, n, topics, event_ids, timestamps, sources, payloads)
+      INSERT INTO inbox (part, n, bytes, topics, event_ids, timestamps, sources, payloads)
       VALUES ${values}
       RETURNING n
     )

@@ -38,7 +38,7 @@ export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, 
       const events = withPayloadTexts(validateEvents(candidates, text), payloadTexts);
       backpressure.check();
       try {
-        await inbox.enqueue(events);
+        await inbox.enqueue(events, text.length);
       } catch (error) {
         throw fromDatabaseError(error);
       }

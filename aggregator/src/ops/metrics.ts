@@ -102,7 +102,7 @@ export class Metrics {
   });
   private readonly workerErrors = new Counter({
     name: 'logbus_worker_errors_total',
-    help: 'Failed worker batches (rolled back, retried after a backoff): kind="unavailable" for database outages, "other" for the rest.',
+    help: 'Failed worker batches (rolled back and retried): kind="unavailable" for database outages, "timeout" for statement timeouts (the partition is retried in smaller batches), "other" for the rest; kind="parked" counts events that failed even alone and were moved to inbox_parked.',
     labelNames: ['kind'],
     registers: [this.replica],
   });
@@ -117,6 +117,10 @@ export class Metrics {
   private readonly unique = this.clusterCounter('logbus_unique_processed_total', 'Events stored once per (topic, event_id) (= /stats unique_processed).');
   private readonly duplicates = this.clusterCounter('logbus_duplicate_dropped_total', 'Copies of an already stored (topic, event_id), dropped (= /stats duplicate_dropped).');
   private readonly pending = this.clusterGauge('logbus_pending_events', 'Acknowledged events waiting in the inbox (= /stats pending).');
+  private readonly parked = this.clusterGauge(
+    'logbus_parked_events',
+    'Acknowledged events that could not be applied even alone, kept in inbox_parked (part of pending). Alert when above 0; readiness does not change.',
+  );
   private readonly topics = this.clusterGauge('logbus_topics', 'Topics with processed events.');
   private readonly oldestPending = this.clusterGauge('logbus_inbox_oldest_pending_age_seconds', 'Age of the oldest pending inbox row: the processing lag. 0 when the inbox is empty.');
   private readonly deadTuples = this.clusterGauge('logbus_inbox_dead_tuples', 'Dead tuples in the inbox table (pg_stat_user_tables.n_dead_tup): queue bloat when it keeps growing.');
@@ -131,7 +135,7 @@ export class Metrics {
   constructor(private readonly options: MetricsOptions) {
     this.topicLabels = new TopicLabels(options.topicLabelCap ?? TOPIC_LABEL_CAP);
     // Series that exist from the start, so rate() and alerts see a 0 before the first error.
-    for (const kind of ['unavailable', 'other']) this.workerErrors.inc({ kind }, 0);
+    for (const kind of ['unavailable', 'timeout', 'other', 'parked']) this.workerErrors.inc({ kind }, 0);
     for (const result of ['unique', 'duplicate']) this.applied.inc({ result }, 0);
     this.contentType = this.replica.contentType;
     new Gauge({
@@ -194,7 +198,13 @@ export class Metrics {
 
   /** Records one failed worker batch. */
   readonly observeWorkerError = (error: unknown): void => {
-    this.workerErrors.inc({ kind: isUnavailable(error) ? 'unavailable' : 'other' });
+    const code = (error as { code?: unknown } | null)?.code;
+    this.workerErrors.inc({ kind: code === '57014' ? 'timeout' : isUnavailable(error) ? 'unavailable' : 'other' });
+  };
+
+  /** Records an event parked because it could not be applied even alone. */
+  readonly observeParked = (): void => {
+    this.workerErrors.inc({ kind: 'parked' });
   };
 
   /**
@@ -231,6 +241,7 @@ export class Metrics {
       setCounter(this.unique, totals.unique_processed);
       setCounter(this.duplicates, totals.duplicate_dropped);
       this.pending.set(totals.pending);
+      this.parked.set(totals.parked);
       this.topics.set(totals.topics.length);
       this.oldestPending.set(health.oldestPendingAgeSeconds);
       this.deadTuples.set(health.inboxDeadTuples);

@@ -3,6 +3,7 @@
  * event into `received` and `pending` in one commit, a worker moves it from `pending` to
  * unique or duplicate in one commit, so every answer satisfies
  * received == unique_processed + duplicate_dropped + pending.
+ * Parked events (inbox_parked: acknowledged, failed to apply even alone) are part of pending.
  */
 import type { Sql } from '../db/client';
 
@@ -11,16 +12,19 @@ export interface Totals {
   unique_processed: number;
   duplicate_dropped: number;
   pending: number;
+  /** Of pending, the events parked in inbox_parked. */
+  parked: number;
   topics: string[];
 }
 
 export async function readTotals(sql: Sql): Promise<Totals> {
-  const [row] = await sql<{ received: string; unique_processed: string; duplicate_dropped: string; pending: string; topics: string[] }[]>`
+  const [row] = await sql<{ received: string; unique_processed: string; duplicate_dropped: string; pending: string; parked: string; topics: string[] }[]>`
     SELECT
       sum(received) AS received,
       sum(unique_processed) AS unique_processed,
       sum(duplicate_dropped) AS duplicate_dropped,
-      (SELECT coalesce(sum(n), 0) FROM inbox) AS pending,
+      (SELECT coalesce(sum(n), 0) FROM inbox) + (SELECT count(*) FROM inbox_parked) AS pending,
+      (SELECT count(*) FROM inbox_parked) AS parked,
       (SELECT coalesce(array_agg(name ORDER BY name), '{}') FROM topics) AS topics
     FROM counters
   `;
@@ -29,6 +33,7 @@ export async function readTotals(sql: Sql): Promise<Totals> {
     unique_processed: Number(row!.unique_processed),
     duplicate_dropped: Number(row!.duplicate_dropped),
     pending: Number(row!.pending),
+    parked: Number(row!.parked),
     topics: row!.topics,
   };
 }

@@ -10,6 +10,7 @@ export const Stats = t.Object({
   unique_processed: t.Integer(),
   duplicate_dropped: t.Integer(),
   pending: t.Integer({ description: 'Acknowledged events not yet applied.' }),
+  parked: t.Integer({ description: 'Of pending: events that failed to apply even alone, kept aside so their partition flows on.' }),
   topics: t.Array(t.String(), { description: 'Topics with processed events, sorted.' }),
   uptime: t.Number({ description: 'Seconds since this replica started.' }),
 });

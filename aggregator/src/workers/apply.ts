@@ -1,8 +1,10 @@
 /**
  * Moves one batch of a leased partition from the inbox into events, in one statement.
  *
- * - Claim: the partition's oldest inbox rows, up to about `batchSize` events, deleted as they are
- *   read (DELETE … RETURNING), so a crash before commit leaves them in the inbox untouched.
+ * - Claim: the partition's oldest inbox rows, up to about `batchSize` events and `claimBytes`
+ *   payload bytes (the first row always, so a large row is never stuck; split.ts makes a row
+ *   that keeps failing smaller), deleted as they are read (DELETE … RETURNING), so a crash
+ *   before commit leaves them in the inbox untouched.
  * - Dedup: INSERT … ON CONFLICT ON CONSTRAINT events_topic_event_id_key DO NOTHING, in
  *   (inbox id, position) order, so of several copies the lowest inbox id is stored; the lease
  *   guarantees no other transaction applies this topic meanwhile (see lease.ts).
@@ -20,20 +22,20 @@ export interface Applied {
   unique: number;
 }
 
-export async function applyBatch(tx: Queryable, part: number, batchSize: number): Promise<Applied> {
+export async function applyBatch(tx: Queryable, part: number, batchSize: number, claimBytes: number): Promise<Applied> {
   const [row] = await tx<{ events: number; stored: number }[]>`
     WITH claimed AS (
       DELETE FROM inbox
       WHERE part = ${part}
         AND id <= (
           SELECT max(id) FROM (
-            SELECT id, sum(n) OVER (ORDER BY id) - n AS before
+            SELECT id, sum(n) OVER (ORDER BY id) - n AS before, sum(bytes) OVER (ORDER BY id) - bytes AS before_bytes
             FROM inbox
             WHERE part = ${part}
             ORDER BY id
             LIMIT 1000
           ) AS oldest
-          WHERE before < ${batchSize}
+          WHERE before < ${batchSize} AND before_bytes < ${claimBytes}
         )
       RETURNING id, topics, event_ids, timestamps, sources, payloads
     ),

@@ -139,7 +139,8 @@ describe('GET /metrics', () => {
   }, 30_000);
 
   test('a batch that fails is counted in logbus_worker_errors_total and stays pending until it can apply', async () => {
-    const broken = await startTestAggregator();
+    // The event fails even alone, so it is parked (still pending) and re-queued after 1 s.
+    const broken = await startTestAggregator({ PARKED_RETRY_MS: '1000' });
     const admin = postgres(broken.db.url, { max: 1, onnotice: () => {} });
     try {
       // A constraint the apply statement trips over: every attempt rolls back and is retried.
@@ -151,6 +152,12 @@ describe('GET /metrics', () => {
         m = await scrape(broken);
       }
       expect(m.get('logbus_worker_errors_total{kind="other"}')).toBeGreaterThanOrEqual(2);
+      expect(m.get('logbus_pending_events')).toBe(1);
+      for (const deadline = Date.now() + 10_000; (m.get('logbus_parked_events') ?? 0) < 1 && Date.now() < deadline; ) {
+        await Bun.sleep(50);
+        m = await scrape(broken);
+      }
+      expect(m.get('logbus_parked_events')).toBe(1);
       expect(m.get('logbus_pending_events')).toBe(1);
 
       await admin`ALTER TABLE events DROP CONSTRAINT no_poison`;
