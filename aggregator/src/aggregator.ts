@@ -13,7 +13,7 @@ import { enqueueEvents } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
 import { Metrics } from './ops/metrics';
-import { SubscriptionHub } from './subscribe/hub';
+import { SUBSCRIBE_DEFAULTS, SubscriptionHub } from './subscribe/hub';
 import { EventsNotifier } from './subscribe/notifier';
 import { Backoff } from './workers/backoff';
 import { WorkerPool } from './workers/pool';
@@ -39,7 +39,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const lifecycle: Lifecycle = { migrated: false, draining: false };
   const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
   const wakeup = new Wakeup(sql, log);
-  const subscriptions = new SubscriptionHub(sql, log);
+  const subscriptions = new SubscriptionHub(sql, log, { ...SUBSCRIBE_DEFAULTS, readBytes: config.subscribeReadBytes });
   const notifier = new EventsNotifier(sql, log, (parts) => subscriptions.wake(parts));
   const backpressure = new Backpressure(sql, config.maxPending);
   const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight });

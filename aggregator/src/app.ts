@@ -81,7 +81,7 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
         onAccepted: metrics.observeAccepted,
       }),
     )
-    .use(eventsRoutes(sql))
+    .use(eventsRoutes(sql, config.maxPageBytes))
     .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
     .use(statsRoutes(sql))
     .use(metricsRoutes(metrics))

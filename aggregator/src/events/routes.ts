@@ -26,7 +26,8 @@ export const EventsPage = t.Object({
   topic: t.String(),
   events: t.Array(StoredEvent),
   next_after: t.Union([t.Integer(), t.Null()], {
-    description: 'Pass as `after` for the next page: the last seq returned, or the `after` given when the page is empty.',
+    description:
+      'Pass as `after` for the next page: the last seq returned, or the `after` given when the page is empty. A page holds up to `limit` events and stops early at MAX_PAGE_BYTES of payload (at least one event), so a short page does not mean the end: page until one comes back empty.',
   }),
 });
 
@@ -67,12 +68,13 @@ export function queryParameters(schema: TObject) {
   }));
 }
 
-export function eventsRoutes(sql: Sql) {
+/** `maxPageBytes`: MAX_PAGE_BYTES, the payload bytes a page may hold (at least one event). */
+export function eventsRoutes(sql: Sql, maxPageBytes: number) {
   return new Elysia({ name: 'events' }).get(
     '/events',
     async ({ query }) => {
       const { topic, after, limit } = parseQuery<EventsQuery>(EventsQuery, checkQuery, query);
-      const page = await readPage(sql, topic, after ?? 0, limit ?? 100);
+      const page = await readPage(sql, topic, after ?? 0, limit ?? 100, maxPageBytes);
       const nextAfter = page.lastSeq ?? after ?? null;
       return new Response(`{"topic":${JSON.stringify(topic)},"events":${page.eventsJson},"next_after":${nextAfter}}`, {
         headers: { 'content-type': 'application/json' },

@@ -21,6 +21,8 @@ export interface HubOptions extends StreamOptions {
 export const SUBSCRIBE_DEFAULTS: HubOptions = {
   // Events per read and per chunk: bounds a subscription's memory to one page.
   pageSize: 256,
+  // And bytes per read: 256 events of 4 MiB would be 1 GiB in one subscription.
+  readBytes: 1024 * 1024,
   // Below common proxy idle timeouts (60 s) with room to spare; the issue asks for about 15 s.
   heartbeatMs: 15_000,
   // Kernel socket buffers (a few MiB) absorb short stalls before this clock even starts.
@@ -61,7 +63,7 @@ export class SubscriptionHub {
     const subscription = new Subscription(
       topic,
       after,
-      (from, limit) => readEvents(this.sql, topic, from, limit),
+      (from, limit, maxBytes) => readEvents(this.sql, topic, from, limit, maxBytes),
       this.options,
       (ended, reason) => {
         this.remove(ended);

@@ -12,11 +12,13 @@
  * and the stream ends; the client reconnects with Last-Event-ID and goes on from its last id. A
  * reader that keeps pace never accrues time (each read reaches the head).
  */
-import type { EventRow } from './read';
+import type { EventRow, EventRows } from './read';
 
 export interface StreamOptions {
   /** Events per read and per chunk handed to the socket. */
   pageSize: number;
+  /** Payload bytes per read (SUBSCRIBE_READ_BYTES); a read holds at least one event. */
+  readBytes: number;
   /** A `: ping` comment after this long without output, so proxies keep the connection. */
   heartbeatMs: number;
   /** Time behind (see above) before the stream ends with `event: overflow`. */
@@ -29,7 +31,7 @@ export interface StreamOptions {
 export type EndReason = 'overflow' | 'shutdown';
 
 /** Reads the next events of the subscribed topic after a seq. */
-export type ReadAfter = (after: number, limit: number) => Promise<EventRow[]>;
+export type ReadAfter = (after: number, limit: number, maxBytes: number) => Promise<EventRows>;
 
 const encoder = new TextEncoder();
 
@@ -164,8 +166,9 @@ export class Subscription {
       }
       this.pending = false;
       let rows: EventRow[];
+      let full: boolean;
       try {
-        rows = await this.read(this.cursor, this.options.pageSize);
+        ({ rows, full } = await this.read(this.cursor, this.options.pageSize, this.options.readBytes));
       } catch (error) {
         this.onReadError(error);
         this.pending = true;
@@ -174,7 +177,7 @@ export class Subscription {
         continue;
       }
       if (this.ended) return;
-      if (rows.length === this.options.pageSize) this.pending = true;
+      if (full) this.pending = true;
       else this.behindMs = 0; // reached the head: caught up
       if (rows.length === 0) continue;
       this.cursor = rows[rows.length - 1]!.seq;
