@@ -13,6 +13,7 @@ import { enqueueEvents } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
 import { Metrics } from './ops/metrics';
+import { ReadBudget } from './events/read-budget';
 import { SUBSCRIBE_DEFAULTS, SubscriptionHub } from './subscribe/hub';
 import { EventsNotifier } from './subscribe/notifier';
 import { Backoff } from './workers/backoff';
@@ -39,7 +40,8 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const lifecycle: Lifecycle = { migrated: false, draining: false };
   const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
   const wakeup = new Wakeup(sql, log);
-  const subscriptions = new SubscriptionHub(sql, log, { ...SUBSCRIBE_DEFAULTS, readBytes: config.subscribeReadBytes });
+  const readBudget = new ReadBudget(config.readBytesInFlight);
+  const subscriptions = new SubscriptionHub(sql, log, { ...SUBSCRIBE_DEFAULTS, readBytes: config.subscribeReadBytes }, readBudget);
   const notifier = new EventsNotifier(sql, log, (parts) => subscriptions.wake(parts));
   const backpressure = new Backpressure(sql, config.maxPending);
   const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight });
@@ -61,7 +63,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     maxEvents: Math.max(config.maxBatch, 20_000),
     maxBytes: config.ingestStatementBytes,
   });
-  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions });
+  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, readBudget });
 
   return {
     app,

@@ -7,6 +7,7 @@ import { Elysia, ValidationError as ElysiaValidationError } from 'elysia';
 import type { Config } from './config';
 import type { Sql } from './db/client';
 import { AppError, type Detail, NotFound, ValidationError, fromDatabaseError } from './errors';
+import { ReadBudget } from './events/read-budget';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
 import type { EnqueueCoalescer } from './ingest/coalescer';
@@ -33,6 +34,8 @@ export interface AppDeps {
   log: Logger;
   metrics: Metrics;
   subscriptions: SubscriptionHub;
+  /** Bytes that GET /events pages may hold at once (shared with /subscribe reads). */
+  readBudget?: ReadBudget;
 }
 
 /** Elysia's own validation error (query strings) in the contract shape. */
@@ -46,7 +49,7 @@ function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
   return new ValidationError(`invalid ${error.type}`, details);
 }
 
-export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions }: AppDeps) {
+export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, readBudget }: AppDeps) {
   return new Elysia()
     // First, so every response (a 401 included) carries x-request-id and is measured.
     .use(requestLog({ log, metrics }))
@@ -81,7 +84,7 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
         onAccepted: metrics.observeAccepted,
       }),
     )
-    .use(eventsRoutes(sql, config.maxPageBytes))
+    .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight)))
     .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
     .use(statsRoutes(sql))
     .use(metricsRoutes(metrics))

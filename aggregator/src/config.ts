@@ -22,6 +22,9 @@ const DEFAULTS = {
   SUBSCRIBE_READ_BYTES: 1024 * 1024,
   CLAIM_BYTES: 16 * 1024 * 1024,
   INGEST_STATEMENT_BYTES: 16 * 1024 * 1024,
+  // All GET /events pages and /subscribe reads of a replica together: each reserves its budget
+  // above while it reads; more wait their turn (events/read-budget.ts).
+  READ_BYTES_IN_FLIGHT: 48 * 1024 * 1024,
   // An event that failed to apply even alone is parked (kept, counted as pending) and retried
   // after this long, in case the cause was temporary.
   PARKED_RETRY_MS: 60_000,
@@ -52,6 +55,7 @@ export interface Config {
   readonly claimBytes: number;
   readonly ingestStatementBytes: number;
   readonly parkedRetryMs: number;
+  readonly readBytesInFlight: number;
   readonly maxBatch: number;
   readonly maxPending: number;
   readonly drainTimeoutMs: number;
@@ -116,6 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
     claimBytes: int('CLAIM_BYTES', 1, 1024 * 1024 * 1024),
     ingestStatementBytes: int('INGEST_STATEMENT_BYTES', 1, 1024 * 1024 * 1024),
     parkedRetryMs: int('PARKED_RETRY_MS', 100, 86_400_000),
+    readBytesInFlight: int('READ_BYTES_IN_FLIGHT', 1, 4 * 1024 * 1024 * 1024),
     maxBatch: int('MAX_BATCH', 1, 100_000),
     maxPending: int('MAX_PENDING', 1, 1_000_000_000),
     drainTimeoutMs: int('DRAIN_TIMEOUT_MS', 0, 600_000),

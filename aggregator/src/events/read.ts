@@ -8,16 +8,21 @@
  * PostgreSQL builds the JSON itself: a 1000-event page is one text value, not 1000 objects
  * parsed and re-serialised in JavaScript, and each payload is spliced in as the text stored.
  *
- * Bounded by bytes as well as by count: a page stops before the event that would take its
- * payload bytes to `maxBytes`, but always holds at least one event (paging never stalls on a
- * large one). Payload sizes come from octet_length(payload::text), which PostgreSQL answers
- * from the TOAST header without reading the value, so sizing a page reads no payload.
+ * Bounded by bytes as well as by count: a page stops after the event that takes its payload
+ * bytes to `maxBytes`, and always holds at least one event (paging never stalls on a large one).
+ * The page is walked one event at a time (a recursive CTE over the (topic, seq) key) and stops
+ * there: a size needs the payload read (json has no binary cast to text, so octet_length
+ * detoasts it), and sizing a window of `limit` candidates instead read up to 1000 payloads of
+ * 4 MiB for a page of one (measured: 170 ms for 8 candidates, quadratic over a topic).
  */
 import type { Sql } from '../db/client';
 
 export interface Page {
-  /** JSON array text of the events. */
-  eventsJson: string;
+  /**
+   * JSON array text of the events, UTF-8 bytes as PostgreSQL sent them: never decoded into a
+   * JavaScript string and encoded back (for a page of 4 MiB events, two more copies per reader).
+   */
+  eventsJson: Uint8Array;
   /** Seq of the last event in the page, or null for an empty page. */
   lastSeq: number | null;
 }
@@ -37,30 +42,40 @@ export const eventJson = (sql: Sql) => sql`
   )`;
 
 /**
- * A topic's events with seq above `after`, in seq order: at most `limit`, and none past the one
+ * A topic's events with seq above `after`, in seq order: at most `limit`, ending with the one
  * that reaches `maxBytes` of payload (the first is always included). The rows have the events
  * table's columns, for eventJson, and `bytes_upto`: payload bytes up to and including the row.
  */
 export const boundedEvents = (sql: Sql, topic: string, after: number, limit: number, maxBytes: number) => sql`
-  SELECT seq, topic, event_id, "timestamp", source, payload, bytes_upto
-  FROM (
-    SELECT *, sum(octet_length(payload::text)) OVER (ORDER BY seq) AS bytes_upto
-    FROM (
-      SELECT seq, topic, event_id, "timestamp", source, payload
+  WITH RECURSIVE walk AS (
+    (SELECT seq, octet_length(payload::text)::int8 AS bytes_upto, 1 AS n
+     FROM events
+     WHERE topic = ${topic} AND seq > ${after}
+     ORDER BY seq
+     LIMIT 1)
+    UNION ALL
+    SELECT next.seq, walk.bytes_upto + next.bytes, walk.n + 1
+    FROM walk
+    CROSS JOIN LATERAL (
+      SELECT seq, octet_length(payload::text) AS bytes
       FROM events
-      WHERE topic = ${topic} AND seq > ${after}
+      WHERE topic = ${topic} AND seq > walk.seq
       ORDER BY seq
-      LIMIT ${limit}
-    ) AS candidates
-  ) AS sized
-  WHERE bytes_upto - octet_length(payload::text) < ${maxBytes}`;
+      LIMIT 1
+    ) AS next
+    WHERE walk.bytes_upto < ${maxBytes} AND walk.n < ${limit}
+  )
+  SELECT e.seq, e.topic, e.event_id, e."timestamp", e.source, e.payload, walk.bytes_upto
+  FROM walk
+  JOIN events AS e ON e.topic = ${topic} AND e.seq = walk.seq`;
 
 export async function readPage(sql: Sql, topic: string, after: number, limit: number, maxBytes: number): Promise<Page> {
-  const [row] = await sql<{ events: string; last_seq: string | null }[]>`
+  const [row] = await sql`
     SELECT
       coalesce(json_agg(${eventJson(sql)} ORDER BY seq), '[]')::text AS events,
       max(seq) AS last_seq
     FROM (${boundedEvents(sql, topic, after, limit, maxBytes)}) AS page
-  `;
-  return { eventsJson: row!.events, lastSeq: row!.last_seq === null ? null : Number(row!.last_seq) };
+  `.raw();
+  const [events, lastSeq] = row as unknown as [Buffer, Buffer | null];
+  return { eventsJson: events, lastSeq: lastSeq === null ? null : Number(lastSeq.toString()) };
 }

@@ -7,6 +7,8 @@ import { type Detail, ValidationError } from '../errors';
 import { ErrorBody, Event, Topic } from '../ingest/model';
 import { jsonContent } from '../openapi';
 import { readPage } from './read';
+import { noteBytesMoved } from '../ops/gc-pacer';
+import type { ReadBudget } from './read-budget';
 
 export const MAX_PAGE = 1000;
 
@@ -68,15 +70,22 @@ export function queryParameters(schema: TObject) {
   }));
 }
 
-/** `maxPageBytes`: MAX_PAGE_BYTES, the payload bytes a page may hold (at least one event). */
-export function eventsRoutes(sql: Sql, maxPageBytes: number) {
+/**
+ * `maxPageBytes`: MAX_PAGE_BYTES, the payload bytes a page may hold (at least one event);
+ * `budget`: the replica's bound on bytes held by reads at once.
+ */
+export function eventsRoutes(sql: Sql, maxPageBytes: number, budget: ReadBudget) {
   return new Elysia({ name: 'events' }).get(
     '/events',
     async ({ query }) => {
       const { topic, after, limit } = parseQuery<EventsQuery>(EventsQuery, checkQuery, query);
-      const page = await readPage(sql, topic, after ?? 0, limit ?? 100, maxPageBytes);
-      const nextAfter = page.lastSeq ?? after ?? null;
-      return new Response(`{"topic":${JSON.stringify(topic)},"events":${page.eventsJson},"next_after":${nextAfter}}`, {
+      const body = await budget.run(maxPageBytes, async () => {
+        const page = await readPage(sql, topic, after ?? 0, limit ?? 100, maxPageBytes);
+        const nextAfter = page.lastSeq ?? after ?? null;
+        return Buffer.concat([Buffer.from(`{"topic":${JSON.stringify(topic)},"events":`), page.eventsJson, Buffer.from(`,"next_after":${nextAfter}}`)]);
+      });
+      noteBytesMoved(body.length);
+      return new Response(body, {
         headers: { 'content-type': 'application/json' },
       });
     },

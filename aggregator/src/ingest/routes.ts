@@ -5,6 +5,7 @@ import { jsonContent } from '../openapi';
 import { PayloadTooLarge, StorageUnavailable, ValidationError, fromDatabaseError } from '../errors';
 import type { Wakeup } from '../workers/wakeup';
 import type { Backpressure } from './backpressure';
+import { noteBytesMoved } from '../ops/gc-pacer';
 import { readBodyText } from './body';
 import type { EnqueueCoalescer } from './coalescer';
 import { ErrorBody, type Event, PublishAccepted, PublishBody } from './model';
@@ -30,6 +31,7 @@ export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, 
       if (isDraining()) throw new StorageUnavailable('this replica is shutting down; retry', 1);
       const format = bodyFormat(request.headers.get('content-type'));
       const text = await readBodyText(request, config.maxBodyBytes);
+      noteBytesMoved(text.length);
       const { candidates, payloadTexts } = parsePublishBody(text, format);
       if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
       if (candidates.length > config.maxBatch) {

@@ -9,6 +9,7 @@ import type { Sql } from '../db/client';
 import { isUnavailable } from '../errors';
 import { partitionOf } from '../ingest/partition';
 import type { Logger } from '../log';
+import { ReadBudget } from '../events/read-budget';
 import { readEvents, readHeads } from './read';
 import { type EndReason, type StreamOptions, Subscription } from './stream';
 
@@ -46,6 +47,8 @@ export class SubscriptionHub {
     private readonly sql: Sql,
     private readonly log: Logger,
     private readonly options: HubOptions = SUBSCRIBE_DEFAULTS,
+    /** The replica's bound on bytes held by reads at once (shared with GET /events). */
+    private readonly budget: ReadBudget = new ReadBudget(Number.MAX_SAFE_INTEGER),
   ) {}
 
   /** Live subscriptions on this replica. */
@@ -63,7 +66,7 @@ export class SubscriptionHub {
     const subscription = new Subscription(
       topic,
       after,
-      (from, limit, maxBytes) => readEvents(this.sql, topic, from, limit, maxBytes),
+      (from, limit, maxBytes) => this.budget.run(maxBytes, () => readEvents(this.sql, topic, from, limit, maxBytes)),
       this.options,
       (ended, reason) => {
         this.remove(ended);

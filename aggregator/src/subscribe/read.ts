@@ -11,8 +11,11 @@ import { boundedEvents, eventJson } from '../events/read';
 
 export interface EventRow {
   seq: number;
-  /** The event as JSON text, exactly as GET /events renders an item. */
-  json: string;
+  /**
+   * The event as JSON, exactly as GET /events renders an item: UTF-8 bytes as PostgreSQL sent
+   * them (never decoded to a string and encoded back: a read of large events is one copy).
+   */
+  json: Uint8Array | string;
 }
 
 export interface EventRows {
@@ -27,15 +30,15 @@ export interface EventRows {
  * time, so this bounds its memory.
  */
 export async function readEvents(sql: Sql, topic: string, after: number, limit: number, maxBytes: number): Promise<EventRows> {
-  const rows = await sql<{ seq: string; json: string; bytes_upto: string }[]>`
+  const rows = (await sql`
     SELECT seq, ${eventJson(sql)}::text AS json, bytes_upto
     FROM (${boundedEvents(sql, topic, after, limit, maxBytes)}) AS page
     ORDER BY seq
-  `;
+  `.raw()) as unknown as [Buffer, Buffer, Buffer][];
   const last = rows.at(-1);
   return {
-    rows: rows.map((row) => ({ seq: Number(row.seq), json: row.json })),
-    full: rows.length === limit || (last !== undefined && Number(last.bytes_upto) >= maxBytes),
+    rows: rows.map(([seq, json]) => ({ seq: Number(seq.toString()), json })),
+    full: rows.length === limit || (last !== undefined && Number(last[2].toString()) >= maxBytes),
   };
 }
 

@@ -12,6 +12,7 @@
  * and the stream ends; the client reconnects with Last-Event-ID and goes on from its last id. A
  * reader that keeps pace never accrues time (each read reaches the head).
  */
+import { noteBytesMoved } from '../ops/gc-pacer';
 import type { EventRow, EventRows } from './read';
 
 export interface StreamOptions {
@@ -36,9 +37,28 @@ export type ReadAfter = (after: number, limit: number, maxBytes: number) => Prom
 const encoder = new TextEncoder();
 
 /** One SSE message for a stored event. JSON may hold line breaks only as whitespace; each line gets its own `data:`. */
-export function formatEvent(row: EventRow): string {
+export function formatEvent(row: { seq: number; json: string }): string {
   const data = /[\r\n]/.test(row.json) ? row.json.replace(/\r\n|\r|\n/g, '\ndata: ') : row.json;
   return `id: ${row.seq}\ndata: ${data}\n\n`;
+}
+
+const LF = 10;
+const CR = 13;
+
+/** The SSE messages of a read as one chunk, copying each event's bytes once. */
+export function encodeEvents(rows: readonly EventRow[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const row of rows) {
+    const json = row.json;
+    if (typeof json === 'string' || json.indexOf(LF) >= 0 || json.indexOf(CR) >= 0) {
+      // Line breaks (whitespace a producer sent inside its payload) need the string path.
+      const text = typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
+      parts.push(encoder.encode(formatEvent({ seq: row.seq, json: text })));
+      continue;
+    }
+    parts.push(encoder.encode(`id: ${row.seq}\ndata: `), json, encoder.encode('\n\n'));
+  }
+  return Buffer.concat(parts);
 }
 
 // After a failed read (database away), try again after this long; heartbeats go on meanwhile.
@@ -181,13 +201,18 @@ export class Subscription {
       else this.behindMs = 0; // reached the head: caught up
       if (rows.length === 0) continue;
       this.cursor = rows[rows.length - 1]!.seq;
-      return this.send(rows.map(formatEvent).join(''));
+      return this.sendBytes(encodeEvents(rows));
     }
   }
 
   private send(text: string): void {
+    this.sendBytes(encoder.encode(text));
+  }
+
+  private sendBytes(bytes: Uint8Array): void {
+    noteBytesMoved(bytes.length);
     this.lastOutputAt = Date.now();
-    this.controller.enqueue(encoder.encode(text));
+    this.controller.enqueue(bytes);
   }
 
   /** Resolves on wake(), on end, or after `ms`. */
