@@ -12,12 +12,13 @@
  * The publish path only observes in-memory histograms and counters: no query per request.
  */
 import { Elysia } from 'elysia';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Sql } from '../db/client';
 import { readTotals } from '../stats/query';
 import type { Applied } from '../workers/apply';
 import { isUnavailable } from '../errors';
 import { CONNECTION_STATES, readDatabaseHealth } from './metrics/database';
+import { registerRuntimeMetrics } from './metrics/runtime';
 import { TopicLabels } from './metrics/topic-labels';
 
 /** Topics that get their own label on per-topic series; the rest share `_other`. */
@@ -31,12 +32,13 @@ const BATCH_BUCKETS = [1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10_000, 50_00
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 // Process-wide runtime metrics (CPU, memory, event-loop lag), shared by every aggregator in the
-// process: tests run several in one process and the runtime is one.
+// process: tests run several in one process and the runtime is one. Not prom-client's defaults:
+// under Bun those report NaN lag and empty GC histograms (metrics/runtime.ts).
 let runtime: Registry | null = null;
 function runtimeRegistry(): Registry {
   if (!runtime) {
     runtime = new Registry();
-    collectDefaultMetrics({ register: runtime });
+    registerRuntimeMetrics(runtime);
   }
   return runtime;
 }
