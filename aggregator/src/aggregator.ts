@@ -6,6 +6,7 @@
 import { createApp } from './app';
 import type { Config } from './config';
 import { type Sql, createPool } from './db/client';
+import { LayoutMismatch, checkLayout } from './db/layout';
 import { migrateDatabase } from './db/migrate';
 import { Backpressure } from './ingest/backpressure';
 import { EnqueueCoalescer } from './ingest/coalescer';
@@ -36,8 +37,18 @@ async function migrateWithRetry(url: string, log: Logger): Promise<void> {
   }
 }
 
-export function createAggregator(config: Config, databaseUrl: string, log: Logger) {
+export interface AggregatorOptions {
+  /** How often a running replica re-checks the database layout (db/layout.ts). */
+  layoutCheckMs?: number;
+  /** Called when a running replica finds the layout changed under it (main.ts exits). */
+  onLayoutMismatch?: (error: LayoutMismatch) => void;
+}
+
+const LAYOUT_CHECK_MS = 30_000;
+
+export function createAggregator(config: Config, databaseUrl: string, log: Logger, options: AggregatorOptions = {}) {
   const lifecycle: Lifecycle = { migrated: false, draining: false };
+  let layoutTimer: ReturnType<typeof setInterval> | null = null;
   const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
   const wakeup = new Wakeup(sql, log);
   const readBudget = new ReadBudget(config.readBytesInFlight);
@@ -76,7 +87,18 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     /** Migrates (retrying until the database answers), then starts the workers. */
     async start(): Promise<void> {
       await migrateWithRetry(databaseUrl, log);
+      // Refuse before serving anything if this build's layout is not the database's.
+      await checkLayout(sql);
       lifecycle.migrated = true;
+      layoutTimer = setInterval(() => {
+        checkLayout(sql).catch((error) => {
+          if (!(error instanceof LayoutMismatch) || lifecycle.draining) return; // an outage: /ready says so already
+          log.fatal({ err: error }, 'database layout changed under this replica; stopping');
+          // Unready and refusing publishes at once; the workers stop with the drain.
+          lifecycle.draining = true;
+          options.onLayoutMismatch?.(error);
+        });
+      }, options.layoutCheckMs ?? LAYOUT_CHECK_MS);
       await wakeup.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; workers will poll'));
       await notifier.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; subscriptions will sweep'));
       await backpressure.start();
@@ -90,6 +112,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
      */
     async drain(timeoutMs: number, pendingRequests: () => number = () => 0): Promise<boolean> {
       lifecycle.draining = true;
+      if (layoutTimer !== null) clearInterval(layoutTimer);
       // Streams end with `event: shutdown`; clients resume on another replica by Last-Event-ID.
       subscriptions.closeAll();
       const deadline = Date.now() + timeoutMs;
