@@ -73,6 +73,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     maxInFlight: 2,
     maxEvents: Math.max(config.maxBatch, 20_000),
     maxBytes: config.ingestStatementBytes,
+    onCommitted: (partitions) => wakeup.announce(partitions),
   });
   const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, readBudget });
 

@@ -10,8 +10,11 @@
 import { isUnavailable } from '../errors';
 import type { InboxEvent } from './inbox-event';
 
-/** Durably writes events in one transaction (enqueueEvents bound to a pool). */
-export type WriteEvents = (events: readonly InboxEvent[]) => Promise<void>;
+/**
+ * Durably writes events in one transaction (enqueueEvents bound to a pool); resolves with the
+ * number of inbox partitions it wrote to, when known.
+ */
+export type WriteEvents = (events: readonly InboxEvent[]) => Promise<number | void>;
 
 interface Waiting {
   events: readonly InboxEvent[];
@@ -31,6 +34,11 @@ export interface CoalescerOptions {
    * built in this process's memory.
    */
   maxBytes?: number;
+  /**
+   * After each commit, with the partitions it wrote rows for (undefined: unknown): wakes that
+   * many workers. Once per statement, not per request riding in it.
+   */
+  onCommitted?: (partitions: number | undefined) => void;
 }
 
 /** A request's size when the caller does not know it: payloads as text, or a fair guess. */
@@ -91,7 +99,8 @@ export class EnqueueCoalescer {
 
   private async write(group: Waiting[]): Promise<void> {
     try {
-      await this.writeEvents(group.length === 1 ? group[0]!.events : group.flatMap((w) => w.events));
+      const partitions = await this.writeEvents(group.length === 1 ? group[0]!.events : group.flatMap((w) => w.events));
+      this.options.onCommitted?.(partitions ?? undefined);
       for (const waiting of group) waiting.resolve();
     } catch (error) {
       if (group.length === 1 || isUnavailable(error)) {
@@ -101,7 +110,12 @@ export class EnqueueCoalescer {
       // Not an outage: something in one request upset the database. Retry each request alone
       // so only that request fails and the others are not punished for sharing its statement.
       await Promise.all(
-        group.map((waiting) => this.writeEvents(waiting.events).then(waiting.resolve, waiting.reject)),
+        group.map((waiting) =>
+          this.writeEvents(waiting.events).then((partitions) => {
+            this.options.onCommitted?.(partitions ?? undefined);
+            waiting.resolve();
+          }, waiting.reject),
+        ),
       );
     }
   }

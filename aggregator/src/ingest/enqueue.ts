@@ -44,11 +44,12 @@ export function groupByPartition(events: readonly InboxEvent[]): PartitionGroup[
 
 
 /**
- * Durably enqueues `events`; resolves after the commit. One inbox row per partition present:
+ * Durably enqueues `events`; resolves after the commit with the number of partitions written. One inbox row per partition present:
  * a statement carrying thousands of events writes at most PARTITION_COUNT rows.
  */
-export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Promise<void> {
-  const rows = groupByPartition(events).map(
+export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Promise<number> {
+  const groups = groupByPartition(events);
+  const rows = groups.map(
     (g) => sql`(
       ${g.part}::int2, ${g.topics.length}::int4, ${g.bytes}::int4, ${g.topics}::text[], ${g.eventIds}::text[],
       ${g.timestamps}::text[]::timestamptz[], ${g.sources}::text[], ${g.payloads}::text[]::json[]
@@ -67,4 +68,5 @@ export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Pr
     SET received = received + (SELECT sum(n) FROM accepted)
     WHERE shard = pg_backend_pid() % ${INGEST_SHARDS}
   `;
+  return groups.length;
 }

@@ -16,6 +16,7 @@ import { validateEvents } from './validate';
 export interface IngestDeps {
   inbox: Pick<EnqueueCoalescer, 'enqueue'>;
   config: Pick<Config, 'maxBodyBytes' | 'maxBatch'>;
+  /** Unused here: the coalescer wakes workers once per committed statement (aggregator.ts). */
   wakeup: Pick<Wakeup, 'announce'>;
   backpressure: Pick<Backpressure, 'check'>;
   isDraining: () => boolean;
@@ -24,7 +25,7 @@ export interface IngestDeps {
 }
 
 
-export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, onAccepted }: IngestDeps) {
+export function ingestRoutes({ inbox, config, backpressure, isDraining, onAccepted }: IngestDeps) {
   return new Elysia({ name: 'ingest' }).post(
     '/publish',
     async ({ request, set }) => {
@@ -44,7 +45,6 @@ export function ingestRoutes({ inbox, config, wakeup, backpressure, isDraining, 
       } catch (error) {
         throw fromDatabaseError(error);
       }
-      wakeup.announce();
       onAccepted?.(events);
       set.status = 202;
       return { accepted: events.length };

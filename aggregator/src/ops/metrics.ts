@@ -108,6 +108,11 @@ export class Metrics {
     labelNames: ['kind'],
     registers: [this.replica],
   });
+  private readonly emptyLeases = new Counter({
+    name: 'logbus_worker_empty_leases_total',
+    help: 'Lease transactions of this replica\'s workers that found no partition with work: wake-ups for nothing, plus one idle poll per worker every 2 s.',
+    registers: [this.replica],
+  });
   private readonly databaseUp = new Gauge({
     name: 'logbus_metrics_database_up',
     help: '1 when this scrape read the cluster metrics from the database, 0 when it could not (they are then absent).',
@@ -202,6 +207,11 @@ export class Metrics {
   readonly observeWorkerError = (error: unknown): void => {
     const code = (error as { code?: unknown } | null)?.code;
     this.workerErrors.inc({ kind: code === '57014' ? 'timeout' : isUnavailable(error) ? 'unavailable' : 'other' });
+  };
+
+  /** Records a lease that found nothing to do. */
+  readonly observeEmptyLease = (): void => {
+    this.emptyLeases.inc();
   };
 
   /** Records an event parked because it could not be applied even alone. */

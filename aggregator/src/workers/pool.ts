@@ -36,6 +36,8 @@ export interface WorkerMetrics {
   observeWorkerError(error: unknown): void;
   /** An event that could not be applied even alone was moved to inbox_parked. */
   observeParked(event: ParkedEvent): void;
+  /** A lease found no partition with work (woken for nothing, or the idle poll). */
+  observeEmptyLease(): void;
 }
 
 /** A failed batch and the partition it had leased (null when the lease itself failed). */
@@ -118,7 +120,10 @@ export class WorkerPool {
         const started = performance.now();
         const applied = await this.applyOnce();
         backoff.reset();
-        if (applied === null) pauseMs = IDLE_POLL_MS;
+        if (applied === null) {
+          pauseMs = IDLE_POLL_MS;
+          this.options.metrics?.observeEmptyLease();
+        }
         else {
           this.options.metrics?.observeBatch(applied, (performance.now() - started) / 1000);
           this.options.onApplied?.(applied);

@@ -1,9 +1,15 @@
 /**
- * Wakes idle workers when the inbox gains rows. Locally a commit wakes this process's workers
- * directly; across replicas a NOTIFY on `logbus_inbox` does. The NOTIFY is a hint only: workers
- * re-read the inbox, and a slow poll covers a lost notification.
+ * Wakes idle workers when the inbox gains rows: as many as there are partitions with new rows,
+ * not all of them. A commit wakes this process's idle workers directly; only the partitions
+ * they cannot cover (all busy, or WORKERS=0) are announced to other replicas with a NOTIFY on
+ * `logbus_inbox` carrying that count, and each replica wakes at most that many. Before, every
+ * commit woke every idle worker of every replica, and all but a few ran an empty lease
+ * transaction. The NOTIFY is a hint only: workers re-read the inbox; a busy worker leases again
+ * as soon as its batch commits, and a slow poll covers a lost notification.
  */
+import { randomUUID } from 'node:crypto';
 import type { Sql } from '../db/client';
+import { PARTITION_COUNT } from '../db/schema';
 import type { Logger } from '../log';
 
 export const INBOX_CHANNEL = 'logbus_inbox';
@@ -14,6 +20,10 @@ const NOTIFY_WINDOW_MS = 10;
 export class Wakeup {
   private waiters: (() => void)[] = [];
   private notifyTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Partitions announced in the current window that no local worker was woken for. */
+  private uncovered = 0;
+  /** Tells this replica's own notifications apart (it listens on the channel too). */
+  private readonly id = randomUUID().slice(0, 8);
 
   constructor(
     private readonly sql: Sql,
@@ -35,22 +45,31 @@ export class Wakeup {
     });
   }
 
-  /** Wakes this process's idle workers. */
-  wakeLocal(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    // A copy: each waiter removes itself from `waiters` as it runs, and iterating the array
-    // being spliced skipped every other waiter (drain then waited out the 2 s idle poll).
-    for (const waiter of [...waiters]) waiter();
+  /** Wakes up to `count` of this process's idle workers (all by default); returns how many. */
+  wakeLocal(count = Number.POSITIVE_INFINITY): number {
+    // The longest-idle first. A copy: each waiter removes itself from `waiters` as it runs, and
+    // iterating the array being spliced skipped every other waiter (drain then waited out the
+    // 2 s idle poll).
+    const woken = this.waiters.slice(0, count);
+    this.waiters = this.waiters.slice(woken.length);
+    for (const waiter of woken) waiter();
+    return woken.length;
   }
 
-  /** Called after an inbox commit: wake local workers now, other replicas within the window. */
-  announce(): void {
-    this.wakeLocal();
+  /**
+   * Called after an inbox commit that wrote rows for `partitions` partitions: wakes that many
+   * local workers now; what they cannot cover goes to other replicas within the window.
+   */
+  announce(partitions = PARTITION_COUNT): void {
+    const rest = partitions - this.wakeLocal(partitions);
+    if (rest <= 0) return;
+    this.uncovered = Math.min(PARTITION_COUNT, this.uncovered + rest);
     if (this.notifyTimer !== null) return;
     this.notifyTimer = setTimeout(() => {
       this.notifyTimer = null;
-      this.sql`SELECT pg_notify(${INBOX_CHANNEL}, '')`.catch((error) =>
+      const payload = `${this.id}:${this.uncovered}`;
+      this.uncovered = 0;
+      this.sql`SELECT pg_notify(${INBOX_CHANNEL}, ${payload})`.catch((error) =>
         this.log.debug({ err: error }, 'inbox notify failed; other replicas will poll'),
       );
     }, NOTIFY_WINDOW_MS);
@@ -58,7 +77,12 @@ export class Wakeup {
 
   /** Listens for other replicas' announcements; postgres.js re-listens after reconnecting. */
   async listen(): Promise<void> {
-    await this.sql.listen(INBOX_CHANNEL, () => this.wakeLocal());
+    await this.sql.listen(INBOX_CHANNEL, (payload) => {
+      const [sender, count] = payload.split(':');
+      if (sender === this.id) return;
+      // An empty payload (an older replica) means "wake everyone", as it did.
+      this.wakeLocal(count === undefined ? Number.POSITIVE_INFINITY : Number(count));
+    });
   }
 
   close(): void {
