@@ -1,7 +1,7 @@
 /**
  * `bun bench/wakeups.ts [--replicas 6] [--seconds 10] [--rate 50]`: worker wake-ups with
  * several replicas of which only one receives publishes (idle-but-one). A steady stream of
- * requests (20 events over 8 topics each) goes to replica 0; every replica's
+ * requests (20 events over --topics topics each, default 8) goes to replica 0; every replica's
  * logbus_worker_empty_leases_total and committed batches are read before and after, and the
  * empty-lease rate is printed next to the floor the 2 s idle poll alone causes. Before the
  * change every commit woke every idle worker of every replica (about replicas x WORKERS empty
@@ -10,7 +10,8 @@
 import { parseArgs } from 'node:util';
 import { startAggregators, startServer } from './lib/server';
 
-const { values } = parseArgs({ options: { replicas: { type: 'string', default: '6' }, seconds: { type: 'string', default: '10' }, rate: { type: 'string', default: '50' } } });
+const { values } = parseArgs({ options: { replicas: { type: 'string', default: '6' }, seconds: { type: 'string', default: '10' }, rate: { type: 'string', default: '50' }, topics: { type: 'string', default: '8' } } });
+const topics = Number(values.topics);
 const replicas = Number(values.replicas);
 const seconds = Number(values.seconds);
 const rate = Number(values.rate);
@@ -35,7 +36,7 @@ try {
   let sent = 0;
   while (performance.now() - started < seconds * 1000) {
     const events = Array.from({ length: 20 }, (_, i) => ({
-      topic: `wake-${(sent * 20 + i) % 8}`,
+      topic: `wake-${(sent * 20 + i) % topics}`,
       event_id: `w-${sent}-${i}`,
       timestamp: '2025-01-01T00:00:00Z',
       source: 'bench',
@@ -54,7 +55,7 @@ try {
   const empty = rows.reduce((s, r) => s + r.empty, 0);
   const batches = rows.reduce((s, r) => s + r.batches, 0);
   const floor = (replicas * WORKERS) / IDLE_POLL_S;
-  console.log(`${replicas} replicas x WORKERS=${WORKERS}, publishes to replica 0 only: ${sent} requests in ${elapsed.toFixed(1)} s (${(sent / elapsed).toFixed(0)}/s)`);
+  console.log(`${replicas} replicas x WORKERS=${WORKERS}, publishes to replica 0 only (20 events over ${topics} topics each): ${sent} requests in ${elapsed.toFixed(1)} s (${(sent / elapsed).toFixed(0)}/s)`);
   console.log('| replica | empty leases/s | committed batches/s |');
   console.log('|---|---:|---:|');
   rows.forEach((r, i) => console.log(`| ${i}${i === 0 ? ' (publishes)' : ''} | ${(r.empty / elapsed).toFixed(1)} | ${(r.batches / elapsed).toFixed(1)} |`));

@@ -72,6 +72,7 @@ export class WorkerPool {
   }
 
   start(): void {
+    this.wakeup.workers = this.options.workers;
     for (let i = 0; i < this.options.workers; i++) this.loops.push(this.loop(i));
     if (this.options.workers > 0) {
       // Checked at twice the retry rate so an event waits at most 1.5 x PARKED_RETRY_MS.

@@ -1,11 +1,14 @@
 /**
  * Wakes idle workers when the inbox gains rows: as many as there are partitions with new rows,
- * not all of them. A commit wakes this process's idle workers directly; only the partitions
- * they cannot cover (all busy, or WORKERS=0) are announced to other replicas with a NOTIFY on
- * `logbus_inbox` carrying that count, and each replica wakes at most that many. Before, every
- * commit woke every idle worker of every replica, and all but a few ran an empty lease
- * transaction. The NOTIFY is a hint only: workers re-read the inbox; a busy worker leases again
- * as soon as its batch commits, and a slow poll covers a lost notification.
+ * not all of them. A commit wakes this process's idle workers directly, and counts its busy
+ * ones too (each leases again as soon as its batch commits). Only partitions neither can cover
+ * (or all of them, with WORKERS=0) are announced to other replicas with a NOTIFY on
+ * `logbus_inbox`, and each of those wakes one worker per notification: with several idle
+ * replicas, waking the full count on each would make all but one lease for nothing, while one
+ * each ramps up within a few notifications (one per 10 ms window) under sustained overload.
+ * Before, every commit woke every idle worker of every replica, and nearly all of them ran an
+ * empty lease transaction (bench/wakeups.ts). The NOTIFY is a hint only: workers re-read the
+ * inbox, and a slow poll covers a lost notification.
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../db/client';
@@ -22,6 +25,8 @@ export class Wakeup {
   private notifyTimer: ReturnType<typeof setTimeout> | null = null;
   /** Partitions announced in the current window that no local worker was woken for. */
   private uncovered = 0;
+  /** Worker loops of this process (WorkerPool.start sets it); busy = workers - idle. */
+  workers = 0;
   /** Tells this replica's own notifications apart (it listens on the channel too). */
   private readonly id = randomUUID().slice(0, 8);
 
@@ -61,7 +66,8 @@ export class Wakeup {
    * local workers now; what they cannot cover goes to other replicas within the window.
    */
   announce(partitions = PARTITION_COUNT): void {
-    const rest = partitions - this.wakeLocal(partitions);
+    const busy = Math.max(0, this.workers - this.waiters.length);
+    const rest = partitions - this.wakeLocal(partitions) - busy;
     if (rest <= 0) return;
     this.uncovered = Math.min(PARTITION_COUNT, this.uncovered + rest);
     if (this.notifyTimer !== null) return;
@@ -81,7 +87,7 @@ export class Wakeup {
       const [sender, count] = payload.split(':');
       if (sender === this.id) return;
       // An empty payload (an older replica) means "wake everyone", as it did.
-      this.wakeLocal(count === undefined ? Number.POSITIVE_INFINITY : Number(count));
+      this.wakeLocal(count === undefined ? Number.POSITIVE_INFINITY : Math.min(1, Number(count)));
     });
   }
 

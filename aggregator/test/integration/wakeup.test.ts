@@ -1,7 +1,8 @@
 /**
  * Worker wake-ups on a real database: a commit wakes as many idle workers as it wrote partitions,
- * local ones first; only what they cannot cover is announced to other replicas, which wake at
- * most that many. Before, every commit woke every idle worker of every replica.
+ * local ones first (busy local ones count: they lease again right after their batch); only what
+ * they cannot cover is announced to other replicas, which wake one worker per notification.
+ * Before, every commit woke every idle worker of every replica.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { createPool } from '../../src/db/client';
@@ -25,6 +26,7 @@ async function replica(workers: number) {
   const sql = createPool(db.url, { max: 2, applicationName: 'wakeup-test' });
   pools.push(sql);
   const wakeup = new Wakeup(sql, createLogger('silent'));
+  wakeup.workers = workers;
   await wakeup.listen();
   let woken = 0;
   for (let i = 0; i < workers; i++) void wakeup.wait(60_000).then(() => woken++);
@@ -49,13 +51,17 @@ test('a commit wakes one idle worker per partition written, and other replicas o
   a.wakeup.announce(1);
   expect(await settle(counts, [1, 0, 0])).toEqual([1, 0, 0]);
 
-  // Five partitions, three idle workers here: three local, two announced; each other replica
-  // wakes at most two.
-  a.wakeup.announce(5);
-  expect(await settle(counts, [4, 2, 2])).toEqual([4, 2, 2]);
+  // Four partitions, three idle workers and one busy here: all covered, no notification.
+  a.wakeup.announce(4);
+  expect(await settle(counts, [4, 0, 0])).toEqual([4, 0, 0]);
 
-  // A replica ignores its own notification (its workers were counted already).
-  b.wakeup.announce(4); // two idle here, two announced: a has none left, c has two
-  expect(await settle(counts, [4, 4, 4])).toEqual([4, 4, 4]);
+  // Eight partitions, all four here busy: eight announced; each other replica wakes one.
+  a.wakeup.announce(8);
+  expect(await settle(counts, [4, 1, 1])).toEqual([4, 1, 1]);
+
+  // A replica ignores its own notification: b wakes its three idle workers, two partitions
+  // beyond its four workers are announced, and only c wakes one more.
+  b.wakeup.announce(6);
+  expect(await settle(counts, [4, 4, 2])).toEqual([4, 4, 2]);
   for (const r of [a, b, c]) r.wakeup.close();
 });
