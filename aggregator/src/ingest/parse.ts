@@ -46,9 +46,18 @@ function parseJson(text: string): ParsedBody {
   } catch (error) {
     throw new ValidationError('malformed JSON', [{ index: null, field: null, message: (error as Error).message }]);
   }
-  if (Array.isArray(value)) return { candidates: value, payloadTexts: arrayPayloadTexts(text, 0) };
-  if (isEnvelope(value)) return { candidates: value.events, payloadTexts: arrayPayloadTexts(text, envelopeEventsStart(text)) };
+  if (Array.isArray(value)) return matched(value, arrayPayloadTexts(text, 0));
+  if (isEnvelope(value)) return matched(value.events, arrayPayloadTexts(text, envelopeEventsStart(text)));
   return { candidates: [value], payloadTexts: [eventPayloadText(text, 0)] };
+}
+
+/**
+ * Candidates with their payload texts, which must line up one to one. They always do for JSON
+ * that JSON.parse accepted; if a shape ever defeated the scan, storing re-serialised values
+ * beats attaching a text to the wrong event.
+ */
+function matched(candidates: unknown[], payloadTexts: (string | undefined)[]): ParsedBody {
+  return { candidates, payloadTexts: payloadTexts.length === candidates.length ? payloadTexts : [] };
 }
 
 /** `{"events": [...]}` and nothing else; an event object has a topic and no `events` array. */

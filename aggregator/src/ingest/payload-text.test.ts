@@ -28,6 +28,13 @@ describe('payload texts', () => {
     expect(parsePublishBody(`[${tricky}]`, 'json').payloadTexts).toEqual(['{"b":2}']);
   });
 
+  test('an envelope with a duplicate events key uses the last, as JSON.parse does', () => {
+    const body = `{"events":[${event('{"first":1}')}],"events":[${event('{"a":1}')},${event('{"b":2}')}]}`;
+    const parsed = parsePublishBody(body, 'json');
+    expect(parsed.candidates).toHaveLength(2);
+    expect(parsed.payloadTexts).toEqual(['{"a":1}', '{"b":2}']);
+  });
+
   test('an element that is not an object, or has no payload, gets none (validation rejects it)', () => {
     expect(parsePublishBody('[1, "x", {"topic":"t"}, null]', 'json').payloadTexts).toEqual([undefined, undefined, undefined, undefined]);
   });

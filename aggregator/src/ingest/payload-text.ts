@@ -94,10 +94,20 @@ export function arrayPayloadTexts(text: string, i: number): (string | undefined)
   return payloads;
 }
 
-/** Where the value of the top-level `events` member of an envelope object starts. */
+/**
+ * Where the value of the top-level `events` member of an envelope object starts: the last one,
+ * as JSON.parse keeps the last of duplicate keys (`{"events":[…],"events":[…]}` is an envelope).
+ */
 export function envelopeEventsStart(text: string): number {
+  let start = -1;
   let i = skipWhitespace(text, skipWhitespace(text, 0) + 1); // past '{'
-  const keyEnd = skipString(text, i);
-  i = skipWhitespace(text, keyEnd);
-  return skipWhitespace(text, i + 1); // past ':'
+  while (text[i] === '"') {
+    const keyEnd = skipString(text, i);
+    const key = keyAt(text, i, keyEnd);
+    const valueStart = skipWhitespace(text, skipWhitespace(text, keyEnd) + 1); // past ':'
+    if (key === 'events') start = valueStart;
+    i = skipWhitespace(text, skipValue(text, valueStart));
+    if (text[i] === ',') i = skipWhitespace(text, i + 1);
+  }
+  return start;
 }
