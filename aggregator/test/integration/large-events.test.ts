@@ -88,34 +88,62 @@ async function pager(): Promise<string[]> {
 /**
  * An EventSource in effect: on `event: overflow` (this client fell behind for 5 s, which a
  * loaded machine moving 4 MiB messages can cause) or `event: shutdown` it reconnects with
- * Last-Event-ID.
+ * Last-Event-ID. Messages are cut at the byte level and only each message's head is decoded:
+ * appending 64 KiB chunks to a string and searching it made this client quadratic in the
+ * message size (and its fetch buffered gigabytes of stream it could not keep up with).
  */
 async function subscriber(): Promise<string[]> {
   const ids: string[] = [];
   let lastId = '0';
+  const decoder = new TextDecoder();
   while (ids.length < EVENTS) {
     const response = await fetch(`${agg.url}/subscribe?topic=big`, { headers: { 'last-event-id': lastId } });
     const reader = response.body!.getReader();
-    const decoder = new TextDecoder();
-    let buffer = '';
+    // The current message: its first bytes (enough for id, event and event_id) and whether
+    // the previous chunk ended with a line feed (a boundary may straddle two chunks).
+    let head = new Uint8Array(0);
+    let endsWithLf = false;
+    const onMessage = (): boolean => {
+      const text = decoder.decode(head);
+      head = new Uint8Array(0);
+      if (text.startsWith('event: ')) return false; // overflow or shutdown: reconnect
+      const id = /^id: (\d+)$/m.exec(text);
+      const data = text.indexOf('data: ');
+      if (data >= 0) ids.push(idOf(text.slice(data + 6)));
+      if (id) lastId = id[1]!;
+      return true;
+    };
+    const keep = (bytes: Uint8Array) => {
+      if (head.length >= 400) return;
+      const more = bytes.subarray(0, 400 - head.length);
+      const joined = new Uint8Array(head.length + more.length);
+      joined.set(head);
+      joined.set(more, head.length);
+      head = joined;
+    };
     try {
       stream: while (ids.length < EVENTS) {
         const { done, value } = await reader.read();
         if (done) throw new Error(`stream ended after ${ids.length} events`);
-        const searchFrom = Math.max(0, buffer.length - 1);
-        buffer += decoder.decode(value, { stream: true });
-        let end = buffer.indexOf('\n\n', searchFrom);
-        while (end >= 0) {
-          const message = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          // overflow (fell behind) or shutdown: resume elsewhere/again from the last id.
-          if (message.startsWith('event: ')) break stream;
-          const id = /^id: (\d+)$/m.exec(message.slice(0, 100));
-          const data = message.indexOf('data: ');
-          if (data >= 0) ids.push(idOf(message.slice(data + 6)));
-          if (id) lastId = id[1]!;
-          end = buffer.indexOf('\n\n');
+        let from = 0;
+        if (endsWithLf && value[0] === 10) {
+          if (!onMessage()) break stream;
+          from = 1;
         }
+        for (;;) {
+          const lf = value.indexOf(10, from);
+          if (lf < 0 || lf === value.length - 1) break;
+          if (value[lf + 1] === 10) {
+            keep(value.subarray(from, lf));
+            if (!onMessage()) break stream;
+            from = lf + 2;
+          } else {
+            keep(value.subarray(from, lf + 1));
+            from = lf + 1;
+          }
+        }
+        keep(value.subarray(from));
+        endsWithLf = value[value.length - 1] === 10;
       }
     } finally {
       await reader.cancel();
