@@ -10,6 +10,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { type TestDatabase, createTestDatabase } from '../support/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../support/process';
 
@@ -86,68 +87,129 @@ async function pager(): Promise<string[]> {
 }
 
 /**
- * An EventSource in effect: on `event: overflow` (this client fell behind for 5 s, which a
- * loaded machine moving 4 MiB messages can cause) or `event: shutdown` it reconnects with
- * Last-Event-ID. Messages are cut at the byte level and only each message's head is decoded:
- * appending 64 KiB chunks to a string and searching it made this client quadratic in the
- * message size (and its fetch buffered gigabytes of stream it could not keep up with).
+ * Cuts an SSE byte stream into messages without holding them: only each message's first bytes
+ * (enough for id, event and event_id) are kept and decoded. Returns false from `push` once a
+ * message says the stream ends (`event: overflow` or `event: shutdown`).
  */
+class SseCutter {
+  private head = new Uint8Array(0);
+  private endsWithLf = false;
+  private readonly decoder = new TextDecoder();
+
+  constructor(private readonly onMessage: (text: string) => boolean) {}
+
+  push(value: Uint8Array): boolean {
+    let from = 0;
+    if (this.endsWithLf && value[0] === 10) {
+      if (!this.end()) return false;
+      from = 1;
+    }
+    for (;;) {
+      const lf = value.indexOf(10, from);
+      if (lf < 0 || lf === value.length - 1) break;
+      if (value[lf + 1] === 10) {
+        this.keep(value.subarray(from, lf));
+        if (!this.end()) return false;
+        from = lf + 2;
+      } else {
+        this.keep(value.subarray(from, lf + 1));
+        from = lf + 1;
+      }
+    }
+    this.keep(value.subarray(from));
+    this.endsWithLf = value.length > 0 && value[value.length - 1] === 10;
+    return true;
+  }
+
+  private end(): boolean {
+    const text = this.decoder.decode(this.head);
+    this.head = new Uint8Array(0);
+    return this.onMessage(text);
+  }
+
+  private keep(bytes: Uint8Array): void {
+    if (this.head.length >= 400 || bytes.length === 0) return;
+    const more = bytes.subarray(0, 400 - this.head.length);
+    const joined = new Uint8Array(this.head.length + more.length);
+    joined.set(this.head);
+    joined.set(more, this.head.length);
+    this.head = joined;
+  }
+}
+
+/**
+ * One GET /subscribe over a raw socket, its chunked body decoded as it streams. A fetch body
+ * cannot be used here: Bun's client reads the socket eagerly and buffered gigabytes of stream
+ * this process had not consumed yet (the server is pull-driven; a raw socket keeps that honest).
+ * Resolves with the last id seen when the stream ends or `done()` says enough.
+ */
+function subscribeOnce(lastId: string, onMessage: (text: string) => boolean): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(agg.port, '127.0.0.1');
+    socket.write(`GET /subscribe?topic=big HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nLast-Event-ID: ${lastId}\r\n\r\n`);
+    const cutter = new SseCutter(onMessage);
+    let headers: Buffer | null = Buffer.alloc(0);
+    // Chunked framing: a hex size line, that many bytes, CRLF.
+    let sizeLine = '';
+    let remaining = 0;
+    let skip = 0;
+    const finish = () => {
+      socket.destroy();
+      resolve();
+    };
+    socket.on('data', (bytes: Buffer) => {
+      let data: Buffer = bytes;
+      if (headers !== null) {
+        headers = Buffer.concat([headers, data]);
+        const end = headers.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        data = headers.subarray(end + 4);
+        headers = null;
+      }
+      let i = 0;
+      while (i < data.length) {
+        if (skip > 0) {
+          const n = Math.min(skip, data.length - i);
+          skip -= n;
+          i += n;
+        } else if (remaining > 0) {
+          const n = Math.min(remaining, data.length - i);
+          if (!cutter.push(data.subarray(i, i + n))) return finish();
+          remaining -= n;
+          i += n;
+          if (remaining === 0) skip = 2;
+        } else {
+          const lf = data.indexOf(10, i);
+          if (lf < 0) {
+            sizeLine += data.subarray(i).toString('latin1');
+            break;
+          }
+          sizeLine += data.subarray(i, lf).toString('latin1');
+          i = lf + 1;
+          remaining = Number.parseInt(sizeLine.trim(), 16);
+          sizeLine = '';
+          if (remaining === 0) return finish();
+        }
+      }
+    });
+    socket.on('error', reject);
+    socket.on('close', resolve);
+  });
+}
+
+/** An EventSource in effect: after `event: overflow` or `event: shutdown` it resumes with Last-Event-ID. */
 async function subscriber(): Promise<string[]> {
   const ids: string[] = [];
   let lastId = '0';
-  const decoder = new TextDecoder();
   while (ids.length < EVENTS) {
-    const response = await fetch(`${agg.url}/subscribe?topic=big`, { headers: { 'last-event-id': lastId } });
-    const reader = response.body!.getReader();
-    // The current message: its first bytes (enough for id, event and event_id) and whether
-    // the previous chunk ended with a line feed (a boundary may straddle two chunks).
-    let head = new Uint8Array(0);
-    let endsWithLf = false;
-    const onMessage = (): boolean => {
-      const text = decoder.decode(head);
-      head = new Uint8Array(0);
-      if (text.startsWith('event: ')) return false; // overflow or shutdown: reconnect
+    await subscribeOnce(lastId, (text) => {
+      if (text.startsWith('event: ')) return false;
       const id = /^id: (\d+)$/m.exec(text);
       const data = text.indexOf('data: ');
       if (data >= 0) ids.push(idOf(text.slice(data + 6)));
       if (id) lastId = id[1]!;
-      return true;
-    };
-    const keep = (bytes: Uint8Array) => {
-      if (head.length >= 400) return;
-      const more = bytes.subarray(0, 400 - head.length);
-      const joined = new Uint8Array(head.length + more.length);
-      joined.set(head);
-      joined.set(more, head.length);
-      head = joined;
-    };
-    try {
-      stream: while (ids.length < EVENTS) {
-        const { done, value } = await reader.read();
-        if (done) throw new Error(`stream ended after ${ids.length} events`);
-        let from = 0;
-        if (endsWithLf && value[0] === 10) {
-          if (!onMessage()) break stream;
-          from = 1;
-        }
-        for (;;) {
-          const lf = value.indexOf(10, from);
-          if (lf < 0 || lf === value.length - 1) break;
-          if (value[lf + 1] === 10) {
-            keep(value.subarray(from, lf));
-            if (!onMessage()) break stream;
-            from = lf + 2;
-          } else {
-            keep(value.subarray(from, lf + 1));
-            from = lf + 1;
-          }
-        }
-        keep(value.subarray(from));
-        endsWithLf = value[value.length - 1] === 10;
-      }
-    } finally {
-      await reader.cancel();
-    }
+      return ids.length < EVENTS;
+    });
   }
   return ids;
 }
