@@ -6,6 +6,7 @@
 import { createApp } from './app';
 import type { Config } from './config';
 import { type Sql, createPool } from './db/client';
+import { LayoutMismatch, checkLayout } from './db/layout';
 import { migrateDatabase } from './db/migrate';
 import { Backpressure } from './ingest/backpressure';
 import { EnqueueCoalescer } from './ingest/coalescer';
@@ -14,6 +15,7 @@ import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
 import { Metrics } from './ops/metrics/metrics';
 import { RetentionMaintainer } from './retention/maintenance';
+import { ReadBudget } from './events/read-budget';
 import { SUBSCRIBE_DEFAULTS, SubscriptionHub } from './subscribe/hub';
 import { EventsNotifier } from './subscribe/notifier';
 import { Backoff } from './workers/backoff';
@@ -36,15 +38,28 @@ async function migrateWithRetry(url: string, log: Logger): Promise<void> {
   }
 }
 
-export function createAggregator(config: Config, databaseUrl: string, log: Logger) {
+export interface AggregatorOptions {
+  /** How often a running replica re-checks the database layout (db/layout.ts). */
+  layoutCheckMs?: number;
+  /** Called when a running replica finds the layout changed under it (main.ts exits). */
+  onLayoutMismatch?: (error: LayoutMismatch) => void;
+}
+
+const LAYOUT_CHECK_MS = 30_000;
+
+export function createAggregator(config: Config, databaseUrl: string, log: Logger, options: AggregatorOptions = {}) {
   const lifecycle: Lifecycle = { migrated: false, draining: false };
+  let layoutTimer: ReturnType<typeof setInterval> | null = null;
   const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
   const wakeup = new Wakeup(sql, log);
-  const subscriptions = new SubscriptionHub(sql, log, SUBSCRIBE_DEFAULTS, {
-    maxTotal: config.subscribeMax,
-    maxPerKey: config.subscribeMaxPerToken,
-    readConcurrency: config.subscribeReadConcurrency,
-  });
+  const readBudget = new ReadBudget(config.readBytesInFlight);
+  const subscriptions = new SubscriptionHub(
+    sql,
+    log,
+    { ...SUBSCRIBE_DEFAULTS, readBytes: config.subscribeReadBytes },
+    { maxTotal: config.subscribeMax, maxPerKey: config.subscribeMaxPerToken, readConcurrency: config.subscribeReadConcurrency },
+    readBudget,
+  );
   const notifier = new EventsNotifier(sql, log, (parts) => subscriptions.wake(parts));
   const backpressure = new Backpressure(sql, config.maxPending);
   const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight });
@@ -52,6 +67,8 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     workers: config.workers,
     batchSize: config.batchSize,
     retentionMs: config.retentionMs,
+    claimBytes: config.claimBytes,
+    parkedRetryMs: config.parkedRetryMs,
     metrics,
     // Only batches that stored something can interest a subscriber.
     onApplied: (applied) => {
@@ -60,9 +77,14 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   });
   // Two statements in flight keep the pipe full (one commits while the next is built) without
   // letting ingest occupy more than two database backends at a time.
-  const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), { maxInFlight: 2, maxEvents: Math.max(config.maxBatch, 20_000) });
+  const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), {
+    maxInFlight: 2,
+    maxEvents: Math.max(config.maxBatch, 20_000),
+    maxBytes: config.ingestStatementBytes,
+    onCommitted: (partitions) => wakeup.announce(partitions),
+  });
   const retention = new RetentionMaintainer(databaseUrl, log, config);
-  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, maintainRetention: () => retention.tick(true) });
+  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, readBudget, maintainRetention: () => retention.tick(true) });
 
   return {
     app,
@@ -76,6 +98,8 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     /** Migrates (retrying until the database answers), then starts the workers. */
     async start(): Promise<void> {
       await migrateWithRetry(databaseUrl, log);
+      // Refuse before serving anything if this build's layout is not the database's.
+      await checkLayout(sql);
       // Before the workers: the first maintenance creates the partitions their applies need.
       for (const backoff = new Backoff(250, 5_000); ; ) {
         try {
@@ -87,6 +111,15 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
         }
       }
       lifecycle.migrated = true;
+      layoutTimer = setInterval(() => {
+        checkLayout(sql).catch((error) => {
+          if (!(error instanceof LayoutMismatch) || lifecycle.draining) return; // an outage: /ready says so already
+          log.fatal({ err: error }, 'database layout changed under this replica; stopping');
+          // Unready and refusing publishes at once; the workers stop with the drain.
+          lifecycle.draining = true;
+          options.onLayoutMismatch?.(error);
+        });
+      }, options.layoutCheckMs ?? LAYOUT_CHECK_MS);
       await wakeup.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; workers will poll'));
       await notifier.listen().catch((error) => log.warn({ err: error }, 'LISTEN failed; subscriptions will sweep'));
       await backpressure.start();
@@ -100,6 +133,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
      */
     async drain(timeoutMs: number, pendingRequests: () => number = () => 0): Promise<boolean> {
       lifecycle.draining = true;
+      if (layoutTimer !== null) clearInterval(layoutTimer);
       // Streams end with `event: shutdown`; clients resume on another replica by Last-Event-ID.
       subscriptions.closeAll();
       const deadline = Date.now() + timeoutMs;

@@ -7,6 +7,7 @@ import { Elysia, ValidationError as ElysiaValidationError } from 'elysia';
 import type { Config } from './config';
 import type { Sql } from './db/client';
 import { AppError, NotFound, ValidationError, fromDatabaseError, schemaDetails } from './errors';
+import { ReadBudget } from './events/read-budget';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
 import type { EnqueueCoalescer } from './ingest/coalescer';
@@ -41,6 +42,8 @@ export interface AppDeps {
   subscriptions: SubscriptionHub;
   /** One retention maintenance round now (PUT /topics/:topic); a no-op where no maintainer runs. */
   maintainRetention?: () => Promise<unknown>;
+  /** Bytes that GET /events pages may hold at once (shared with /subscribe reads). */
+  readBudget?: ReadBudget;
 }
 
 /** Elysia's own validation error (query strings) in the contract shape. */
@@ -52,12 +55,11 @@ function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
   return new ValidationError(`invalid ${error.type}`, schemaDetails(issues, null));
 }
 
-export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, maintainRetention = async () => {} }: AppDeps) {
+export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, readBudget, maintainRetention = async () => {} }: AppDeps) {
   // Every ingest route, /publish and the shipper protocols, ends in this one acceptor.
   const acceptor = createAcceptor({
     inbox,
     config,
-    announceWork: () => wakeup.announce(),
     backpressure,
     isDraining: () => lifecycle.draining,
     onAccepted: metrics.observeAccepted,
@@ -101,7 +103,7 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
     .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
     .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
     .use(elasticRoutes(acceptor, { maxBodyBytes }))
-    .use(eventsRoutes(sql))
+    .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight)))
     .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
     .use(statsRoutes(sql))
     .use(topicsRoutes({ sql, config, maintain: maintainRetention }))

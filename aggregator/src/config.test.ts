@@ -2,6 +2,16 @@ import { describe, expect, test } from 'bun:test';
 import { ConfigError, loadConfig } from './config';
 
 describe('loadConfig', () => {
+  test('byte budgets are read and bounded', () => {
+    expect(loadConfig({ MAX_PAGE_BYTES: '1000', SUBSCRIBE_READ_BYTES: '2000', CLAIM_BYTES: '3000', INGEST_STATEMENT_BYTES: '4000' })).toMatchObject({
+      maxPageBytes: 1000,
+      subscribeReadBytes: 2000,
+      claimBytes: 3000,
+      ingestStatementBytes: 4000,
+    });
+    expect(() => loadConfig({ MAX_PAGE_BYTES: '0' })).toThrow(/MAX_PAGE_BYTES/);
+  });
+
   test('defaults match the documented contract', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
@@ -11,6 +21,10 @@ describe('loadConfig', () => {
       workers: 4,
       maxBodyBytes: 5 * 1024 * 1024,
       maxBatch: 5000,
+      maxPageBytes: 4 * 1024 * 1024,
+      subscribeReadBytes: 1024 * 1024,
+      claimBytes: 16 * 1024 * 1024,
+      ingestStatementBytes: 16 * 1024 * 1024,
       authTokens: [],
     });
     expect(Object.isFrozen(config)).toBe(true);

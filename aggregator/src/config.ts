@@ -18,6 +18,20 @@ const DEFAULTS = {
   // Events applied per worker transaction. Larger claims mean fewer round trips and commits.
   BATCH_SIZE: 2000,
   MAX_BODY_BYTES: 5 * 1024 * 1024,
+  // Byte budgets, each a bound on what one request or loop holds in a replica (512 MiB pod):
+  // payload bytes per GET /events page and per /subscribe read (a page or read always holds
+  // at least one event, so paging never stalls on a large one), per worker claim (memory and
+  // statement time in PostgreSQL), and per group-commit statement built in this process.
+  MAX_PAGE_BYTES: 4 * 1024 * 1024,
+  SUBSCRIBE_READ_BYTES: 1024 * 1024,
+  CLAIM_BYTES: 16 * 1024 * 1024,
+  INGEST_STATEMENT_BYTES: 16 * 1024 * 1024,
+  // All GET /events pages and /subscribe reads of a replica together: each reserves its budget
+  // above while it reads; more wait their turn (events/read-budget.ts).
+  READ_BYTES_IN_FLIGHT: 48 * 1024 * 1024,
+  // An event that failed to apply even alone is parked (kept, counted as pending) and retried
+  // after this long, in case the cause was temporary.
+  PARKED_RETRY_MS: 60_000,
   MAX_BATCH: 5000,
   // Backpressure: /publish answers 429 while more events than this wait in the inbox.
   MAX_PENDING: 1_000_000,
@@ -70,6 +84,12 @@ export interface Config {
   readonly workers: number;
   readonly batchSize: number;
   readonly maxBodyBytes: number;
+  readonly maxPageBytes: number;
+  readonly subscribeReadBytes: number;
+  readonly claimBytes: number;
+  readonly ingestStatementBytes: number;
+  readonly parkedRetryMs: number;
+  readonly readBytesInFlight: number;
   readonly maxBatch: number;
   readonly maxPending: number;
   readonly drainTimeoutMs: number;
@@ -187,6 +207,12 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
     workers,
     batchSize: int('BATCH_SIZE', 1, 50_000),
     maxBodyBytes: int('MAX_BODY_BYTES', 1024, 512 * 1024 * 1024),
+    maxPageBytes: int('MAX_PAGE_BYTES', 1, 256 * 1024 * 1024),
+    subscribeReadBytes: int('SUBSCRIBE_READ_BYTES', 1, 256 * 1024 * 1024),
+    claimBytes: int('CLAIM_BYTES', 1, 1024 * 1024 * 1024),
+    ingestStatementBytes: int('INGEST_STATEMENT_BYTES', 1, 1024 * 1024 * 1024),
+    parkedRetryMs: int('PARKED_RETRY_MS', 100, 86_400_000),
+    readBytesInFlight: int('READ_BYTES_IN_FLIGHT', 1, 4 * 1024 * 1024 * 1024),
     maxBatch: int('MAX_BATCH', 1, 100_000),
     maxPending: int('MAX_PENDING', 1, 1_000_000_000),
     drainTimeoutMs: int('DRAIN_TIMEOUT_MS', 0, 600_000),

@@ -5,6 +5,7 @@
  * Several such processes on one database are the replicas.
  */
 import { createAggregator } from './aggregator';
+import { LayoutMismatch } from './db/layout';
 import { type Config, ConfigError, loadConfig } from './config';
 import { type EmbeddedPostgres, EmbeddedPostgresError, startEmbeddedPostgres } from './db/embedded';
 import { createLogger } from './log';
@@ -43,13 +44,16 @@ async function main(): Promise<void> {
     databaseUrl = embedded.url;
   }
 
-  const aggregator = createAggregator(config, databaseUrl, log);
+  const aggregator = createAggregator(config, databaseUrl, log, {
+    // The layout changed under us (a newer version migrated): drain and exit 1.
+    onLayoutMismatch: () => void stop().then(() => process.exit(1)),
+  });
   // Listen before migrating: /health answers and /ready says 503 until the schema is there.
   // Bun's own body limit answers 413 with an empty body; ours (MAX_BODY_BYTES) must win.
   const server = aggregator.app.listen({ port: config.port, hostname: '0.0.0.0', maxRequestBodySize: Number.MAX_SAFE_INTEGER }).server!;
   log.info({ port: server.port, workers: config.workers }, 'listening');
 
-  installSignalHandlers(log, async () => {
+  async function stop(): Promise<boolean> {
     log.info('draining');
     const drained = await aggregator.drain(config.drainTimeoutMs, () => server.pendingRequests);
     await aggregator.app.stop(true);
@@ -57,9 +61,17 @@ async function main(): Promise<void> {
     if (embedded) await embedded.stop();
     log.info({ drained }, drained ? 'drained; exiting' : 'drain timed out; exiting');
     return drained;
-  });
+  }
+  installSignalHandlers(log, stop);
 
-  await aggregator.start();
+  try {
+    await aggregator.start();
+  } catch (error) {
+    if (!(error instanceof LayoutMismatch)) throw error;
+    log.fatal(error.message);
+    await stop();
+    process.exit(1);
+  }
   log.info('ready');
 }
 

@@ -123,7 +123,7 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
     }
     await sql`VACUUM ANALYZE event_keys`;
     const unique = await loadInbox(sql, events, topics, dupRate);
-    const measured = await drain(url, (tx, part, size) => applyBatch(tx, part, size, 7 * DAY));
+    const measured = await drain(url, (tx, part, size) => applyBatch(tx, part, size, Number.MAX_SAFE_INTEGER, 7 * DAY));
     const [keys] = await sql<{ bytes: string; keys: string }[]>`
       SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('event_keys') WHERE isleaf) AS bytes, (SELECT count(*) FROM event_keys) AS keys
     `;

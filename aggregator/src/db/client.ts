@@ -31,6 +31,10 @@ export function createPool(url: string, { max, applicationName }: PoolOptions): 
     connection: {
       application_name: applicationName,
       TimeZone: 'UTC',
+      // A 202 promises a commit on disk. A database or role default of `off` (ALTER DATABASE …
+      // SET synchronous_commit = off) would silently turn that into "on disk soon"; a startup
+      // parameter outranks both, so every session of ours commits synchronously.
+      synchronous_commit: 'on',
       // A statement that runs this long means the database is in trouble; give up and retry.
       statement_timeout: 30_000,
       // A crashed transaction holder must never keep a partition lease for long.

@@ -53,6 +53,9 @@ export const inbox = pgTable(
     id: bigserial('id', { mode: 'number' }).notNull(),
     // Events in this row; summed by /stats (pending) and by the claim to size a batch.
     n: integer('n').notNull(),
+    // Payload bytes (UTF-8 JSON text) in this row: the claim's byte budget sums it, and a row
+    // is never more than one coalesced statement's worth (ingest/coalescer.ts maxBytes).
+    bytes: integer('bytes').notNull(),
     topics: text('topics').array().notNull(),
     eventIds: text('event_ids').array().notNull(),
     timestamps: timestamp('timestamps', { withTimezone: true, precision: 6 }).array().notNull(),
@@ -63,6 +66,27 @@ export const inbox = pgTable(
   // Serves the claim (`WHERE part = $1 ORDER BY id`) and the lease's "has work" probe.
   (table) => [primaryKey({ name: 'inbox_pkey', columns: [table.part, table.id] })],
 );
+
+/**
+ * Events that failed to apply even alone (a batch that kept failing was split down to one
+ * event; workers/split.ts). Parked, not dropped: they were acknowledged, so they count as
+ * pending in /stats until re-queued (docs/ARCHITECTURE.md, "Parked events"), and the rest of
+ * their partition flows on.
+ */
+export const inboxParked = pgTable('inbox_parked', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  part: smallint('part').notNull(),
+  // The inbox row it came from, for the operator's record.
+  inboxId: bigint('inbox_id', { mode: 'number' }).notNull(),
+  topic: text('topic').notNull(),
+  eventId: text('event_id').notNull(),
+  timestamp: timestamp('timestamp', { withTimezone: true, precision: 6 }).notNull(),
+  source: text('source').notNull(),
+  payload: json('payload').notNull(),
+  // The last error the event failed with.
+  error: text('error').notNull(),
+  parkedAt: timestamp('parked_at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 /** The lease rows workers lock with FOR UPDATE SKIP LOCKED; seeded 0..PARTITION_COUNT-1. */
 export const inboxPartitions = pgTable('inbox_partitions', {

@@ -6,13 +6,23 @@
  * ends at seq S therefore never precedes a later commit with a seq below S.
  *
  * PostgreSQL builds the JSON itself: a 1000-event page is one text value, not 1000 objects
- * parsed and re-serialised in JavaScript.
+ * parsed and re-serialised in JavaScript, and each payload is spliced in as the text stored.
+ *
+ * Bounded by bytes as well as by count: a page stops after the event that takes its payload
+ * bytes to `maxBytes`, and always holds at least one event (paging never stalls on a large one).
+ * The page is walked one event at a time (a recursive CTE over the (topic, seq) key) and stops
+ * there: a size needs the payload read (json has no binary cast to text, so octet_length
+ * detoasts it), and sizing a window of `limit` candidates instead read up to 1000 payloads of
+ * 4 MiB for a page of one (measured: 170 ms for 8 candidates, quadratic over a topic).
  */
 import type { Sql } from '../db/client';
 
 export interface Page {
-  /** JSON array text of the events. */
-  eventsJson: string;
+  /**
+   * JSON array text of the events, UTF-8 bytes as PostgreSQL sent them: never decoded into a
+   * JavaScript string and encoded back (for a page of 4 MiB events, two more copies per reader).
+   */
+  eventsJson: Uint8Array;
   /** Seq of the last event in the page, or null for an empty page. */
   lastSeq: number | null;
   /** Set when events after `after` were removed by retention (see Expiry). */
@@ -42,30 +52,55 @@ export const eventJson = (sql: Sql) => sql`
   )`;
 
 /**
- * The expiry watermark is read in the page's own statement (one snapshot), and retention moves
- * it in the transaction that drops the events: a page either still holds an event or says it
- * expired, never neither.
+ * A topic's events with seq above `after`, in seq order: at most `limit`, ending with the one
+ * that reaches `maxBytes` of payload (the first is always included). The rows have the events
+ * table's columns, for eventJson, and `bytes_upto`: payload bytes up to and including the row.
  */
-export async function readPage(sql: Sql, topic: string, after: number, limit: number): Promise<Page> {
-  const [row] = await sql<{ events: string; last_seq: string | null; first_seq: string | null; expired_through: string | null }[]>`
+export const boundedEvents = (sql: Sql, topic: string, after: number, limit: number, maxBytes: number) => sql`
+  WITH RECURSIVE walk AS (
+    (SELECT seq, octet_length(payload::text)::int8 AS bytes_upto, 1 AS n
+     FROM events
+     WHERE topic = ${topic} AND seq > ${after}
+     ORDER BY seq
+     LIMIT 1)
+    UNION ALL
+    SELECT next.seq, walk.bytes_upto + next.bytes, walk.n + 1
+    FROM walk
+    CROSS JOIN LATERAL (
+      SELECT seq, octet_length(payload::text) AS bytes
+      FROM events
+      WHERE topic = ${topic} AND seq > walk.seq
+      ORDER BY seq
+      LIMIT 1
+    ) AS next
+    WHERE walk.bytes_upto < ${maxBytes} AND walk.n < ${limit}
+  )
+  SELECT e.seq, e.topic, e.event_id, e."timestamp", e.source, e.payload, walk.bytes_upto
+  FROM walk
+  JOIN events AS e ON e.topic = ${topic} AND e.seq = walk.seq`;
+
+
+/**
+ * One page. The expiry watermark is read in the page's own statement (one snapshot), and
+ * retention moves it in the transaction that drops the events: a page either still holds an
+ * event or says it expired, never neither.
+ */
+export async function readPage(sql: Sql, topic: string, after: number, limit: number, maxBytes: number): Promise<Page> {
+  const [row] = await sql`
     SELECT
       coalesce(json_agg(${eventJson(sql)} ORDER BY seq), '[]')::text AS events,
       max(seq) AS last_seq,
       min(seq) AS first_seq,
       (SELECT expired_through FROM topics WHERE name = ${topic}) AS expired_through
-    FROM (
-      SELECT seq, topic, event_id, "timestamp", source, payload
-      FROM events
-      WHERE topic = ${topic} AND seq > ${after}
-      ORDER BY seq
-      LIMIT ${limit}
-    ) AS page
-  `;
-  const expiredThrough = Number(row!.expired_through ?? 0);
+    FROM (${boundedEvents(sql, topic, after, limit, maxBytes)}) AS page
+  `.raw();
+  const [events, lastSeq, firstSeq, expiredThroughText] = row as unknown as [Buffer, Buffer | null, Buffer | null, Buffer | null];
+  const number = (value: Buffer | null) => (value === null ? null : Number(value.toString()));
+  const expiredThrough = number(expiredThroughText) ?? 0;
   return {
-    eventsJson: row!.events,
-    lastSeq: row!.last_seq === null ? null : Number(row!.last_seq),
-    expiry: after < expiredThrough ? { expiredThrough, firstAvailable: row!.first_seq === null ? null : Number(row!.first_seq) } : null,
+    eventsJson: events,
+    lastSeq: number(lastSeq),
+    expiry: after < expiredThrough ? { expiredThrough, firstAvailable: number(firstSeq) } : null,
   };
 }
 

@@ -7,6 +7,8 @@ import { ErrorBody, StoredEvent, Topic } from '../api/contract';
 import { parseQuery, queryParameters } from '../api/query';
 import { jsonContent } from '../openapi';
 import { readPage } from './read';
+import { noteBytesMoved } from '../ops/gc-pacer';
+import type { ReadBudget } from './read-budget';
 
 export const MAX_PAGE = 1000;
 
@@ -24,7 +26,8 @@ export const EventsPage = t.Object({
   topic: t.String(),
   events: t.Array(StoredEvent),
   next_after: t.Union([t.Integer(), t.Null()], {
-    description: 'Pass as `after` for the next page: the last seq returned, or the `after` given when the page is empty.',
+    description:
+      'Pass as `after` for the next page: the last seq returned, or the `after` given when the page is empty. A page holds up to `limit` events and stops early at MAX_PAGE_BYTES of payload (at least one event), so a short page does not mean the end: page until one comes back empty.',
   }),
   first_available: t.Optional(
     t.Union([t.Integer(), t.Null()], {
@@ -36,15 +39,23 @@ export const EventsPage = t.Object({
 
 const checkQuery = TypeCompiler.Compile(EventsQuery);
 
-export function eventsRoutes(sql: Sql) {
+/**
+ * `maxPageBytes`: MAX_PAGE_BYTES, the payload bytes a page may hold (at least one event);
+ * `budget`: the replica's bound on bytes held by reads at once.
+ */
+export function eventsRoutes(sql: Sql, maxPageBytes: number, budget: ReadBudget) {
   return new Elysia({ name: 'events' }).get(
     '/events',
     async ({ query }) => {
       const { topic, after, limit } = parseQuery<EventsQuery>(EventsQuery, checkQuery, query);
-      const page = await readPage(sql, topic, after ?? 0, limit ?? 100);
-      const nextAfter = page.lastSeq ?? after ?? null;
-      const expiry = page.expiry ? `,"first_available":${page.expiry.firstAvailable},"expired_through":${page.expiry.expiredThrough}` : '';
-      return new Response(`{"topic":${JSON.stringify(topic)},"events":${page.eventsJson},"next_after":${nextAfter}${expiry}}`, {
+      const body = await budget.run(maxPageBytes, async () => {
+        const page = await readPage(sql, topic, after ?? 0, limit ?? 100, maxPageBytes);
+        const nextAfter = page.lastSeq ?? after ?? null;
+        const expiry = page.expiry ? `,"first_available":${page.expiry.firstAvailable},"expired_through":${page.expiry.expiredThrough}` : '';
+        return Buffer.concat([Buffer.from(`{"topic":${JSON.stringify(topic)},"events":`), page.eventsJson, Buffer.from(`,"next_after":${nextAfter}${expiry}}`)]);
+      });
+      noteBytesMoved(body.length);
+      return new Response(body, {
         headers: { 'content-type': 'application/json' },
       });
     },

@@ -5,18 +5,17 @@
  * encodes the answer; durability, backpressure and metrics are the same as /publish by
  * construction.
  */
-import type { Config } from '../config';
 import type { Event } from '../api/contract';
+import type { Config } from '../config';
 import { type Detail, PayloadTooLarge, Draining, ValidationError, fromDatabaseError } from '../errors';
 import type { Backpressure } from './backpressure';
 import type { EnqueueCoalescer } from './coalescer';
+import { type InboxEvent, withPayloadTexts } from './inbox-event';
 import { sortEvents, validateEvents } from './validate';
 
 export interface IngestDeps {
   inbox: Pick<EnqueueCoalescer, 'enqueue'>;
   config: Pick<Config, 'maxBodyBytes' | 'maxBatch'>;
-  /** Tells workers that the inbox has new rows (a capability: ingest knows nothing of workers). */
-  announceWork: () => void;
   backpressure: Pick<Backpressure, 'check'>;
   isDraining: () => boolean;
   /** Observes each acknowledged batch (metrics: size and topics, counted in memory). */
@@ -38,36 +37,50 @@ export interface Acceptor {
    * Otherwise the valid ones are stored and the rest returned, for protocols with per-record answers.
    * `sourceText` (the JSON every string of the candidates came from, if any) lets validation skip
    * the U+0000 / surrogate walk when the text holds no escape that could produce one.
+   * `payloadTexts[i]`: candidate i's payload as received, stored instead of a re-serialisation.
+   * `bytes`: the request's size, for the group commit's byte bound.
    */
-  accept(candidates: unknown[], options: { atomic: boolean; sourceText?: string }): Promise<Accepted>;
+  accept(candidates: unknown[], options: AcceptOptions): Promise<Accepted>;
 }
 
-export function createAcceptor({ inbox, config, announceWork, backpressure, isDraining, onAccepted }: IngestDeps): Acceptor {
+export interface AcceptOptions {
+  atomic: boolean;
+  sourceText?: string;
+  payloadTexts?: readonly (string | undefined)[];
+  bytes?: number;
+}
+
+/**
+ * The workers are woken by the group commit itself (coalescer onCommitted), once per statement
+ * and as many as it wrote partitions for; the acceptor knows nothing of workers.
+ */
+export function createAcceptor({ inbox, config, backpressure, isDraining, onAccepted }: IngestDeps): Acceptor {
   return {
     admit() {
       if (isDraining()) throw new Draining();
     },
-    async accept(candidates, { atomic, sourceText }) {
+    async accept(candidates, { atomic, sourceText, payloadTexts = [], bytes }) {
       if (candidates.length > config.maxBatch) {
         throw new PayloadTooLarge(`batch of ${candidates.length} events exceeds MAX_BATCH (${config.maxBatch})`);
       }
-      let events: Event[];
+      let events: InboxEvent[];
       let rejected = new Map<number, Detail[]>();
       if (atomic) {
         if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
-        events = validateEvents(candidates, sourceText);
+        events = withPayloadTexts(validateEvents(candidates, sourceText), payloadTexts);
       } else {
-        ({ valid: events, rejected } = sortEvents(candidates, sourceText));
+        const sorted = sortEvents(candidates, sourceText);
+        rejected = sorted.rejected;
+        events = withPayloadTexts(sorted.valid, sorted.validIndex.map((i) => payloadTexts[i]));
       }
       if (events.length === 0) return { accepted: 0, rejected };
       backpressure.check();
       try {
-        await inbox.enqueue(events);
+        await inbox.enqueue(events, bytes);
       } catch (error) {
         // Translated here, not only in app.ts: the shipper routes answer errors in their own protocol's shape.
         throw fromDatabaseError(error);
       }
-      announceWork();
       onAccepted?.(events);
       return { accepted: events.length, rejected };
     },

@@ -55,6 +55,18 @@ describe('EnqueueCoalescer', () => {
     expect(statements.map((s) => s.size)).toEqual([4, 8, 12]);
   });
 
+  test('a statement never exceeds maxBytes either, though one large request still goes alone', async () => {
+    const { write, statements } = controlledWrites();
+    const coalescer = new EnqueueCoalescer(write, { maxInFlight: 1, maxEvents: 100, maxBytes: 10 });
+    const all = [coalescer.enqueue(batch(1), 4), coalescer.enqueue(batch(1), 4), coalescer.enqueue(batch(1), 4), coalescer.enqueue(batch(1), 4), coalescer.enqueue(batch(1), 40)];
+    for (let i = 0; i < 5; i++) {
+      await tick();
+      statements.at(-1)?.finish();
+    }
+    await Promise.all(all);
+    expect(statements.map((s) => s.size)).toEqual([1, 2, 1, 1]);
+  });
+
   test('an outage fails every request of the statement', async () => {
     const outage = Object.assign(new Error('gone'), { code: 'ECONNREFUSED' });
     const { write, statements } = controlledWrites(() => outage);

@@ -8,13 +8,17 @@
  * become a few large statements instead of 50 small ones, each with its own commit and backend.
  */
 import { isUnavailable } from '../errors';
-import type { Event } from '../api/contract';
+import type { InboxEvent } from './inbox-event';
 
-/** Durably writes events in one transaction (enqueueEvents bound to a pool). */
-export type WriteEvents = (events: readonly Event[]) => Promise<void>;
+/**
+ * Durably writes events in one transaction (enqueueEvents bound to a pool); resolves with the
+ * number of inbox partitions it wrote to, when known.
+ */
+export type WriteEvents = (events: readonly InboxEvent[]) => Promise<number | void>;
 
 interface Waiting {
-  events: readonly Event[];
+  events: readonly InboxEvent[];
+  bytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -24,6 +28,24 @@ export interface CoalescerOptions {
   maxInFlight: number;
   /** Upper bound on events per statement (a request is never split). */
   maxEvents: number;
+  /**
+   * Upper bound on a statement's bytes (a request is never split, so one request alone may
+   * exceed it). Without it, a queue of large requests became one statement of hundreds of MiB,
+   * built in this process's memory.
+   */
+  maxBytes?: number;
+  /**
+   * After each commit, with the partitions it wrote rows for (undefined: unknown): wakes that
+   * many workers. Once per statement, not per request riding in it.
+   */
+  onCommitted?: (partitions: number | undefined) => void;
+}
+
+/** A request's size when the caller does not know it: payloads as text, or a fair guess. */
+function estimateBytes(events: readonly InboxEvent[]): number {
+  let bytes = 0;
+  for (const event of events) bytes += (event.payloadJson?.length ?? 512) + 128;
+  return bytes;
 }
 
 export class EnqueueCoalescer {
@@ -35,10 +57,13 @@ export class EnqueueCoalescer {
     private readonly options: CoalescerOptions,
   ) {}
 
-  /** Resolves once `events` are durably committed; rejects if their statement failed. */
-  enqueue(events: readonly Event[]): Promise<void> {
+  /**
+   * Resolves once `events` are durably committed; rejects if their statement failed. `bytes`:
+   * the request's size, when known (the body length), for the statement byte bound.
+   */
+  enqueue(events: readonly InboxEvent[], bytes: number = estimateBytes(events)): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ events, resolve, reject });
+      this.queue.push({ events, bytes, resolve, reject });
       this.pump();
     });
   }
@@ -57,9 +82,16 @@ export class EnqueueCoalescer {
   private takeGroup(): Waiting[] {
     const group: Waiting[] = [this.queue.shift()!];
     let size = group[0]!.events.length;
-    while (this.queue.length > 0 && size + this.queue[0]!.events.length <= this.options.maxEvents) {
+    let bytes = group[0]!.bytes;
+    const maxBytes = this.options.maxBytes ?? Number.POSITIVE_INFINITY;
+    while (
+      this.queue.length > 0 &&
+      size + this.queue[0]!.events.length <= this.options.maxEvents &&
+      bytes + this.queue[0]!.bytes <= maxBytes
+    ) {
       const next = this.queue.shift()!;
       size += next.events.length;
+      bytes += next.bytes;
       group.push(next);
     }
     return group;
@@ -67,7 +99,8 @@ export class EnqueueCoalescer {
 
   private async write(group: Waiting[]): Promise<void> {
     try {
-      await this.writeEvents(group.length === 1 ? group[0]!.events : group.flatMap((w) => w.events));
+      const partitions = await this.writeEvents(group.length === 1 ? group[0]!.events : group.flatMap((w) => w.events));
+      this.options.onCommitted?.(partitions ?? undefined);
       for (const waiting of group) waiting.resolve();
     } catch (error) {
       if (group.length === 1 || isUnavailable(error)) {
@@ -77,7 +110,12 @@ export class EnqueueCoalescer {
       // Not an outage: something in one request upset the database. Retry each request alone
       // so only that request fails and the others are not punished for sharing its statement.
       await Promise.all(
-        group.map((waiting) => this.writeEvents(waiting.events).then(waiting.resolve, waiting.reject)),
+        group.map((waiting) =>
+          this.writeEvents(waiting.events).then((partitions) => {
+            this.options.onCommitted?.(partitions ?? undefined);
+            waiting.resolve();
+          }, waiting.reject),
+        ),
       );
     }
   }

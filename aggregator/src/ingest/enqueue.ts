@@ -5,7 +5,7 @@
  */
 import type { Sql } from '../db/client';
 import { INGEST_SHARDS } from '../db/schema';
-import type { Event } from '../api/contract';
+import { type InboxEvent, payloadJsonOf } from './inbox-event';
 import { partitionOf } from '../db/partition';
 
 /** The events of one partition, column by column, in arrival order. */
@@ -15,43 +15,44 @@ export interface PartitionGroup {
   eventIds: string[];
   timestamps: string[];
   sources: string[];
-  payloads: Record<string, unknown>[];
+  /** Payload JSON texts, stored as sent. */
+  payloads: string[];
+  /** UTF-8 bytes of those payloads: the inbox row's `bytes`, which sizes claims. */
+  bytes: number;
 }
 
 /** Splits events by partition, keeping their order within each partition. */
-export function groupByPartition(events: readonly Event[]): PartitionGroup[] {
+export function groupByPartition(events: readonly InboxEvent[]): PartitionGroup[] {
   const groups = new Map<number, PartitionGroup>();
   for (const event of events) {
     const part = partitionOf(event.topic);
     let group = groups.get(part);
     if (!group) {
-      group = { part, topics: [], eventIds: [], timestamps: [], sources: [], payloads: [] };
+      group = { part, topics: [], eventIds: [], timestamps: [], sources: [], payloads: [], bytes: 0 };
       groups.set(part, group);
     }
     group.topics.push(event.topic);
     group.eventIds.push(event.event_id);
     group.timestamps.push(event.timestamp);
     group.sources.push(event.source);
-    group.payloads.push(event.payload);
+    const payload = payloadJsonOf(event);
+    group.payloads.push(payload);
+    group.bytes += Buffer.byteLength(payload);
   }
   return [...groups.values()];
 }
 
-/**
- * postgres.js serialises each element of a `json[]` parameter with JSON.stringify, so payload
- * objects go in as they are; its typings only admit primitive arrays, hence the cast.
- */
-const payloadsParameter = (group: PartitionGroup) => group.payloads as unknown as string[];
 
 /**
- * Durably enqueues `events`; resolves after the commit. One inbox row per partition present:
+ * Durably enqueues `events`; resolves after the commit with the number of partitions written. One inbox row per partition present:
  * a statement carrying thousands of events writes at most PARTITION_COUNT rows.
  */
-export async function enqueueEvents(sql: Sql, events: readonly Event[]): Promise<void> {
-  const rows = groupByPartition(events).map(
+export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Promise<number> {
+  const groups = groupByPartition(events);
+  const rows = groups.map(
     (g) => sql`(
-      ${g.part}::int2, ${g.topics.length}::int4, ${g.topics}::text[], ${g.eventIds}::text[],
-      ${g.timestamps}::text[]::timestamptz[], ${g.sources}::text[], ${payloadsParameter(g)}::json[]
+      ${g.part}::int2, ${g.topics.length}::int4, ${g.bytes}::int4, ${g.topics}::text[], ${g.eventIds}::text[],
+      ${g.timestamps}::text[]::timestamptz[], ${g.sources}::text[], ${g.payloads}::text[]::json[]
     )`,
   );
   const values = rows.slice(1).reduce((list, row) => sql`${list}, ${row}`, rows[0]!);
@@ -59,7 +60,7 @@ export async function enqueueEvents(sql: Sql, events: readonly Event[]): Promise
   // connections share a row only when their pids collide modulo INGEST_SHARDS.
   await sql`
     WITH accepted AS (
-      INSERT INTO inbox (part, n, topics, event_ids, timestamps, sources, payloads)
+      INSERT INTO inbox (part, n, bytes, topics, event_ids, timestamps, sources, payloads)
       VALUES ${values}
       RETURNING n
     )
@@ -67,4 +68,5 @@ export async function enqueueEvents(sql: Sql, events: readonly Event[]): Promise
     SET received = received + (SELECT sum(n) FROM accepted)
     WHERE shard = pg_backend_pid() % ${INGEST_SHARDS}
   `;
+  return groups.length;
 }

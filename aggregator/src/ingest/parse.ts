@@ -3,6 +3,7 @@
  * Accepted shapes: one event object, an array of events, `{"events": [...]}`, or NDJSON.
  */
 import { UnsupportedMediaType, ValidationError } from '../errors';
+import { arrayPayloadTexts, envelopeEventsStart, eventPayloadText } from './payload-text';
 
 export type BodyFormat = 'json' | 'ndjson';
 
@@ -27,12 +28,23 @@ export function bodyFormat(contentType: string | null): BodyFormat {
   );
 }
 
+export interface ParsedBody {
+  candidates: unknown[];
+  /** Each candidate's `payload` as the JSON text sent (undefined where it has none). */
+  payloadTexts: (string | undefined)[];
+}
+
 /** Parses the body text into candidate events; throws ValidationError on malformed input. */
 export function parseBody(text: string, format: BodyFormat): unknown[] {
+  return parsePublishBody(text, format).candidates;
+}
+
+/** parseBody plus the text of every payload, for storing payloads exactly as sent. */
+export function parsePublishBody(text: string, format: BodyFormat): ParsedBody {
   return format === 'ndjson' ? parseNdjson(text) : parseJson(text);
 }
 
-function parseJson(text: string): unknown[] {
+function parseJson(text: string): ParsedBody {
   if (text.trim() === '') throw new ValidationError('empty body: send at least one event');
   let value: unknown;
   try {
@@ -40,9 +52,18 @@ function parseJson(text: string): unknown[] {
   } catch (error) {
     throw new ValidationError('malformed JSON', [{ index: null, field: null, message: (error as Error).message }]);
   }
-  if (Array.isArray(value)) return value;
-  if (isEnvelope(value)) return value.events;
-  return [value];
+  if (Array.isArray(value)) return matched(value, arrayPayloadTexts(text, 0));
+  if (isEnvelope(value)) return matched(value.events, arrayPayloadTexts(text, envelopeEventsStart(text)));
+  return { candidates: [value], payloadTexts: [eventPayloadText(text, 0)] };
+}
+
+/**
+ * Candidates with their payload texts, which must line up one to one. They always do for JSON
+ * that JSON.parse accepted; if a shape ever defeated the scan, storing re-serialised values
+ * beats attaching a text to the wrong event.
+ */
+function matched(candidates: unknown[], payloadTexts: (string | undefined)[]): ParsedBody {
+  return { candidates, payloadTexts: payloadTexts.length === candidates.length ? payloadTexts : [] };
 }
 
 /** `{"events": [...]}` and nothing else; an event object has a topic and no `events` array. */
@@ -52,8 +73,9 @@ function isEnvelope(value: unknown): value is { events: unknown[] } {
   return keys.length === 1 && keys[0] === 'events' && Array.isArray((value as { events: unknown }).events);
 }
 
-function parseNdjson(text: string): unknown[] {
+function parseNdjson(text: string): ParsedBody {
   const events: unknown[] = [];
+  const payloadTexts: (string | undefined)[] = [];
   const problems: { index: number; field: null; message: string }[] = [];
   const lines = text.split('\n');
   // `index` counts events (non-blank lines), as for a JSON array; the message names the line.
@@ -63,6 +85,7 @@ function parseNdjson(text: string): unknown[] {
     if (raw === '') continue; // blank lines, including the trailing newline
     try {
       events.push(JSON.parse(raw));
+      payloadTexts.push(eventPayloadText(raw, 0));
     } catch (error) {
       problems.push({ index, field: null, message: `line ${line + 1}: ${(error as Error).message}` });
     }
@@ -70,5 +93,5 @@ function parseNdjson(text: string): unknown[] {
   }
   if (problems.length > 0) throw new ValidationError('malformed NDJSON', problems);
   if (events.length === 0) throw new ValidationError('empty body: send at least one event');
-  return events;
+  return { candidates: events, payloadTexts };
 }

@@ -1,10 +1,11 @@
 /** POST /publish */
 import { Elysia } from 'elysia';
 import { jsonContent } from '../openapi';
-import { type Acceptor } from './accept';
-import { readBodyText } from './body';
 import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
-import { bodyFormat, parseBody } from './parse';
+import { noteBytesMoved } from '../ops/gc-pacer';
+import type { Acceptor } from './accept';
+import { readBodyText } from './body';
+import { bodyFormat, parsePublishBody } from './parse';
 
 export function ingestRoutes(acceptor: Acceptor, maxBodyBytes: number) {
   return new Elysia({ name: 'ingest' }).post(
@@ -13,8 +14,10 @@ export function ingestRoutes(acceptor: Acceptor, maxBodyBytes: number) {
       acceptor.admit();
       const format = bodyFormat(request.headers.get('content-type'));
       const text = await readBodyText(request, maxBodyBytes);
-      const candidates = parseBody(text, format);
-      const { accepted } = await acceptor.accept(candidates, { atomic: true, sourceText: text });
+      noteBytesMoved(text.length);
+      // Each payload's own text is kept, so it is stored and returned exactly as sent.
+      const { candidates, payloadTexts } = parsePublishBody(text, format);
+      const { accepted } = await acceptor.accept(candidates, { atomic: true, sourceText: text, payloadTexts, bytes: text.length });
       set.status = 202;
       return { accepted };
     },

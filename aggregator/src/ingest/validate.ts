@@ -78,6 +78,8 @@ export function validateEvents(candidates: unknown[], sourceText?: string): Even
 /** The outcome of validating records one by one: protocols accept the valid ones and report the rest. */
 export interface SortedEvents {
   valid: Event[];
+  /** The input index of each valid event. */
+  validIndex: number[];
   /** Problems of the rejected candidates, keyed by their index in the input. */
   rejected: Map<number, Detail[]>;
 }
@@ -90,11 +92,15 @@ export interface SortedEvents {
 export function sortEvents(candidates: unknown[], sourceText?: string): SortedEvents {
   const checkStrings = sourceText === undefined || mayHoldUnstorable(sourceText);
   const valid: Event[] = [];
+  const validIndex: number[] = [];
   const rejected = new Map<number, Detail[]>();
   for (let i = 0; i < candidates.length; i++) {
     const problems = problemsOf(candidates[i], i, checkStrings);
     if (problems.length > 0) rejected.set(i, problems);
-    else valid.push(candidates[i] as Event);
+    else {
+      valid.push(candidates[i] as Event);
+      validIndex.push(i);
+    }
   }
-  return { valid, rejected };
+  return { valid, validIndex, rejected };
 }

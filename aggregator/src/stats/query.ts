@@ -6,6 +6,7 @@
  *
  * `expired` moves in the transaction that drops the events (retention/expire.ts), so the events
  * stored in that snapshot number unique_processed - expired.
+ * Parked events (inbox_parked: acknowledged, failed to apply even alone) are part of pending.
  */
 import type { Stats } from '../api/contract';
 import type { Sql } from '../db/client';
@@ -14,12 +15,13 @@ import type { Sql } from '../db/client';
 export type Totals = Omit<Stats, 'uptime'>;
 
 export async function readTotals(sql: Sql): Promise<Totals> {
-  const [row] = await sql<{ received: string; unique_processed: string; duplicate_dropped: string; pending: string; expired: string; topics: string[] }[]>`
+  const [row] = await sql<{ received: string; unique_processed: string; duplicate_dropped: string; pending: string; parked: string; expired: string; topics: string[] }[]>`
     SELECT
       sum(received) AS received,
       sum(unique_processed) AS unique_processed,
       sum(duplicate_dropped) AS duplicate_dropped,
-      (SELECT coalesce(sum(n), 0) FROM inbox) AS pending,
+      (SELECT coalesce(sum(n), 0) FROM inbox) + (SELECT count(*) FROM inbox_parked) AS pending,
+      (SELECT count(*) FROM inbox_parked) AS parked,
       (SELECT coalesce(sum(expired), 0) FROM topics) AS expired,
       (SELECT coalesce(array_agg(name ORDER BY name), '{}') FROM topics) AS topics
     FROM counters
@@ -29,6 +31,7 @@ export async function readTotals(sql: Sql): Promise<Totals> {
     unique_processed: Number(row!.unique_processed),
     duplicate_dropped: Number(row!.duplicate_dropped),
     pending: Number(row!.pending),
+    parked: Number(row!.parked),
     expired: Number(row!.expired),
     topics: row!.topics,
   };

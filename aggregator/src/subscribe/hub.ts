@@ -10,6 +10,7 @@ import { isUnavailable } from '../errors';
 import { partitionOf } from '../db/partition';
 import type { Logger } from '../log';
 import { ReadGate, SubscriberCaps } from './limit';
+import { ReadBudget } from '../events/read-budget';
 import { readEvents, readHeads } from './read';
 import { type EndReason, type StreamOptions, Subscription } from './stream';
 
@@ -22,6 +23,8 @@ export interface HubOptions extends StreamOptions {
 export const SUBSCRIBE_DEFAULTS: HubOptions = {
   // Events per read and per chunk: bounds a subscription's memory to one page.
   pageSize: 256,
+  // And bytes per read: 256 events of 4 MiB would be 1 GiB in one subscription.
+  readBytes: 1024 * 1024,
   // Below common proxy idle timeouts (60 s) with room to spare; the issue asks for about 15 s.
   heartbeatMs: 15_000,
   // Kernel socket buffers (a few MiB) absorb short stalls before this clock even starts.
@@ -58,6 +61,8 @@ export class SubscriptionHub {
     private readonly log: Logger,
     private readonly options: HubOptions = SUBSCRIBE_DEFAULTS,
     limits: HubLimits = { maxTotal: 1000, maxPerKey: 100, readConcurrency: 2 },
+    /** The replica's bound on bytes held by reads at once (shared with GET /events). */
+    private readonly budget: ReadBudget = new ReadBudget(Number.MAX_SAFE_INTEGER),
   ) {
     this.caps = new SubscriberCaps(limits.maxTotal, limits.maxPerKey);
     this.gate = new ReadGate(limits.readConcurrency);
@@ -78,7 +83,8 @@ export class SubscriptionHub {
     const subscription = new Subscription(
       topic,
       after,
-      (from, limit) => this.gate.run(() => readEvents(this.sql, topic, from, limit)),
+      // Bytes first (memory), then a connection slot: a read waiting for bytes holds no connection.
+      (from, limit, maxBytes) => this.budget.run(maxBytes, () => this.gate.run(() => readEvents(this.sql, topic, from, limit, maxBytes))),
       this.options,
       (ended, reason) => {
         this.remove(ended);

@@ -7,24 +7,39 @@
  * that sent up to seq S and asks for `seq > S` can never miss an event committed later.
  */
 import type { Sql } from '../db/client';
-import { eventJson } from '../events/read';
+import { boundedEvents, eventJson } from '../events/read';
 
 export interface EventRow {
   seq: number;
-  /** The event as JSON text, exactly as GET /events renders an item. */
-  json: string;
+  /**
+   * The event as JSON, exactly as GET /events renders an item: UTF-8 bytes as PostgreSQL sent
+   * them (never decoded to a string and encoded back: a read of large events is one copy).
+   */
+  json: Uint8Array | string;
 }
 
-/** Up to `limit` events of `topic` with seq above `after`, in seq order. */
-export async function readEvents(sql: Sql, topic: string, after: number, limit: number): Promise<EventRow[]> {
-  const rows = await sql<{ seq: string; json: string }[]>`
-    SELECT seq, ${eventJson(sql)}::text AS json
-    FROM events
-    WHERE topic = ${topic} AND seq > ${after}
+export interface EventRows {
+  rows: EventRow[];
+  /** The read stopped at `limit` or at `maxBytes`: more may follow at once. */
+  full: boolean;
+}
+
+/**
+ * Up to `limit` events of `topic` with seq above `after`, in seq order, stopping at `maxBytes` of
+ * payload (but never empty-handed while an event exists): a subscription holds one read at a
+ * time, so this bounds its memory.
+ */
+export async function readEvents(sql: Sql, topic: string, after: number, limit: number, maxBytes: number): Promise<EventRows> {
+  const rows = (await sql`
+    SELECT seq, ${eventJson(sql)}::text AS json, bytes_upto
+    FROM (${boundedEvents(sql, topic, after, limit, maxBytes)}) AS page
     ORDER BY seq
-    LIMIT ${limit}
-  `;
-  return rows.map((row) => ({ seq: Number(row.seq), json: row.json }));
+  `.raw()) as unknown as [Buffer, Buffer, Buffer][];
+  const last = rows.at(-1);
+  return {
+    rows: rows.map(([seq, json]) => ({ seq: Number(seq.toString()), json })),
+    full: rows.length === limit || (last !== undefined && Number(last[2].toString()) >= maxBytes),
+  };
 }
 
 /** The highest seq of `topic`, 0 when it has none: where a subscription without `after` starts. */

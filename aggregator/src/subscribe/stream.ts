@@ -12,11 +12,14 @@
  * and the stream ends; the client reconnects with Last-Event-ID and goes on from its last id. A
  * reader that keeps pace never accrues time (each read reaches the head).
  */
-import type { EventRow } from './read';
+import { noteBytesMoved } from '../ops/gc-pacer';
+import type { EventRow, EventRows } from './read';
 
 export interface StreamOptions {
   /** Events per read and per chunk handed to the socket. */
   pageSize: number;
+  /** Payload bytes per read (SUBSCRIBE_READ_BYTES); a read holds at least one event. */
+  readBytes: number;
   /** A `: ping` comment after this long without output, so proxies keep the connection. */
   heartbeatMs: number;
   /** Time behind (see above) before the stream ends with `event: overflow`. */
@@ -29,14 +32,33 @@ export interface StreamOptions {
 export type EndReason = 'overflow' | 'shutdown';
 
 /** Reads the next events of the subscribed topic after a seq. */
-export type ReadAfter = (after: number, limit: number) => Promise<EventRow[]>;
+export type ReadAfter = (after: number, limit: number, maxBytes: number) => Promise<EventRows>;
 
 const encoder = new TextEncoder();
 
 /** One SSE message for a stored event. JSON may hold line breaks only as whitespace; each line gets its own `data:`. */
-export function formatEvent(row: EventRow): string {
+export function formatEvent(row: { seq: number; json: string }): string {
   const data = /[\r\n]/.test(row.json) ? row.json.replace(/\r\n|\r|\n/g, '\ndata: ') : row.json;
   return `id: ${row.seq}\ndata: ${data}\n\n`;
+}
+
+const LF = 10;
+const CR = 13;
+
+/** The SSE messages of a read as one chunk, copying each event's bytes once. */
+export function encodeEvents(rows: readonly EventRow[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const row of rows) {
+    const json = row.json;
+    if (typeof json === 'string' || json.indexOf(LF) >= 0 || json.indexOf(CR) >= 0) {
+      // Line breaks (whitespace a producer sent inside its payload) need the string path.
+      const text = typeof json === 'string' ? json : Buffer.from(json.buffer, json.byteOffset, json.byteLength).toString('utf8');
+      parts.push(encoder.encode(formatEvent({ seq: row.seq, json: text })));
+      continue;
+    }
+    parts.push(encoder.encode(`id: ${row.seq}\ndata: `), json, encoder.encode('\n\n'));
+  }
+  return Buffer.concat(parts);
 }
 
 // After a failed read (database away), try again after this long; heartbeats go on meanwhile.
@@ -166,8 +188,9 @@ export class Subscription {
       }
       this.pending = false;
       let rows: EventRow[];
+      let full: boolean;
       try {
-        rows = await this.read(this.cursor, this.options.pageSize);
+        ({ rows, full } = await this.read(this.cursor, this.options.pageSize, this.options.readBytes));
       } catch (error) {
         this.onReadError(error);
         this.pending = true;
@@ -176,17 +199,22 @@ export class Subscription {
         continue;
       }
       if (this.ended) return;
-      if (rows.length === this.options.pageSize) this.pending = true;
+      if (full) this.pending = true;
       else this.behindMs = 0; // reached the head: caught up
       if (rows.length === 0) continue;
       this.cursor = rows[rows.length - 1]!.seq;
-      return this.send(rows.map(formatEvent).join(''));
+      return this.sendBytes(encodeEvents(rows));
     }
   }
 
   private send(text: string): void {
+    this.sendBytes(encoder.encode(text));
+  }
+
+  private sendBytes(bytes: Uint8Array): void {
+    noteBytesMoved(bytes.length);
     this.lastOutputAt = Date.now();
-    this.controller.enqueue(encoder.encode(text));
+    this.controller.enqueue(bytes);
   }
 
   /** Resolves on wake(), on end, or after `ms`. */

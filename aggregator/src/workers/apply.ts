@@ -1,8 +1,10 @@
 /**
  * Moves one batch of a leased partition from the inbox into events, in one statement.
  *
- * - Claim: the partition's oldest inbox rows, up to about `batchSize` events, deleted as they are
- *   read (DELETE … RETURNING), so a crash before commit leaves them in the inbox untouched.
+ * - Claim: the partition's oldest inbox rows, up to about `batchSize` events and `claimBytes`
+ *   payload bytes (the first row always, so a large row is never stuck; split.ts makes a row
+ *   that keeps failing smaller), deleted as they are read (DELETE … RETURNING), so a crash
+ *   before commit leaves them in the inbox untouched.
  * - Dedup (docs/ARCHITECTURE.md "Keys in generations"): of several copies in the batch the
  *   lowest (inbox id, position) is kept; a key found in any key generation is a duplicate (one
  *   index probe per generation); the rest are inserted into the newest generation and stored in
@@ -28,20 +30,22 @@ export interface Applied {
 /** The global RETENTION, used when applyBatch is called without one (tests, tools). */
 export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
 
-export async function applyBatch(tx: Queryable, part: number, batchSize: number, retentionMs: number = DEFAULT_RETENTION_MS): Promise<Applied> {
+export async function applyBatch(tx: Queryable, part: number, batchSize: number, claimBytes: number, retentionMs: number = DEFAULT_RETENTION_MS): Promise<Applied> {
   const [row] = await tx<{ events: number; stored: number }[]>`
     WITH claimed AS (
       DELETE FROM inbox
       WHERE part = ${part}
         AND id <= (
           SELECT max(id) FROM (
-            SELECT id, sum(n) OVER (ORDER BY id) - n AS before
+            SELECT id, sum(n) OVER (ORDER BY id) - n AS before, sum(bytes) OVER (ORDER BY id) - bytes AS before_bytes
             FROM inbox
             WHERE part = ${part}
             ORDER BY id
+            -- The running sums look at most this many rows: a claim never spans more (ingest
+            -- writes one row per statement and partition, so 1000 rows are far above BATCH_SIZE).
             LIMIT 1000
           ) AS oldest
-          WHERE before < ${batchSize}
+          WHERE before < ${batchSize} AND before_bytes < ${claimBytes}
         )
       RETURNING id, topics, event_ids, timestamps, sources, payloads
     ),

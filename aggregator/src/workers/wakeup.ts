@@ -1,9 +1,18 @@
 /**
- * Wakes idle workers when the inbox gains rows. Locally a commit wakes this process's workers
- * directly; across replicas a NOTIFY on `logbus_inbox` does. The NOTIFY is a hint only: workers
- * re-read the inbox, and a slow poll covers a lost notification.
+ * Wakes idle workers when the inbox gains rows: as many as there are partitions with new rows,
+ * not all of them. A commit wakes this process's idle workers directly, and counts its busy
+ * ones too (each leases again as soon as its batch commits). Only partitions neither can cover
+ * (or all of them, with WORKERS=0) are announced to other replicas with a NOTIFY on
+ * `logbus_inbox`, and each of those wakes one worker per notification: with several idle
+ * replicas, waking the full count on each would make all but one lease for nothing, while one
+ * each ramps up within a few notifications (one per 10 ms window) under sustained overload.
+ * Before, every commit woke every idle worker of every replica, and nearly all of them ran an
+ * empty lease transaction (bench/wakeups.ts). The NOTIFY is a hint only: workers re-read the
+ * inbox, and a slow poll covers a lost notification.
  */
+import { randomUUID } from 'node:crypto';
 import type { Sql } from '../db/client';
+import { PARTITION_COUNT } from '../db/schema';
 import type { Logger } from '../log';
 
 export const INBOX_CHANNEL = 'logbus_inbox';
@@ -14,6 +23,12 @@ const NOTIFY_WINDOW_MS = 10;
 export class Wakeup {
   private waiters: (() => void)[] = [];
   private notifyTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Partitions announced in the current window that no local worker was woken for. */
+  private uncovered = 0;
+  /** Worker loops of this process (WorkerPool.start sets it); busy = workers - idle. */
+  workers = 0;
+  /** Tells this replica's own notifications apart (it listens on the channel too). */
+  private readonly id = randomUUID().slice(0, 8);
 
   constructor(
     private readonly sql: Sql,
@@ -35,22 +50,32 @@ export class Wakeup {
     });
   }
 
-  /** Wakes this process's idle workers. */
-  wakeLocal(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    // A copy: each waiter removes itself from `waiters` as it runs, and iterating the array
-    // being spliced skipped every other waiter (drain then waited out the 2 s idle poll).
-    for (const waiter of [...waiters]) waiter();
+  /** Wakes up to `count` of this process's idle workers (all by default); returns how many. */
+  wakeLocal(count = Number.POSITIVE_INFINITY): number {
+    // The longest-idle first. A copy: each waiter removes itself from `waiters` as it runs, and
+    // iterating the array being spliced skipped every other waiter (drain then waited out the
+    // 2 s idle poll).
+    const woken = this.waiters.slice(0, count);
+    this.waiters = this.waiters.slice(woken.length);
+    for (const waiter of woken) waiter();
+    return woken.length;
   }
 
-  /** Called after an inbox commit: wake local workers now, other replicas within the window. */
-  announce(): void {
-    this.wakeLocal();
+  /**
+   * Called after an inbox commit that wrote rows for `partitions` partitions: wakes that many
+   * local workers now; what they cannot cover goes to other replicas within the window.
+   */
+  announce(partitions = PARTITION_COUNT): void {
+    const busy = Math.max(0, this.workers - this.waiters.length);
+    const rest = partitions - this.wakeLocal(partitions) - busy;
+    if (rest <= 0) return;
+    this.uncovered = Math.min(PARTITION_COUNT, this.uncovered + rest);
     if (this.notifyTimer !== null) return;
     this.notifyTimer = setTimeout(() => {
       this.notifyTimer = null;
-      this.sql`SELECT pg_notify(${INBOX_CHANNEL}, '')`.catch((error) =>
+      const payload = `${this.id}:${this.uncovered}`;
+      this.uncovered = 0;
+      this.sql`SELECT pg_notify(${INBOX_CHANNEL}, ${payload})`.catch((error) =>
         this.log.debug({ err: error }, 'inbox notify failed; other replicas will poll'),
       );
     }, NOTIFY_WINDOW_MS);
@@ -58,7 +83,12 @@ export class Wakeup {
 
   /** Listens for other replicas' announcements; postgres.js re-listens after reconnecting. */
   async listen(): Promise<void> {
-    await this.sql.listen(INBOX_CHANNEL, () => this.wakeLocal());
+    await this.sql.listen(INBOX_CHANNEL, (payload) => {
+      const [sender, count] = payload.split(':');
+      if (sender === this.id) return;
+      // An empty payload (an older replica) means "wake everyone", as it did.
+      this.wakeLocal(count === undefined ? Number.POSITIVE_INFINITY : Math.min(1, Number(count)));
+    });
   }
 
   close(): void {

@@ -92,6 +92,26 @@ describe('GET /metrics', () => {
     expect(m.has('process_cpu_seconds_total')).toBe(true);
   });
 
+  test('every series is a number Bun can measure: no NaN, no family without samples, no Node-only GC or V8 heap series', async () => {
+    // Let a little work and time pass, as before a real scrape.
+    expect((await agg.publish(makeEvents(50, 2, 'runtime'))).status).toBe(202);
+    await agg.drained();
+    const text = await (await agg.request('/metrics')).text();
+    const samples = parseMetrics(text);
+    const nan = [...samples].filter(([, value]) => Number.isNaN(value)).map(([key]) => key);
+    expect(nan).toEqual([]);
+    const families = [...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]!);
+    const sampleNames = new Set([...samples.keys()].map((key) => key.split('{')[0]!.replace(/_(bucket|sum|count)$/, '')));
+    const labelled = new Set(['logbus_http_request_duration_seconds']); // empty until a request is measured
+    expect(families.filter((name) => !sampleNames.has(name) && !labelled.has(name))).toEqual([]);
+    expect([...samples.keys()].filter((key) => /^nodejs_(gc|heap_space|active_)/.test(key))).toEqual([]);
+    for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'process_open_fds', 'logbus_eventloop_lag_seconds']) {
+      expect(samples.get(name)).toBeGreaterThanOrEqual(0);
+    }
+    expect(samples.get('process_resident_memory_bytes')).toBeGreaterThan(10 * 1024 * 1024);
+    expect(samples.get('logbus_js_heap_bytes{kind="size"}')).toBeGreaterThan(0);
+  });
+
   test('a request that was refused is measured with its status, not counted as accepted', async () => {
     const before = await scrape(agg);
     expect((await agg.publish([makeEvent({ topic: 'bad topic' })])).status).toBe(400);
@@ -139,7 +159,8 @@ describe('GET /metrics', () => {
   }, 30_000);
 
   test('a batch that fails is counted in logbus_worker_errors_total and stays pending until it can apply', async () => {
-    const broken = await startTestAggregator();
+    // The event fails even alone, so it is parked (still pending) and re-queued after 1 s.
+    const broken = await startTestAggregator({ PARKED_RETRY_MS: '1000' });
     const admin = postgres(broken.db.url, { max: 1, onnotice: () => {} });
     try {
       // A constraint the apply statement trips over: every attempt rolls back and is retried.
@@ -151,6 +172,12 @@ describe('GET /metrics', () => {
         m = await scrape(broken);
       }
       expect(m.get('logbus_worker_errors_total{kind="other"}')).toBeGreaterThanOrEqual(2);
+      expect(m.get('logbus_pending_events')).toBe(1);
+      for (const deadline = Date.now() + 10_000; (m.get('logbus_parked_events') ?? 0) < 1 && Date.now() < deadline; ) {
+        await Bun.sleep(50);
+        m = await scrape(broken);
+      }
+      expect(m.get('logbus_parked_events')).toBe(1);
       expect(m.get('logbus_pending_events')).toBe(1);
 
       await admin`ALTER TABLE events DROP CONSTRAINT no_poison`;

@@ -61,6 +61,31 @@ describe('migrations', () => {
     await agg.close();
     await db.drop();
   });
+
+  test('rows waiting before 0006 get their payload bytes and are then applied', async () => {
+    const db = await createTestDatabase('migrate_bytes', { migrated: false });
+    const folder = migrationsUpTo('0005_inbox_drop_json');
+    await migrateDatabase(db.url, folder);
+    rmSync(folder, { recursive: true, force: true });
+
+    const sql = postgres(db.url, { max: 1 });
+    await sql`
+      INSERT INTO inbox (part, n, topics, event_ids, timestamps, sources, payloads)
+      VALUES (5, 2, '{pre,pre}', '{x,y}', '{2025-01-01T00:00:00Z,2025-01-01T00:00:00Z}', '{s,s}',
+              ARRAY['{"id":18446744073709551615}', '{"é":1}']::json[])`;
+    await sql`UPDATE counters SET received = 2 WHERE shard = 0`;
+    await migrateDatabase(db.url);
+    const [row] = await sql`SELECT bytes FROM inbox`;
+    await sql.end();
+    expect(row!.bytes).toBe('{"id":18446744073709551615}'.length + Buffer.byteLength('{"é":1}'));
+
+    const agg = await startTestAggregator({}, db);
+    expect(await agg.drained()).toMatchObject({ received: 2, unique_processed: 2, pending: 0 });
+    const page = await (await agg.request('/events?topic=pre')).text();
+    expect(page).toContain('{"id":18446744073709551615}');
+    await agg.close();
+    await db.drop();
+  });
 });
 
 /**

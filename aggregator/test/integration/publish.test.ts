@@ -102,6 +102,15 @@ describe('rejections store nothing', () => {
     ]);
   });
 
+  test('a timestamp outside years 0001-9999 in UTC is a 400 naming the field, and nothing is stored', async () => {
+    const before = await agg.stats();
+    for (const timestamp of ['9999-12-31T23:30:00-01:00', '0001-01-01T00:00:00+00:30', '9999-12-31T23:59:60Z']) {
+      const body = await expectRejected(await agg.publish([makeEvent({ topic: 'far' }), makeEvent({ topic: 'far', timestamp })]), 400);
+      expect(body.details).toEqual([{ index: 1, field: 'timestamp', message: expect.stringContaining('0001-01-01') }]);
+    }
+    expect((await agg.stats()).received).toBe(before.received);
+  });
+
   test('U+0000 anywhere is a 400, never a 500', async () => {
     const body = await expectRejected(await agg.publish([makeEvent(), makeEvent({ payload: { log: 'a\u0000b' } })]), 400);
     expect(body.details).toEqual([{ index: 1, field: 'payload', message: expect.stringContaining('U+0000') }]);

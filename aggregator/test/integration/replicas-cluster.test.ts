@@ -55,10 +55,16 @@ describe('npm run cluster', () => {
         for await (const chunk of stream) output += decoder.decode(chunk, { stream: true });
       })();
     }
-    await waitFor('the cluster to be ready', () => output.includes('[cluster] ready:') || proc.exitCode !== null, 90_000, 100);
-    expect(proc.exitCode).toBeNull();
     const urls = [0, 1].map((i) => `http://127.0.0.1:${port + i}`);
-    for (const url of urls) expect(output).toContain(url);
+    // The URLs are printed on the lines after "[cluster] ready:", which may arrive in a later
+    // chunk: wait for the ready line and everything after it (seen failing on a loaded machine).
+    const announced = () => {
+      const at = output.indexOf('[cluster] ready:');
+      return at >= 0 && urls.every((url) => output.indexOf(url, at) >= 0);
+    };
+    await waitFor('the cluster to be ready', () => announced() || proc.exitCode !== null, 90_000, 100);
+    expect(proc.exitCode).toBeNull();
+    expect(announced()).toBe(true);
     for (const url of urls) expect(await statusOf(`${url}/ready`)).toBe(200);
 
     // One database behind both: published to replica 0, streamed by replica 1.

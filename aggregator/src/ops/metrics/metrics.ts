@@ -12,12 +12,13 @@
  * The publish path only observes in-memory histograms and counters: no query per request.
  */
 import { Elysia } from 'elysia';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Sql } from '../../db/client';
 import { readTotals } from '../../stats/query';
 import type { Applied } from '../../workers/apply';
 import { isUnavailable } from '../../errors';
 import { CONNECTION_STATES, readDatabaseHealth } from '../../db/health';
+import { registerRuntimeMetrics } from './runtime';
 import { TopicLabels } from './topic-labels';
 
 /** Topics that get their own label on per-topic series; the rest share `_other`. */
@@ -31,12 +32,13 @@ const BATCH_BUCKETS = [1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10_000, 50_00
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 // Process-wide runtime metrics (CPU, memory, event-loop lag), shared by every aggregator in the
-// process: tests run several in one process and the runtime is one.
+// process: tests run several in one process and the runtime is one. Not prom-client's defaults:
+// under Bun those report NaN lag and empty GC histograms (metrics/runtime.ts).
 let runtime: Registry | null = null;
 function runtimeRegistry(): Registry {
   if (!runtime) {
     runtime = new Registry();
-    collectDefaultMetrics({ register: runtime });
+    registerRuntimeMetrics(runtime);
   }
   return runtime;
 }
@@ -102,8 +104,13 @@ export class Metrics {
   });
   private readonly workerErrors = new Counter({
     name: 'logbus_worker_errors_total',
-    help: 'Failed worker batches (rolled back, retried after a backoff): kind="unavailable" for database outages, "other" for the rest.',
+    help: 'Failed worker batches (rolled back and retried): kind="unavailable" for database outages, "timeout" for statement timeouts (the partition is retried in smaller batches), "other" for the rest; kind="parked" counts events that failed even alone and were moved to inbox_parked.',
     labelNames: ['kind'],
+    registers: [this.replica],
+  });
+  private readonly emptyLeases = new Counter({
+    name: 'logbus_worker_empty_leases_total',
+    help: 'Lease transactions of this replica\'s workers that found no partition with work: wake-ups for nothing, plus one idle poll per worker every 2 s.',
     registers: [this.replica],
   });
   private readonly databaseUp = new Gauge({
@@ -117,6 +124,10 @@ export class Metrics {
   private readonly unique = this.clusterCounter('logbus_unique_processed_total', 'Events stored once per (topic, event_id) (= /stats unique_processed).');
   private readonly duplicates = this.clusterCounter('logbus_duplicate_dropped_total', 'Copies of an already stored (topic, event_id), dropped (= /stats duplicate_dropped).');
   private readonly pending = this.clusterGauge('logbus_pending_events', 'Acknowledged events waiting in the inbox (= /stats pending).');
+  private readonly parked = this.clusterGauge(
+    'logbus_parked_events',
+    'Acknowledged events that could not be applied even alone, kept in inbox_parked (part of pending). Alert when above 0; readiness does not change.',
+  );
   private readonly topics = this.clusterGauge('logbus_topics', 'Topics with processed events.');
   private readonly oldestPending = this.clusterGauge('logbus_inbox_oldest_pending_age_seconds', 'Age of the oldest pending inbox row: the processing lag. 0 when the inbox is empty.');
   private readonly deadTuples = this.clusterGauge('logbus_inbox_dead_tuples', 'Dead tuples in the inbox table (pg_stat_user_tables.n_dead_tup): queue bloat when it keeps growing.');
@@ -131,7 +142,7 @@ export class Metrics {
   constructor(private readonly options: MetricsOptions) {
     this.topicLabels = new TopicLabels(options.topicLabelCap ?? TOPIC_LABEL_CAP);
     // Series that exist from the start, so rate() and alerts see a 0 before the first error.
-    for (const kind of ['unavailable', 'other']) this.workerErrors.inc({ kind }, 0);
+    for (const kind of ['unavailable', 'timeout', 'other', 'parked']) this.workerErrors.inc({ kind }, 0);
     for (const result of ['unique', 'duplicate']) this.applied.inc({ result }, 0);
     this.contentType = this.replica.contentType;
     new Gauge({
@@ -194,7 +205,18 @@ export class Metrics {
 
   /** Records one failed worker batch. */
   readonly observeWorkerError = (error: unknown): void => {
-    this.workerErrors.inc({ kind: isUnavailable(error) ? 'unavailable' : 'other' });
+    const code = (error as { code?: unknown } | null)?.code;
+    this.workerErrors.inc({ kind: code === '57014' ? 'timeout' : isUnavailable(error) ? 'unavailable' : 'other' });
+  };
+
+  /** Records a lease that found nothing to do. */
+  readonly observeEmptyLease = (): void => {
+    this.emptyLeases.inc();
+  };
+
+  /** Records an event parked because it could not be applied even alone. */
+  readonly observeParked = (): void => {
+    this.workerErrors.inc({ kind: 'parked' });
   };
 
   /**
@@ -231,6 +253,7 @@ export class Metrics {
       setCounter(this.unique, totals.unique_processed);
       setCounter(this.duplicates, totals.duplicate_dropped);
       this.pending.set(totals.pending);
+      this.parked.set(totals.parked);
       this.topics.set(totals.topics.length);
       this.oldestPending.set(health.oldestPendingAgeSeconds);
       this.deadTuples.set(health.inboxDeadTuples);

@@ -1,0 +1,41 @@
+import { describe, expect, test } from 'bun:test';
+import { parsePublishBody } from './parse';
+
+const event = (payload: string, extra = '') => `{"topic":"t","event_id":"1",${extra}"payload":${payload},"source":"s"}`;
+
+describe('payload texts', () => {
+  const payloads = [
+    '{"trace_id":18446744073709551615}',
+    '{"x":0.1000000000000000055511151231257827,"e":1E+400}',
+    '{"b":1,"2":"two","1":"one"}',
+    '{"s":"quote \\" and backslash \\\\","arr":[{"}":"]"},[1,[2,{}]]],"esc":"\\u00e9\\/"}',
+    '{}',
+    '{ "spaced" : [ 1 , 2 ] }',
+  ];
+
+  test('each event of an array, an envelope, a single object and NDJSON keeps its payload text', () => {
+    const array = `[${payloads.map((p) => event(p)).join(' , ')}]`;
+    expect(parsePublishBody(array, 'json').payloadTexts).toEqual(payloads);
+    const envelope = `{ "events" :\n[${payloads.map((p) => event(p)).join(',')}] }`;
+    expect(parsePublishBody(envelope, 'json').payloadTexts).toEqual(payloads);
+    expect(parsePublishBody(`  ${event(payloads[0]!)}\n`, 'json').payloadTexts).toEqual([payloads[0]]);
+    const ndjson = `${payloads.map((p) => event(p)).join('\n\n')}\n`;
+    expect(parsePublishBody(ndjson, 'ndjson').payloadTexts).toEqual(payloads);
+  });
+
+  test('keys and values that look like "payload" do not confuse the scan; the last duplicate wins as in JSON.parse', () => {
+    const tricky = `{"topic":"payload","note":{"payload":{"inner":1}},"pay\\u006coad":{"a":1},"payload":{"b":2}}`;
+    expect(parsePublishBody(`[${tricky}]`, 'json').payloadTexts).toEqual(['{"b":2}']);
+  });
+
+  test('an envelope with a duplicate events key uses the last, as JSON.parse does', () => {
+    const body = `{"events":[${event('{"first":1}')}],"events":[${event('{"a":1}')},${event('{"b":2}')}]}`;
+    const parsed = parsePublishBody(body, 'json');
+    expect(parsed.candidates).toHaveLength(2);
+    expect(parsed.payloadTexts).toEqual(['{"a":1}', '{"b":2}']);
+  });
+
+  test('an element that is not an object, or has no payload, gets none (validation rejects it)', () => {
+    expect(parsePublishBody('[1, "x", {"topic":"t"}, null]', 'json').payloadTexts).toEqual([undefined, undefined, undefined, undefined]);
+  });
+});
