@@ -13,7 +13,7 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type EmbeddedPostgres, EmbeddedPostgresError, startEmbeddedPostgres } from '../aggregator/src/db/embedded';
-import { Cluster } from '../aggregator/test/support/cluster';
+import { Cluster } from '../aggregator/local/cluster';
 
 const USAGE = `usage: npm run cluster -- [--replicas N] [--port FIRST_PORT] [--data-dir DIR]
 

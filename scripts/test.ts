@@ -1,11 +1,11 @@
 /**
  * `npm test`: one PostgreSQL for the whole run (DATABASE_URL, else testcontainers when Docker
  * answers and can start it, else embedded PostgreSQL from npm; TEST_POSTGRES forces one: see
- * aggregator/test/support/postgres.ts), then each workspace's `test` script in turn with
+ * aggregator/local/postgres.ts), then each workspace's `test` script in turn with
  * TEST_DATABASE_URL set. Prints one closing line: "tests: N passed, N failed".
  */
 import { readFileSync } from 'node:fs';
-import { TestPostgresError, startPostgresServer } from '../aggregator/test/support/postgres';
+import { TestPostgresError, startPostgresServer } from '../aggregator/local/postgres';
 
 const WORKSPACES = ['aggregator', 'publisher', 'ops'];
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { startEmbeddedPostgres } from '../../aggregator/src/db/embedded';
 import { migrateDatabase } from '../../aggregator/src/db/migrate';
-import { type AggregatorProcess, spawnAggregator } from '../../aggregator/test/support/process';
+import { type AggregatorProcess, spawnAggregator } from '../../aggregator/local/process';
 
 const TEMPLATE = 'bench_template';
 

@@ -7,7 +7,7 @@
  * itself, nothing lost or doubled) with a bound that only catches "never"; the speed is this
  * figure, so a slower recovery shows up as a number rather than as a flaky test.
  */
-import { startDedicatedPostgres } from '../../aggregator/test/support/dedicated-postgres';
+import { startDedicatedPostgres } from '../../aggregator/local/dedicated-postgres';
 import { type Context, ScenarioResult } from '../lib/scenario';
 import { startAggregators } from '../lib/server';
 

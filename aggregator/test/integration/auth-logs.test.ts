@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { type Aggregator, createAggregator } from '../../src/aggregator';
 import { createLogger } from '../../src/log';
 import { makeEvent, testConfig } from '../support/harness';
-import { type TestDatabase, createTestDatabase } from '../support/postgres';
+import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 import { rawRequest } from '../support/raw-http';
 
 const READER = 'reader-secret-0123456789abc';

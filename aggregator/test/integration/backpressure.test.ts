@@ -6,8 +6,8 @@
 import { describe, expect, test } from 'bun:test';
 import { resolve } from 'node:path';
 import { makeEvents, startTestAggregator } from '../support/harness';
-import { createTestDatabase } from '../support/postgres';
-import { spawnAggregator } from '../support/process';
+import { createTestDatabase } from '../../local/postgres';
+import { spawnAggregator } from '../../local/process';
 
 const REPO = resolve(import.meta.dir, '../../..');
 

@@ -15,8 +15,8 @@ import { join, resolve } from 'node:path';
 import { type BrowserContext, type Page, chromium } from 'playwright-core';
 import { type BrowserSearch, findBrowser } from '../support/browser';
 import { makeEvent } from '../support/harness';
-import { type TestDatabase, createTestDatabase } from '../support/postgres';
-import { type AggregatorProcess, spawnAggregator } from '../support/process';
+import { type TestDatabase, createTestDatabase } from '../../local/postgres';
+import { type AggregatorProcess, spawnAggregator } from '../../local/process';
 
 // No network beyond 127.0.0.1, no first-run UI, no background updaters: nothing but the page.
 const CHROMIUM_ARGS = [

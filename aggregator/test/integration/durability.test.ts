@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { type TestAggregator, makeEvents, startTestAggregator } from '../support/harness';
-import { type TestDatabase, createTestDatabase } from '../support/postgres';
+import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 
 let db: TestDatabase;
 let agg: TestAggregator;

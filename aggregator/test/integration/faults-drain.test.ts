@@ -7,8 +7,8 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { expectExactlyOnce, leasedPartitions, statusOf, waitDrained, waitFor, workload } from '../support/faults';
 import { startTestAggregator } from '../support/harness';
-import { createTestDatabase } from '../support/postgres';
-import { spawnAggregator } from '../support/process';
+import { createTestDatabase } from '../../local/postgres';
+import { spawnAggregator } from '../../local/process';
 import { RetryingClient } from '../support/retrying-client';
 
 const cleanups: (() => Promise<unknown>)[] = [];

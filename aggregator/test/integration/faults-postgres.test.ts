@@ -4,8 +4,8 @@
  * each one recovers by itself and nothing acknowledged is lost or doubled.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { Cluster } from '../support/cluster';
-import { type DedicatedPostgres, startDedicatedPostgres } from '../support/dedicated-postgres';
+import { Cluster } from '../../local/cluster';
+import { type DedicatedPostgres, startDedicatedPostgres } from '../../local/dedicated-postgres';
 import { cpuSeconds, expectExactlyOnce, statusOf, waitDrained, waitFor, workload } from '../support/faults';
 import { type Attempt, RetryingClient } from '../support/retrying-client';
 import { SseReader } from '../support/sse';

@@ -11,8 +11,8 @@
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { type TestDatabase, createTestDatabase } from '../support/postgres';
-import { type AggregatorProcess, spawnAggregator } from '../support/process';
+import { type TestDatabase, createTestDatabase } from '../../local/postgres';
+import { type AggregatorProcess, spawnAggregator } from '../../local/process';
 
 const EVENTS = Number(process.env.LARGE_EVENTS ?? 16);
 const PAYLOAD_BYTES = 4 * 1024 * 1024;

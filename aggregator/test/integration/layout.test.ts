@@ -9,8 +9,8 @@ import { createAggregator } from '../../src/aggregator';
 import { LayoutMismatch, checkLayout } from '../../src/db/layout';
 import { createLogger } from '../../src/log';
 import { testConfig } from '../support/harness';
-import { createTestDatabase } from '../support/postgres';
-import { spawnAggregator } from '../support/process';
+import { createTestDatabase } from '../../local/postgres';
+import { spawnAggregator } from '../../local/process';
 
 async function withSql<T>(url: string, run: (sql: postgres.Sql) => Promise<T>): Promise<T> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });

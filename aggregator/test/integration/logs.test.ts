@@ -9,7 +9,7 @@ import { type Aggregator, createAggregator } from '../../src/aggregator';
 import type { LogLevel } from '../../src/config';
 import { createLogger } from '../../src/log';
 import { makeEvents, testConfig } from '../support/harness';
-import { type TestDatabase, createTestDatabase } from '../support/postgres';
+import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 
 interface Captured {
   aggregator: Aggregator;

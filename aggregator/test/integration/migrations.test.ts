@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { MIGRATIONS_FOLDER, migrateDatabase } from '../../src/db/migrate';
 import { startTestAggregator } from '../support/harness';
-import { createTestDatabase } from '../support/postgres';
+import { createTestDatabase } from '../../local/postgres';
 
 /** A copy of the migrations folder that stops after migration `last` (its journal tag). */
 function migrationsUpTo(last: string): string {

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeEvents } from '../support/harness';
-import { createTestDatabase } from '../support/postgres';
-import { spawnAggregator } from '../support/process';
+import { createTestDatabase } from '../../local/postgres';
+import { spawnAggregator } from '../../local/process';
 
 const folders: string[] = [];
 afterAll(() => {

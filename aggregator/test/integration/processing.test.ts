@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import type { Stats } from '../../src/api/contract';
 import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
-import { type TestDatabase, createTestDatabase } from '../support/postgres';
+import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterAll(async () => {

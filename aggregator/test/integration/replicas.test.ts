@@ -4,9 +4,9 @@
  * apply at once.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
-import { Cluster } from '../support/cluster';
+import { Cluster } from '../../local/cluster';
 import { expectExactlyOnce, readStats, statusOf, waitDrained, workload } from '../support/faults';
-import { type TestDatabase, createTestDatabase } from '../support/postgres';
+import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 import { RetryingClient } from '../support/retrying-client';
 
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -7,8 +7,8 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import { ReadGate } from '../../src/subscribe/limit';
 import { makeEvent, startTestAggregator } from '../support/harness';
-import { createTestDatabase } from '../support/postgres';
-import { type AggregatorProcess, spawnAggregator } from '../support/process';
+import { createTestDatabase } from '../../local/postgres';
+import { type AggregatorProcess, spawnAggregator } from '../../local/process';
 import { RawSubscriber } from '../support/sse';
 
 const A = 'reader-a-token-0123456789';

@@ -5,11 +5,11 @@
  */
 import { afterAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
-import { Cluster } from '../support/cluster';
+import { Cluster } from '../../local/cluster';
 import { residentMiB, waitDrained, waitFor } from '../support/faults';
 import { makeEvent } from '../support/harness';
-import { createTestDatabase } from '../support/postgres';
-import { type AggregatorProcess, spawnAggregator } from '../support/process';
+import { createTestDatabase } from '../../local/postgres';
+import { type AggregatorProcess, spawnAggregator } from '../../local/process';
 import { RetryingClient } from '../support/retrying-client';
 import { RawSubscriber, SseReader } from '../support/sse';
 

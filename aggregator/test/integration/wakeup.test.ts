@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { createPool } from '../../src/db/client';
 import { createLogger } from '../../src/log';
 import { Wakeup } from '../../src/workers/wakeup';
-import { type TestDatabase, createTestDatabase } from '../support/postgres';
+import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 
 let db: TestDatabase;
 const pools: ReturnType<typeof createPool>[] = [];

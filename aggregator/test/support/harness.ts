@@ -6,7 +6,7 @@ import type { Stats } from '../../src/api/contract';
 import { type Aggregator, createAggregator } from '../../src/aggregator';
 import { type Config, loadConfig } from '../../src/config';
 import { createLogger } from '../../src/log';
-import { type TestDatabase, createTestDatabase } from './postgres';
+import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 
 export interface TestAggregator {
   aggregator: Aggregator;

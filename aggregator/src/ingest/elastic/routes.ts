@@ -21,6 +21,8 @@ const MISSING_INDEX = { type: 'action_request_validation_exception', reason: 'in
 async function storeItems(acceptor: Acceptor, items: BulkItem[], override: string | null, text: string): Promise<ItemResult[]> {
   const results: ItemResult[] = [];
   const candidates: Record<string, unknown>[] = [];
+  // The document is the payload: its own text is stored, so 64-bit ids and key order survive.
+  const payloadTexts: string[] = [];
   const candidateOf: number[] = []; // results index -> candidate index, or -1
   for (const item of items) {
     const topic = item.doc ? bulkTopic(item, override) : null;
@@ -34,8 +36,9 @@ async function storeItems(acceptor: Acceptor, items: BulkItem[], override: strin
     results.push({ action: item.action, index: topic, id: String(event.event_id), status: 201 });
     candidateOf.push(candidates.length);
     candidates.push(event);
+    payloadTexts.push((item as BulkItem & { docText: string }).docText);
   }
-  const { rejected } = await acceptor.accept(candidates, { atomic: false, sourceText: text });
+  const { rejected } = await acceptor.accept(candidates, { atomic: false, sourceText: text, payloadTexts, bytes: text.length });
   candidateOf.forEach((c, i) => {
     const problems = c >= 0 ? rejected.get(c) : undefined;
     if (problems) {

@@ -3,7 +3,7 @@
  * fault tests and of `npm run cluster`. Each replica keeps its port across restarts, so a client
  * holding the list of URLs finds a restarted replica where it was.
  */
-import { freePort } from '../../src/db/embedded';
+import { freePort } from '../src/db/embedded';
 import { type AggregatorProcess, spawnAggregator } from './process';
 
 export interface ClusterOptions {

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type EmbeddedPostgres, freePort, startEmbeddedPostgres } from '../../src/db/embedded';
+import { type EmbeddedPostgres, freePort, startEmbeddedPostgres } from '../src/db/embedded';
 
 export interface DedicatedPostgres {
   readonly url: string;

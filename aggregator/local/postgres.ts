@@ -14,8 +14,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
-import { EmbeddedPostgresError, startEmbeddedPostgres } from '../../src/db/embedded';
-import { migrateDatabase } from '../../src/db/migrate';
+import { EmbeddedPostgresError, startEmbeddedPostgres } from '../src/db/embedded';
+import { migrateDatabase } from '../src/db/migrate';
 
 export interface PostgresServer {
   /** Superuser URL of the maintenance database. */

@@ -4,7 +4,7 @@
  */
 import { type Subprocess, spawn } from 'bun';
 import { resolve } from 'node:path';
-import { freePort } from '../../src/db/embedded';
+import { freePort } from '../src/db/embedded';
 
 const MAIN = resolve(import.meta.dir, '../../src/main.ts');
 
