@@ -14,7 +14,9 @@ import { parseBody, parsePublishBody } from '../aggregator/src/ingest/parse';
 import { validateEvents } from '../aggregator/src/ingest/validate';
 import { BatchPool } from './lib/generate';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '7' }, batch: { type: 'string', default: '50' }, requests: { type: 'string', default: '2000' } } });
+const { values } = parseArgs({
+  options: { rounds: { type: 'string', default: '7' }, batch: { type: 'string', default: '50' }, requests: { type: 'string', default: '2000' } },
+});
 const rounds = Number(values.rounds);
 const requests = Number(values.requests);
 const pool = new BatchPool({ batches: requests, batchSize: Number(values.batch), dupRate: 0, topics: 16, seed: 0x10605 });
@@ -49,7 +51,9 @@ for (let r = 0; r < rounds; r++) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const b = median(results.before);
 const a = median(results.after);
-console.log(`parse + validate + inbox columns, ${values.batch} events per request (${Math.round(bodies[0]!.length / 1024)} KiB), median of ${rounds} rounds x ${requests} requests`);
+console.log(
+  `parse + validate + inbox columns, ${values.batch} events per request (${Math.round(bodies[0]!.length / 1024)} KiB), median of ${rounds} rounds x ${requests} requests`,
+);
 console.log('| payload stored as | us per request | ratio |');
 console.log('|---|---:|---:|');
 console.log(`| re-serialised value (before) | ${b.toFixed(1)} | 1.00 |`);

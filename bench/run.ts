@@ -58,7 +58,8 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   const ceiling = ceilingResult();
   const naiveOfRound = () => ceiling.runs.figures().naive?.runs.at(-1) ?? Number.NaN;
   const all: Plan[] = [];
-  const add = (name: ScenarioName, result: ScenarioResult, run: (r: ScenarioResult) => Promise<void>) => all.push({ name, result, run: () => run(result) });
+  const add = (name: ScenarioName, result: ScenarioResult, run: (r: ScenarioResult) => Promise<void>) =>
+    all.push({ name, result, run: () => run(result) });
   add('ceiling', ceiling, (r) => runCeiling(ctx, r, pool, workers));
   add('seed', seedResult(), (r) => runSeed(ctx, r, seeds));
   add('sustained', sustainedResult(), (r) => runSustained(ctx, r, pool, naiveOfRound));
@@ -77,7 +78,9 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
 
 function configuration(options: Options, env: Record<string, string>) {
   const config = loadConfig({ ...env, DATABASE_URL: 'postgres://bench' });
-  const extra = Object.fromEntries(Object.entries(options.env).filter(([k]) => !['WORKERS', 'BATCH_SIZE', 'DB_POOL_SIZE', 'MAX_PENDING'].includes(k)));
+  const extra = Object.fromEntries(
+    Object.entries(options.env).filter(([k]) => !['WORKERS', 'BATCH_SIZE', 'DB_POOL_SIZE', 'MAX_PENDING'].includes(k)),
+  );
   return {
     workers: config.workers,
     lines: {

@@ -10,7 +10,14 @@
 import { parseArgs } from 'node:util';
 import { startAggregators, startServer } from './lib/server';
 
-const { values } = parseArgs({ options: { replicas: { type: 'string', default: '6' }, seconds: { type: 'string', default: '10' }, rate: { type: 'string', default: '50' }, topics: { type: 'string', default: '8' } } });
+const { values } = parseArgs({
+  options: {
+    replicas: { type: 'string', default: '6' },
+    seconds: { type: 'string', default: '10' },
+    rate: { type: 'string', default: '50' },
+    topics: { type: 'string', default: '8' },
+  },
+});
 const topics = Number(values.topics);
 const replicas = Number(values.replicas);
 const seconds = Number(values.seconds);
@@ -42,7 +49,11 @@ try {
       source: 'bench',
       payload: { i },
     }));
-    const response = await fetch(`${aggregators.urls[0]}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+    const response = await fetch(`${aggregators.urls[0]}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(events),
+    });
     if (response.status !== 202) throw new Error(`publish: ${response.status}`);
     sent++;
     const due = started + (sent * 1000) / rate;
@@ -55,12 +66,18 @@ try {
   const empty = rows.reduce((s, r) => s + r.empty, 0);
   const batches = rows.reduce((s, r) => s + r.batches, 0);
   const floor = (replicas * WORKERS) / IDLE_POLL_S;
-  console.log(`${replicas} replicas x WORKERS=${WORKERS}, publishes to replica 0 only (20 events over ${topics} topics each): ${sent} requests in ${elapsed.toFixed(1)} s (${(sent / elapsed).toFixed(0)}/s)`);
+  console.log(
+    `${replicas} replicas x WORKERS=${WORKERS}, publishes to replica 0 only (20 events over ${topics} topics each): ${sent} requests in ${elapsed.toFixed(1)} s (${(sent / elapsed).toFixed(0)}/s)`,
+  );
   console.log('| replica | empty leases/s | committed batches/s |');
   console.log('|---|---:|---:|');
-  rows.forEach((r, i) => console.log(`| ${i}${i === 0 ? ' (publishes)' : ''} | ${(r.empty / elapsed).toFixed(1)} | ${(r.batches / elapsed).toFixed(1)} |`));
+  rows.forEach((r, i) =>
+    console.log(`| ${i}${i === 0 ? ' (publishes)' : ''} | ${(r.empty / elapsed).toFixed(1)} | ${(r.batches / elapsed).toFixed(1)} |`),
+  );
   console.log(`| all | ${(empty / elapsed).toFixed(1)} | ${(batches / elapsed).toFixed(1)} |`);
-  console.log(`idle-poll floor (one lease per worker every ${IDLE_POLL_S} s): ${floor.toFixed(1)}/s; empty leases per request beyond it: ${(Math.max(0, empty / elapsed - floor) / (sent / elapsed)).toFixed(2)}`);
+  console.log(
+    `idle-poll floor (one lease per worker every ${IDLE_POLL_S} s): ${floor.toFixed(1)}/s; empty leases per request beyond it: ${(Math.max(0, empty / elapsed - floor) / (sent / elapsed)).toFixed(2)}`,
+  );
 } finally {
   await aggregators.stop();
   await server.stop();

@@ -44,7 +44,8 @@ export function parseClusterArgs(argv: string[]): ClusterArgs | 'help' {
   const port = Number(values.port);
   const problems: string[] = [];
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 32) problems.push(`--replicas ${values.replicas}: expected 1 to 32`);
-  if (!Number.isInteger(port) || port < 1 || port + (Number.isInteger(replicas) ? replicas : 1) - 1 > 65535) problems.push(`--port ${values.port}: expected a port with room for every replica`);
+  if (!Number.isInteger(port) || port < 1 || port + (Number.isInteger(replicas) ? replicas : 1) - 1 > 65535)
+    problems.push(`--port ${values.port}: expected a port with room for every replica`);
   if (problems.length > 0) throw new Error(`${problems.join('\n')}\n\n${USAGE}`);
   return { replicas, port, dataDir: resolve(values['data-dir']!) };
 }
@@ -97,7 +98,9 @@ async function main(): Promise<number> {
     restartOnExit: true,
     onOutput: (i, text) => printers[i]!(text),
     onEvent: (i, event, detail) =>
-      console.log(`[cluster] replica ${i} ${event === 'exited' ? `exited (${detail}); starting it again` : `is back at ${detail} (pid ${cluster?.node(i).pid})`}`),
+      console.log(
+        `[cluster] replica ${i} ${event === 'exited' ? `exited (${detail}); starting it again` : `is back at ${detail} (pid ${cluster?.node(i).pid})`}`,
+      ),
   });
 
   let stopping: Promise<number> | null = null;

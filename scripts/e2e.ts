@@ -252,7 +252,10 @@ function baseImages(): string[] {
       if (from) tags.add(from[1]!.replace(/\$\{(\w+)\}/g, (_, k) => args[k] ?? ''));
     }
   }
-  const services = parseYaml(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8')).services as Record<string, { image: string; build?: unknown; profiles?: string[] }>;
+  const services = parseYaml(readFileSync(join(REPO, 'docker-compose.yml'), 'utf8')).services as Record<
+    string,
+    { image: string; build?: unknown; profiles?: string[] }
+  >;
   for (const s of Object.values(services)) if (!s.build && !s.profiles) tags.add(s.image);
   return [...tags].sort();
 }
@@ -286,13 +289,21 @@ async function ensureBaseImages(): Promise<string> {
   if (still.length === 0) return `pulled ${pulled.join(', ')}`;
   say(`cannot pull ${still[0]} (${pullError}); building local stand-ins`);
   const script = standinsScript();
-  if (!script) throw new Error(`base images missing (${still.join(', ')}), the registry is unreachable and no build-standins.sh was found (set OFFLINE_IMAGES_DIR; looked in ../shared/offline-images)`);
+  if (!script)
+    throw new Error(
+      `base images missing (${still.join(', ')}), the registry is unreachable and no build-standins.sh was found (set OFFLINE_IMAGES_DIR; looked in ../shared/offline-images)`,
+    );
   if (!(await which('mmdebstrap'))) {
     const failed = await aptInstall(['mmdebstrap']);
     if (failed) throw new Error(`the stand-in builder needs mmdebstrap: ${failed}`);
   }
   mkdirSync(STANDINS_DIR, { recursive: true });
-  const env = { ...childEnv(), ...(existsSync('/etc/ssl/certs/ca-certificates.crt') && !process.env.HOST_CA_BUNDLE ? { HOST_CA_BUNDLE: '/etc/ssl/certs/ca-certificates.crt' } : {}) };
+  const env = {
+    ...childEnv(),
+    ...(existsSync('/etc/ssl/certs/ca-certificates.crt') && !process.env.HOST_CA_BUNDLE
+      ? { HOST_CA_BUNDLE: '/etc/ssl/certs/ca-certificates.crt' }
+      : {}),
+  };
   const t0 = performance.now();
   const r = await run(['bash', script, STANDINS_DIR], { env: env as Record<string, string>, timeoutMs: 900_000 });
   if (r.code !== 0) throw new Error(`the stand-in builder ${script} itself failed (exit ${r.code}): ${lastLines(r.stderr || r.stdout, 8)}`);
@@ -318,7 +329,17 @@ async function prunedImage(): Promise<string> {
   const listing = JSON.parse(
     await must(
       docker(
-        'run', '--rm', '--read-only', '--user', '1000:1000', '--network', 'none', '--entrypoint', 'bun', AGGREGATOR_IMAGE, '-e',
+        'run',
+        '--rm',
+        '--read-only',
+        '--user',
+        '1000:1000',
+        '--network',
+        'none',
+        '--entrypoint',
+        'bun',
+        AGGREGATOR_IMAGE,
+        '-e',
         `const fs=require('fs'),p=require('path');let bytes=0;const walk=(d)=>{for(const e of fs.readdirSync(d,{withFileTypes:true})){const f=p.join(d,e.name);if(e.isDirectory())walk(f);else if(e.isFile())bytes+=fs.statSync(f).size}};walk('/app/node_modules');` +
           `const names=fs.readdirSync('/app/node_modules').flatMap((n)=>n.startsWith('@')?[n,...fs.readdirSync('/app/node_modules/'+n).map((x)=>n+'/'+x)]:[n]);console.log(JSON.stringify({bytes,names}))`,
       ),
@@ -326,13 +347,19 @@ async function prunedImage(): Promise<string> {
   ) as { bytes: number; names: string[] };
   const leftovers = PRUNED.filter((n) => listing.names.includes(n) && (n.startsWith('@') ? listing.names.some((x) => x.startsWith(`${n}/`)) : true));
   check(leftovers.length === 0, `the aggregator image still ships ${leftovers.join(', ')}`);
-  for (const needed of ['elysia', 'postgres', 'drizzle-orm', 'pino', 'prom-client']) check(listing.names.includes(needed), `the aggregator image lacks ${needed}`);
-  const layer = (await must(docker('history', '--format', '{{.Size}}\t{{.CreatedBy}}', AGGREGATOR_IMAGE))).split('\n').find((l) => l.includes('node_modules'))?.split('\t')[0];
+  for (const needed of ['elysia', 'postgres', 'drizzle-orm', 'pino', 'prom-client'])
+    check(listing.names.includes(needed), `the aggregator image lacks ${needed}`);
+  const layer = (await must(docker('history', '--format', '{{.Size}}\t{{.CreatedBy}}', AGGREGATOR_IMAGE)))
+    .split('\n')
+    .find((l) => l.includes('node_modules'))
+    ?.split('\t')[0];
   return `node_modules ${(listing.bytes / 1e6).toFixed(1)} MB of files (layer ${layer}), none of ${PRUNED.join(', ')}; elysia, postgres, drizzle-orm, pino, prom-client present (the later steps run it)`;
 }
 
 async function noDatabaseUrl(): Promise<string> {
-  const r = await run(docker('run', '--rm', '--read-only', '--user', '1000:1000', '--cap-drop', 'ALL', '--network', 'none', AGGREGATOR_IMAGE), { timeoutMs: 60_000 });
+  const r = await run(docker('run', '--rm', '--read-only', '--user', '1000:1000', '--cap-drop', 'ALL', '--network', 'none', AGGREGATOR_IMAGE), {
+    timeoutMs: 60_000,
+  });
   const lines = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.trim());
   check(r.code !== 0, `exited 0 without DATABASE_URL`);
   check(lines.length === 1, `expected one line, got ${lines.length}: ${lines.slice(0, 3).join(' | ')}`);
@@ -356,7 +383,11 @@ async function freePort(): Promise<number> {
 }
 
 async function containersOf(service: string): Promise<string[]> {
-  return (await must(docker('ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', `label=com.docker.compose.service=${service}`)))
+  return (
+    await must(
+      docker('ps', '-aq', '--filter', `label=com.docker.compose.project=${PROJECT}`, '--filter', `label=com.docker.compose.service=${service}`),
+    )
+  )
     .split('\n')
     .filter(Boolean);
 }
@@ -401,11 +432,18 @@ async function chartStyle(): Promise<string> {
   const pod = deployment.spec.template.spec;
   const container = pod.containers[0];
   const sc = { ...(pod.securityContext ?? {}), ...(container.securityContext ?? {}) };
-  check(sc.readOnlyRootFilesystem === true && sc.runAsNonRoot === true && sc.capabilities?.drop?.includes('ALL'), 'the chart no longer sets read-only root / non-root / drop ALL');
+  check(
+    sc.readOnlyRootFilesystem === true && sc.runAsNonRoot === true && sc.capabilities?.drop?.includes('ALL'),
+    'the chart no longer sets read-only root / non-root / drop ALL',
+  );
   const args = ['--name', CHART_CONTAINER, '--read-only', '--user', `${sc.runAsUser}:${sc.runAsGroup ?? sc.runAsUser}`, '--cap-drop', 'ALL'];
   if (sc.allowPrivilegeEscalation === false) args.push('--security-opt', 'no-new-privileges:true');
   // emptyDir volumes become tmpfs mounts (an emptyDir is world-writable, like mode 1777).
-  const emptyDirs = new Map<string, { sizeLimit?: string }>(pod.volumes.filter((v: { emptyDir?: unknown }) => v.emptyDir).map((v: { name: string; emptyDir: { sizeLimit?: string } }) => [v.name, v.emptyDir]));
+  const emptyDirs = new Map<string, { sizeLimit?: string }>(
+    pod.volumes
+      .filter((v: { emptyDir?: unknown }) => v.emptyDir)
+      .map((v: { name: string; emptyDir: { sizeLimit?: string } }) => [v.name, v.emptyDir]),
+  );
   const tmpfs: string[] = [];
   for (const m of container.volumeMounts ?? []) {
     const ed = emptyDirs.get(m.name);
@@ -446,7 +484,11 @@ async function chartStyle(): Promise<string> {
     check(status === 200, `probe ${p.httpGet.path} answered ${status}`);
   }
   const event = { topic: 'e2e.chart', event_id: `chart-${Date.now()}`, timestamp: new Date().toISOString(), source: 'e2e', payload: { ok: true } };
-  const published = await httpStatus(`${base}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([event]) });
+  const published = await httpStatus(`${base}/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify([event]),
+  });
   check(published === 202, `POST /publish answered ${published}`);
 
   const inspect = JSON.parse(await must(docker('inspect', CHART_CONTAINER)))[0];
@@ -492,13 +534,28 @@ async function settledStats(): Promise<Stats> {
 }
 
 async function publishAndVerify(): Promise<string> {
-  const events = Array.from({ length: 100 }, (_, i) => ({ topic: 'e2e.proxy', event_id: `proxy-${Date.now()}-${i}`, timestamp: new Date().toISOString(), source: 'e2e', payload: { i } }));
+  const events = Array.from({ length: 100 }, (_, i) => ({
+    topic: 'e2e.proxy',
+    event_id: `proxy-${Date.now()}-${i}`,
+    timestamp: new Date().toISOString(),
+    source: 'e2e',
+    payload: { i },
+  }));
   const before = await settledStats();
-  const response = await fetch(`${proxyUrl()}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([...events, events[0]]) });
+  const response = await fetch(`${proxyUrl()}/publish`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify([...events, events[0]]),
+  });
   check(response.status === 202, `POST /publish through the proxy answered ${response.status}: ${await response.text()}`);
   const after = await settledStats();
-  check(after.unique_processed - before.unique_processed === 100 && after.duplicate_dropped - before.duplicate_dropped === 1, `stats grew by ${JSON.stringify({ unique: after.unique_processed - before.unique_processed, dup: after.duplicate_dropped - before.duplicate_dropped })}, expected 100 unique + 1 duplicate`);
-  const r = await run(compose('run', '--rm', '--no-deps', '-e', 'PUBLISHER_EVENTS=5000', '-e', 'PUBLISHER_DUP_RATE=0.3', publisherService), { timeoutMs: 300_000 });
+  check(
+    after.unique_processed - before.unique_processed === 100 && after.duplicate_dropped - before.duplicate_dropped === 1,
+    `stats grew by ${JSON.stringify({ unique: after.unique_processed - before.unique_processed, dup: after.duplicate_dropped - before.duplicate_dropped })}, expected 100 unique + 1 duplicate`,
+  );
+  const r = await run(compose('run', '--rm', '--no-deps', '-e', 'PUBLISHER_EVENTS=5000', '-e', 'PUBLISHER_DUP_RATE=0.3', publisherService), {
+    timeoutMs: 300_000,
+  });
   check(r.code === 0, `the publisher (--verify) exited ${r.code}: ${lastLines(r.stdout + r.stderr, 6)}`);
   return `101 events through the proxy -> 202, /stats +100 unique +1 duplicate; publisher image (5,000 events, 30% duplicates, PUBLISHER_VERIFY) exit 0: ${lastLines(r.stdout, 1).slice(0, 120)}`;
 }
@@ -506,12 +563,37 @@ const publisherService = 'publisher';
 
 async function publisherSignals(): Promise<string> {
   const out: string[] = [];
-  for (const [signal, expected] of [['TERM', 143], ['INT', 130]] as const) {
+  for (const [signal, expected] of [
+    ['TERM', 143],
+    ['INT', 130],
+  ] as const) {
     const id = (
       await must(
         docker(
-          'run', '-d', '--read-only', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true', '--tmpfs', '/tmp', '--network', `${PROJECT}_internal`,
-          PUBLISHER_IMAGE, '--url', 'http://proxy:8080', '--events', '5000000', '--rate', '500', '--dup-rate', '0', '--topics', '1', '--batch', '50',
+          'run',
+          '-d',
+          '--read-only',
+          '--cap-drop',
+          'ALL',
+          '--security-opt',
+          'no-new-privileges:true',
+          '--tmpfs',
+          '/tmp',
+          '--network',
+          `${PROJECT}_internal`,
+          PUBLISHER_IMAGE,
+          '--url',
+          'http://proxy:8080',
+          '--events',
+          '5000000',
+          '--rate',
+          '500',
+          '--dup-rate',
+          '0',
+          '--topics',
+          '1',
+          '--batch',
+          '50',
         ),
       )
     ).trim();
@@ -546,13 +628,24 @@ async function replicaStop(): Promise<string> {
   const worker = async (w: number) => {
     let n = 0;
     while (!stop) {
-      const events = Array.from({ length: 20 }, (_, i) => ({ topic: `e2e.load.${w % 4}`, event_id: `load-${run0}-${w}-${n}-${i}`, timestamp: new Date().toISOString(), source: 'e2e', payload: { w, n, i } }));
+      const events = Array.from({ length: 20 }, (_, i) => ({
+        topic: `e2e.load.${w % 4}`,
+        event_id: `load-${run0}-${w}-${n}-${i}`,
+        timestamp: new Date().toISOString(),
+        source: 'e2e',
+        payload: { w, n, i },
+      }));
       // Every fifth request re-sends its first event: a duplicate in the same stream.
       const body = n % 5 === 0 ? [...events, events[0]] : events;
       n++;
       const t = performance.now();
       try {
-        const response = await fetch(`${proxyUrl()}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(30_000) });
+        const response = await fetch(`${proxyUrl()}/publish`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(30_000),
+        });
         const text = await response.text();
         latencies.push(performance.now() - t);
         if (response.status !== 202) failures.push(`${response.status} ${text.slice(0, 100)}`);
@@ -601,7 +694,11 @@ async function postgresRestart(): Promise<string> {
   check(!!pg, 'no postgres container');
   const t0 = performance.now();
   await must(docker('restart', '-t', '30', pg!), 90_000);
-  await waitUntil('postgres healthy after the restart (it crash-looped with a root-owned socket tmpfs)', 120_000, async () => (await health(pg!)) === 'healthy');
+  await waitUntil(
+    'postgres healthy after the restart (it crash-looped with a root-owned socket tmpfs)',
+    120_000,
+    async () => (await health(pg!)) === 'healthy',
+  );
   const healthyIn = (performance.now() - t0) / 1000;
   const owner = (await must(docker('exec', pg!, 'stat', '-c', '%u:%g %a', '/var/run/postgresql'))).trim();
   check(owner.startsWith('999:999 '), `/var/run/postgresql is ${owner} after the restart`);
@@ -610,7 +707,11 @@ async function postgresRestart(): Promise<string> {
   await waitUntil('the proxy /ready 200 again', 60_000, async () => (await httpStatus(`${proxyUrl()}/ready`)) === 200);
   const event = { topic: 'e2e.pg', event_id: `pg-${Date.now()}`, timestamp: new Date().toISOString(), source: 'e2e', payload: {} };
   const status = await waitUntil('POST /publish 202 after the restart', 60_000, async () => {
-    const s = await httpStatus(`${proxyUrl()}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify([event]) });
+    const s = await httpStatus(`${proxyUrl()}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([event]),
+    });
     return s === 202 ? s : null;
   });
   const after = await settledStats();
@@ -667,7 +768,9 @@ try {
   // A container must be able to start at all (some sandboxes run dockerd but no runtime).
   if (!blocked) {
     const bun = baseImages().find((t) => t.startsWith('oven/bun:') && t.endsWith('-distroless'))!;
-    const probe = await run(docker('run', '--rm', '--network', 'none', '--entrypoint', '/usr/local/bin/bun', bun, '--version'), { timeoutMs: 60_000 });
+    const probe = await run(docker('run', '--rm', '--network', 'none', '--entrypoint', '/usr/local/bin/bun', bun, '--version'), {
+      timeoutMs: 60_000,
+    });
     if (probe.code !== 0) {
       say(`skipped: the engine cannot start containers: ${lastLines(probe.stderr, 2)}`);
       await stopOurDockerd();

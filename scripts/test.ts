@@ -27,7 +27,9 @@ export function countResults(output: string): Counts {
     const all = [...output.matchAll(re)];
     return all.length ? Number(all[all.length - 1]![1]) : 0;
   };
-  const deno = [...output.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/g)].at(-1);
+  const deno = [
+    ...output.matchAll(/(?:ok|FAILED) \| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?(?: \| (\d+) ignored)?/g),
+  ].at(-1);
   if (deno) return { passed: Number(deno[1]), failed: Number(deno[3]), skipped: Number(deno[5] ?? 0) };
   return { passed: last(/^\s*(\d+) pass$/gm), failed: last(/^\s*(\d+) fail$/gm), skipped: last(/^\s*(\d+) skip$/gm) };
 }
@@ -96,7 +98,9 @@ async function main(): Promise<number> {
       totals.failed += failed;
       totals.skipped += result.skipped;
       if (result.code !== 0) exitCode = 1;
-      rows.push(`  ${workspace}: ${result.passed} passed, ${failed} failed, ${result.skipped} skipped, exit ${result.code}, ${result.seconds.toFixed(1)} s`);
+      rows.push(
+        `  ${workspace}: ${result.passed} passed, ${failed} failed, ${result.skipped} skipped, exit ${result.code}, ${result.seconds.toFixed(1)} s`,
+      );
     }
   } finally {
     await server.stop();

@@ -26,7 +26,6 @@ export interface PostgresServer {
 
 const TEMPLATE = 'logbus_test_template';
 
-
 /** Replaces the database name in a postgres URL. */
 export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
@@ -86,7 +85,10 @@ async function startEmbedded(): Promise<PostgresServer> {
   const pid = Number(readFileSync(join(databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
   spawn(
     'sh',
-    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done; kill -INT ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.2; done; ${remove}`],
+    [
+      '-c',
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done; kill -INT ${pid}; while kill -0 ${pid} 2>/dev/null; do sleep 0.2; done; ${remove}`,
+    ],
     { detached: true, stdio: 'ignore' },
   ).unref();
   return {

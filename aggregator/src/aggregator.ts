@@ -84,7 +84,19 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     onCommitted: (partitions) => wakeup.announce(partitions),
   });
   const retention = new RetentionMaintainer(databaseUrl, log, config);
-  const app = createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, readBudget, maintainRetention: () => retention.tick(true) });
+  const app = createApp({
+    config,
+    sql,
+    inbox,
+    lifecycle,
+    wakeup,
+    backpressure,
+    log,
+    metrics,
+    subscriptions,
+    readBudget,
+    maintainRetention: () => retention.tick(true),
+  });
 
   return {
     app,

@@ -55,7 +55,19 @@ function fromElysiaValidation(error: ElysiaValidationError): ValidationError {
   return new ValidationError(`invalid ${error.type}`, schemaDetails(issues, null));
 }
 
-export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure, log, metrics, subscriptions, readBudget, maintainRetention = async () => {} }: AppDeps) {
+export function createApp({
+  config,
+  sql,
+  inbox,
+  lifecycle,
+  wakeup,
+  backpressure,
+  log,
+  metrics,
+  subscriptions,
+  readBudget,
+  maintainRetention = async () => {},
+}: AppDeps) {
   // Every ingest route, /publish and the shipper protocols, ends in this one acceptor.
   const acceptor = createAcceptor({
     inbox,
@@ -66,49 +78,51 @@ export function createApp({ config, sql, inbox, lifecycle, wakeup, backpressure,
   });
   const { maxBodyBytes, ingestDefaultTopic: defaultTopic } = config;
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });
-  return new Elysia()
-    // First, so every response (a 401 included) carries x-request-id and is measured.
-    .use(requestLog({ log, metrics }))
-    // Before every route, so its hooks apply to all of them (deny by default; ops/access.ts).
-    .use(authGuard(auth))
-    .use(
-      openapi({
-        documentation: {
-          info: {
-            title: 'logbus aggregator',
-            version: '0.1.0',
-            description: 'Publish log events, deduplicated on (topic, event_id); page and subscribe per topic.',
+  return (
+    new Elysia()
+      // First, so every response (a 401 included) carries x-request-id and is measured.
+      .use(requestLog({ log, metrics }))
+      // Before every route, so its hooks apply to all of them (deny by default; ops/access.ts).
+      .use(authGuard(auth))
+      .use(
+        openapi({
+          documentation: {
+            info: {
+              title: 'logbus aggregator',
+              version: '0.1.0',
+              description: 'Publish log events, deduplicated on (topic, event_id); page and subscribe per topic.',
+            },
           },
-        },
-      }),
-    )
-    .onError(({ code, error, request, path, set }) => {
-      // No route matched: route hooks never ran, so the token is checked here (401 before 404).
-      if (code === 'NOT_FOUND') {
-        try {
-          auth.checkUnmatched(request);
-        } catch (refused) {
-          error = refused as Error;
+        }),
+      )
+      .onError(({ code, error, request, path, set }) => {
+        // No route matched: route hooks never ran, so the token is checked here (401 before 404).
+        if (code === 'NOT_FOUND') {
+          try {
+            auth.checkUnmatched(request);
+          } catch (refused) {
+            error = refused as Error;
+          }
         }
-      }
-      const mapped = fromDatabaseError(error);
-      noteError(request, mapped);
-      const response = toErrorResponse(code, mapped, request, path, log);
-      // The request log and metrics read the status from here (see ops/request-log.ts).
-      set.status = response.status;
-      return response;
-    })
-    .use(healthRoutes(sql, lifecycle))
-    .use(ingestRoutes(acceptor, maxBodyBytes))
-    .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
-    .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
-    .use(elasticRoutes(acceptor, { maxBodyBytes }))
-    .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight)))
-    .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
-    .use(statsRoutes(sql))
-    .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
-    .use(metricsRoutes(metrics))
-    .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse }));
+        const mapped = fromDatabaseError(error);
+        noteError(request, mapped);
+        const response = toErrorResponse(code, mapped, request, path, log);
+        // The request log and metrics read the status from here (see ops/request-log.ts).
+        set.status = response.status;
+        return response;
+      })
+      .use(healthRoutes(sql, lifecycle))
+      .use(ingestRoutes(acceptor, maxBodyBytes))
+      .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
+      .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
+      .use(elasticRoutes(acceptor, { maxBodyBytes }))
+      .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight)))
+      .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
+      .use(statsRoutes(sql))
+      .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
+      .use(metricsRoutes(metrics))
+      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse }))
+  );
 }
 
 /**

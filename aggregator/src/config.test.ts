@@ -84,7 +84,12 @@ describe('loadConfig', () => {
 
   test('retention: defaults, durations, and DEDUP_WINDOW never shorter than RETENTION', () => {
     const defaults = loadConfig({});
-    expect(defaults).toMatchObject({ retentionMs: 7 * 86_400_000, dedupWindowMs: 7 * 86_400_000, storageIntervalMs: 6 * 3_600_000, maxStorageBytes: 0 });
+    expect(defaults).toMatchObject({
+      retentionMs: 7 * 86_400_000,
+      dedupWindowMs: 7 * 86_400_000,
+      storageIntervalMs: 6 * 3_600_000,
+      maxStorageBytes: 0,
+    });
     expect(loadConfig({ RETENTION: '3d', DEDUP_WINDOW: '2w', STORAGE_INTERVAL: '1h', MAX_STORAGE_BYTES: '1000000' })).toMatchObject({
       retentionMs: 3 * 86_400_000,
       dedupWindowMs: 14 * 86_400_000,
@@ -110,7 +115,10 @@ describe('loadConfig', () => {
     const B = 'bbbbbbbbbbbbbbbb:with:colons';
 
     test('AUTH_TOKENS grants named tokens scopes; AUTH_TOKEN keeps meaning every scope', () => {
-      const config = loadConfig({ AUTH_TOKEN: 'cccccccccccccccc', AUTH_TOKENS: ` dash:read:${A} ,\nsvc:publish+read:${B}, ops : ALL : dddddddddddddddd` });
+      const config = loadConfig({
+        AUTH_TOKEN: 'cccccccccccccccc',
+        AUTH_TOKENS: ` dash:read:${A} ,\nsvc:publish+read:${B}, ops : ALL : dddddddddddddddd`,
+      });
       expect(config.authTokens).toEqual([
         { name: 'auth-token-1', scopes: ['publish', 'read', 'admin', 'metrics'], token: 'cccccccccccccccc' },
         { name: 'dash', scopes: ['read'], token: A },
@@ -120,21 +128,28 @@ describe('loadConfig', () => {
     });
 
     test('AUTH_TOKENS_FILE: one entry per line, comments and blank lines ignored', () => {
-      const files: Record<string, string> = { '/run/secrets/tokens': `# rotated 2026-11\n\ndash:read:${A}\r\nsvc:publish:${'e'.repeat(20)}  # CI\nhash:read:with#hash-0123456789\n` };
+      const files: Record<string, string> = {
+        '/run/secrets/tokens': `# rotated 2026-11\n\ndash:read:${A}\r\nsvc:publish:${'e'.repeat(20)}  # CI\nhash:read:with#hash-0123456789\n`,
+      };
       const config = loadConfig({ AUTH_TOKENS_FILE: '/run/secrets/tokens' }, (path) => files[path]!);
       expect(config.authTokens.map((g) => [g.name, g.scopes.join('+'), g.token])).toEqual([
         ['dash', 'read', A],
         ['svc', 'publish', 'e'.repeat(20)],
         ['hash', 'read', 'with#hash-0123456789'],
       ]);
-      expect(() => loadConfig({ AUTH_TOKENS_FILE: '/missing' }, () => {
-        throw Object.assign(new Error('nope'), { code: 'ENOENT' });
-      })).toThrow(/AUTH_TOKENS_FILE="\/missing": cannot read it \(ENOENT\)/);
+      expect(() =>
+        loadConfig({ AUTH_TOKENS_FILE: '/missing' }, () => {
+          throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+        }),
+      ).toThrow(/AUTH_TOKENS_FILE="\/missing": cannot read it \(ENOENT\)/);
     });
 
     test('bad entries are reported all at once, without quoting a token', () => {
       try {
-        loadConfig({ AUTH_TOKENS: `nocolon, x:read:short, y:write:${A}, bad name:read:${'f'.repeat(16)}, z:read:${A}, z:read:${'g'.repeat(16)}`, METRICS_AUTH: 'maybe' });
+        loadConfig({
+          AUTH_TOKENS: `nocolon, x:read:short, y:write:${A}, bad name:read:${'f'.repeat(16)}, z:read:${A}, z:read:${'g'.repeat(16)}`,
+          METRICS_AUTH: 'maybe',
+        });
         throw new Error('expected ConfigError');
       } catch (error) {
         const problems = (error as ConfigError).problems.join('\n');
@@ -152,17 +167,23 @@ describe('loadConfig', () => {
 
     test('subscriber caps default to 1000 per replica and 100 per token, 2 reads in flight', () => {
       expect(loadConfig({})).toMatchObject({ subscribeMax: 1000, subscribeMaxPerToken: 100, subscribeReadConcurrency: 2, metricsAuth: false });
-      expect(loadConfig({ SUBSCRIBE_MAX: '5', SUBSCRIBE_MAX_PER_TOKEN: '2', SUBSCRIBE_READ_CONCURRENCY: '3', METRICS_AUTH: 'true', AUTH_TOKEN: A })).toMatchObject({
+      expect(
+        loadConfig({ SUBSCRIBE_MAX: '5', SUBSCRIBE_MAX_PER_TOKEN: '2', SUBSCRIBE_READ_CONCURRENCY: '3', METRICS_AUTH: 'true', AUTH_TOKEN: A }),
+      ).toMatchObject({
         subscribeMax: 5,
         subscribeMaxPerToken: 2,
         subscribeReadConcurrency: 3,
         metricsAuth: true,
       });
-      expect(() => loadConfig({ AUTH_REQUIRED: 'true', AUTH_TOKENS_FILE: '/empty' }, () => '# no tokens yet\n')).toThrow(/AUTH_REQUIRED=true but no token/);
+      expect(() => loadConfig({ AUTH_REQUIRED: 'true', AUTH_TOKENS_FILE: '/empty' }, () => '# no tokens yet\n')).toThrow(
+        /AUTH_REQUIRED=true but no token/,
+      );
       expect(loadConfig({ AUTH_REQUIRED: 'true', AUTH_TOKEN: A }).authTokens).toHaveLength(1);
       // A small pool keeps a connection for ingest: the default shrinks, an explicit value is checked.
       expect(loadConfig({ WORKERS: '0', DB_POOL_SIZE: '2' }).subscribeReadConcurrency).toBe(1);
-      expect(() => loadConfig({ WORKERS: '2', DB_POOL_SIZE: '4', SUBSCRIBE_READ_CONCURRENCY: '2' })).toThrow(/SUBSCRIBE_READ_CONCURRENCY \(2\) must be below/);
+      expect(() => loadConfig({ WORKERS: '2', DB_POOL_SIZE: '4', SUBSCRIBE_READ_CONCURRENCY: '2' })).toThrow(
+        /SUBSCRIBE_READ_CONCURRENCY \(2\) must be below/,
+      );
     });
   });
 });

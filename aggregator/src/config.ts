@@ -196,7 +196,8 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
   const metricsAuth = flag('METRICS_AUTH', env.METRICS_AUTH);
   // The chart sets it whenever a token Secret is configured: a Secret missing its keys must
   // stop the pod, not start it with auth off.
-  if (flag('AUTH_REQUIRED', env.AUTH_REQUIRED) && authTokens.length === 0) problems.push('AUTH_REQUIRED=true but no token is configured (AUTH_TOKEN, AUTH_TOKENS or AUTH_TOKENS_FILE)');
+  if (flag('AUTH_REQUIRED', env.AUTH_REQUIRED) && authTokens.length === 0)
+    problems.push('AUTH_REQUIRED=true but no token is configured (AUTH_TOKEN, AUTH_TOKENS or AUTH_TOKENS_FILE)');
 
   const workers = int('WORKERS', 0, 64);
   const dbPoolSize = int('DB_POOL_SIZE', 2, 200);
@@ -238,15 +239,21 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
     problems.push(`DB_POOL_SIZE (${config.dbPoolSize}) must exceed WORKERS (${config.workers}) so HTTP requests keep a connection`);
   }
   if (config.dedupWindowMs < config.retentionMs) {
-    problems.push(`DEDUP_WINDOW (${env.DEDUP_WINDOW ?? DEFAULTS.DEDUP_WINDOW}) must be at least RETENTION (${env.RETENTION ?? DEFAULTS.RETENTION}): keys must outlive the events they protect`);
+    problems.push(
+      `DEDUP_WINDOW (${env.DEDUP_WINDOW ?? DEFAULTS.DEDUP_WINDOW}) must be at least RETENTION (${env.RETENTION ?? DEFAULTS.RETENTION}): keys must outlive the events they protect`,
+    );
   }
   // Every retention is at most DEDUP_WINDOW, and a retention spans retention/interval partitions
   // that exist at once: more than a thousand makes every read merge a thousand index scans.
   if (config.dedupWindowMs / config.storageIntervalMs > 1000) {
-    problems.push(`STORAGE_INTERVAL (${env.STORAGE_INTERVAL ?? DEFAULTS.STORAGE_INTERVAL}) is too short for DEDUP_WINDOW (${env.DEDUP_WINDOW ?? DEFAULTS.DEDUP_WINDOW}): at most 1000 partitions per window`);
+    problems.push(
+      `STORAGE_INTERVAL (${env.STORAGE_INTERVAL ?? DEFAULTS.STORAGE_INTERVAL}) is too short for DEDUP_WINDOW (${env.DEDUP_WINDOW ?? DEFAULTS.DEDUP_WINDOW}): at most 1000 partitions per window`,
+    );
   }
   if (env.SUBSCRIBE_READ_CONCURRENCY?.trim() && config.subscribeReadConcurrency >= config.dbPoolSize - config.workers) {
-    problems.push(`SUBSCRIBE_READ_CONCURRENCY (${config.subscribeReadConcurrency}) must be below DB_POOL_SIZE - WORKERS (${config.dbPoolSize - config.workers}) so subscribers never take every connection left to ingest`);
+    problems.push(
+      `SUBSCRIBE_READ_CONCURRENCY (${config.subscribeReadConcurrency}) must be below DB_POOL_SIZE - WORKERS (${config.dbPoolSize - config.workers}) so subscribers never take every connection left to ingest`,
+    );
   }
   if (config.metricsAuth && authTokens.length === 0) problems.push('METRICS_AUTH=true needs tokens (AUTH_TOKEN, AUTH_TOKENS or AUTH_TOKENS_FILE)');
   if (problems.length > 0) throw new ConfigError(problems);

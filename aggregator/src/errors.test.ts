@@ -5,7 +5,23 @@ import { StorageUnavailable, ValidationError, fromDatabaseError, isUnavailable }
 const dbError = (code: string) => Object.assign(new Error(`database said ${code}`), { code });
 
 describe('SQLSTATE to HTTP', () => {
-  const unavailable = ['08000', '08003', '08006', '08001', '57P01', '57P02', '57P03', '53300', '57014', 'ECONNREFUSED', 'ECONNRESET', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'];
+  const unavailable = [
+    '08000',
+    '08003',
+    '08006',
+    '08001',
+    '57P01',
+    '57P02',
+    '57P03',
+    '53300',
+    '57014',
+    'ECONNREFUSED',
+    'ECONNRESET',
+    'CONNECTION_CLOSED',
+    'CONNECTION_ENDED',
+    'CONNECTION_DESTROYED',
+    'CONNECT_TIMEOUT',
+  ];
   for (const code of unavailable) {
     test(`${code} is an outage: 503 with Retry-After, the cause kept`, () => {
       const error = dbError(code);

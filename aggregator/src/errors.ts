@@ -27,7 +27,10 @@ export abstract class AppError extends Error {
 
 export class ValidationError extends AppError {
   readonly status = 400;
-  constructor(message: string, override readonly details: Detail[] = []) {
+  constructor(
+    message: string,
+    override readonly details: Detail[] = [],
+  ) {
     super(message);
   }
 }
@@ -44,7 +47,11 @@ export interface SchemaIssue {
  * (`payload.user.id`), one line per field (a failed union member is reported several times),
  * `explain` may replace a message with a more precise one.
  */
-export function schemaDetails(issues: Iterable<SchemaIssue>, index: number | null, explain?: (field: string | null, issue: SchemaIssue) => string | null): Detail[] {
+export function schemaDetails(
+  issues: Iterable<SchemaIssue>,
+  index: number | null,
+  explain?: (field: string | null, issue: SchemaIssue) => string | null,
+): Detail[] {
   const details: Detail[] = [];
   for (const issue of issues) {
     const field = issue.path.replace(/^\//, '').replaceAll('/', '.') || null;
@@ -86,7 +93,10 @@ export class UnsupportedMediaType extends AppError {
 /** Backpressure (the backlog is above MAX_PENDING) or a subscriber cap. */
 export class TooManyRequests extends AppError {
   readonly status = 429;
-  constructor(message: string, override readonly retryAfter = 1) {
+  constructor(
+    message: string,
+    override readonly retryAfter = 1,
+  ) {
     super(message);
   }
 }
@@ -94,7 +104,11 @@ export class TooManyRequests extends AppError {
 /** The database cannot be reached, or this replica is draining. Safe to retry elsewhere. */
 export class StorageUnavailable extends AppError {
   readonly status = 503;
-  constructor(message = 'storage unavailable', override readonly retryAfter = 1, options?: ErrorOptions) {
+  constructor(
+    message = 'storage unavailable',
+    override readonly retryAfter = 1,
+    options?: ErrorOptions,
+  ) {
     super(message, options);
   }
 }
@@ -156,7 +170,8 @@ export function fromDatabaseError(error: unknown): unknown {
   if (error instanceof AppError) return error;
   if (isUnavailable(error)) {
     // Disk full: nothing frees space within a second; retention or an operator will.
-    if ((error as { code?: string }).code === '53100') return new StorageUnavailable('storage full: the database cannot write; retry later', 5, { cause: error });
+    if ((error as { code?: string }).code === '53100')
+      return new StorageUnavailable('storage full: the database cannot write; retry later', 5, { cause: error });
     return new StorageUnavailable('storage unavailable', 1, { cause: error });
   }
   return error;

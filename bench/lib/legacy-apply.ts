@@ -16,7 +16,10 @@ export function legacyMigrations(): string {
   cpSync(MIGRATIONS_FOLDER, folder, { recursive: true });
   const journalPath = join(folder, 'meta', '_journal.json');
   const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { tag: string }[] };
-  journal.entries = journal.entries.slice(0, journal.entries.findIndex((e) => e.tag === '0006_retention'));
+  journal.entries = journal.entries.slice(
+    0,
+    journal.entries.findIndex((e) => e.tag === '0006_retention'),
+  );
   writeFileSync(journalPath, JSON.stringify(journal));
   return folder;
 }

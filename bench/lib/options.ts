@@ -74,13 +74,25 @@ const DEFAULTS = {
 };
 
 /** --quick: a smoke test of every scenario in about three minutes. */
-const QUICK = { runs: 2, seconds: 5, soakSeconds: 30, scaleRows: '100000,1000000', scaleSeconds: 3, scaleReads: 50, idleSeconds: 9, retentionEvents: 100_000, dropRows: 200_000 };
+const QUICK = {
+  runs: 2,
+  seconds: 5,
+  soakSeconds: 30,
+  scaleRows: '100000,1000000',
+  scaleSeconds: 3,
+  scaleReads: 50,
+  idleSeconds: 9,
+  retentionEvents: 100_000,
+  dropRows: 200_000,
+};
 
 export const USAGE = `Usage: npm run bench -- [options]
 
   --only LIST          scenarios to run, comma-separated: ${SCENARIOS.join(',')} (default: all)
   --runs N             runs per figure; the table shows the median and min–max (default ${DEFAULTS.runs})
-  --quick              short durations for a smoke test (~3 min): ${Object.entries(QUICK).map(([k, v]) => `${k}=${v}`).join(' ')}
+  --quick              short durations for a smoke test (~3 min): ${Object.entries(QUICK)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}
   --json               print the results as JSON instead of markdown
   --save FILE          also write the JSON results to FILE (whatever is printed)
   --seconds S          sustained load and raw-SQL ceiling duration (default ${DEFAULTS.seconds})
@@ -139,7 +151,13 @@ export function parseOptions(argv: string[]): Options | null {
   return toOptions(values);
 }
 
-type Values = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K] extends { multiple: true } ? string[] : (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
+type Values = {
+  [K in keyof typeof FLAGS]?: (typeof FLAGS)[K] extends { multiple: true }
+    ? string[]
+    : (typeof FLAGS)[K]['type'] extends 'boolean'
+      ? boolean
+      : string;
+};
 
 export function toOptions(values: Values): Options {
   const problems: string[] = [];
@@ -155,8 +173,12 @@ export function toOptions(values: Values): Options {
     return value;
   };
 
-  const only = (values.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
-  for (const name of only) if (!SCENARIOS.includes(name as ScenarioName)) problems.push(`--only: unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
+  const only = (values.only ?? SCENARIOS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const name of only)
+    if (!SCENARIOS.includes(name as ScenarioName)) problems.push(`--only: unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
 
   const rows = (values['scale-rows'] ?? base.scaleRows).split(',').map((s) => Number(s.replaceAll('_', '')));
   if (rows.length !== 2 || rows.some((n) => !Number.isInteger(n) || n < 1000) || rows[0]! >= rows[1]!) {

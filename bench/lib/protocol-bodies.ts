@@ -88,7 +88,10 @@ export const REQUESTS: Record<Protocol, ProtocolRequest> = {
     ok: 204,
     body: (batch) =>
       JSON.stringify({
-        streams: lokiStreams(batch).map(({ topic, rows, line }) => ({ stream: { service_name: topic }, values: rows.map((i) => [nanos(batch.timestamp[i]!), line(i)]) })),
+        streams: lokiStreams(batch).map(({ topic, rows, line }) => ({
+          stream: { service_name: topic },
+          values: rows.map((i) => [nanos(batch.timestamp[i]!), line(i)]),
+        })),
       }),
   },
   bulk: {

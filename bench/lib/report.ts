@@ -76,7 +76,10 @@ function statementsTable(title: string, statements: StatementCost[]): string[] {
     '',
     '| share | calls | mean ms | rows | statement |',
     '|---:|---:|---:|---:|---|',
-    ...statements.map((s) => `| ${s.sharePct.toFixed(1)}% | ${s.calls.toLocaleString('en-US')} | ${s.meanMs.toFixed(2)} | ${s.rows.toLocaleString('en-US')} | \`${cell(s.query)}\` |`),
+    ...statements.map(
+      (s) =>
+        `| ${s.sharePct.toFixed(1)}% | ${s.calls.toLocaleString('en-US')} | ${s.meanMs.toFixed(2)} | ${s.rows.toLocaleString('en-US')} | \`${cell(s.query)}\` |`,
+    ),
     '',
   ];
 }
@@ -87,8 +90,12 @@ export function toMarkdown(report: Report): string {
     `## logbus benchmark — ${meta.date}`,
     '',
     `- Machine: ${meta.machine}`,
-    `- Versions: ${Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    `- Configuration: ${Object.entries(meta.config).map(([k, v]) => `${k}=${v}`).join(', ')}`,
+    `- Versions: ${Object.entries(meta.versions)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    `- Configuration: ${Object.entries(meta.config)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(', ')}`,
     `- Load average (1/5/15 min): ${meta.loadAverage.start} at start, ${meta.loadAverage.end} at end; total ${(meta.seconds / 60).toFixed(1)} min`,
     '- Each figure: median of the runs, (min–max) when they differ. "other processes\' CPU" is the share of the whole machine used by processes outside the bench during the run (other people\'s work on a shared machine).',
     '',
@@ -103,7 +110,8 @@ export function toMarkdown(report: Report): string {
     out.push('');
   }
   out.push('### Targets', '', '| target | goal | measured | result |', '|---|---|---|---|');
-  for (const t of report.targets) out.push(`| ${cell(t.target)} | ${cell(t.goal)} | ${cell(t.measured)} | ${t.pass === null ? 'n/a' : t.pass ? 'PASS' : '**FAIL**'} |`);
+  for (const t of report.targets)
+    out.push(`| ${cell(t.target)} | ${cell(t.goal)} | ${cell(t.measured)} | ${t.pass === null ? 'n/a' : t.pass ? 'PASS' : '**FAIL**'} |`);
   out.push('');
 
   const checks = report.scenarios.flatMap((r) => mergeChecks(r.checks));
@@ -119,7 +127,14 @@ export function toMarkdown(report: Report): string {
     for (const note of result.notes) observations.push(note, '');
     for (const [title, statements] of Object.entries(result.statements)) observations.push(...statementsTable(title, statements));
   }
-  if (observations.length > 0) out.push('### Observations', '', 'Statement tables: pg_stat_statements, ranked by execution time; share = of all statement time in that database.', '', ...observations);
+  if (observations.length > 0)
+    out.push(
+      '### Observations',
+      '',
+      'Statement tables: pg_stat_statements, ranked by execution time; share = of all statement time in that database.',
+      '',
+      ...observations,
+    );
   return out.join('\n');
 }
 
@@ -128,7 +143,18 @@ export function toJson(report: Report): string {
     {
       meta: report.meta,
       scenarios: Object.fromEntries(
-        report.scenarios.map((r) => [r.name, { title: r.title, figures: r.runs.figures(), rows: r.rows, checks: mergeChecks(r.checks), notes: r.notes, statements: r.statements, data: r.data }]),
+        report.scenarios.map((r) => [
+          r.name,
+          {
+            title: r.title,
+            figures: r.runs.figures(),
+            rows: r.rows,
+            checks: mergeChecks(r.checks),
+            notes: r.notes,
+            statements: r.statements,
+            data: r.data,
+          },
+        ]),
       ),
       targets: report.targets,
       failures: report.failures,

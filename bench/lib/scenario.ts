@@ -41,7 +41,11 @@ export class ScenarioResult {
     readonly title: string,
     rows: Row[],
   ) {
-    this.rows.push(...rows, { key: 'other_cpu', label: "other processes' CPU (share of the machine)", unit: '%' }, { key: 'load1', label: 'load average (1 min) at start', unit: 'load' });
+    this.rows.push(
+      ...rows,
+      { key: 'other_cpu', label: "other processes' CPU (share of the machine)", unit: '%' },
+      { key: 'load1', label: 'load average (1 min) at start', unit: 'load' },
+    );
   }
 
   check(name: string, ok: boolean, detail: string): void {
@@ -102,7 +106,10 @@ export function createContext(options: Options, server: BenchServer, aggregatorE
       const db = fresh(label);
       const url = await server.createDatabase(db, false);
       try {
-        return await measure(() => [], () => body(url, db));
+        return await measure(
+          () => [],
+          () => body(url, db),
+        );
       } finally {
         await server.dropDatabase(db);
       }
@@ -115,9 +122,13 @@ export function createContext(options: Options, server: BenchServer, aggregatorE
       try {
         aggregators = await startAggregators(server, url, options.replicas, aggregatorEnv);
         const started = aggregators;
-        const measured = await measure(() => started.pids, () => body({ db, url, sql, aggregators: started }));
+        const measured = await measure(
+          () => started.pids,
+          () => body({ db, url, sql, aggregators: started }),
+        );
         measured.problems = started.problems();
-        if (measured.problems.length > 0) log(`aggregator logged ${measured.problems.length} warning/error line(s) in ${db}; first: ${measured.problems[0]!.slice(0, 300)}`);
+        if (measured.problems.length > 0)
+          log(`aggregator logged ${measured.problems.length} warning/error line(s) in ${db}; first: ${measured.problems[0]!.slice(0, 300)}`);
         return measured;
       } finally {
         await aggregators?.stop();

@@ -56,7 +56,6 @@ function startWatchdog(dir: string, pidFile: string): void {
   spawn('sh', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
 }
 
-
 /**
  * Starts PostgreSQL with pg_stat_statements preloaded (set with ALTER SYSTEM, then a restart of
  * the same cluster), so the report can say which statements the time went to. The server flags

@@ -27,34 +27,93 @@ export function evaluateTargets(results: Results): Target[] {
   // conditions); otherwise the ratio of the medians.
   const paired = median('sustained', 'ratio');
   const ratio = Number.isFinite(paired) ? paired : median('sustained', 'e2e') / median('ceiling', 'naive');
-  add('end-to-end HTTP rate / naive raw-SQL ceiling', '>= 1.0x', ratio, (v) => v >= 1, `${fmt(ratio)}x (${fmt(median('sustained', 'e2e'), 0)} / ${fmt(median('ceiling', 'naive'), 0)} ev/s)`);
+  add(
+    'end-to-end HTTP rate / naive raw-SQL ceiling',
+    '>= 1.0x',
+    ratio,
+    (v) => v >= 1,
+    `${fmt(ratio)}x (${fmt(median('sustained', 'e2e'), 0)} / ${fmt(median('ceiling', 'naive'), 0)} ev/s)`,
+  );
   add('drain after the sustained load', '<= 2 s', median('sustained', 'drain'), (v) => v <= 2, `${fmt(median('sustained', 'drain'))} s`);
   add('sustained latency p99', '<= 100 ms', median('sustained', 'p99'), (v) => v <= 100, `${fmt(median('sustained', 'p99'), 1)} ms`);
   const errors = fig('sustained', 'errors');
   add('sustained errors (every run)', '0', errors ? errors.max : Number.NaN, (v) => v === 0);
 
   const seed = results.seed?.checks.filter((c) => c.name === 'seed /stats exact') ?? [];
-  targets.push({ target: 'seed workload /stats exact (every run)', goal: 'exact', measured: seed.length ? `${seed.filter((c) => c.ok).length}/${seed.length} exact` : 'n/a', pass: seed.length ? seed.every((c) => c.ok) : null });
+  targets.push({
+    target: 'seed workload /stats exact (every run)',
+    goal: 'exact',
+    measured: seed.length ? `${seed.filter((c) => c.ok).length}/${seed.length} exact` : 'n/a',
+    pass: seed.length ? seed.every((c) => c.ok) : null,
+  });
 
-  add('retention: apply rate / today\'s layout', '>= 0.9x', median('retention', 'apply_ratio'), (v) => v >= 0.9, `${fmt(median('retention', 'apply_ratio'))}x`);
-  add('retention: publish p99 during a partition drop / before', '<= 1.5x', median('retention', 'drop_ratio'), (v) => v <= 1.5, `${fmt(median('retention', 'drop_ratio'))}x (${fmt(median('retention', 'drop_p99_during'), 1)} / ${fmt(median('retention', 'drop_p99_base'), 1)} ms)`);
-  add('retention: events storage dead tuples, peak second half of the soak', 'flat (<= first half + 1,000)', median('soak', 'events_dead_last'), (v) => v <= median('soak', 'events_dead_first') + 1_000, fmt(median('soak', 'events_dead_last'), 0));
+  add(
+    "retention: apply rate / today's layout",
+    '>= 0.9x',
+    median('retention', 'apply_ratio'),
+    (v) => v >= 0.9,
+    `${fmt(median('retention', 'apply_ratio'))}x`,
+  );
+  add(
+    'retention: publish p99 during a partition drop / before',
+    '<= 1.5x',
+    median('retention', 'drop_ratio'),
+    (v) => v <= 1.5,
+    `${fmt(median('retention', 'drop_ratio'))}x (${fmt(median('retention', 'drop_p99_during'), 1)} / ${fmt(median('retention', 'drop_p99_base'), 1)} ms)`,
+  );
+  add(
+    'retention: events storage dead tuples, peak second half of the soak',
+    'flat (<= first half + 1,000)',
+    median('soak', 'events_dead_last'),
+    (v) => v <= median('soak', 'events_dead_first') + 1_000,
+    fmt(median('soak', 'events_dead_last'), 0),
+  );
 
   const window = results.soak?.data.window;
-  add(`soak: processed last / first ${window === 60 ? 'minute' : 'window'}`, '>= 0.9x', median('soak', 'processed_ratio'), (v) => v >= 0.9, `${fmt(median('soak', 'processed_ratio'))}x`);
+  add(
+    `soak: processed last / first ${window === 60 ? 'minute' : 'window'}`,
+    '>= 0.9x',
+    median('soak', 'processed_ratio'),
+    (v) => v >= 0.9,
+    `${fmt(median('soak', 'processed_ratio'))}x`,
+  );
   add('soak: RSS growth after the first window', '<= 1.2x', median('soak', 'rss_growth'), (v) => v <= 1.2, `${fmt(median('soak', 'rss_growth'))}x`);
   add('soak: RSS max per replica', '< 200 MB', median('soak', 'rss_max'), (v) => v < 200, `${fmt(median('soak', 'rss_max'), 1)} MB`);
   const deadFirst = median('soak', 'dead_first');
   const deadLast = median('soak', 'dead_last');
   // "Bounded" = not trending up: the second half's peak within 1.5x the first half's (plus
   // 10,000, about one second of churn at full load, so a tiny first peak does not fail it).
-  add('soak: inbox dead tuples bounded', 'peak 2nd half <= 1.5 x 1st + 10k', deadLast, (v) => v <= 1.5 * deadFirst + 10_000, `${fmt(deadFirst, 0)} -> ${fmt(deadLast, 0)}`);
+  add(
+    'soak: inbox dead tuples bounded',
+    'peak 2nd half <= 1.5 x 1st + 10k',
+    deadLast,
+    (v) => v <= 1.5 * deadFirst + 10_000,
+    `${fmt(deadFirst, 0)} -> ${fmt(deadLast, 0)}`,
+  );
 
   add('scale: publish p99, large / small', '<= 1.5x', median('scale', 'publish_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'publish_ratio'))}x`);
-  add('scale: GET /events random-offset p99, large / small', '<= 1.5x', median('scale', 'random_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'random_ratio'))}x`);
-  add('scale: GET /events newest-page p99, large / small', '<= 1.5x', median('scale', 'tail_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'tail_ratio'))}x`);
+  add(
+    'scale: GET /events random-offset p99, large / small',
+    '<= 1.5x',
+    median('scale', 'random_ratio'),
+    (v) => v <= 1.5,
+    `${fmt(median('scale', 'random_ratio'))}x`,
+  );
+  add(
+    'scale: GET /events newest-page p99, large / small',
+    '<= 1.5x',
+    median('scale', 'tail_ratio'),
+    (v) => v <= 1.5,
+    `${fmt(median('scale', 'tail_ratio'))}x`,
+  );
   add('idle aggregator CPU', '< 1% of a core', median('idle', 'cpu'), (v) => v < 1, `${fmt(median('idle', 'cpu'))}%`);
   // db/client.ts caps the reconnect delay at 1 s: every replica should be back within about that.
-  add('recovery after a PostgreSQL restart (all replicas)', '<= 2 s', median('recovery', 'recovery'), (v) => v <= 2_000, `${fmt(median('recovery', 'recovery'), 0)} ms`);
+  add(
+    'recovery after a PostgreSQL restart (all replicas)',
+    '<= 2 s',
+    median('recovery', 'recovery'),
+    (v) => v <= 2_000,
+    `${fmt(median('recovery', 'recovery'), 0)} ms`,
+  );
   return targets;
 }

@@ -23,7 +23,14 @@ export function ceilingResult(): ScenarioResult {
 /** One run of each ceiling, each on its own fresh database. */
 export async function runCeiling(ctx: Context, result: ScenarioResult, pool: BatchPool, workers: number): Promise<void> {
   const { options, server } = ctx;
-  const base = { clients: options.connections, workers, claim: options.claim, seconds: options.seconds, pool, drainTimeoutMs: options.drainTimeoutSeconds * 1000 };
+  const base = {
+    clients: options.connections,
+    workers,
+    claim: options.claim,
+    seconds: options.seconds,
+    pool,
+    drainTimeoutMs: options.drainTimeoutSeconds * 1000,
+  };
   const attempt = async (name: string, run: (o: CeilingOptions) => Promise<CeilingResult>) => {
     const measured = await ctx.withDatabase(name, async (url, db) => {
       await resetStatements(server.admin);
@@ -56,5 +63,7 @@ export async function runCeiling(ctx: Context, result: ScenarioResult, pool: Bat
   });
   if (naive) result.statements['The naive ceiling, last run'] = naive.statements;
   if (direct && direct.value.retries > 0) result.notes.push(`direct ceiling retried ${direct.value.retries} deadlocked statement(s)`);
-  ctx.log(`ceiling: naive ${Math.round(rate(naive?.value))} ev/s (drain ${naive?.value.drainSeconds.toFixed(2)} s), direct ${Math.round(rate(direct?.value))} ev/s`);
+  ctx.log(
+    `ceiling: naive ${Math.round(rate(naive?.value))} ev/s (drain ${naive?.value.drainSeconds.toFixed(2)} s), direct ${Math.round(rate(direct?.value))} ev/s`,
+  );
 }

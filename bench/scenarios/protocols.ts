@@ -23,7 +23,11 @@ async function send(urls: string[], bodies: (string | Uint8Array)[], protocol: P
   let next = 0;
   const client = async (c: number) => {
     for (let i = next++; i < bodies.length; i = next++) {
-      const response = await fetch(`${urls[(c + i) % urls.length]}${path}`, { method: 'POST', headers: { 'content-type': contentType }, body: bodies[i] as BodyInit });
+      const response = await fetch(`${urls[(c + i) % urls.length]}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: bodies[i] as BodyInit,
+      });
       const text = await response.text();
       if (response.status !== ok) throw new Error(`${protocol} request ${i}: ${response.status} ${text.slice(0, 200)}`);
       if (protocol === 'bulk' && text.includes('"errors":true')) throw new Error(`bulk request ${i}: item errors ${text.slice(0, 200)}`);
@@ -51,7 +55,11 @@ export async function runProtocols(ctx: Context, result: ScenarioResult, pool: B
     const { seconds, final } = measured.value;
     rates[protocol] = events / seconds;
     const exact = final.received === events && final.unique_processed === unique && final.duplicate_dropped === events - unique;
-    result.check(`${protocol} /stats exact`, exact, `received ${final.received}/${events}, unique ${final.unique_processed}/${unique}, duplicates ${final.duplicate_dropped}/${events - unique}`);
+    result.check(
+      `${protocol} /stats exact`,
+      exact,
+      `received ${final.received}/${events}, unique ${final.unique_processed}/${unique}, duplicates ${final.duplicate_dropped}/${events - unique}`,
+    );
     ctx.log(`protocols: ${protocol} ${Math.round(events / seconds)} ev/s, stats ${exact ? 'exact' : 'WRONG'}`);
   }
   if (measuredAll) recordMachine(result, measuredAll);

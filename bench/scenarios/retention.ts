@@ -35,16 +35,20 @@ const DAY = 86_400_000;
 
 export function retentionResult(ctx: Context): ScenarioResult {
   const { retentionEvents, dropRows } = ctx.options;
-  return new ScenarioResult('retention', `Retention (apply ${retentionEvents.toLocaleString('en-US')} events per layout; drop of ${dropRows.toLocaleString('en-US')} events under load)`, [
-    { key: 'apply_legacy', label: "apply rate, today's layout (UNIQUE on events)", unit: 'ev/s' },
-    { key: 'apply_retention', label: 'apply rate, retention layout (partitioned events + key generations)', unit: 'ev/s' },
-    { key: 'apply_ratio', label: 'apply rate, retention / today (same run)', unit: 'x' },
-    { key: 'drop_p99_base', label: 'publish p99 before the drop', unit: 'ms' },
-    { key: 'drop_p99_during', label: 'publish p99 while the partition is dropped', unit: 'ms' },
-    { key: 'drop_ratio', label: 'publish p99, during / before', unit: 'x' },
-    { key: 'drop_max_during', label: 'publish max latency while the partition is dropped', unit: 'ms' },
-    { key: 'key_bytes', label: 'bytes per dedup key (heap + unique index)', unit: 'n' },
-  ]);
+  return new ScenarioResult(
+    'retention',
+    `Retention (apply ${retentionEvents.toLocaleString('en-US')} events per layout; drop of ${dropRows.toLocaleString('en-US')} events under load)`,
+    [
+      { key: 'apply_legacy', label: "apply rate, today's layout (UNIQUE on events)", unit: 'ev/s' },
+      { key: 'apply_retention', label: 'apply rate, retention layout (partitioned events + key generations)', unit: 'ev/s' },
+      { key: 'apply_ratio', label: 'apply rate, retention / today (same run)', unit: 'x' },
+      { key: 'drop_p99_base', label: 'publish p99 before the drop', unit: 'ms' },
+      { key: 'drop_p99_during', label: 'publish p99 while the partition is dropped', unit: 'ms' },
+      { key: 'drop_ratio', label: 'publish p99, during / before', unit: 'x' },
+      { key: 'drop_max_during', label: 'publish max latency while the partition is dropped', unit: 'ms' },
+      { key: 'key_bytes', label: 'bytes per dedup key (heap + unique index)', unit: 'n' },
+    ],
+  );
 }
 
 /** Fills the inbox with `events` events (a `dupRate` share are copies), 500 per inbox row. */
@@ -112,7 +116,12 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
   });
   const partitioned = await ctx.withDatabase('retention_new', async (url) => {
     await migrateDatabase(url);
-    const maintainer = new RetentionMaintainer(url, createLogger('silent'), { retentionMs: 7 * DAY, dedupWindowMs: 7 * DAY, storageIntervalMs: DAY / 4, maxStorageBytes: 0 });
+    const maintainer = new RetentionMaintainer(url, createLogger('silent'), {
+      retentionMs: 7 * DAY,
+      dedupWindowMs: 7 * DAY,
+      storageIntervalMs: DAY / 4,
+      maxStorageBytes: 0,
+    });
     await maintainer.tick(true);
     await maintainer.stop();
     const sql = postgres(url, { max: 1, onnotice: () => {} });
@@ -131,8 +140,15 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
     return { ...measured, expected: unique, keyBytes: Number(keys!.bytes) / Number(keys!.keys) };
   });
   recordMachine(result, partitioned);
-  for (const [name, run] of [['legacy', legacy.value], ['retention', partitioned.value]] as const) {
-    result.check(`${name} apply exact`, run.unique === run.expected && run.events === events, `${run.unique} unique of ${run.events} applied, expected ${run.expected} of ${events}`);
+  for (const [name, run] of [
+    ['legacy', legacy.value],
+    ['retention', partitioned.value],
+  ] as const) {
+    result.check(
+      `${name} apply exact`,
+      run.unique === run.expected && run.events === events,
+      `${run.unique} unique of ${run.events} applied, expected ${run.expected} of ${events}`,
+    );
   }
   result.runs.record({
     apply_legacy: legacy.value.rate,
@@ -140,14 +156,21 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
     apply_ratio: partitioned.value.rate / legacy.value.rate,
     key_bytes: partitioned.value.keyBytes,
   });
-  ctx.log(`retention: apply ${legacy.value.rate.toFixed(0)} ev/s today vs ${partitioned.value.rate.toFixed(0)} ev/s partitioned; ${partitioned.value.keyBytes.toFixed(1)} bytes per key`);
+  ctx.log(
+    `retention: apply ${legacy.value.rate.toFixed(0)} ev/s today vs ${partitioned.value.rate.toFixed(0)} ev/s partitioned; ${partitioned.value.keyBytes.toFixed(1)} bytes per key`,
+  );
 }
 
 async function dropUnderLoad(ctx: Context, result: ScenarioResult, pool: BatchPool): Promise<void> {
   const { dropRows, scaleRate } = ctx.options;
   const measured = await ctx.withDatabase('retention_drop', async (url) => {
     // 10 s partitions for a 10 min retention: 60 of them, as many as 6h for 2 weeks.
-    const aggregators = await startAggregators(ctx.server, url, 1, { ...ctx.aggregatorEnv, STORAGE_INTERVAL: '10s', RETENTION: '10m', DEDUP_WINDOW: '10m' });
+    const aggregators = await startAggregators(ctx.server, url, 1, {
+      ...ctx.aggregatorEnv,
+      STORAGE_INTERVAL: '10s',
+      RETENTION: '10m',
+      DEDUP_WINDOW: '10m',
+    });
     try {
       const sql = postgres(url, { max: 2, onnotice: () => {} });
       // A partition far enough ahead to load it, then measure 10 s before its deadline passes.
@@ -189,22 +212,38 @@ async function dropUnderLoad(ctx: Context, result: ScenarioResult, pool: BatchPo
       const duringResult = await during;
       const [expired] = await sql<{ n: string }[]>`SELECT coalesce(sum(expired), 0) AS n FROM topics`;
       await sql.end();
-      return { before, during: duringResult, droppedAfterDeadlineMs: droppedAt === null ? null : droppedAt - (clock!.now.getTime() + untilDeadline), expired: Number(expired!.n), problems: aggregators.problems() };
+      return {
+        before,
+        during: duringResult,
+        droppedAfterDeadlineMs: droppedAt === null ? null : droppedAt - (clock!.now.getTime() + untilDeadline),
+        expired: Number(expired!.n),
+        problems: aggregators.problems(),
+      };
     } finally {
       await aggregators.stop();
     }
   });
   const { before, during, droppedAfterDeadlineMs, expired } = measured.value;
-  result.check('partition dropped during the second load', droppedAfterDeadlineMs !== null, droppedAfterDeadlineMs === null ? 'not dropped within 20 s' : `${(droppedAfterDeadlineMs / 1000).toFixed(2)} s after its deadline`);
+  result.check(
+    'partition dropped during the second load',
+    droppedAfterDeadlineMs !== null,
+    droppedAfterDeadlineMs === null ? 'not dropped within 20 s' : `${(droppedAfterDeadlineMs / 1000).toFixed(2)} s after its deadline`,
+  );
   result.check('drop counted every event as expired', expired === dropRows, `${expired} of ${dropRows}`);
-  result.check('no publish failed during the drop', during.otherStatus + during.errors === 0 && before.otherStatus + before.errors === 0, JSON.stringify(during.statuses));
+  result.check(
+    'no publish failed during the drop',
+    during.otherStatus + during.errors === 0 && before.otherStatus + before.errors === 0,
+    JSON.stringify(during.statuses),
+  );
   result.runs.record({
     drop_p99_base: before.latency.p99,
     drop_p99_during: during.latency.p99,
     drop_ratio: during.latency.p99 / before.latency.p99,
     drop_max_during: during.latency.max,
   });
-  ctx.log(`retention: publish p99 ${before.latency.p99.toFixed(1)} ms before, ${during.latency.p99.toFixed(1)} ms during the drop of ${dropRows.toLocaleString('en-US')} events (max ${during.latency.max.toFixed(1)} ms; dropped ${droppedAfterDeadlineMs} ms after the deadline)`);
+  ctx.log(
+    `retention: publish p99 ${before.latency.p99.toFixed(1)} ms before, ${during.latency.p99.toFixed(1)} ms during the drop of ${dropRows.toLocaleString('en-US')} events (max ${during.latency.max.toFixed(1)} ms; dropped ${droppedAfterDeadlineMs} ms after the deadline)`,
+  );
 }
 
 export async function runRetention(ctx: Context, result: ScenarioResult, pool: BatchPool): Promise<void> {

@@ -19,7 +19,10 @@ const PAGE = 100;
 export function scaleResult(ctx: Context): ScenarioResult {
   const [small, large] = ctx.options.scaleRows.map((n) => n.toLocaleString('en-US'));
   const rows = [];
-  for (const [key, size] of [['small', small], ['large', large]] as const) {
+  for (const [key, size] of [
+    ['small', small],
+    ['large', large],
+  ] as const) {
     rows.push(
       { key: `${key}_publish_p50`, label: `${size} stored: publish p50`, unit: 'ms' as const },
       { key: `${key}_publish_p99`, label: `${size} stored: publish p99`, unit: 'ms' as const },
@@ -102,7 +105,8 @@ async function measureStage(ctx: Context, run: StageRun, pool: BatchPool, reads:
   const tailMs = latency(await readPages(run.urls[0]!, tail));
   const load = await runLoad({ urls: run.urls, connections: 10, seconds, pool, cursor: run.cursor, rate: options.scaleRate });
   const drained = await waitDrained(run.urls[0]!, options.drainTimeoutSeconds * 1000, load.endedAt);
-  if (load.errors + load.otherStatus + load.tooMany > 0) throw new Error(`scale publish load had failures: ${JSON.stringify(load.statuses)}, ${load.errors} errors`);
+  if (load.errors + load.otherStatus + load.tooMany > 0)
+    throw new Error(`scale publish load had failures: ${JSON.stringify(load.statuses)}, ${load.errors} errors`);
   const cpu = cpuBetween(before, cpuSnapshot(run.pids, server.postmasterPid));
   return { publish: load.latency, randomMs, tailMs, drain: drained.seconds, otherCpu: cpu.otherPct };
 }
@@ -114,7 +118,10 @@ export async function runScale(ctx: Context, result: ScenarioResult, pool: Batch
     const run: StageRun = { urls: aggregators.urls, pids: aggregators.pids, sql, cursor: { next: 0 } };
     const stages: Record<string, Awaited<ReturnType<typeof measureStage>>[]> = { small: [], large: [] };
     let bulkSeconds = 0;
-    for (const [stage, rows] of [['small', small], ['large', large - small]] as const) {
+    for (const [stage, rows] of [
+      ['small', small],
+      ['large', large - small],
+    ] as const) {
       const started = performance.now();
       await bulkLoad(sql, rows, options.topics, ctx.log);
       bulkSeconds += (performance.now() - started) / 1000;
@@ -147,6 +154,11 @@ export async function runScale(ctx: Context, result: ScenarioResult, pool: Batch
   // Ratios of the medians, not medians of per-run ratios: runs of the two stages are not paired.
   const f = result.runs.figures();
   const ratio = (key: string) => f[`large_${key}`]!.median / f[`small_${key}`]!.median;
-  result.runs.record({ publish_ratio: ratio('publish_p99'), random_ratio: ratio('random_p99'), tail_ratio: ratio('tail_p99'), bulk_load: bulkSeconds });
+  result.runs.record({
+    publish_ratio: ratio('publish_p99'),
+    random_ratio: ratio('random_p99'),
+    tail_ratio: ratio('tail_p99'),
+    bulk_load: bulkSeconds,
+  });
   result.data.stages = stages;
 }

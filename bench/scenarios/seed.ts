@@ -16,7 +16,13 @@ export function seedResult(): ScenarioResult {
 
 export function seedPool(ctx: Context, seed: number): BatchPool {
   const { options } = ctx;
-  return new BatchPool({ batches: Math.ceil(options.seedEvents / options.batch), batchSize: options.batch, dupRate: options.seedDupRate, topics: options.topics, seed });
+  return new BatchPool({
+    batches: Math.ceil(options.seedEvents / options.batch),
+    batchSize: options.batch,
+    dupRate: options.seedDupRate,
+    topics: options.topics,
+    seed,
+  });
 }
 
 /** Posts requests 0..count-1 from `clients` loops, round-robin over the replicas; any non-202 throws. */
@@ -56,5 +62,7 @@ export async function runSeed(ctx: Context, result: ScenarioResult, pool: BatchP
   const exact = final.received === events && final.unique_processed === unique && final.duplicate_dropped === events - unique && final.pending === 0;
   result.check('seed /stats exact', exact, exact ? got : `expected ${expected}; got ${got}`);
   if (!exact) ctx.log(`SEED STATS WRONG: expected ${expected}; got ${got}`);
-  ctx.log(`seed: publish ${published.toFixed(2)} s, drain ${drained.seconds.toFixed(2)} s, ${Math.round(events / (published + drained.seconds))} ev/s, stats ${exact ? 'exact' : 'WRONG'}`);
+  ctx.log(
+    `seed: publish ${published.toFixed(2)} s, drain ${drained.seconds.toFixed(2)} s, ${Math.round(events / (published + drained.seconds))} ev/s, stats ${exact ? 'exact' : 'WRONG'}`,
+  );
 }

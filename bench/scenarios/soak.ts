@@ -81,9 +81,26 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
       const rss = Math.max(...aggregators.pids.map(rssBytes));
       const cpu = cpuSnapshot(aggregators.pids, ctx.server.postmasterPid);
       const stats = await readStats(url!).catch(() => null);
-      const [deadTuples, events, wal, checkpointCount, eventsDead] = await Promise.all([inboxDeadTuples(sql), eventsBytes(sql), walBytes(admin), checkpoints(admin), eventsDeadTuples(sql)]).catch(() => [Number.NaN, Number.NaN, Number.NaN, Number.NaN, Number.NaN]);
+      const [deadTuples, events, wal, checkpointCount, eventsDead] = await Promise.all([
+        inboxDeadTuples(sql),
+        eventsBytes(sql),
+        walBytes(admin),
+        checkpoints(admin),
+        eventsDeadTuples(sql),
+      ]).catch(() => [Number.NaN, Number.NaN, Number.NaN, Number.NaN, Number.NaN]);
       if (!stats) return;
-      samples.push({ t, rssMB: rss / MB, deadTuples: deadTuples!, eventsDead: eventsDead!, pending: stats.pending, processed: processed(stats), eventsMB: events! / MB, walMB: (wal! - wal0) / MB, checkpoints: checkpointCount! - checkpoints0, cpu });
+      samples.push({
+        t,
+        rssMB: rss / MB,
+        deadTuples: deadTuples!,
+        eventsDead: eventsDead!,
+        pending: stats.pending,
+        processed: processed(stats),
+        eventsMB: events! / MB,
+        walMB: (wal! - wal0) / MB,
+        checkpoints: checkpointCount! - checkpoints0,
+        cpu,
+      });
     };
     await sample();
     const timer = setInterval(sample, SAMPLE_MS);
@@ -99,7 +116,8 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
   const okSum = (from: number, to: number) => load.okPerSecond.slice(from, to).reduce((a, b) => a + b, 0);
   const w = Math.floor(window);
   const lastFrom = Math.max(w, Math.floor(end) - w);
-  const processedRate = (from: number, to: number) => (at(samples, to).processed - at(samples, from).processed) / (at(samples, to).t - at(samples, from).t);
+  const processedRate = (from: number, to: number) =>
+    (at(samples, to).processed - at(samples, from).processed) / (at(samples, to).t - at(samples, from).t);
   const rssFirst = at(samples, window).rssMB;
   const otherCpu = (from: number, to: number) => cpuBetween(at(samples, from).cpu, at(samples, to).cpu).otherPct;
   const figures = {
@@ -130,16 +148,24 @@ export async function runSoak(ctx: Context, result: ScenarioResult, pool: BatchP
   figures.processed_ratio = figures.processed_last / figures.processed_first;
   result.runs.record(figures);
   result.data.window = window;
-  result.data.timeline = samples.map(({ cpu: _, ...s }) => ({ ...s, t: Number(s.t.toFixed(1)), rssMB: Number(s.rssMB.toFixed(1)), eventsMB: Number(s.eventsMB.toFixed(1)), walMB: Number(s.walMB.toFixed(1)) }));
+  result.data.timeline = samples.map(({ cpu: _, ...s }) => ({
+    ...s,
+    t: Number(s.t.toFixed(1)),
+    rssMB: Number(s.rssMB.toFixed(1)),
+    eventsMB: Number(s.eventsMB.toFixed(1)),
+    walMB: Number(s.walMB.toFixed(1)),
+  }));
   result.notes.push(timelineTable(samples, window));
-  ctx.log(`soak: processed ${Math.round(figures.processed_first)} -> ${Math.round(figures.processed_last)} ev/s, RSS ${rssFirst.toFixed(0)} -> ${figures.rss_last.toFixed(0)} MB, dead tuples max ${Math.max(figures.dead_first, figures.dead_last)}`);
+  ctx.log(
+    `soak: processed ${Math.round(figures.processed_first)} -> ${Math.round(figures.processed_last)} ev/s, RSS ${rssFirst.toFixed(0)} -> ${figures.rss_last.toFixed(0)} MB, dead tuples max ${Math.max(figures.dead_first, figures.dead_last)}`,
+  );
 }
 
 /** A markdown timeline, one row per window-sized step (about ten rows for any soak length). */
 function timelineTable(samples: Sample[], window: number): string {
   const step = Math.max(SAMPLE_MS / 1000, window / 2);
   const lines = [
-    '| t (s) | processed events/s since previous row | pending | RSS (MB) | inbox dead tuples | events + indexes (MB) | WAL MB/s since previous row | checkpoints so far | other processes\' CPU since previous row |',
+    "| t (s) | processed events/s since previous row | pending | RSS (MB) | inbox dead tuples | events + indexes (MB) | WAL MB/s since previous row | checkpoints so far | other processes' CPU since previous row |",
     '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   let previous: Sample | null = null;
@@ -150,7 +176,9 @@ function timelineTable(samples: Sample[], window: number): string {
     const rate = previous ? Math.round(per((x) => x.processed)).toLocaleString('en-US') : '';
     const wal = previous ? per((x) => x.walMB).toFixed(1) : '';
     const other = previous ? `${cpuBetween(previous.cpu, s.cpu).otherPct.toFixed(1)}%` : '';
-    lines.push(`| ${s.t.toFixed(0)} | ${rate} | ${s.pending.toLocaleString('en-US')} | ${s.rssMB.toFixed(0)} | ${s.deadTuples.toLocaleString('en-US')} | ${s.eventsMB.toFixed(0)} | ${wal} | ${s.checkpoints} | ${other} |`);
+    lines.push(
+      `| ${s.t.toFixed(0)} | ${rate} | ${s.pending.toLocaleString('en-US')} | ${s.rssMB.toFixed(0)} | ${s.deadTuples.toLocaleString('en-US')} | ${s.eventsMB.toFixed(0)} | ${wal} | ${s.checkpoints} | ${other} |`,
+    );
     previous = s;
   }
   return `Soak timeline:\n\n${lines.join('\n')}`;

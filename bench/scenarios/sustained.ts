@@ -49,7 +49,15 @@ export async function runSustained(ctx: Context, result: ScenarioResult, pool: B
     const drained = await waitDrained(url!, options.drainTimeoutSeconds * 1000, load.endedAt);
     const samples = sampler.stop();
     const final = await readStats(url!);
-    return { load, atEnd, drained, final, samples, maxPending: Math.max(sampler.maxPending, atEnd.pending), statements: await topStatements(server.admin, db) };
+    return {
+      load,
+      atEnd,
+      drained,
+      final,
+      samples,
+      maxPending: Math.max(sampler.maxPending, atEnd.pending),
+      statements: await topStatements(server.admin, db),
+    };
   });
   recordMachine(result, measured);
   const { load, atEnd, drained, final, samples, maxPending, statements } = measured.value;
@@ -83,7 +91,11 @@ export async function runSustained(ctx: Context, result: ScenarioResult, pool: B
   const unacknowledged = final.received - load.okEvents;
   const balanced = final.received === processed(final) && final.pending === 0;
   const accounted = balanced && unacknowledged >= 0 && unacknowledged <= options.connections * options.batch;
-  result.check('sustained /stats accounts for every 202', accounted, `received ${final.received}, 202s carried ${load.okEvents}, processed ${processed(final)}, pending ${final.pending}`);
+  result.check(
+    'sustained /stats accounts for every 202',
+    accounted,
+    `received ${final.received}, 202s carried ${load.okEvents}, processed ${processed(final)}, pending ${final.pending}`,
+  );
   if (load.otherStatus > 0) result.notes.push(`sustained: non-2xx statuses ${JSON.stringify(load.statuses)}`);
   result.statements['The aggregator under the sustained load, last run'] = statements;
   result.data.pendingTimeline = samples.map((s) => ({ t: Number(s.t.toFixed(1)), pending: s.pending, processed: processed(s) }));

@@ -4,13 +4,13 @@
  * Used by the ops tool (Jobs are rendered from the chart at run time), by the k8s/ sync
  * script, and by the validation tests.
  */
-import { spawnSync } from "node:child_process";
-import { join, resolve } from "node:path";
-import { parseAllDocuments } from "yaml";
-import { ensureK8sTools } from "./k8s-tools.ts";
+import { spawnSync } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { ensureK8sTools } from './k8s-tools.ts';
 
-export const REPO_ROOT = resolve(import.meta.dir, "../..");
-export const CHART_DIR = join(REPO_ROOT, "charts/aggregator");
+export const REPO_ROOT = resolve(import.meta.dir, '../..');
+export const CHART_DIR = join(REPO_ROOT, 'charts/aggregator');
 
 /** A Kubernetes object as parsed from YAML. */
 export interface K8sObject {
@@ -38,24 +38,24 @@ export interface RenderOptions {
 
 /** Runs a binary and returns stdout; throws with stderr on a non-zero exit. */
 export function run(bin: string, args: string[], cwd = REPO_ROOT): string {
-  const res = spawnSync(bin, args, { cwd, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+  const res = spawnSync(bin, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (res.error) throw res.error;
   if (res.status !== 0) {
-    const name = bin.split("/").pop();
-    throw new Error(`${name} ${args.join(" ")} failed (exit ${res.status}):\n${res.stderr.trim()}`);
+    const name = bin.split('/').pop();
+    throw new Error(`${name} ${args.join(' ')} failed (exit ${res.status}):\n${res.stderr.trim()}`);
   }
   return res.stdout;
 }
 
 /** The argument list for `helm template` (pure; unit-tested). */
 export function helmTemplateArgs(o: RenderOptions = {}): string[] {
-  const args = ["template", o.release ?? "logbus", CHART_DIR, "--namespace", o.namespace ?? "default"];
-  for (const f of o.valuesFiles ?? []) args.push("--values", f);
-  for (const s of o.set ?? []) args.push("--set", s);
-  for (const s of o.setString ?? []) args.push("--set-string", s);
-  for (const s of o.setJson ?? []) args.push("--set-json", s);
-  for (const s of o.showOnly ?? []) args.push("--show-only", s);
-  if (o.kubeVersion) args.push("--kube-version", o.kubeVersion);
+  const args = ['template', o.release ?? 'logbus', CHART_DIR, '--namespace', o.namespace ?? 'default'];
+  for (const f of o.valuesFiles ?? []) args.push('--values', f);
+  for (const s of o.set ?? []) args.push('--set', s);
+  for (const s of o.setString ?? []) args.push('--set-string', s);
+  for (const s of o.setJson ?? []) args.push('--set-json', s);
+  for (const s of o.showOnly ?? []) args.push('--show-only', s);
+  if (o.kubeVersion) args.push('--kube-version', o.kubeVersion);
   return args;
 }
 
@@ -65,7 +65,7 @@ export function helmTemplate(o: RenderOptions = {}): string {
 }
 
 /** Parses multi-document YAML into objects, dropping empty documents; throws on YAML errors. */
-export function parseManifests(text: string, source = "manifest"): K8sObject[] {
+export function parseManifests(text: string, source = 'manifest'): K8sObject[] {
   const out: K8sObject[] = [];
   for (const doc of parseAllDocuments(text)) {
     if (doc.errors.length) throw new Error(`${source}: ${doc.errors[0].message}`);
@@ -78,10 +78,10 @@ export function parseManifests(text: string, source = "manifest"): K8sObject[] {
 
 /** Renders and parses in one step. */
 export function renderChart(o: RenderOptions = {}): K8sObject[] {
-  return parseManifests(helmTemplate(o), `helm template ${o.valuesFiles?.join(",") ?? "(defaults)"}`);
+  return parseManifests(helmTemplate(o), `helm template ${o.valuesFiles?.join(',') ?? '(defaults)'}`);
 }
 
 /** `kubectl kustomize <dir>` parsed. */
 export function renderKustomize(dir: string): K8sObject[] {
-  return parseManifests(run(ensureK8sTools().kubectl, ["kustomize", dir]), `kustomize ${dir}`);
+  return parseManifests(run(ensureK8sTools().kubectl, ['kustomize', dir]), `kustomize ${dir}`);
 }

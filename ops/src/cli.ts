@@ -2,10 +2,10 @@
  * Command line -> a validated Command (pure, unit-tested). Publisher and k6 settings map onto
  * the chart's values (publisher.*, k6.*), because the Job is rendered from the chart.
  */
-import { parseArgs } from "node:util";
-import { ExitCode, OpsError } from "./error.ts";
+import { parseArgs } from 'node:util';
+import { ExitCode, OpsError } from './error.ts';
 
-export type CommandName = "publish" | "load" | "verify";
+export type CommandName = 'publish' | 'load' | 'verify';
 
 export interface Command {
   name: CommandName;
@@ -57,16 +57,16 @@ exit codes: 0 ok, 1 Job failed or invariant broken, 2 usage, 3 cluster unreachab
 const NUMERIC = /^\d+(\.\d+)?$/;
 
 /** Flag -> chart value, per command. */
-const VALUE_FLAGS: Record<"publish" | "load", Record<string, string>> = {
+const VALUE_FLAGS: Record<'publish' | 'load', Record<string, string>> = {
   publish: {
-    events: "publisher.events",
-    "dup-rate": "publisher.dupRate",
-    topics: "publisher.topics",
-    batch: "publisher.batch",
-    concurrency: "publisher.concurrency",
-    rate: "publisher.rate",
+    events: 'publisher.events',
+    'dup-rate': 'publisher.dupRate',
+    topics: 'publisher.topics',
+    batch: 'publisher.batch',
+    concurrency: 'publisher.concurrency',
+    rate: 'publisher.rate',
   },
-  load: { vus: "k6.vus", batch: "k6.batch", "dup-rate": "k6.dupRate", "p95-ms": "k6.p95Ms" },
+  load: { vus: 'k6.vus', batch: 'k6.batch', 'dup-rate': 'k6.dupRate', 'p95-ms': 'k6.p95Ms' },
 };
 
 /** Parses argv (without the runtime and script) into a Command; throws OpsError(Usage). */
@@ -78,35 +78,50 @@ export function parseCommand(argv: string[]): Command {
       allowPositionals: true,
       strict: true,
       options: {
-        release: { type: "string", default: "logbus" },
-        namespace: { type: "string", short: "n" },
-        values: { type: "string", short: "f", multiple: true, default: [] },
-        set: { type: "string", multiple: true, default: [] },
-        timeout: { type: "string" },
-        events: { type: "string" },
-        "dup-rate": { type: "string" },
-        topics: { type: "string" },
-        batch: { type: "string" },
-        concurrency: { type: "string" },
-        rate: { type: "string" },
-        seed: { type: "string" },
-        image: { type: "string" },
-        "no-verify": { type: "boolean", default: false },
-        keep: { type: "boolean", default: false },
-        vus: { type: "string" },
-        duration: { type: "string" },
-        "p95-ms": { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
+        release: { type: 'string', default: 'logbus' },
+        namespace: { type: 'string', short: 'n' },
+        values: { type: 'string', short: 'f', multiple: true, default: [] },
+        set: { type: 'string', multiple: true, default: [] },
+        timeout: { type: 'string' },
+        events: { type: 'string' },
+        'dup-rate': { type: 'string' },
+        topics: { type: 'string' },
+        batch: { type: 'string' },
+        concurrency: { type: 'string' },
+        rate: { type: 'string' },
+        seed: { type: 'string' },
+        image: { type: 'string' },
+        'no-verify': { type: 'boolean', default: false },
+        keep: { type: 'boolean', default: false },
+        vus: { type: 'string' },
+        duration: { type: 'string' },
+        'p95-ms': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
       },
     });
   } catch (err) {
     throw new OpsError(`${(err as Error).message}\n(run with --help for usage)`, ExitCode.Usage);
   }
   const { values: v, positionals } = parsed;
-  if (v.help) return { name: "verify", release: "", namespace: undefined, valuesFiles: [], set: [], setString: [], setJson: [], keep: false, timeoutSeconds: 0, help: true };
+  if (v.help)
+    return {
+      name: 'verify',
+      release: '',
+      namespace: undefined,
+      valuesFiles: [],
+      set: [],
+      setString: [],
+      setJson: [],
+      keep: false,
+      timeoutSeconds: 0,
+      help: true,
+    };
   const name = positionals[0];
-  if (positionals.length !== 1 || !["publish", "load", "verify"].includes(name)) {
-    throw new OpsError(`expected one command: publish, load or verify (got ${positionals.join(" ") || "none"})\n(run with --help for usage)`, ExitCode.Usage);
+  if (positionals.length !== 1 || !['publish', 'load', 'verify'].includes(name)) {
+    throw new OpsError(
+      `expected one command: publish, load or verify (got ${positionals.join(' ') || 'none'})\n(run with --help for usage)`,
+      ExitCode.Usage,
+    );
   }
   const problems: string[] = [];
   const set = [...(v.set as string[])];
@@ -115,8 +130,8 @@ export function parseCommand(argv: string[]): Command {
   for (const s of set) if (!/^[A-Za-z0-9_.[\]-]+=/.test(s)) problems.push(`--set ${s}: expected key=value`);
 
   const command = name as CommandName;
-  const allowed = command === "verify" ? {} : VALUE_FLAGS[command];
-  for (const flag of ["events", "dup-rate", "topics", "batch", "concurrency", "rate", "vus", "p95-ms"]) {
+  const allowed = command === 'verify' ? {} : VALUE_FLAGS[command];
+  for (const flag of ['events', 'dup-rate', 'topics', 'batch', 'concurrency', 'rate', 'vus', 'p95-ms']) {
     const raw = v[flag as keyof typeof v] as string | undefined;
     if (raw === undefined) continue;
     const key = (allowed as Record<string, string>)[flag];
@@ -130,14 +145,14 @@ export function parseCommand(argv: string[]): Command {
     if (v[flag as keyof typeof v] !== undefined && v[flag as keyof typeof v] !== false && command !== cmd)
       problems.push(`--${flag} does not apply to ${command}`);
   };
-  for (const f of ["seed", "image", "no-verify"]) only(f, "publish");
-  if (v.keep && command === "verify") problems.push("--keep does not apply to verify");
-  only("duration", "load");
+  for (const f of ['seed', 'image', 'no-verify']) only(f, 'publish');
+  if (v.keep && command === 'verify') problems.push('--keep does not apply to verify');
+  only('duration', 'load');
   if (v.seed !== undefined) {
     if (!/^\d+$/.test(v.seed)) problems.push(`--seed ${v.seed}: expected an integer`);
     else setString.push(`publisher.seed=${v.seed}`);
   }
-  if (v["no-verify"]) set.push("publisher.verify=false");
+  if (v['no-verify']) set.push('publisher.verify=false');
   if (v.duration !== undefined) {
     if (!/^(\d+(ms|s|m|h))+$/.test(v.duration)) problems.push(`--duration ${v.duration}: expected e.g. 20s or 1m30s`);
     else setString.push(`k6.duration=${v.duration}`);
@@ -151,10 +166,10 @@ export function parseCommand(argv: string[]): Command {
       if (m[3]) setString.push(`publisher.image.digest=${m[3].slice(1)}`);
     }
   }
-  const timeoutSeconds = v.timeout === undefined ? (command === "verify" ? 30 : 900) : Number(v.timeout);
+  const timeoutSeconds = v.timeout === undefined ? (command === 'verify' ? 30 : 900) : Number(v.timeout);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) problems.push(`--timeout ${v.timeout}: expected seconds`);
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(v.release!)) problems.push(`--release ${v.release}: not a valid release name`);
-  if (problems.length) throw new OpsError(`${problems.join("\n")}\n(run with --help for usage)`, ExitCode.Usage);
+  if (problems.length) throw new OpsError(`${problems.join('\n')}\n(run with --help for usage)`, ExitCode.Usage);
 
   return {
     name: command,

@@ -10,8 +10,11 @@ export const ExitCode = {
 } as const;
 
 export class OpsError extends Error {
-  constructor(message: string, readonly exitCode: number = ExitCode.Failed) {
+  constructor(
+    message: string,
+    readonly exitCode: number = ExitCode.Failed,
+  ) {
     super(message);
-    this.name = "OpsError";
+    this.name = 'OpsError';
   }
 }

@@ -5,11 +5,11 @@
  * run byte-for-byte the same pod spec. Only the Job name (unique per run) and the managed-by
  * label (the tool, not Helm, owns it) change.
  */
-import { resolve } from "node:path";
-import { type K8sObject, parseManifests, helmTemplate, type RenderOptions } from "./chart.ts";
-import { ExitCode, OpsError } from "./error.ts";
+import { resolve } from 'node:path';
+import { type K8sObject, parseManifests, helmTemplate, type RenderOptions } from './chart.ts';
+import { ExitCode, OpsError } from './error.ts';
 
-export type JobKind = "publisher" | "k6";
+export type JobKind = 'publisher' | 'k6';
 
 export interface JobRequest {
   kind: JobKind;
@@ -31,14 +31,14 @@ export interface RenderedJob {
   service: { name: string; portName: string };
 }
 
-export const MANAGED_BY = "logbus-ops";
+export const MANAGED_BY = 'logbus-ops';
 
 /** The helm invocation for a Job request (pure; unit-tested). */
 export function jobRenderOptions(r: JobRequest): RenderOptions {
   const templates =
-    r.kind === "publisher"
-      ? ["templates/publisher-job.yaml", "templates/service.yaml"]
-      : ["templates/k6-job.yaml", "templates/k6-configmap.yaml", "templates/service.yaml"];
+    r.kind === 'publisher'
+      ? ['templates/publisher-job.yaml', 'templates/service.yaml']
+      : ['templates/k6-job.yaml', 'templates/k6-configmap.yaml', 'templates/service.yaml'];
   return {
     release: r.release,
     namespace: r.namespace,
@@ -54,9 +54,9 @@ export function jobRenderOptions(r: JobRequest): RenderOptions {
 /** Renames a rendered Job for one run and marks it as the tool's. */
 export function forRun(job: K8sObject, suffix: string): K8sObject {
   const out = structuredClone(job);
-  out.metadata.name = `${job.metadata.name}-${suffix}`.slice(0, 63).replace(/-+$/, "");
+  out.metadata.name = `${job.metadata.name}-${suffix}`.slice(0, 63).replace(/-+$/, '');
   for (const labels of [out.metadata.labels, out.spec.template.metadata.labels]) {
-    if (labels) labels["app.kubernetes.io/managed-by"] = MANAGED_BY;
+    if (labels) labels['app.kubernetes.io/managed-by'] = MANAGED_BY;
   }
   return out;
 }
@@ -65,17 +65,17 @@ export function forRun(job: K8sObject, suffix: string): K8sObject {
 export function renderJob(r: JobRequest): RenderedJob {
   let objects: K8sObject[];
   try {
-    objects = parseManifests(helmTemplate(jobRenderOptions(r)), "helm template");
+    objects = parseManifests(helmTemplate(jobRenderOptions(r)), 'helm template');
   } catch (err) {
     throw new OpsError(`cannot render the ${r.kind} Job from charts/aggregator: ${(err as Error).message}`, ExitCode.Usage);
   }
-  const job = objects.find((o) => o.kind === "Job");
-  const svc = objects.find((o) => o.kind === "Service");
+  const job = objects.find((o) => o.kind === 'Job');
+  const svc = objects.find((o) => o.kind === 'Service');
   if (!job || !svc) throw new OpsError(`charts/aggregator rendered no ${r.kind} Job or Service`, ExitCode.Usage);
   const suffix = r.suffix ?? Date.now().toString(36);
   return {
     job: forRun(job, suffix),
-    configMap: objects.find((o) => o.kind === "ConfigMap"),
+    configMap: objects.find((o) => o.kind === 'ConfigMap'),
     service: { name: svc.metadata.name, portName: svc.spec.ports[0].name },
   };
 }

@@ -2,10 +2,10 @@
  * The Kubernetes side of the ops tool, on @kubernetes/client-node (2.x; runs under Bun, which is
  * what `npm run k8s` uses). Every API failure becomes an OpsError with one readable line.
  */
-import * as k8s from "@kubernetes/client-node";
-import type { K8sObject } from "./chart.ts";
-import { ExitCode, OpsError } from "./error.ts";
-import { configurationFor, type Transport, transportFor } from "./transport.ts";
+import * as k8s from '@kubernetes/client-node';
+import type { K8sObject } from './chart.ts';
+import { ExitCode, OpsError } from './error.ts';
+import { configurationFor, type Transport, transportFor } from './transport.ts';
 
 export interface Cluster {
   kc: k8s.KubeConfig;
@@ -22,19 +22,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function describeError(err: unknown, server: string): OpsError {
   if (err instanceof OpsError) return err;
   if (err instanceof k8s.ApiException) {
-    let reason = "";
+    let reason = '';
     try {
-      reason = (typeof err.body === "string" ? JSON.parse(err.body) : err.body)?.message ?? "";
+      reason = (typeof err.body === 'string' ? JSON.parse(err.body) : err.body)?.message ?? '';
     } catch {
       reason = String(err.body).slice(0, 200);
     }
-    return new OpsError(`Kubernetes API ${server} answered HTTP ${err.code}${reason ? `: ${reason}` : ""}`, ExitCode.Cluster);
+    return new OpsError(`Kubernetes API ${server} answered HTTP ${err.code}${reason ? `: ${reason}` : ''}`, ExitCode.Cluster);
   }
   const e = err as { code?: string; cause?: { code?: string; message?: string }; message?: string };
   const code = e?.code ?? e?.cause?.code;
   const detail = code ?? e?.cause?.message ?? e?.message ?? String(err);
   return new OpsError(
-    `cannot reach the Kubernetes API at ${server} (${detail.split("\n")[0]}): is the cluster running and the kubeconfig context right?`,
+    `cannot reach the Kubernetes API at ${server} (${detail.split('\n')[0]}): is the cluster running and the kubeconfig context right?`,
     ExitCode.Cluster,
   );
 }
@@ -48,10 +48,10 @@ export async function connect(namespace: string | undefined): Promise<Cluster> {
     throw new OpsError(`cannot load a kubeconfig: ${(err as Error).message}`, ExitCode.Cluster);
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new OpsError("no current cluster in the kubeconfig (set KUBECONFIG or `kubectl config use-context`)", ExitCode.Cluster);
+  if (!cluster) throw new OpsError('no current cluster in the kubeconfig (set KUBECONFIG or `kubectl config use-context`)', ExitCode.Cluster);
   const server = cluster.server;
   const ctx = kc.getContextObject(kc.getCurrentContext());
-  const ns = namespace ?? ctx?.namespace ?? "default";
+  const ns = namespace ?? ctx?.namespace ?? 'default';
   let transport: Transport;
   try {
     transport = await transportFor(kc);
@@ -81,21 +81,21 @@ export async function api<T>(c: Cluster, call: () => Promise<T>): Promise<T> {
  * Creates the ConfigMap, or replaces it when it exists (the k6 script may have changed).
  * Says which, so a failed run deletes only what it created.
  */
-export async function applyConfigMap(c: Cluster, cm: K8sObject): Promise<"created" | "replaced"> {
+export async function applyConfigMap(c: Cluster, cm: K8sObject): Promise<'created' | 'replaced'> {
   const body = { ...cm, metadata: { ...cm.metadata, namespace: c.namespace } } as k8s.V1ConfigMap;
   try {
     await c.core.createNamespacedConfigMap({ namespace: c.namespace, body });
-    return "created";
+    return 'created';
   } catch (err) {
     if (!(err instanceof k8s.ApiException && err.code === 409)) throw describeError(err, c.server);
     await api(c, () => c.core.replaceNamespacedConfigMap({ name: cm.metadata.name, namespace: c.namespace, body }));
-    return "replaced";
+    return 'replaced';
   }
 }
 
 /** Deletes a Job and, in the background, its pods (the default for batch/v1 would orphan them). */
 export async function deleteJob(c: Cluster, name: string): Promise<void> {
-  await api(c, () => c.batch.deleteNamespacedJob({ name, namespace: c.namespace, propagationPolicy: "Background" }));
+  await api(c, () => c.batch.deleteNamespacedJob({ name, namespace: c.namespace, propagationPolicy: 'Background' }));
 }
 
 export async function deleteConfigMap(c: Cluster, name: string): Promise<void> {
@@ -113,11 +113,11 @@ export interface JobResult {
 }
 
 /** The outcome a Job's status records, or null while it runs (pure; unit-tested). */
-export function jobOutcome(job: Pick<k8s.V1Job, "status">): JobResult | null {
+export function jobOutcome(job: Pick<k8s.V1Job, 'status'>): JobResult | null {
   for (const cond of job.status?.conditions ?? []) {
-    if (cond.status !== "True") continue;
-    if (cond.type === "Complete") return { ok: true, reason: "Complete" };
-    if (cond.type === "Failed") return { ok: false, reason: [cond.reason ?? "Failed", cond.message].filter(Boolean).join(": ") };
+    if (cond.status !== 'True') continue;
+    if (cond.type === 'Complete') return { ok: true, reason: 'Complete' };
+    if (cond.type === 'Failed') return { ok: false, reason: [cond.reason ?? 'Failed', cond.message].filter(Boolean).join(': ') };
   }
   return null;
 }
@@ -141,11 +141,13 @@ export async function waitForPod(c: Cluster, job: k8s.V1Job, deadline: number): 
   for (;;) {
     for (const labelSelector of podSelectors(job.metadata!.uid!)) {
       const pods = await api(c, () => c.core.listNamespacedPod({ namespace: c.namespace, labelSelector }));
-      const pod = pods.items.find((p) => p.status?.phase && p.status.phase !== "Pending");
+      const pod = pods.items.find((p) => p.status?.phase && p.status.phase !== 'Pending');
       if (pod) return { pod: pod.metadata!.name! };
       const waiting = pods.items[0]?.status?.containerStatuses?.[0]?.state?.waiting;
-      if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? "")) {
-        throw new OpsError(`pod ${pods.items[0].metadata!.name}: ${waiting.reason}: ${waiting.message ?? ""} (was the image loaded with \`kind load docker-image\`?)`);
+      if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
+        throw new OpsError(
+          `pod ${pods.items[0].metadata!.name}: ${waiting.reason}: ${waiting.message ?? ''} (was the image loaded with \`kind load docker-image\`?)`,
+        );
       }
       if (pods.items.length) break;
     }
@@ -158,14 +160,15 @@ export async function waitForPod(c: Cluster, job: k8s.V1Job, deadline: number): 
 
 /** Streams the container's log to `out` until the container exits (GET .../log?follow=true). */
 export async function followLogs(c: Cluster, pod: string, container: string, out: NodeJS.WritableStream): Promise<void> {
-  const url = `${c.server.replace(/\/+$/, "")}/api/v1/namespaces/${encodeURIComponent(c.namespace)}/pods/${encodeURIComponent(pod)}/log?follow=true&container=${encodeURIComponent(container)}`;
+  const url = `${c.server.replace(/\/+$/, '')}/api/v1/namespaces/${encodeURIComponent(c.namespace)}/pods/${encodeURIComponent(pod)}/log?follow=true&container=${encodeURIComponent(container)}`;
   let res: Response;
   try {
     res = await c.transport.fetch(url);
   } catch (err) {
     throw describeError(err, c.server);
   }
-  if (!res.ok || !res.body) throw new OpsError(`reading the log of pod ${pod} failed: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`, ExitCode.Cluster);
+  if (!res.ok || !res.body)
+    throw new OpsError(`reading the log of pod ${pod} failed: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`, ExitCode.Cluster);
   for await (const chunk of res.body) out.write(chunk);
 }
 
@@ -174,18 +177,16 @@ export async function waitForJob(c: Cluster, name: string, deadline: number): Pr
   for (;;) {
     const result = jobOutcome(await api(c, () => c.batch.readNamespacedJobStatus({ name, namespace: c.namespace })));
     if (result) return result;
-    if (Date.now() > deadline) return { ok: false, reason: "timed out waiting for the Job" };
+    if (Date.now() > deadline) return { ok: false, reason: 'timed out waiting for the Job' };
     await sleep(2000);
   }
 }
 
 /** GET <path> on a Service through the API server's service proxy; returns parsed JSON. */
 export async function proxyGetJson(c: Cluster, service: string, portName: string, path: string): Promise<unknown> {
-  const text = await api(c, () =>
-    c.core.connectGetNamespacedServiceProxyWithPath({ name: `${service}:${portName}`, namespace: c.namespace, path }),
-  );
+  const text = await api(c, () => c.core.connectGetNamespacedServiceProxyWithPath({ name: `${service}:${portName}`, namespace: c.namespace, path }));
   try {
-    return typeof text === "string" ? JSON.parse(text) : text;
+    return typeof text === 'string' ? JSON.parse(text) : text;
   } catch {
     throw new OpsError(`GET /${path} through the service proxy did not return JSON: ${String(text).slice(0, 200)}`);
   }

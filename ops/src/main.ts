@@ -3,19 +3,38 @@
  * Composition root: argv -> Command -> render the Job from the chart -> create it, follow its
  * pod's log, wait for the Job -> check /stats through the API server's service proxy.
  */
-import { type Command, parseCommand, USAGE } from "./cli.ts";
-import { helmTemplate, parseManifests } from "./chart.ts";
-import { ExitCode, OpsError } from "./error.ts";
-import { renderJob } from "./jobs.ts";
-import { applyConfigMap, type Cluster, connect, createJob, deleteConfigMap, deleteJob, followLogs, proxyGetJson, waitForJob, waitForPod } from "./kube.ts";
-import { formatStats, type Stats, statsProblems } from "./stats.ts";
+import { type Command, parseCommand, USAGE } from './cli.ts';
+import { helmTemplate, parseManifests } from './chart.ts';
+import { ExitCode, OpsError } from './error.ts';
+import { renderJob } from './jobs.ts';
+import {
+  applyConfigMap,
+  type Cluster,
+  connect,
+  createJob,
+  deleteConfigMap,
+  deleteJob,
+  followLogs,
+  proxyGetJson,
+  waitForJob,
+  waitForPod,
+} from './kube.ts';
+import { formatStats, type Stats, statsProblems } from './stats.ts';
 
 const log = (msg: string) => console.error(`k8s: ${msg}`);
 
 /** The release's aggregator Service, from the chart with the release's values. */
 function serviceOf(cmd: Command, namespace: string): { name: string; portName: string } {
   const objects = parseManifests(
-    helmTemplate({ release: cmd.release, namespace, valuesFiles: cmd.valuesFiles, set: cmd.set, setString: cmd.setString, setJson: cmd.setJson, showOnly: ["templates/service.yaml"] }),
+    helmTemplate({
+      release: cmd.release,
+      namespace,
+      valuesFiles: cmd.valuesFiles,
+      set: cmd.set,
+      setString: cmd.setString,
+      setJson: cmd.setJson,
+      showOnly: ['templates/service.yaml'],
+    }),
   );
   return { name: objects[0].metadata.name, portName: objects[0].spec.ports[0].name };
 }
@@ -23,22 +42,30 @@ function serviceOf(cmd: Command, namespace: string): { name: string; portName: s
 /** Reads /stats until pending is 0 (or the deadline), then checks the invariant. */
 async function verify(c: Cluster, svc: { name: string; portName: string }, timeoutSeconds: number): Promise<Stats> {
   const deadline = Date.now() + timeoutSeconds * 1000;
-  let stats = (await proxyGetJson(c, svc.name, svc.portName, "stats")) as Stats;
+  let stats = (await proxyGetJson(c, svc.name, svc.portName, 'stats')) as Stats;
   while (stats?.pending > 0 && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 1000));
-    stats = (await proxyGetJson(c, svc.name, svc.portName, "stats")) as Stats;
+    stats = (await proxyGetJson(c, svc.name, svc.portName, 'stats')) as Stats;
   }
   const problems = statsProblems(stats);
-  if (problems.length) throw new OpsError(`/stats invariant violated: ${problems.join("; ")}`);
+  if (problems.length) throw new OpsError(`/stats invariant violated: ${problems.join('; ')}`);
   log(`/stats ok: ${formatStats(stats)}`);
   return stats;
 }
 
 async function runJob(cmd: Command, c: Cluster): Promise<void> {
-  const kind = cmd.name === "publish" ? "publisher" : "k6";
-  const rendered = renderJob({ kind, release: cmd.release, namespace: c.namespace, valuesFiles: cmd.valuesFiles, set: cmd.set, setString: cmd.setString, setJson: cmd.setJson });
+  const kind = cmd.name === 'publish' ? 'publisher' : 'k6';
+  const rendered = renderJob({
+    kind,
+    release: cmd.release,
+    namespace: c.namespace,
+    valuesFiles: cmd.valuesFiles,
+    set: cmd.set,
+    setString: cmd.setString,
+    setJson: cmd.setJson,
+  });
   const deadline = Date.now() + cmd.timeoutSeconds * 1000;
-  const configMap = rendered.configMap && (await applyConfigMap(c, rendered.configMap)) === "created" ? rendered.configMap.metadata.name : undefined;
+  const configMap = rendered.configMap && (await applyConfigMap(c, rendered.configMap)) === 'created' ? rendered.configMap.metadata.name : undefined;
   let job;
   try {
     job = await createJob(c, rendered.job);
@@ -51,7 +78,7 @@ async function runJob(cmd: Command, c: Cluster): Promise<void> {
   try {
     const started = await waitForPod(c, job, deadline);
     let result;
-    if ("pod" in started) {
+    if ('pod' in started) {
       log(`following pod ${started.pod}`);
       await followLogs(c, started.pod, kind, process.stdout);
       result = await waitForJob(c, name, deadline);
@@ -97,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     const c = await connect(cmd.namespace);
-    if (cmd.name === "verify") await verify(c, serviceOf(cmd, c.namespace), cmd.timeoutSeconds);
+    if (cmd.name === 'verify') await verify(c, serviceOf(cmd, c.namespace), cmd.timeoutSeconds);
     else await runJob(cmd, c);
     return 0;
   } catch (err) {

@@ -1,15 +1,15 @@
 /** The /stats contract: received == unique_processed + duplicate_dropped + pending. */
 
-import type { Stats } from "../../aggregator/src/api/contract.ts";
+import type { Stats } from '../../aggregator/src/api/contract.ts';
 
 export type { Stats };
 
 /** Problems with a /stats body; empty when it is well-formed and consistent. */
 export function statsProblems(body: unknown): string[] {
   const s = body as Partial<Stats> | null;
-  const keys = ["received", "unique_processed", "duplicate_dropped", "pending"] as const;
+  const keys = ['received', 'unique_processed', 'duplicate_dropped', 'pending'] as const;
   const bad = keys.filter((k) => !Number.isInteger(s?.[k]) || (s![k] as number) < 0);
-  if (bad.length) return [`/stats lacks non-negative integers for ${bad.join(", ")}`];
+  if (bad.length) return [`/stats lacks non-negative integers for ${bad.join(', ')}`];
   const sum = s!.unique_processed! + s!.duplicate_dropped! + s!.pending!;
   if (s!.received !== sum) {
     return [

@@ -13,7 +13,7 @@
  * client-node would use (`applyToHTTPSOptions`: CA, client cert/key, skip-verify, bearer
  * tokens and exec/auth-provider plugins).
  */
-import * as k8s from "@kubernetes/client-node";
+import * as k8s from '@kubernetes/client-node';
 
 export interface Transport {
   /** Headers (Authorization, impersonation) for one request; re-read so exec tokens refresh. */
@@ -34,7 +34,7 @@ type HttpsOptions = { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthoriz
 async function kubeconfigOptions(kc: k8s.KubeConfig): Promise<HttpsOptions> {
   const o: HttpsOptions = {};
   const inner = (kc as unknown as { applyOptions?: (o: HttpsOptions) => Promise<void> }).applyOptions;
-  if (typeof inner === "function") await inner.call(kc, o);
+  if (typeof inner === 'function') await inner.call(kc, o);
   else await kc.applyToHTTPSOptions(o as never);
   return o;
 }
@@ -51,7 +51,7 @@ export async function transportFor(kc: k8s.KubeConfig): Promise<Transport> {
   const headers = async () => {
     const o = await kubeconfigOptions(kc);
     const h = { ...(o.headers ?? {}) };
-    if (o.auth) h.Authorization = `Basic ${Buffer.from(o.auth).toString("base64")}`;
+    if (o.auth) h.Authorization = `Basic ${Buffer.from(o.auth).toString('base64')}`;
     return h;
   };
   return {
@@ -80,7 +80,7 @@ export function configurationFor(server: string, t: Transport): k8s.Configuratio
     },
   };
   const auth: k8s.SecurityAuthentication = {
-    getName: () => "kubeconfig (Bun transport)",
+    getName: () => 'kubeconfig (Bun transport)',
     async applySecurityAuthentication(ctx) {
       for (const [k, v] of Object.entries(await t.headers())) ctx.setHeaderParam(k, v);
     },

@@ -3,23 +3,25 @@
  * ci/*-values.yaml scenario, every rendered object validated against the Kubernetes schemas
  * (unknown fields rejected), and the deployment policy checked on each scenario.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
-import { CHART_DIR, type K8sObject, renderChart, run } from "../src/chart.ts";
-import { ensureK8sTools } from "../src/k8s-tools.ts";
-import { aggregatorProblems, exposureProblems, labelProblems, podProblems, selectorProblems } from "./support/checks.ts";
-import { validateAll } from "./support/k8s-schema.ts";
+import { beforeAll, describe, expect, test } from 'bun:test';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { CHART_DIR, type K8sObject, renderChart, run } from '../src/chart.ts';
+import { ensureK8sTools } from '../src/k8s-tools.ts';
+import { aggregatorProblems, exposureProblems, labelProblems, podProblems, selectorProblems } from './support/checks.ts';
+import { validateAll } from './support/k8s-schema.ts';
 
-const SCENARIOS = readdirSync(join(CHART_DIR, "ci")).filter((f) => f.endsWith("-values.yaml")).sort();
-const FULLNAME = "logbus-aggregator";
+const SCENARIOS = readdirSync(join(CHART_DIR, 'ci'))
+  .filter((f) => f.endsWith('-values.yaml'))
+  .sort();
+const FULLNAME = 'logbus-aggregator';
 /** Secrets a scenario expects the operator to have created (referenced, not rendered). */
 const EXISTING: Record<string, string[]> = {
-  "existing-secret-values.yaml": ["logbus-db-credentials", "logbus-auth"],
-  "external-db-values.yaml": ["logbus-external-db"],
+  'existing-secret-values.yaml': ['logbus-db-credentials', 'logbus-auth'],
+  'external-db-values.yaml': ['logbus-external-db'],
 };
 
-let helm = "";
+let helm = '';
 const rendered = new Map<string, K8sObject[]>();
 
 // Seven `helm template` runs (and a first-time tools download): well over bun's 5 s hook default
@@ -27,127 +29,135 @@ const rendered = new Map<string, K8sObject[]>();
 beforeAll(() => {
   helm = ensureK8sTools().helm;
   for (const s of SCENARIOS) {
-    rendered.set(s, renderChart({ release: "logbus", namespace: "logbus", valuesFiles: [join(CHART_DIR, "ci", s)] }));
+    rendered.set(s, renderChart({ release: 'logbus', namespace: 'logbus', valuesFiles: [join(CHART_DIR, 'ci', s)] }));
   }
   // Seven helm renders: on a loaded machine they outlast Bun's 5 s hook default, which then
   // killed a helm spawn mid-way (seen in a full `npm test`).
 }, 180_000);
 
-test("there are ci scenarios for defaults, HA, existing secrets, external DB, no policies, jobs and kind", () => {
+test('there are ci scenarios for defaults, HA, existing secrets, external DB, no policies, jobs and kind', () => {
   expect(SCENARIOS).toEqual(
     expect.arrayContaining([
-      "default-values.yaml",
-      "ha-values.yaml",
-      "existing-secret-values.yaml",
-      "external-db-values.yaml",
-      "netpol-off-values.yaml",
-      "jobs-values.yaml",
-      "kind-values.yaml",
+      'default-values.yaml',
+      'ha-values.yaml',
+      'existing-secret-values.yaml',
+      'external-db-values.yaml',
+      'netpol-off-values.yaml',
+      'jobs-values.yaml',
+      'kind-values.yaml',
     ]),
   );
 });
 
-describe.each(SCENARIOS)("scenario ci/%s", (scenario) => {
+describe.each(SCENARIOS)('scenario ci/%s', (scenario) => {
   const objects = () => rendered.get(scenario)!;
 
-  test("helm lint --strict passes", () => {
-    const out = run(helm, ["lint", "--strict", CHART_DIR, "--values", join(CHART_DIR, "ci", scenario)]);
-    expect(out).toContain("0 chart(s) failed");
+  test('helm lint --strict passes', () => {
+    const out = run(helm, ['lint', '--strict', CHART_DIR, '--values', join(CHART_DIR, 'ci', scenario)]);
+    expect(out).toContain('0 chart(s) failed');
   });
 
-  test("every object is valid against the Kubernetes schemas, unknown fields rejected", () => {
+  test('every object is valid against the Kubernetes schemas, unknown fields rejected', () => {
     expect(objects().length).toBeGreaterThan(5);
     expect(validateAll(objects())).toEqual([]);
   });
 
-  test("every object carries the common labels", () => {
-    expect(labelProblems(objects(), "Helm")).toEqual([]);
+  test('every object carries the common labels', () => {
+    expect(labelProblems(objects(), 'Helm')).toEqual([]);
   });
 
-  test("only the aggregator Service is exposed", () => {
+  test('only the aggregator Service is exposed', () => {
     expect(exposureProblems(objects(), FULLNAME)).toEqual([]);
   });
 
-  test("every container is hardened, has resources, /tmp, and probes where long-running", () => {
+  test('every container is hardened, has resources, /tmp, and probes where long-running', () => {
     expect(podProblems(objects())).toEqual([]);
   });
 
-  test("aggregator: probes on /health and /ready, grace period exceeds preStop + drain, replicas > 1", () => {
+  test('aggregator: probes on /health and /ready, grace period exceeds preStop + drain, replicas > 1', () => {
     expect(aggregatorProblems(objects())).toEqual([]);
   });
 
-  test("selectors match their pods and every reference resolves", () => {
+  test('selectors match their pods and every reference resolves', () => {
     expect(selectorProblems(objects(), EXISTING[scenario] ?? [])).toEqual([]);
   });
 });
 
-describe("values", () => {
+describe('values', () => {
   const fails = (set: string[]) => {
     try {
       renderChart({ set });
-      return "";
+      return '';
     } catch (err) {
       return (err as Error).message;
     }
   };
 
-  test("values.schema.json rejects wrong types, bad enums, out-of-range numbers and unknown keys", () => {
-    expect(fails(["replicaCount=0"])).toMatch(/replicaCount/);
-    expect(fails(["config.logLevel=loud"])).toMatch(/logLevel/);
-    expect(fails(["service.type=Public"])).toMatch(/service\.type/);
-    expect(fails(["publisher.dupRate=1"])).toMatch(/dupRate/);
-    expect(fails(["replicaCout=3"])).toMatch(/replicaCout/);
+  test('values.schema.json rejects wrong types, bad enums, out-of-range numbers and unknown keys', () => {
+    expect(fails(['replicaCount=0'])).toMatch(/replicaCount/);
+    expect(fails(['config.logLevel=loud'])).toMatch(/logLevel/);
+    expect(fails(['service.type=Public'])).toMatch(/service\.type/);
+    expect(fails(['publisher.dupRate=1'])).toMatch(/dupRate/);
+    expect(fails(['replicaCout=3'])).toMatch(/replicaCout/);
   });
 
-  test("a grace period not longer than preStop + drain fails rendering", () => {
-    expect(fails(["terminationGracePeriodSeconds=15"])).toMatch(/must exceed/);
+  test('a grace period not longer than preStop + drain fails rendering', () => {
+    expect(fails(['terminationGracePeriodSeconds=15'])).toMatch(/must exceed/);
   });
 
-  test("postgresql.enabled=false without database.existingSecret fails rendering", () => {
-    expect(fails(["postgresql.enabled=false"])).toMatch(/database\.existingSecret/);
+  test('postgresql.enabled=false without database.existingSecret fails rendering', () => {
+    expect(fails(['postgresql.enabled=false'])).toMatch(/database\.existingSecret/);
   });
 
-  test("the generated PostgreSQL Secret holds a 32-character password and the matching URL", () => {
-    const secret = renderChart({}).find((o) => o.kind === "Secret")!;
-    const password = Buffer.from(secret.data.password, "base64").toString();
-    const url = Buffer.from(secret.data["database-url"], "base64").toString();
+  test('the generated PostgreSQL Secret holds a 32-character password and the matching URL', () => {
+    const secret = renderChart({}).find((o) => o.kind === 'Secret')!;
+    const password = Buffer.from(secret.data.password, 'base64').toString();
+    const url = Buffer.from(secret.data['database-url'], 'base64').toString();
     expect(password).toMatch(/^[A-Za-z0-9]{32}$/);
     expect(url).toBe(`postgres://logbus:${password}@${FULLNAME}-postgresql:5432/logbus`);
-    expect(secret.metadata.annotations?.["helm.sh/resource-policy"]).toBe("keep");
+    expect(secret.metadata.annotations?.['helm.sh/resource-policy']).toBe('keep');
   });
 
-  test("auth.existingSecret feeds AUTH_TOKEN to the aggregator and one client token to the Jobs", () => {
-    const objects = rendered.get("existing-secret-values.yaml")!;
+  test('auth.existingSecret feeds AUTH_TOKEN to the aggregator and one client token to the Jobs', () => {
+    const objects = rendered.get('existing-secret-values.yaml')!;
     const envOf = (kind: string, component: string) =>
-      objects.find((o) => o.kind === kind && o.metadata.labels?.["app.kubernetes.io/component"] === component)!.spec.template.spec.containers[0].env;
-    expect(envOf("Deployment", "aggregator").find((e: any) => e.name === "AUTH_TOKEN").valueFrom.secretKeyRef).toMatchObject({ name: "logbus-auth", key: "tokens" });
-    expect(envOf("Job", "publisher").find((e: any) => e.name === "PUBLISHER_TOKEN").valueFrom.secretKeyRef).toEqual({ name: "logbus-auth", key: "client-token" });
-    expect(envOf("Job", "k6").find((e: any) => e.name === "AUTH_TOKEN").valueFrom.secretKeyRef).toEqual({ name: "logbus-auth", key: "client-token" });
+      objects.find((o) => o.kind === kind && o.metadata.labels?.['app.kubernetes.io/component'] === component)!.spec.template.spec.containers[0].env;
+    expect(envOf('Deployment', 'aggregator').find((e: any) => e.name === 'AUTH_TOKEN').valueFrom.secretKeyRef).toMatchObject({
+      name: 'logbus-auth',
+      key: 'tokens',
+    });
+    expect(envOf('Job', 'publisher').find((e: any) => e.name === 'PUBLISHER_TOKEN').valueFrom.secretKeyRef).toEqual({
+      name: 'logbus-auth',
+      key: 'client-token',
+    });
+    expect(envOf('Job', 'k6').find((e: any) => e.name === 'AUTH_TOKEN').valueFrom.secretKeyRef).toEqual({ name: 'logbus-auth', key: 'client-token' });
   });
 
-  test("auth.scopedTokensKey mounts the scoped tokens read-only as AUTH_TOKENS_FILE; a token Secret makes auth required", () => {
-    const objects = rendered.get("existing-secret-values.yaml")!;
-    const deployment = objects.find((o) => o.kind === "Deployment" && o.metadata.labels?.["app.kubernetes.io/component"] === "aggregator")!;
+  test('auth.scopedTokensKey mounts the scoped tokens read-only as AUTH_TOKENS_FILE; a token Secret makes auth required', () => {
+    const objects = rendered.get('existing-secret-values.yaml')!;
+    const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.labels?.['app.kubernetes.io/component'] === 'aggregator')!;
     const container = deployment.spec.template.spec.containers[0];
     const env = Object.fromEntries(container.env.map((e: any) => [e.name, e]));
-    expect(env.AUTH_TOKEN.valueFrom.secretKeyRef).toEqual({ name: "logbus-auth", key: "tokens", optional: true });
-    expect(env.AUTH_TOKENS_FILE.value).toBe("/etc/logbus/auth/tokens");
-    expect(env.AUTH_REQUIRED.value).toBe("true");
-    expect(env.METRICS_AUTH.value).toBe("true");
-    expect(container.volumeMounts).toContainEqual({ name: "auth-tokens", mountPath: "/etc/logbus/auth", readOnly: true });
+    expect(env.AUTH_TOKEN.valueFrom.secretKeyRef).toEqual({ name: 'logbus-auth', key: 'tokens', optional: true });
+    expect(env.AUTH_TOKENS_FILE.value).toBe('/etc/logbus/auth/tokens');
+    expect(env.AUTH_REQUIRED.value).toBe('true');
+    expect(env.METRICS_AUTH.value).toBe('true');
+    expect(container.volumeMounts).toContainEqual({ name: 'auth-tokens', mountPath: '/etc/logbus/auth', readOnly: true });
     expect(deployment.spec.template.spec.volumes).toContainEqual({
-      name: "auth-tokens",
-      secret: { secretName: "logbus-auth", defaultMode: 0o440, items: [{ key: "scoped-tokens", path: "tokens" }] },
+      name: 'auth-tokens',
+      secret: { secretName: 'logbus-auth', defaultMode: 0o440, items: [{ key: 'scoped-tokens', path: 'tokens' }] },
     });
     // Without a token Secret: no auth variables at all, and METRICS_AUTH cannot be asked for.
-    const plain = renderChart({}).find((o) => o.kind === "Deployment")!.spec.template.spec.containers[0].env.map((e: any) => e.name);
-    for (const name of ["AUTH_TOKEN", "AUTH_TOKENS_FILE", "AUTH_REQUIRED", "METRICS_AUTH"]) expect(plain).not.toContain(name);
-    expect(plain).toContain("SUBSCRIBE_MAX");
-    expect(fails(["auth.metricsAuth=true"])).toMatch(/auth\.metricsAuth=true needs auth\.existingSecret/);
+    const plain = renderChart({})
+      .find((o) => o.kind === 'Deployment')!
+      .spec.template.spec.containers[0].env.map((e: any) => e.name);
+    for (const name of ['AUTH_TOKEN', 'AUTH_TOKENS_FILE', 'AUTH_REQUIRED', 'METRICS_AUTH']) expect(plain).not.toContain(name);
+    expect(plain).toContain('SUBSCRIBE_MAX');
+    expect(fails(['auth.metricsAuth=true'])).toMatch(/auth\.metricsAuth=true needs auth\.existingSecret/);
   });
 
-  test("the chart renders for the oldest supported Kubernetes (1.30: native preStop sleep)", () => {
-    expect(renderChart({ kubeVersion: "1.30.0" }).length).toBeGreaterThan(5);
-    expect(() => renderChart({ kubeVersion: "1.29.0" })).toThrow(/kubeVersion/);
+  test('the chart renders for the oldest supported Kubernetes (1.30: native preStop sleep)', () => {
+    expect(renderChart({ kubeVersion: '1.30.0' }).length).toBeGreaterThan(5);
+    expect(() => renderChart({ kubeVersion: '1.29.0' })).toThrow(/kubeVersion/);
   });
 });

@@ -46,7 +46,9 @@ export const Stats = t.Object({
   duplicate_dropped: t.Integer({ description: 'Copies of an already stored (topic, event_id).' }),
   pending: t.Integer({ description: 'Acknowledged events not yet applied.' }),
   parked: t.Integer({ description: 'Of pending: events that failed to apply even alone, kept aside so their partition flows on.' }),
-  expired: t.Integer({ description: 'Stored events removed since by retention (RETENTION, a topic override, or MAX_STORAGE_BYTES); stored = unique_processed - expired.' }),
+  expired: t.Integer({
+    description: 'Stored events removed since by retention (RETENTION, a topic override, or MAX_STORAGE_BYTES); stored = unique_processed - expired.',
+  }),
   topics: t.Array(t.String(), { description: 'Topics with processed events (or a retention set by PUT /topics), sorted.' }),
   uptime: t.Number({ description: 'Seconds since this replica started.' }),
 });

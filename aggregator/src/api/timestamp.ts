@@ -35,8 +35,14 @@ function utcMillis(year: number, month: number, day: number, hour: number, minut
 }
 
 function withinWritableRange(
-  year: number, month: number, day: number, hour: number, minute: number, second: number,
-  fraction: string | undefined, offset: string,
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  fraction: string | undefined,
+  offset: string,
 ): boolean {
   let offsetMinutes = 0;
   if (offset !== 'Z' && offset !== 'z') {

@@ -103,7 +103,7 @@ export class TimeChart {
     }
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
-    const tick = TIME_STEPS_S.find((s) => (span / 1000) / s <= 6) ?? TIME_STEPS_S[TIME_STEPS_S.length - 1];
+    const tick = TIME_STEPS_S.find((s) => span / 1000 / s <= 6) ?? TIME_STEPS_S[TIME_STEPS_S.length - 1];
     for (let s = 0; s * 1000 <= span; s += tick) {
       ctx.fillText(ago(s), Math.max(pad.left + 12, Math.min(x(now - s * 1000), width - pad.right - 10)), height - pad.bottom + 6);
     }

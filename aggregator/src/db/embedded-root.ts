@@ -74,7 +74,10 @@ function trusted(path: string, account: Account): boolean {
 /** The first of the temp directory, /tmp and /var/tmp that `account` can reach. */
 function sharedTemp(account: Account, candidates = [tmpdir(), '/tmp', '/var/tmp']): string {
   const found = candidates.find((dir) => existsSync(dir) && canReach(account, dir));
-  if (!found) throw new EmbeddedPostgresError(`As root the embedded PostgreSQL needs a temporary folder its "postgres" user can reach, and none of ${candidates.join(', ')} is; ${ADVICE}.`);
+  if (!found)
+    throw new EmbeddedPostgresError(
+      `As root the embedded PostgreSQL needs a temporary folder its "postgres" user can reach, and none of ${candidates.join(', ')} is; ${ADVICE}.`,
+    );
   return found;
 }
 
@@ -104,7 +107,9 @@ export function reachableBinaries(account: Account, nativeDir: string, label: st
   }
   // Something else sits at that name: use our private copy (left behind) rather than trust it.
   if (complete(staging)) return staging;
-  throw new EmbeddedPostgresError(`As root the embedded PostgreSQL binaries must be copied where the "postgres" user can run them, and copying them to ${target} failed; ${ADVICE}.`);
+  throw new EmbeddedPostgresError(
+    `As root the embedded PostgreSQL binaries must be copied where the "postgres" user can run them, and copying them to ${target} failed; ${ADVICE}.`,
+  );
 }
 
 /**
@@ -122,7 +127,9 @@ export function reachableDatabaseDir(account: Account, relativeDataDir: string):
   const home = join(sharedTemp(account, ['/var/tmp', tmpdir(), '/tmp']), `logbus-pgdata-${hash}`);
   mkdirSync(home, { recursive: true, mode: 0o755 });
   if (!trusted(home, account)) {
-    throw new EmbeddedPostgresError(`As root the embedded PostgreSQL needs a data folder its "postgres" user can reach; ${dataDir} is not and ${home} is not ours (owner or mode); remove it, set DATA_DIR to a reachable folder, or ${ADVICE}.`);
+    throw new EmbeddedPostgresError(
+      `As root the embedded PostgreSQL needs a data folder its "postgres" user can reach; ${dataDir} is not and ${home} is not ours (owner or mode); remove it, set DATA_DIR to a reachable folder, or ${ADVICE}.`,
+    );
   }
   // Leave a pointer where the user looks for the data.
   writeFileSync(join(dataDir, 'WHERE-IS-THE-DATA.txt'), `${join(home, 'pg')}\n(the "postgres" user cannot reach ${dataDir})\n`);

@@ -31,18 +31,24 @@ export interface EmbeddedOptions {
 // The server is ours alone on loopback; these flags trade nothing of durability (fsync and
 // synchronous_commit stay on) and size it for a development machine.
 const SERVER_FLAGS = [
-  '-c', 'listen_addresses=127.0.0.1',
-  '-c', 'max_connections=300',
+  '-c',
+  'listen_addresses=127.0.0.1',
+  '-c',
+  'max_connections=300',
   // 256MB, not more: with 512MB a restarted server took 2-5 s instead of 0.1-0.3 s to serve
   // reconnecting replicas again (faults-postgres.test.ts).
-  '-c', 'shared_buffers=256MB',
+  '-c',
+  'shared_buffers=256MB',
   // Fewer checkpoints under sustained ingest: with the default 1 GB a benchmark checkpointed
   // every ~25 s and paid for it in full-page writes.
-  '-c', 'max_wal_size=4GB',
-  '-c', 'unix_socket_directories=',
+  '-c',
+  'max_wal_size=4GB',
+  '-c',
+  'unix_socket_directories=',
   // The inbox is a queue: vacuum it every 10 s (default 1 min) so its dead rows stay at a few
   // seconds of traffic. The chart and compose set the same for their PostgreSQL.
-  '-c', 'autovacuum_naptime=10s',
+  '-c',
+  'autovacuum_naptime=10s',
 ];
 
 /** Finds a free TCP port on loopback. */
@@ -104,7 +110,10 @@ async function platformBinaries(): Promise<{ nativeDir: string; label: string }>
 
 /** The last line of server output worth showing: its FATAL/ERROR message when there is one. */
 function lastWords(output: string): string {
-  const lines = output.split('\n').map((line) => line.trim()).filter(Boolean);
+  const lines = output
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
   return (lines.filter((line) => /FATAL|ERROR|PANIC|error/.test(line)).at(-1) ?? lines.at(-1) ?? 'no output').replace(/\.$/, '');
 }
 
@@ -118,7 +127,9 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   } catch (error) {
     if (error instanceof EmbeddedPostgresError) throw error;
     const message = (error as Error).message?.split('\n')[0] ?? String(error);
-    throw new EmbeddedPostgresError(`The embedded PostgreSQL could not start in ${resolve(options.dataDir)}: ${message}; set DATABASE_URL to a PostgreSQL server instead.`);
+    throw new EmbeddedPostgresError(
+      `The embedded PostgreSQL could not start in ${resolve(options.dataDir)}: ${message}; set DATABASE_URL to a PostgreSQL server instead.`,
+    );
   }
 }
 
@@ -150,7 +161,12 @@ async function startOrThrow(options: EmbeddedOptions): Promise<EmbeddedPostgres>
 function run(binary: string, args: string[], account: Account | null, log: (line: string) => void): Promise<void> {
   return new Promise((resolveRun, reject) => {
     // cwd: a folder the server's user can enter (ours may be under a 0700 parent).
-    const child = spawn(binary, args, { cwd: tmpdir(), stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' }, ...(account ?? {}) });
+    const child = spawn(binary, args, {
+      cwd: tmpdir(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, LC_MESSAGES: 'C' },
+      ...(account ?? {}),
+    });
     let output = '';
     const collect = (chunk: Buffer) => {
       const text = chunk.toString('utf8');
@@ -169,7 +185,13 @@ function run(binary: string, args: string[], account: Account | null, log: (line
  * embedded-root.ts) and with a fixed UTF8 encoding and C locale: with LANG unset initdb would
  * pick SQL_ASCII, which rejects non-ASCII \u escapes in jsonb.
  */
-async function initialise(initdb: string, databaseDir: string, password: string, account: Account | null, log: (line: string) => void): Promise<void> {
+async function initialise(
+  initdb: string,
+  databaseDir: string,
+  password: string,
+  account: Account | null,
+  log: (line: string) => void,
+): Promise<void> {
   mkdirSync(databaseDir, { recursive: true, mode: 0o700 });
   if (account) chownSync(databaseDir, account.uid, account.gid);
   const passwordFile = join(dirname(databaseDir), `.pg-password-${process.pid}`);
@@ -178,7 +200,15 @@ async function initialise(initdb: string, databaseDir: string, password: string,
   try {
     await run(
       initdb,
-      [`--pgdata=${databaseDir}`, '--auth=password', '--username=postgres', `--pwfile=${passwordFile}`, '--encoding=UTF8', '--locale=C', '--lc-messages=C'],
+      [
+        `--pgdata=${databaseDir}`,
+        '--auth=password',
+        '--username=postgres',
+        `--pwfile=${passwordFile}`,
+        '--encoding=UTF8',
+        '--locale=C',
+        '--lc-messages=C',
+      ],
       account,
       log,
     );

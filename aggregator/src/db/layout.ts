@@ -38,7 +38,9 @@ export async function checkLayout(sql: Queryable, partitions = PARTITION_COUNT, 
   }
   const shards = ingestShards + partitions;
   if (!exactly(row!.shards, shards)) {
-    problems.push(`counters has ${describe(row!.shards)}; this build expects ${shards} rows, 0..${shards - 1} (INGEST_SHARDS ${ingestShards} + PARTITION_COUNT ${partitions})`);
+    problems.push(
+      `counters has ${describe(row!.shards)}; this build expects ${shards} rows, 0..${shards - 1} (INGEST_SHARDS ${ingestShards} + PARTITION_COUNT ${partitions})`,
+    );
   }
   if (problems.length > 0) {
     throw new LayoutMismatch(

@@ -113,9 +113,7 @@ export const events = pgTable(
   {
     topic: key('topic').notNull(),
     // Drawn from events_seq under the partition lease, so a topic's seq order is its commit order.
-    seq: bigint('seq', { mode: 'number' })
-      .notNull()
-      .default(sql`nextval('events_seq')`),
+    seq: bigint('seq', { mode: 'number' }).notNull().default(sql`nextval('events_seq')`),
     eventId: key('event_id').notNull(),
     timestamp: timestamp('timestamp', { withTimezone: true, precision: 6 }).notNull(),
     source: text('source').notNull(),

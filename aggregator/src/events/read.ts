@@ -79,7 +79,6 @@ export const boundedEvents = (sql: Sql, topic: string, after: number, limit: num
   FROM walk
   JOIN events AS e ON e.topic = ${topic} AND e.seq = walk.seq`;
 
-
 /**
  * One page. The expiry watermark is read in the page's own statement (one snapshot), and
  * retention moves it in the transaction that drops the events: a page either still holds an

@@ -31,7 +31,8 @@ export const EventsPage = t.Object({
   }),
   first_available: t.Optional(
     t.Union([t.Integer(), t.Null()], {
-      description: 'Present only when events after `after` were removed by retention: the oldest kept event after `after` (the page starts there), or null when none is kept.',
+      description:
+        'Present only when events after `after` were removed by retention: the oldest kept event after `after` (the page starts there), or null when none is kept.',
     }),
   ),
   expired_through: t.Optional(t.Integer({ description: 'Present with first_available: every event of the topic up to this seq has expired.' })),
@@ -52,7 +53,11 @@ export function eventsRoutes(sql: Sql, maxPageBytes: number, budget: ReadBudget)
         const page = await readPage(sql, topic, after ?? 0, limit ?? 100, maxPageBytes);
         const nextAfter = page.lastSeq ?? after ?? null;
         const expiry = page.expiry ? `,"first_available":${page.expiry.firstAvailable},"expired_through":${page.expiry.expiredThrough}` : '';
-        return Buffer.concat([Buffer.from(`{"topic":${JSON.stringify(topic)},"events":`), page.eventsJson, Buffer.from(`,"next_after":${nextAfter}${expiry}}`)]);
+        return Buffer.concat([
+          Buffer.from(`{"topic":${JSON.stringify(topic)},"events":`),
+          page.eventsJson,
+          Buffer.from(`,"next_after":${nextAfter}${expiry}}`),
+        ]);
       });
       noteBytesMoved(body.length);
       return new Response(body, {

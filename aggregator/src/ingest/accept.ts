@@ -71,7 +71,10 @@ export function createAcceptor({ inbox, config, backpressure, isDraining, onAcce
       } else {
         const sorted = sortEvents(candidates, sourceText);
         rejected = sorted.rejected;
-        events = withPayloadTexts(sorted.valid, sorted.validIndex.map((i) => payloadTexts[i]));
+        events = withPayloadTexts(
+          sorted.valid,
+          sorted.validIndex.map((i) => payloadTexts[i]),
+        );
       }
       if (events.length === 0) return { accepted: 0, rejected };
       backpressure.check();

@@ -58,7 +58,13 @@ describe('EnqueueCoalescer', () => {
   test('a statement never exceeds maxBytes either, though one large request still goes alone', async () => {
     const { write, statements } = controlledWrites();
     const coalescer = new EnqueueCoalescer(write, { maxInFlight: 1, maxEvents: 100, maxBytes: 10 });
-    const all = [coalescer.enqueue(batch(1), 4), coalescer.enqueue(batch(1), 4), coalescer.enqueue(batch(1), 4), coalescer.enqueue(batch(1), 4), coalescer.enqueue(batch(1), 40)];
+    const all = [
+      coalescer.enqueue(batch(1), 4),
+      coalescer.enqueue(batch(1), 4),
+      coalescer.enqueue(batch(1), 4),
+      coalescer.enqueue(batch(1), 4),
+      coalescer.enqueue(batch(1), 40),
+    ];
     for (let i = 0; i < 5; i++) {
       await tick();
       statements.at(-1)?.finish();
@@ -72,7 +78,12 @@ describe('EnqueueCoalescer', () => {
     const { write, statements } = controlledWrites(() => outage);
     const coalescer = new EnqueueCoalescer(write, { maxInFlight: 1, maxEvents: 100 });
     // Settle-capture every promise at once so no rejection is ever unhandled.
-    const outcomes = [batch(1), batch(2), batch(3)].map((events) => coalescer.enqueue(events).then(() => 'ok', (error) => error));
+    const outcomes = [batch(1), batch(2), batch(3)].map((events) =>
+      coalescer.enqueue(events).then(
+        () => 'ok',
+        (error) => error,
+      ),
+    );
     await tick();
     statements[0]!.finish();
     await tick();

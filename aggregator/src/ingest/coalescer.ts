@@ -84,11 +84,7 @@ export class EnqueueCoalescer {
     let size = group[0]!.events.length;
     let bytes = group[0]!.bytes;
     const maxBytes = this.options.maxBytes ?? Number.POSITIVE_INFINITY;
-    while (
-      this.queue.length > 0 &&
-      size + this.queue[0]!.events.length <= this.options.maxEvents &&
-      bytes + this.queue[0]!.bytes <= maxBytes
-    ) {
+    while (this.queue.length > 0 && size + this.queue[0]!.events.length <= this.options.maxEvents && bytes + this.queue[0]!.bytes <= maxBytes) {
       const next = this.queue.shift()!;
       size += next.events.length;
       bytes += next.bytes;

@@ -42,7 +42,6 @@ export function groupByPartition(events: readonly InboxEvent[]): PartitionGroup[
   return [...groups.values()];
 }
 
-
 /**
  * Durably enqueues `events`; resolves after the commit with the number of partitions written. One inbox row per partition present:
  * a statement carrying thousands of events writes at most PARTITION_COUNT rows.

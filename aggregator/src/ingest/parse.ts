@@ -23,9 +23,7 @@ export function bodyFormat(contentType: string | null): BodyFormat {
     return 'json';
   }
   if (NDJSON_TYPES.has(mediaType)) return 'ndjson';
-  throw new UnsupportedMediaType(
-    `unsupported content type ${JSON.stringify(mediaType)}: send application/json or application/x-ndjson`,
-  );
+  throw new UnsupportedMediaType(`unsupported content type ${JSON.stringify(mediaType)}: send application/json or application/x-ndjson`);
 }
 
 export interface ParsedBody {

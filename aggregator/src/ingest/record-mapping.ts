@@ -17,7 +17,10 @@ const NOT_TOPIC_CHAR = /[^A-Za-z0-9._-]/g;
  */
 export function topicFromName(name: unknown): string | null {
   if (typeof name !== 'string') return null;
-  const topic = name.replace(NOT_TOPIC_CHAR, '_').replace(/^[._-]+/, '').slice(0, 128);
+  const topic = name
+    .replace(NOT_TOPIC_CHAR, '_')
+    .replace(/^[._-]+/, '')
+    .slice(0, 128);
   return topic === '' ? null : topic;
 }
 

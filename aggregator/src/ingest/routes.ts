@@ -35,7 +35,10 @@ export function ingestRoutes(acceptor: Acceptor, maxBodyBytes: number) {
           400: { description: 'Malformed or invalid; nothing stored', content: jsonContent(ErrorBody) },
           401: { description: 'Missing or wrong bearer token', content: jsonContent(ErrorBody) },
           413: { description: 'Body over MAX_BODY_BYTES (after decompression) or batch over MAX_BATCH', content: jsonContent(ErrorBody) },
-          415: { description: 'Content type other than JSON or NDJSON, or a Content-Encoding other than gzip, deflate or zstd', content: jsonContent(ErrorBody) },
+          415: {
+            description: 'Content type other than JSON or NDJSON, or a Content-Encoding other than gzip, deflate or zstd',
+            content: jsonContent(ErrorBody),
+          },
           429: { description: 'Backlog over MAX_PENDING; honour Retry-After', content: jsonContent(ErrorBody) },
           503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: jsonContent(ErrorBody) },
         },

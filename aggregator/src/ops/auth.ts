@@ -75,7 +75,9 @@ export class Authenticator {
     const token = presentedToken(request);
     if (token === null) {
       const malformed = request.headers.has('authorization');
-      throw new Unauthorized(malformed ? 'malformed Authorization header: send Authorization: Bearer <token>' : 'missing bearer token: send Authorization: Bearer <token>');
+      throw new Unauthorized(
+        malformed ? 'malformed Authorization header: send Authorization: Bearer <token>' : 'missing bearer token: send Authorization: Bearer <token>',
+      );
     }
     const grant = this.match(token);
     if (grant === null) throw new Unauthorized('invalid bearer token');

@@ -14,7 +14,10 @@ const PING_TIMEOUT_MS = 2_000;
 
 async function databaseAnswers(sql: Sql): Promise<boolean> {
   const timeout = new Promise<false>((resolve) => setTimeout(resolve, PING_TIMEOUT_MS, false));
-  const ping = sql`SELECT 1`.then(() => true, () => false);
+  const ping = sql`SELECT 1`.then(
+    () => true,
+    () => false,
+  );
   return Promise.race([ping, timeout]);
 }
 

@@ -73,7 +73,13 @@ export function requestLog({ log, metrics }: RequestLogDeps) {
       metrics?.observeRequest(request.method, route, status, seconds);
       const level = levelFor(status);
       if (level !== null && log.isLevelEnabled(level)) {
-        const line: Record<string, unknown> = { reqId: info.id, method: request.method, path: loggablePath(path), status, ms: Math.round(seconds * 10_000) / 10 };
+        const line: Record<string, unknown> = {
+          reqId: info.id,
+          method: request.method,
+          path: loggablePath(path),
+          status,
+          ms: Math.round(seconds * 10_000) / 10,
+        };
         const token = grantOf(request)?.name;
         if (token !== undefined) line.token = token;
         // A 503 keeps its cause (the driver error behind it); a 4xx says what was wrong.

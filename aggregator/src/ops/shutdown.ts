@@ -60,7 +60,10 @@ export function guardDriverCrash(log: Logger): void {
   process.on('unhandledRejection', (reason) => {
     if (isConnectionLoss(reason)) {
       const query = (reason as { query?: unknown }).query;
-      log.warn({ err: reason, query: typeof query === 'string' ? query.slice(0, 200) : undefined }, 'absorbed unhandled postgres.js rejection after a lost connection');
+      log.warn(
+        { err: reason, query: typeof query === 'string' ? query.slice(0, 200) : undefined },
+        'absorbed unhandled postgres.js rejection after a lost connection',
+      );
       return;
     }
     log.fatal({ err: reason }, 'unhandled rejection');
@@ -69,7 +72,18 @@ export function guardDriverCrash(log: Logger): void {
 }
 
 /** postgres.js's own connection errors, socket errors, and the server's "shutting down" codes. */
-const CONNECTION_LOSS = new Set(['CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT', 'ECONNREFUSED', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03']);
+const CONNECTION_LOSS = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+]);
 
 export function isConnectionLoss(reason: unknown): boolean {
   const code = (reason as { code?: unknown } | null)?.code;

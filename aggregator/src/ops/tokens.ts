@@ -34,7 +34,10 @@ const TOKEN_CHARS = /^[^\s,]+$/;
 
 /** Tokens of AUTH_TOKEN (comma-separated), each with every scope, named `auth-token-<n>`. */
 export function parsePlainTokens(text: string, problems: string[]): TokenGrant[] {
-  const tokens = text.split(',').map((token) => token.trim()).filter((token) => token.length > 0);
+  const tokens = text
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token.length > 0);
   if (tokens.some((token) => token.length < MIN_TOKEN_LENGTH)) {
     problems.push(`AUTH_TOKEN: every token must be at least ${MIN_TOKEN_LENGTH} characters`);
     return [];

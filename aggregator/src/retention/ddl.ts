@@ -18,7 +18,11 @@ export interface LockRetry {
 export const DEFAULT_LOCK_RETRY: LockRetry = { lockTimeoutMs: 20, attempts: 50 };
 
 /** Runs `body` in a transaction with a short lock_timeout, retrying while the lock is not granted. */
-export async function withShortLocks<T>(sql: postgres.Sql, body: (tx: postgres.TransactionSql) => Promise<T>, retry: LockRetry = DEFAULT_LOCK_RETRY): Promise<T> {
+export async function withShortLocks<T>(
+  sql: postgres.Sql,
+  body: (tx: postgres.TransactionSql) => Promise<T>,
+  retry: LockRetry = DEFAULT_LOCK_RETRY,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return (await sql.begin(async (tx) => {

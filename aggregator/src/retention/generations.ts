@@ -48,7 +48,12 @@ export async function dropKeyGeneration(sql: postgres.Sql, gen: number): Promise
  * What to do now: start a new generation when the newest is `length` old, and drop each older
  * generation whose successor started `window` ago (its last key was written before that). Pure.
  */
-export function planGenerations(generations: readonly KeyGeneration[], now: number, length: number, window: number): { start: number | null; drop: number[] } {
+export function planGenerations(
+  generations: readonly KeyGeneration[],
+  now: number,
+  length: number,
+  window: number,
+): { start: number | null; drop: number[] } {
   const sorted = [...generations].sort((a, b) => a.gen - b.gen);
   const newest = sorted.at(-1);
   const start = !newest ? 0 : now - newest.startedAt >= length ? newest.gen + 1 : null;

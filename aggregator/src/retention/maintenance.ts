@@ -106,7 +106,15 @@ export class RetentionMaintainer {
   }
 
   private async tickNow(wait: boolean): Promise<TickReport> {
-    const report: TickReport = { ran: false, partitionsCreated: 0, partitionsDropped: 0, eventsExpired: 0, generationsStarted: 0, generationsDropped: 0, longestDropMs: 0 };
+    const report: TickReport = {
+      ran: false,
+      partitionsCreated: 0,
+      partitionsDropped: 0,
+      eventsExpired: 0,
+      generationsStarted: 0,
+      generationsDropped: 0,
+      longestDropMs: 0,
+    };
     if (wait) await this.sql`SELECT pg_advisory_lock(${MAINTENANCE_LOCK_KEY})`;
     else {
       const [row] = await this.sql<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${MAINTENANCE_LOCK_KEY}) AS locked`;
@@ -153,7 +161,13 @@ export class RetentionMaintainer {
     for (const partition of partitions.filter((p) => p.upper <= now)) {
       await this.expire(partition, minRetention, report);
     }
-    if (this.options.maxStorageBytes > 0) await this.enforceCap(partitions.filter((p) => p.upper > now), now, minRetention, report);
+    if (this.options.maxStorageBytes > 0)
+      await this.enforceCap(
+        partitions.filter((p) => p.upper > now),
+        now,
+        minRetention,
+        report,
+      );
   }
 
   /** Drops one partition if no transaction can still write to it; false when one still can. */

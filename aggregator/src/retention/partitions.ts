@@ -50,7 +50,9 @@ export async function createEventPartition(sql: postgres.Sql, lower: number, upp
   await withShortLocks(sql, async (tx) => {
     await tx.unsafe(`CREATE TABLE ${name} (LIKE events)`);
     await tx.unsafe(`CREATE INDEX ON ${name} (topic, seq)`);
-    await tx.unsafe(`ALTER TABLE events ATTACH PARTITION ${name} FOR VALUES FROM ('${new Date(lower).toISOString()}') TO ('${new Date(upper).toISOString()}')`);
+    await tx.unsafe(
+      `ALTER TABLE events ATTACH PARTITION ${name} FOR VALUES FROM ('${new Date(lower).toISOString()}') TO ('${new Date(upper).toISOString()}')`,
+    );
     await tx`INSERT INTO event_partitions (name, lower, upper) VALUES (${partitionName(lower)}, ${new Date(lower)}, ${new Date(upper)})`;
   });
 }

@@ -36,7 +36,9 @@ export const TopicsList = t.Object({
 
 export const RetentionBody = t.Object(
   {
-    retention: t.Union([t.String({ description: 'A duration: 30s, 12h, 3d, 2w.' }), t.Null()], { description: 'null: back to the global RETENTION.' }),
+    retention: t.Union([t.String({ description: 'A duration: 30s, 12h, 3d, 2w.' }), t.Null()], {
+      description: 'null: back to the global RETENTION.',
+    }),
   },
   { additionalProperties: false },
 );
@@ -110,7 +112,12 @@ export function topicsRoutes({ sql, config, maintain }: TopicsDeps) {
         dedup_window: formatDuration(config.dedupWindowMs),
         topics: (await readTopicStorage(sql)).map((topic) => render(topic, config)),
       }),
-      { detail: { summary: 'Topics with their storage and retention', responses: { 200: { description: 'Every topic', content: jsonContent(TopicsList) } } } },
+      {
+        detail: {
+          summary: 'Topics with their storage and retention',
+          responses: { 200: { description: 'Every topic', content: jsonContent(TopicsList) } },
+        },
+      },
     )
     .put(
       '/topics/:topic',
@@ -118,7 +125,9 @@ export function topicsRoutes({ sql, config, maintain }: TopicsDeps) {
         // Elysia has decoded the segment already; a malformed escape leaves it null.
         const topic: unknown = params.topic;
         if (typeof topic !== 'string' || !checkTopic.Check(topic)) {
-          throw new ValidationError('invalid topic', [{ index: null, field: 'topic', message: 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128' }]);
+          throw new ValidationError('invalid topic', [
+            { index: null, field: 'topic', message: 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128' },
+          ]);
         }
         const retentionSeconds = await parseRetention(request, config);
         await setTopicRetention(sql, topic, retentionSeconds);

@@ -18,7 +18,16 @@ export interface TopicStorage {
   expiredThrough: number;
 }
 
-type Row = { name: string; retention_seconds: string | null; stored: string; bytes: string | null; oldest: string | null; newest: string | null; expired: string; expired_through: string };
+type Row = {
+  name: string;
+  retention_seconds: string | null;
+  stored: string;
+  bytes: string | null;
+  oldest: string | null;
+  newest: string | null;
+  expired: string;
+  expired_through: string;
+};
 
 const toStorage = (row: Row): TopicStorage => ({
   topic: row.name,

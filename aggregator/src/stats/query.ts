@@ -15,7 +15,9 @@ import type { Sql } from '../db/client';
 export type Totals = Omit<Stats, 'uptime'>;
 
 export async function readTotals(sql: Sql): Promise<Totals> {
-  const [row] = await sql<{ received: string; unique_processed: string; duplicate_dropped: string; pending: string; parked: string; expired: string; topics: string[] }[]>`
+  const [row] = await sql<
+    { received: string; unique_processed: string; duplicate_dropped: string; pending: string; parked: string; expired: string; topics: string[] }[]
+  >`
     SELECT
       sum(received) AS received,
       sum(unique_processed) AS unique_processed,

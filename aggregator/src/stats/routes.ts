@@ -6,9 +6,7 @@ import { jsonContent } from '../openapi';
 import { readTotals } from './query';
 
 export function statsRoutes(sql: Sql) {
-  return new Elysia({ name: 'stats' }).get(
-    '/stats',
-    async () => ({ ...(await readTotals(sql)), uptime: process.uptime() }),
-    { detail: { summary: 'Totals across all replicas', responses: { 200: { description: 'Totals', content: jsonContent(Stats) } } } },
-  );
+  return new Elysia({ name: 'stats' }).get('/stats', async () => ({ ...(await readTotals(sql)), uptime: process.uptime() }), {
+    detail: { summary: 'Totals across all replicas', responses: { 200: { description: 'Totals', content: jsonContent(Stats) } } },
+  });
 }

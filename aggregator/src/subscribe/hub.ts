@@ -178,7 +178,10 @@ export class SubscriptionHub {
         const behind = subscription.behindFor(now);
         if (behind <= this.options.slowMs) continue; // it read meanwhile
         if ((heads.get(subscription.topic) ?? 0) > subscription.lastEventId) {
-          this.log.info({ topic: subscription.topic, lastEventId: subscription.lastEventId, behindMs: behind }, 'slow subscriber: stream ended with overflow');
+          this.log.info(
+            { topic: subscription.topic, lastEventId: subscription.lastEventId, behindMs: behind },
+            'slow subscriber: stream ended with overflow',
+          );
           subscription.overflow(behind);
         } else {
           subscription.notBehind();

@@ -29,11 +29,17 @@ export class SubscriberCaps {
   /** Takes one slot for `key` or throws 429; call the returned function exactly once to give it back. */
   acquire(key: string): () => void {
     if (this.total >= this.maxTotal) {
-      throw new TooManyRequests(`this replica serves its maximum of ${this.maxTotal} subscriptions (SUBSCRIBE_MAX); retry later or on another replica`, RETRY_AFTER_S);
+      throw new TooManyRequests(
+        `this replica serves its maximum of ${this.maxTotal} subscriptions (SUBSCRIBE_MAX); retry later or on another replica`,
+        RETRY_AFTER_S,
+      );
     }
     const held = this.byKey.get(key) ?? 0;
     if (held >= this.maxPerKey) {
-      throw new TooManyRequests(`this client holds its maximum of ${this.maxPerKey} subscriptions on this replica (SUBSCRIBE_MAX_PER_TOKEN); close one first`, RETRY_AFTER_S);
+      throw new TooManyRequests(
+        `this client holds its maximum of ${this.maxPerKey} subscriptions on this replica (SUBSCRIBE_MAX_PER_TOKEN); close one first`,
+        RETRY_AFTER_S,
+      );
     }
     this.total++;
     this.byKey.set(key, held + 1);

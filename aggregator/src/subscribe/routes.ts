@@ -14,7 +14,12 @@ import { readHead } from './read';
 
 /** `event: expired` (no id: the client's last event id stays where it was). */
 function expiredMessage(lastEventId: number, expiry: Expiry): string {
-  const data = { reason: 'events after last_event_id were removed by retention', last_event_id: lastEventId, expired_through: expiry.expiredThrough, first_available: expiry.firstAvailable };
+  const data = {
+    reason: 'events after last_event_id were removed by retention',
+    last_event_id: lastEventId,
+    expired_through: expiry.expiredThrough,
+    first_available: expiry.firstAvailable,
+  };
   return `event: expired\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
@@ -132,12 +137,19 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
         responses: {
           200: {
             description: 'The event stream',
-            content: { 'text/event-stream': { schema: { type: 'string', description: 'SSE messages: `id: <seq>`, `data: <event JSON>`; `event: overflow|shutdown` at the end.' } } },
+            content: {
+              'text/event-stream': {
+                schema: { type: 'string', description: 'SSE messages: `id: <seq>`, `data: <event JSON>`; `event: overflow|shutdown` at the end.' },
+              },
+            },
           },
           400: { description: 'Invalid topic, after or Last-Event-ID', content: jsonContent(ErrorBody) },
           401: { description: 'Missing or wrong bearer token', content: jsonContent(ErrorBody) },
           403: { description: 'The token lacks the read scope', content: jsonContent(ErrorBody) },
-          429: { description: 'Subscriber cap reached (SUBSCRIBE_MAX, SUBSCRIBE_MAX_PER_TOKEN); honour Retry-After', content: jsonContent(ErrorBody) },
+          429: {
+            description: 'Subscriber cap reached (SUBSCRIBE_MAX, SUBSCRIBE_MAX_PER_TOKEN); honour Retry-After',
+            content: jsonContent(ErrorBody),
+          },
           503: { description: 'Storage unavailable or replica draining; honour Retry-After', content: jsonContent(ErrorBody) },
         },
       },

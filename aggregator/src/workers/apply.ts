@@ -30,7 +30,13 @@ export interface Applied {
 /** The global RETENTION, used when applyBatch is called without one (tests, tools). */
 export const DEFAULT_RETENTION_MS = 7 * 86_400_000;
 
-export async function applyBatch(tx: Queryable, part: number, batchSize: number, claimBytes: number, retentionMs: number = DEFAULT_RETENTION_MS): Promise<Applied> {
+export async function applyBatch(
+  tx: Queryable,
+  part: number,
+  batchSize: number,
+  claimBytes: number,
+  retentionMs: number = DEFAULT_RETENTION_MS,
+): Promise<Applied> {
   const [row] = await tx<{ events: number; stored: number }[]>`
     WITH claimed AS (
       DELETE FROM inbox

@@ -102,14 +102,16 @@ export class WorkerPool {
   /** Applies one batch if any partition has work; null when the inbox is empty (or all leased). */
   async applyOnce(): Promise<AppliedBatch | null> {
     let leased: number | null = null;
-    const applied = await this.sql.begin(async (tx) => {
-      const part = await leasePartition(tx);
-      if (part === null) return null;
-      leased = part;
-      return { ...(await applyBatch(tx, part, this.splitter.limitFor(part), this.options.claimBytes, this.options.retentionMs)), part };
-    }).catch((error) => {
-      throw new BatchFailed(error, leased);
-    });
+    const applied = await this.sql
+      .begin(async (tx) => {
+        const part = await leasePartition(tx);
+        if (part === null) return null;
+        leased = part;
+        return { ...(await applyBatch(tx, part, this.splitter.limitFor(part), this.options.claimBytes, this.options.retentionMs)), part };
+      })
+      .catch((error) => {
+        throw new BatchFailed(error, leased);
+      });
     if (applied !== null) this.splitter.succeeded(applied.part);
     return applied;
   }
@@ -126,8 +128,7 @@ export class WorkerPool {
         if (applied === null) {
           pauseMs = IDLE_POLL_MS;
           this.options.metrics?.observeEmptyLease();
-        }
-        else {
+        } else {
           this.options.metrics?.observeBatch(applied, (performance.now() - started) / 1000);
           this.options.onApplied?.(applied);
         }

@@ -85,7 +85,10 @@ export class BatchSplitter {
       const parked = await parkHead(tx, part, head.id, String((error as Error).message ?? error));
       if (parked === null) return 'none';
       this.singleFailures.delete(part);
-      this.log.error({ err: error, part, topic: parked.topic, eventId: parked.eventId }, 'event cannot be applied, even alone: parked (counted as pending; see inbox_parked)');
+      this.log.error(
+        { err: error, part, topic: parked.topic, eventId: parked.eventId },
+        'event cannot be applied, even alone: parked (counted as pending; see inbox_parked)',
+      );
       this.onParked?.(parked);
       return 'parked';
     });

@@ -71,7 +71,11 @@ test('no token and no query string reaches a log line or an error body, in any r
   // A publish refused for its body, with the wrong token and with the right one.
   for (const token of [WRONG, PUBLISHER, READER]) {
     const body = JSON.stringify([makeEvent({ topic: 'logs' }), { topic: 'logs' }]);
-    const response = await rawRequest(port, `POST /publish?access_token=${IN_QUERY} HTTP/1.0\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}`, body);
+    const response = await rawRequest(
+      port,
+      `POST /publish?access_token=${IN_QUERY} HTTP/1.0\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}`,
+      body,
+    );
     statuses.add(response.status);
     bodies.push(response.body);
   }

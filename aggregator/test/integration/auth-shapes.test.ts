@@ -65,7 +65,14 @@ const ROUTES: Route[] = [
   { method: 'POST', target: '/shapes/_bulk', scopes: ['publish'], ok: 200, body: BULK, pattern: '/:index/_bulk' },
   { method: 'PUT', target: '/shapes/_bulk', scopes: ['publish'], ok: 200, body: BULK, pattern: '/:index/_bulk' },
   { method: 'GET', target: '/topics', scopes: ['read'], ok: 200 },
-  { method: 'PUT', target: '/topics/shapes', scopes: ['admin'], ok: 200, body: ['application/json', '{"retention":"3d"}'], pattern: '/topics/:topic' },
+  {
+    method: 'PUT',
+    target: '/topics/shapes',
+    scopes: ['admin'],
+    ok: 200,
+    body: ['application/json', '{"retention":"3d"}'],
+    pattern: '/topics/:topic',
+  },
   // METRICS_AUTH=true below.
   { method: 'GET', target: '/metrics', scopes: ['read', 'metrics'], ok: 200 },
   { method: 'GET', target: '/no-such-route', scopes: null, ok: 404 },
@@ -104,15 +111,29 @@ const SHAPES: Shape[] = [
   { name: 'Host with a slash', build: (m, t) => `${m} ${t} HTTP/1.1\r\nHost: a/b\r\n${CLOSE}`, outcome: 'route' },
   { name: 'HTTP/1.0 without Host', build: (m, t) => `${m} ${t} HTTP/1.0`, outcome: 'route' },
   { name: 'HTTP/1.0 with Host', build: (m, t, port) => `${m} ${t} HTTP/1.0\r\nHost: 127.0.0.1:${port}`, outcome: 'route' },
-  { name: 'absolute-form', build: (m, t, port) => `${m} http://127.0.0.1:${port}${t} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`, outcome: 'route' },
+  {
+    name: 'absolute-form',
+    build: (m, t, port) => `${m} http://127.0.0.1:${port}${t} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`,
+    outcome: 'route',
+  },
   { name: 'absolute-form, other host', build: (m, t) => `${m} http://evil.example${t} HTTP/1.1\r\nHost: evil.example\r\n${CLOSE}`, outcome: 'route' },
-  { name: 'dot segments from a public path', build: (m, t, port) => `${m} /health/..${t} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`, outcome: 'route' },
+  {
+    name: 'dot segments from a public path',
+    build: (m, t, port) => `${m} /health/..${t} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`,
+    outcome: 'route',
+  },
   { name: 'dot segment /./', build: (m, t, port) => `${m} /.${t} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`, outcome: 'route' },
   { name: 'doubled slash', build: (m, t, port) => `${m} /${t} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`, outcome: 'unmatched' },
   { name: 'trailing slash', build: (m, t, port) => `${m} ${withSlash(t)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`, outcome: 'route' },
-  { name: 'percent-encoded path', build: (m, t, port) => `${m} ${encodeFirst(t)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`, outcome: 'unmatched' },
+  {
+    name: 'percent-encoded path',
+    build: (m, t, port) => `${m} ${encodeFirst(t)} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`,
+    outcome: 'unmatched',
+  },
   { name: 'percent-encoded, HTTP/1.0', build: (m, t) => `${m} ${encodeFirst(t)} HTTP/1.0`, outcome: 'unmatched' },
-  { name: 'public path in the query', build: (m, t, port) => `${m} ${t}${t.includes('?') ? '&' : '?'}x=/health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`,
+  {
+    name: 'public path in the query',
+    build: (m, t, port) => `${m} ${t}${t.includes('?') ? '&' : '?'}x=/health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`,
     outcome: 'route',
     // Routes with a query schema refuse the unknown parameter: the route ran (400, not 401).
     ok: (route) => (route.target.includes('?') ? 400 : undefined),
@@ -171,7 +192,12 @@ function check(response: RawResponse, route: Route, shape: Shape, method: string
   if (shape.outcome === 'unmatched-or-index' && response.status === 200) {
     // GET /, never data: the dashboard page, or for a client that does not ask for HTML the
     // Elasticsearch-compatible product info (there is only GET /, so a POST cannot land there).
-    const index = response.headers['content-type'] === 'text/html; charset=utf-8' ? 'page' : response.headers['x-elastic-product'] === 'Elasticsearch' ? 'info' : 'other';
+    const index =
+      response.headers['content-type'] === 'text/html; charset=utf-8'
+        ? 'page'
+        : response.headers['x-elastic-product'] === 'Elasticsearch'
+          ? 'info'
+          : 'other';
     expect({ what, index }).toEqual({ what, index: response.headers['x-elastic-product'] ? 'info' : 'page' });
     if (method === 'GET' && index === 'page') expect({ what, html: response.body.startsWith('<!doctype html>') }).toEqual({ what, html: true });
     if (method === 'GET' && index === 'info') expect({ what, name: JSON.parse(response.body).name }).toEqual({ what, name: 'logbus' });
@@ -179,7 +205,8 @@ function check(response: RawResponse, route: Route, shape: Shape, method: string
   }
   let want = expected(route, outcomeOf(shape, route), who, shape.ok?.(route));
   // A garbled path can still land on a route with a leading parameter: then that route's own check applies.
-  if (route.pattern?.startsWith('/:') && shape.outcome === 'unmatched-or-index' && response.status === expected(route, 'route', who)) want = response.status;
+  if (route.pattern?.startsWith('/:') && shape.outcome === 'unmatched-or-index' && response.status === expected(route, 'route', who))
+    want = response.status;
   expect({ what, status: response.status }).toEqual({ what, status: want });
   if (method === 'HEAD' || want === 400) return;
   if (want === 401 || want === 403) {
@@ -210,7 +237,9 @@ describe('the table', () => {
   test('every route the app registers has a row in ops/access.ts; the test above covers each non-public one', () => {
     const registered = agg.aggregator.app.routes.map((r) => `${r.method} ${r.path}`);
     for (const key of registered) expect({ key, listed: key in ROUTE_ACCESS }).toEqual({ key, listed: true });
-    const covered = new Set(ROUTES.filter((r) => r.scopes !== null && r.scopes !== 'public').map((r) => `${r.method} ${r.pattern ?? r.target.split('?')[0]}`));
+    const covered = new Set(
+      ROUTES.filter((r) => r.scopes !== null && r.scopes !== 'public').map((r) => `${r.method} ${r.pattern ?? r.target.split('?')[0]}`),
+    );
     for (const key of registered) {
       if (ROUTE_ACCESS[key] !== 'public') expect({ key, covered: covered.has(key) }).toEqual({ key, covered: true });
     }

@@ -145,7 +145,10 @@ describe('with tokens configured', () => {
 
 describe('METRICS_AUTH=true', () => {
   test('GET /metrics needs a read or metrics token: none or a wrong one → 401, publish-only → 403', async () => {
-    const guarded = await startTestAggregator({ AUTH_TOKENS: `r:read:${READER},p:publish:${PUBLISHER},m:metrics:${SCRAPER}`, METRICS_AUTH: 'true' }, agg.db);
+    const guarded = await startTestAggregator(
+      { AUTH_TOKENS: `r:read:${READER},p:publish:${PUBLISHER},m:metrics:${SCRAPER}`, METRICS_AUTH: 'true' },
+      agg.db,
+    );
     try {
       const get = (token?: string) => guarded.request('/metrics', token ? { headers: { authorization: `Bearer ${token}` } } : undefined);
       await expectRefused(await get(), 401);
@@ -174,16 +177,18 @@ describe('deny by default', () => {
   const admin = 'admin-token-0123456789abcd';
   const app = () => {
     const auth = new Authenticator({ tokens: testConfig({ AUTH_TOKENS: `ops:admin:${admin},r:read:${READER}` }).authTokens });
-    return new Elysia()
-      .use(authGuard(auth))
-      .onError(({ error, set }) => {
-        if (error instanceof AppError) return error.toResponse();
-        set.status = 500;
-        return 'unexpected';
-      })
-      // Not in ops/access.ts: the kind of route other features will add.
-      .put('/topics/:topic', ({ params }) => ({ topic: params.topic }))
-      .get('/health', () => 'ok');
+    return (
+      new Elysia()
+        .use(authGuard(auth))
+        .onError(({ error, set }) => {
+          if (error instanceof AppError) return error.toResponse();
+          set.status = 500;
+          return 'unexpected';
+        })
+        // Not in ops/access.ts: the kind of route other features will add.
+        .put('/topics/:topic', ({ params }) => ({ topic: params.topic }))
+        .get('/health', () => 'ok')
+    );
   };
 
   test('a route missing from the access table needs the admin scope', async () => {

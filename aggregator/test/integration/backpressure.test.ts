@@ -56,8 +56,28 @@ describe('backpressure', () => {
     const agg = await spawnAggregator({ DATABASE_URL: db.url, WORKERS: '1', BATCH_SIZE: '20', MAX_PENDING: '2000' });
     await agg.waitReady();
     const run = Bun.spawn(
-      [resolve(REPO, 'node_modules/.bin/deno'), 'run', '--allow-net', '--allow-env', '--allow-read', 'publisher/main.ts',
-        '--url', agg.url, '--events', '30000', '--dup-rate', '0.3', '--batch', '1000', '--concurrency', '8', '--verify', '--json', '--seed', '7'],
+      [
+        resolve(REPO, 'node_modules/.bin/deno'),
+        'run',
+        '--allow-net',
+        '--allow-env',
+        '--allow-read',
+        'publisher/main.ts',
+        '--url',
+        agg.url,
+        '--events',
+        '30000',
+        '--dup-rate',
+        '0.3',
+        '--batch',
+        '1000',
+        '--concurrency',
+        '8',
+        '--verify',
+        '--json',
+        '--seed',
+        '7',
+      ],
       { cwd: REPO, stdout: 'pipe', stderr: 'pipe', env: { ...process.env, NO_COLOR: '1' } },
     );
     const [code, out] = await Promise.all([run.exited, new Response(run.stdout).text()]);

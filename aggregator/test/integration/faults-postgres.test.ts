@@ -139,7 +139,9 @@ describe('PostgreSQL outage', () => {
       const thrown = lines.filter((line) => line.includes('absorbed postgres.js socket error')).length;
       const rejections = lines.filter((line) => line.includes('absorbed unhandled postgres.js rejection'));
       if (thrown + rejections.length > 0) {
-        console.log(`[faults-postgres] replica ${i} absorbed ${thrown} driver TypeError(s), ${rejections.length} unhandled rejection(s)${rejections.length ? `; first: ${rejections[0]!.slice(0, 800)}` : ''}`);
+        console.log(
+          `[faults-postgres] replica ${i} absorbed ${thrown} driver TypeError(s), ${rejections.length} unhandled rejection(s)${rejections.length ? `; first: ${rejections[0]!.slice(0, 800)}` : ''}`,
+        );
       }
     }
     expect(await cluster.stop()).toEqual([0, 0, 0]);
@@ -151,7 +153,9 @@ function expectAlive(cluster: Cluster, when: string): void {
   for (let i = 0; i < cluster.size; i++) {
     const node = cluster.node(i);
     if (node.proc.exitCode !== null || node.proc.signalCode !== null) {
-      throw new Error(`replica ${i} (pid ${node.pid}) exited ${when} (code ${node.proc.exitCode}, signal ${node.proc.signalCode}); its last output:\n${node.output().slice(-4000)}`);
+      throw new Error(
+        `replica ${i} (pid ${node.pid}) exited ${when} (code ${node.proc.exitCode}, signal ${node.proc.signalCode}); its last output:\n${node.output().slice(-4000)}`,
+      );
     }
   }
 }

@@ -89,7 +89,10 @@ describe('worker session terminated mid-batch', () => {
 
     // The worker noticed, backed off and carried on in the same process.
     expect(worker.proc.exitCode).toBeNull();
-    const failures = worker.output().split('\n').filter((line) => line.includes('worker batch failed'));
+    const failures = worker
+      .output()
+      .split('\n')
+      .filter((line) => line.includes('worker batch failed'));
     // A kill landing just as the statement finished hits a session between statements, which
     // the pool replaces without a failed batch: so at least one failed batch, not one per kill.
     expect(failures.length).toBeGreaterThanOrEqual(1);

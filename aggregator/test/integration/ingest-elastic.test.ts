@@ -26,7 +26,12 @@ afterAll(async () => {
 }, 30_000);
 
 const docs = (n: number, tag: string) =>
-  Array.from({ length: n }, (_, i) => ({ id: `${tag}-${i}`, '@timestamp': `2025-01-31T12:00:0${i % 10}.250Z`, message: `${tag} line ${i}`, host: { name: 'node-7' } }));
+  Array.from({ length: n }, (_, i) => ({
+    id: `${tag}-${i}`,
+    '@timestamp': `2025-01-31T12:00:0${i % 10}.250Z`,
+    message: `${tag} line ${i}`,
+    host: { name: 'node-7' },
+  }));
 
 describe('the official client', () => {
   test('GET / answers the client info call with the product header; a browser still gets the dashboard', async () => {

@@ -32,15 +32,35 @@ const encoders: Record<string, (data: Uint8Array) => Uint8Array> = {
 
 /** A one-record body for each ingest route, and how that route says "accepted". */
 const ROUTES: { name: string; path: string; type: string; body: (topic: string) => string; ok: number }[] = [
-  { name: '/publish', path: '/publish', type: 'application/json', body: (topic) => JSON.stringify(makeEvents(3, 1).map((e) => ({ ...e, topic }))), ok: 202 },
+  {
+    name: '/publish',
+    path: '/publish',
+    type: 'application/json',
+    body: (topic) => JSON.stringify(makeEvents(3, 1).map((e) => ({ ...e, topic }))),
+    ok: 202,
+  },
   {
     name: 'OTLP',
     path: '/v1/logs',
     type: 'application/json',
-    body: (topic) => JSON.stringify({ resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: topic } }] }, scopeLogs: [{ logRecords: [{ timeUnixNano: '1', body: { stringValue: 'x' } }] }] }] }),
+    body: (topic) =>
+      JSON.stringify({
+        resourceLogs: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: topic } }] },
+            scopeLogs: [{ logRecords: [{ timeUnixNano: '1', body: { stringValue: 'x' } }] }],
+          },
+        ],
+      }),
     ok: 200,
   },
-  { name: 'Loki', path: '/loki/api/v1/push', type: 'application/json', body: (topic) => JSON.stringify({ streams: [{ stream: { app: topic }, values: [['1', 'x']] }] }), ok: 204 },
+  {
+    name: 'Loki',
+    path: '/loki/api/v1/push',
+    type: 'application/json',
+    body: (topic) => JSON.stringify({ streams: [{ stream: { app: topic }, values: [['1', 'x']] }] }),
+    ok: 204,
+  },
   { name: 'bulk', path: '/_bulk', type: 'application/x-ndjson', body: (topic) => `{"index":{"_index":"${topic}"}}\n{"message":"x"}\n`, ok: 200 },
 ];
 
@@ -50,7 +70,10 @@ const post = (target: TestAggregator, path: string, body: BodyInit, headers: Rec
 describe.each(ROUTES)('$name', ({ path, type, body, ok }) => {
   test.each(Object.keys(encoders))('Content-Encoding: %s is decoded', async (encoding) => {
     const before = await agg.stats();
-    const response = await post(agg, path, Buffer.from(encoders[encoding]!(Buffer.from(body(`enc-${encoding}`)))), { 'content-type': type, 'content-encoding': encoding });
+    const response = await post(agg, path, Buffer.from(encoders[encoding]!(Buffer.from(body(`enc-${encoding}`)))), {
+      'content-type': type,
+      'content-encoding': encoding,
+    });
     expect(response.status).toBe(ok);
     expect((await agg.stats()).received).toBeGreaterThan(before.received);
   });
@@ -65,7 +88,7 @@ describe.each(ROUTES)('$name', ({ path, type, body, ok }) => {
     expect((await agg.stats()).received).toBe(before.received);
   });
 
-  test('backpressure: 429 with Retry-After, in the route\'s own error shape', async () => {
+  test("backpressure: 429 with Retry-After, in the route's own error shape", async () => {
     // Fill the stalled replica's inbox past MAX_PENDING, then wait for the sampled backlog to say so.
     await post(stalled, '/publish', JSON.stringify(makeEvents(5, 1, `fill-${path}`)), { 'content-type': 'application/json' });
     let response: Response;
@@ -102,17 +125,21 @@ describe('zip bombs', () => {
   test.each([
     ['gzip', () => bomb(createGzip({ level: 9 }), 256 * 1024 * 1024)],
     ['zstd', () => bomb(createZstdCompress() as unknown as ReturnType<typeof createGzip>, 1024 * 1024 * 1024)],
-  ])('%s: a small body that inflates far past MAX_BODY_BYTES is a 413 without the memory it inflates to', async (encoding, make) => {
-    const compressed = await make();
-    expect(compressed.length).toBeLessThan(MAX_BODY_BYTES); // it passes the limit on the wire
-    Bun.gc(true);
-    const before = process.memoryUsage().rss;
-    for (const { path, type } of ROUTES) {
-      const response = await post(agg, path, compressed, { 'content-type': type, 'content-encoding': encoding });
-      expect(response.status).toBe(413);
-      expect(await response.text()).toContain('MAX_BODY_BYTES');
-    }
-    // Inflated, one body would be 256 MiB or 1 GiB; reading stops at MAX_BODY_BYTES (+ one chunk).
-    expect(process.memoryUsage().rss - before).toBeLessThan(128 * 1024 * 1024);
-  }, 60_000);
+  ])(
+    '%s: a small body that inflates far past MAX_BODY_BYTES is a 413 without the memory it inflates to',
+    async (encoding, make) => {
+      const compressed = await make();
+      expect(compressed.length).toBeLessThan(MAX_BODY_BYTES); // it passes the limit on the wire
+      Bun.gc(true);
+      const before = process.memoryUsage().rss;
+      for (const { path, type } of ROUTES) {
+        const response = await post(agg, path, compressed, { 'content-type': type, 'content-encoding': encoding });
+        expect(response.status).toBe(413);
+        expect(await response.text()).toContain('MAX_BODY_BYTES');
+      }
+      // Inflated, one body would be 256 MiB or 1 GiB; reading stops at MAX_BODY_BYTES (+ one chunk).
+      expect(process.memoryUsage().rss - before).toBeLessThan(128 * 1024 * 1024);
+    },
+    60_000,
+  );
 });

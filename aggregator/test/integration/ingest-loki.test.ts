@@ -111,7 +111,10 @@ describe('protobuf and compression', () => {
   });
 
   test('two genuinely identical lines at the same nanosecond in one stream are one event, as in Loki', async () => {
-    const values = [['1738324800000000000', 'same'], ['1738324800000000000', 'same']];
+    const values = [
+      ['1738324800000000000', 'same'],
+      ['1738324800000000000', 'same'],
+    ];
     const response = await push(JSON.stringify({ streams: [{ stream: { app: 'twins' }, values }] }), { 'content-type': 'application/json' });
     expect(response.status).toBe(204);
     expect(await storedEvents(agg, 'twins')).toHaveLength(1);
@@ -119,7 +122,11 @@ describe('protobuf and compression', () => {
 });
 
 test('entries that fail validation are a 400 naming them, and the valid entries of the push are stored (as in Loki)', async () => {
-  const values = [['1738324800000000000', 'good'], ['1738324800000000001', 'nul \u0000 inside'], ['1738324800000000002', 'good too']];
+  const values = [
+    ['1738324800000000000', 'good'],
+    ['1738324800000000001', 'nul \u0000 inside'],
+    ['1738324800000000002', 'good too'],
+  ];
   const response = await push(JSON.stringify({ streams: [{ stream: { app: 'partial' }, values }] }), { 'content-type': 'application/json' });
   expect(response.status).toBe(400);
   const answer = (await response.json()) as { error: string; details: { index: number; message: string }[] };
@@ -142,7 +149,9 @@ describe('malformed pushes get 400 and store nothing', () => {
   test('broken JSON, a wrong shape, bad timestamps', async () => {
     await expectRejected('{"streams": [', { 'content-type': 'application/json' });
     await expectRejected('{"streams": {}}', { 'content-type': 'application/json' });
-    await expectRejected(JSON.stringify({ streams: [{ stream: { app: 'x' }, values: [[1738324800, 'number time']] }] }), { 'content-type': 'application/json' });
+    await expectRejected(JSON.stringify({ streams: [{ stream: { app: 'x' }, values: [[1738324800, 'number time']] }] }), {
+      'content-type': 'application/json',
+    });
   });
 
   test('protobuf that is not snappy, or snappy that is not a PushRequest, or bad labels', async () => {

@@ -121,7 +121,11 @@ describe('errors in the protocol', () => {
 
   test('a malformed protobuf body is a 400 with a protobuf google.rpc.Status and stores nothing', async () => {
     const response = await expectNothingStored(() =>
-      fetch(`${server.url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: new Uint8Array([0x0a, 0xff, 0xff, 0x01]) }),
+      fetch(`${server.url}/v1/logs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-protobuf' },
+        body: new Uint8Array([0x0a, 0xff, 0xff, 0x01]),
+      }),
     );
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toBe('application/x-protobuf');
@@ -159,7 +163,11 @@ describe('errors in the protocol', () => {
         },
       ],
     };
-    const response = await fetch(`${server.url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const response = await fetch(`${server.url}/v1/logs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     expect(response.status).toBe(200);
     const answer = (await response.json()) as { partialSuccess: { rejectedLogRecords: string; errorMessage: string } };
     expect(Number(answer.partialSuccess.rejectedLogRecords)).toBe(1);
@@ -173,10 +181,19 @@ describe('errors in the protocol', () => {
   test('a protobuf success answer is an ExportLogsServiceResponse; ?topic= overrides service.name', async () => {
     const request = ExportLogsServiceRequest.encode(
       ExportLogsServiceRequest.fromObject({
-        resourceLogs: [{ resource: { attributes: [{ key: 'service.name', value: { stringValue: 'ignored' } }] }, scopeLogs: [{ logRecords: [{ timeUnixNano: '1', body: { intValue: '9007199254740993' } }] }] }],
+        resourceLogs: [
+          {
+            resource: { attributes: [{ key: 'service.name', value: { stringValue: 'ignored' } }] },
+            scopeLogs: [{ logRecords: [{ timeUnixNano: '1', body: { intValue: '9007199254740993' } }] }],
+          },
+        ],
       }),
     ).finish();
-    const response = await fetch(`${server.url}/v1/logs?topic=otlp-override`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf' }, body: Buffer.from(request) });
+    const response = await fetch(`${server.url}/v1/logs?topic=otlp-override`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf' },
+      body: Buffer.from(request),
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-protobuf');
     expect((await response.arrayBuffer()).byteLength).toBe(0); // no partial_success: the empty message

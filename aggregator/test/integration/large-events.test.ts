@@ -58,9 +58,11 @@ function body(i: number): string {
 async function publish(from: number, to: number): Promise<void> {
   for (let i = from; i < to; i++) {
     for (;;) {
-      const response = await fetch(`${agg.url}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) }).catch((error) => {
-        throw new Error(`publish ${i}: ${error}; the aggregator printed:\n${agg.output().slice(-3000)}`);
-      });
+      const response = await fetch(`${agg.url}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: body(i) }).catch(
+        (error) => {
+          throw new Error(`publish ${i}: ${error}; the aggregator printed:\n${agg.output().slice(-3000)}`);
+        },
+      );
       if (response.status === 202) break;
       if (response.status !== 429 && response.status !== 503) throw new Error(`publish ${i}: ${response.status} ${await response.text()}`);
       await Bun.sleep(100);
@@ -218,22 +220,29 @@ async function subscriber(): Promise<string[]> {
   return ids;
 }
 
-const statusOf = (pid: number, field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+const statusOf = (pid: number, field: string) =>
+  Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
-test(`${EVENTS} events of 4 MiB: 8 pagers and 8 subscribers each get every event once, in order, within ${RSS_BOUND_MIB} MiB RSS`, async () => {
-  const started = performance.now();
-  const baseline = statusOf(agg.pid, 'VmRSS');
-  await publish(0, EVENTS / 2);
-  // This process reads READERS x 2 x the topic; JavaScriptCore sizes its heap by the machine's
-  // RAM and let the dead pages reach gigabytes at 300 events, so collect as we go.
-  const collector = setInterval(() => Bun.gc(true), 1_000);
-  const readers = [...Array.from({ length: READERS }, pager), ...Array.from({ length: READERS }, subscriber)];
-  await publish(EVENTS / 2, EVENTS); // publishing continues while they read
-  const results = await Promise.all(readers).finally(() => clearInterval(collector));
-  const peak = statusOf(agg.pid, 'VmHWM');
-  const expected = Array.from({ length: EVENTS }, (_, i) => `big-${i}`);
-  for (const ids of results) expect(ids).toEqual(expected);
-  const seconds = (performance.now() - started) / 1000;
-  console.log(`large events: ${EVENTS} x 4 MiB, ${READERS} pagers + ${READERS} subscribers, ${seconds.toFixed(1)} s; replica RSS at start ${baseline.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB (bound ${RSS_BOUND_MIB} MiB)`);
-  expect(peak).toBeLessThan(RSS_BOUND_MIB);
-}, Math.max(120_000, EVENTS * 8_000));
+test(
+  `${EVENTS} events of 4 MiB: 8 pagers and 8 subscribers each get every event once, in order, within ${RSS_BOUND_MIB} MiB RSS`,
+  async () => {
+    const started = performance.now();
+    const baseline = statusOf(agg.pid, 'VmRSS');
+    await publish(0, EVENTS / 2);
+    // This process reads READERS x 2 x the topic; JavaScriptCore sizes its heap by the machine's
+    // RAM and let the dead pages reach gigabytes at 300 events, so collect as we go.
+    const collector = setInterval(() => Bun.gc(true), 1_000);
+    const readers = [...Array.from({ length: READERS }, pager), ...Array.from({ length: READERS }, subscriber)];
+    await publish(EVENTS / 2, EVENTS); // publishing continues while they read
+    const results = await Promise.all(readers).finally(() => clearInterval(collector));
+    const peak = statusOf(agg.pid, 'VmHWM');
+    const expected = Array.from({ length: EVENTS }, (_, i) => `big-${i}`);
+    for (const ids of results) expect(ids).toEqual(expected);
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `large events: ${EVENTS} x 4 MiB, ${READERS} pagers + ${READERS} subscribers, ${seconds.toFixed(1)} s; replica RSS at start ${baseline.toFixed(0)} MiB, peak ${peak.toFixed(0)} MiB (bound ${RSS_BOUND_MIB} MiB)`,
+    );
+    expect(peak).toBeLessThan(RSS_BOUND_MIB);
+  },
+  Math.max(120_000, EVENTS * 8_000),
+);

@@ -139,7 +139,9 @@ describe('migration 0006 (retention) on a populated database', () => {
     expect(response.status).toBe(202);
     const stats = await agg.drained();
     expect(stats).toMatchObject({ received: count + 2, unique_processed: count + 1, duplicate_dropped: 1, pending: 0, expired: 0 });
-    const page = (await (await agg.request(`/events?topic=t7&after=${count - 20}`)).json()) as { events: { seq: number; event_id: string; payload: unknown }[] };
+    const page = (await (await agg.request(`/events?topic=t7&after=${count - 20}`)).json()) as {
+      events: { seq: number; event_id: string; payload: unknown }[];
+    };
     expect(page.events.map((e) => e.event_id)).toEqual(['e-' + (count - 13), 'e-' + (count - 3), 'new']);
     expect(page.events[0]!.payload).toEqual({ i: count - 13, pad: 'x'.repeat(100) });
     expect(page.events[2]!.seq).toBeGreaterThan(count);

@@ -41,7 +41,10 @@ describe('the aggregator process', () => {
     expect((await publish(agg.url, makeEvents(2000, 4, 'term'))).status).toBe(202);
     agg.kill('SIGTERM');
     // While draining, readiness fails at once (the process may also already be gone).
-    const ready = await fetch(`${agg.url}/ready`).then((r) => r.status, () => 'closed');
+    const ready = await fetch(`${agg.url}/ready`).then(
+      (r) => r.status,
+      () => 'closed',
+    );
     expect([503, 'closed']).toContain(ready);
     expect(await agg.exited).toBe(0);
     expect(agg.output()).toContain('drained; exiting');
@@ -94,7 +97,10 @@ describe('the aggregator process', () => {
     const deadline = Date.now() + 60_000;
     let ready = false;
     while (!ready && Date.now() < deadline) {
-      ready = await fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.status === 200, () => false);
+      ready = await fetch(`http://127.0.0.1:${port}/ready`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (!ready) await Bun.sleep(100);
     }
     expect(ready).toBe(true);

@@ -65,7 +65,10 @@ describe('processing', () => {
     expect((await node!.publish(events)).status).toBe(202);
     const stats = await node!.drained();
     expect(stats).toMatchObject({ received: 30, unique_processed: 30, duplicate_dropped: 0, pending: 0, topics: ['single'] });
-    const page = (await (await node!.request('/events?topic=single&limit=1000')).json()) as { events: { seq: number; event_id: string }[]; next_after: number };
+    const page = (await (await node!.request('/events?topic=single&limit=1000')).json()) as {
+      events: { seq: number; event_id: string }[];
+      next_after: number;
+    };
     expect(page.events.map((e) => e.event_id)).toEqual(events.map((e) => e.event_id as string));
     expect(page.next_after).toBe(page.events.at(-1)!.seq);
   }, 30_000);
@@ -154,7 +157,10 @@ describe('processing', () => {
       let quietAfterLoad = 0;
       while (quietAfterLoad < 2) {
         const query: string = `/events?topic=${topic}&limit=137${after === null ? '' : `&after=${after}`}`;
-        const page = (await (await nodes[collected.length % 3]!.request(query)).json()) as { events: { seq: number; event_id: string }[]; next_after: number | null };
+        const page = (await (await nodes[collected.length % 3]!.request(query)).json()) as {
+          events: { seq: number; event_id: string }[];
+          next_after: number | null;
+        };
         collected.push(...page.events);
         after = page.next_after;
         if (!loading && page.events.length === 0) quietAfterLoad++;
@@ -173,7 +179,10 @@ describe('processing', () => {
       const final: { seq: number; event_id: string }[] = [];
       let after = 0;
       for (;;) {
-        const page = (await (await nodes[0]!.request(`/events?topic=${topic}&limit=1000&after=${after}`)).json()) as { events: { seq: number; event_id: string }[]; next_after: number };
+        const page = (await (await nodes[0]!.request(`/events?topic=${topic}&limit=1000&after=${after}`)).json()) as {
+          events: { seq: number; event_id: string }[];
+          next_after: number;
+        };
         if (page.events.length === 0) break;
         final.push(...page.events);
         after = page.next_after;

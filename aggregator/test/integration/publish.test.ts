@@ -153,7 +153,16 @@ describe('rejections store nothing', () => {
 
 describe('other routes', () => {
   test('GET /events rejects a missing or invalid topic, after or limit with 400', async () => {
-    for (const query of ['', '?topic=', '?topic=-x', '?topic=a&after=-1', '?topic=a&after=x', '?topic=a&limit=0', '?topic=a&limit=1001', '?topic=a&limit=1.5']) {
+    for (const query of [
+      '',
+      '?topic=',
+      '?topic=-x',
+      '?topic=a&after=-1',
+      '?topic=a&after=x',
+      '?topic=a&limit=0',
+      '?topic=a&limit=1001',
+      '?topic=a&limit=1.5',
+    ]) {
       const response = await agg.request(`/events${query}`);
       expect(response.status).toBe(400);
       const body = (await response.json()) as { details: { field: string }[] };

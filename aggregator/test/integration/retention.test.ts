@@ -43,7 +43,9 @@ async function until<T>(read: () => Promise<T>, check: (value: T) => boolean, ti
 async function snapshot(node: TestAggregator) {
   const sql = postgres(node.db.url, { max: 1, onnotice: () => {} });
   try {
-    const [row] = await sql<{ stored: number; unique_processed: number; expired: number; received: number; duplicate_dropped: number; pending: number }[]>`
+    const [row] = await sql<
+      { stored: number; unique_processed: number; expired: number; received: number; duplicate_dropped: number; pending: number }[]
+    >`
       SELECT
         (SELECT count(*) FROM events)::int AS stored,
         (SELECT sum(unique_processed) FROM counters)::int AS unique_processed,
@@ -71,7 +73,11 @@ describe('retention', () => {
     expect((await snapshot(node)).stored).toBe(200);
 
     // Deadline + one interval (250 ms) + a tick; the bound is generous for a loaded machine.
-    const gone = await until(() => node.stats(), (s) => s.expired === 200, 10_000);
+    const gone = await until(
+      () => node.stats(),
+      (s) => s.expired === 200,
+      10_000,
+    );
     // Seen at most this long after the deadline (an upper bound: appliedAt is after the apply).
     const lateBy = Date.now() - appliedAt - 2_000;
     console.log(`expired events gone ${lateBy} ms after their deadline (interval 250 ms; polled every 50 ms)`);
@@ -111,7 +117,12 @@ describe('retention', () => {
     for (let round = 0; round < 6; round++) {
       const fresh = ids.slice(round * 600, (round + 1) * 600).map((i) => makeEvent({ topic: `r${i % 5}`, event_id: `k-${i}` }));
       // 400 copies of keys from the previous 1-2 rounds (0.5-1 s old, often another generation).
-      const copies = round === 0 ? [] : Array.from({ length: 400 }, (_, j) => ids[Math.max(0, round - 2) * 600 + ((j * 7) % Math.min(1_200, round * 600))]!).map((i) => makeEvent({ topic: `r${i % 5}`, event_id: `k-${i}` }));
+      const copies =
+        round === 0
+          ? []
+          : Array.from({ length: 400 }, (_, j) => ids[Math.max(0, round - 2) * 600 + ((j * 7) % Math.min(1_200, round * 600))]!).map((i) =>
+              makeEvent({ topic: `r${i % 5}`, event_id: `k-${i}` }),
+            );
       await publishOk(node, [...fresh, ...copies]);
       sent += fresh.length + copies.length;
       await Bun.sleep(500);
@@ -129,7 +140,11 @@ describe('retention', () => {
   test('a topic override expires that topic only; GET /topics reports counts, bytes, seqs, retention; bad input is a 400', async () => {
     // 1 s partitions: 30 s of retention is 30 of them, not 120.
     const node = await start({ RETENTION: '30s', DEDUP_WINDOW: '30s', STORAGE_INTERVAL: '1s' });
-    const put = await node.request('/topics/short', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ retention: '1s' }) });
+    const put = await node.request('/topics/short', {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ retention: '1s' }),
+    });
     expect(put.status).toBe(200);
     expect(await put.json()).toMatchObject({ topic: 'short', retention: '1s', retention_override: '1s', stored: 0 });
 
@@ -142,7 +157,11 @@ describe('retention', () => {
     expect(long.bytes as number).toBeGreaterThan(20 * 100);
     expect((long.newest_seq as number) - (long.oldest_seq as number)).toBeGreaterThanOrEqual(19);
 
-    await until(() => node.stats(), (s) => s.expired === 30, 10_000);
+    await until(
+      () => node.stats(),
+      (s) => s.expired === 30,
+      10_000,
+    );
     const after = (await (await node.request('/topics')).json()) as { topics: Record<string, unknown>[] };
     expect(after.topics.find((t) => t.topic === 'short')).toMatchObject({ stored: 0, expired: 30, oldest_seq: null });
     expect(after.topics.find((t) => t.topic === 'long')).toMatchObject({ stored: 20, expired: 0 });
@@ -175,14 +194,22 @@ describe('retention', () => {
     const first = (await (await node.request('/events?topic=read&after=0')).json()) as { events: { seq: number }[]; first_available?: number };
     expect(first.first_available).toBeUndefined();
     const expiredThrough = first.events.at(-1)!.seq;
-    await until(() => node.stats(), (s) => s.expired === 10, 10_000);
+    await until(
+      () => node.stats(),
+      (s) => s.expired === 10,
+      10_000,
+    );
 
     const put = await node.request('/topics/read', { method: 'PUT', body: '{"retention":"30s"}' });
     expect(put.status).toBe(200);
     await publishOk(node, batch('read', 'new', 5));
     await node.drained();
 
-    const page = (await (await node.request('/events?topic=read&after=3')).json()) as { events: { seq: number; event_id: string }[]; first_available: number; expired_through: number };
+    const page = (await (await node.request('/events?topic=read&after=3')).json()) as {
+      events: { seq: number; event_id: string }[];
+      first_available: number;
+      expired_through: number;
+    };
     expect(page.events.map((e) => e.event_id)).toEqual(['new-0', 'new-1', 'new-2', 'new-3', 'new-4']);
     expect(page.first_available).toBe(page.events[0]!.seq);
     expect(page.expired_through).toBe(expiredThrough);
@@ -212,7 +239,11 @@ describe('retention', () => {
       await node.drained();
       await Bun.sleep(300);
     }
-    const stats = await until(() => node.stats(), (s) => s.expired > 0, 10_000);
+    const stats = await until(
+      () => node.stats(),
+      (s) => s.expired > 0,
+      10_000,
+    );
     expect(stats.unique_processed).toBe(4_000);
     expect(stats.expired).toBeLessThan(4_000);
     const sql = postgres(node.db.url, { max: 1 });
@@ -232,14 +263,21 @@ describe('retention', () => {
 
   test('three replicas maintain one database: each partition is dropped and counted once', async () => {
     const first = await start({ RETENTION: '1s', DEDUP_WINDOW: '2s' });
-    const others = [await startTestAggregator({ STORAGE_INTERVAL: '250ms', RETENTION: '1s', DEDUP_WINDOW: '2s', LOG_LEVEL: 'warn' }, first.db), await startTestAggregator({ STORAGE_INTERVAL: '250ms', RETENTION: '1s', DEDUP_WINDOW: '2s', LOG_LEVEL: 'warn' }, first.db)];
+    const others = [
+      await startTestAggregator({ STORAGE_INTERVAL: '250ms', RETENTION: '1s', DEDUP_WINDOW: '2s', LOG_LEVEL: 'warn' }, first.db),
+      await startTestAggregator({ STORAGE_INTERVAL: '250ms', RETENTION: '1s', DEDUP_WINDOW: '2s', LOG_LEVEL: 'warn' }, first.db),
+    ];
     open.push(...others);
     for (let round = 0; round < 5; round++) {
       await publishOk([first, ...others][round % 3]!, batch('multi', `m${round}`, 300));
       await Bun.sleep(200);
     }
     await first.drained();
-    await until(() => first.stats(), (s) => s.expired === 1_500, 15_000);
+    await until(
+      () => first.stats(),
+      (s) => s.expired === 1_500,
+      15_000,
+    );
     // Ticks keep running on all three (every 50 ms); nothing is counted twice meanwhile.
     await Bun.sleep(1_500);
     const snap = await snapshot(first);

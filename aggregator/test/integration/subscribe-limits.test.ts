@@ -115,7 +115,13 @@ describe('pool isolation, real process', () => {
     const BATCH = 100;
     const db = await createTestDatabase('sub_limits');
     dropDb = () => db.drop();
-    agg = await spawnAggregator({ DATABASE_URL: db.url, AUTH_TOKENS: `load:all:${A}`, SUBSCRIBE_MAX: '1000', SUBSCRIBE_MAX_PER_TOKEN: '1000', LOG_LEVEL: 'warn' });
+    agg = await spawnAggregator({
+      DATABASE_URL: db.url,
+      AUTH_TOKENS: `load:all:${A}`,
+      SUBSCRIBE_MAX: '1000',
+      SUBSCRIBE_MAX_PER_TOKEN: '1000',
+      LOG_LEVEL: 'warn',
+    });
     await agg.waitReady(60_000);
     const url = agg.url;
     const headers = { authorization: `Bearer ${A}`, 'content-type': 'application/json' };
@@ -147,7 +153,11 @@ describe('pool isolation, real process', () => {
       }
       const seconds = (performance.now() - started) / 1000;
       latencies.sort((a, b) => a - b);
-      return { p50: latencies[Math.floor(latencies.length / 2)]!, p95: latencies[Math.floor(latencies.length * 0.95)]!, applyPerSecond: (REQUESTS * BATCH) / seconds };
+      return {
+        p50: latencies[Math.floor(latencies.length / 2)]!,
+        p95: latencies[Math.floor(latencies.length * 0.95)]!,
+        applyPerSecond: (REQUESTS * BATCH) / seconds,
+      };
     }
 
     await round('warmup');
@@ -156,7 +166,8 @@ describe('pool isolation, real process', () => {
     // Live streams that keep reading (raw sockets: fetch caps connections per host): every
     // publish wakes some of them and they read the database.
     const subscribers: RawSubscriber[] = [];
-    for (let i = 0; i < STREAMS; i++) subscribers.push(new RawSubscriber(agg.port, `/subscribe?topic=t${i % TOPICS}`, { authorization: `Bearer ${A}` }));
+    for (let i = 0; i < STREAMS; i++)
+      subscribers.push(new RawSubscriber(agg.port, `/subscribe?topic=t${i % TOPICS}`, { authorization: `Bearer ${A}` }));
     await waitFor(() => subscribers.every((s) => s.messages.length > 0), 60_000);
     expect(subscribers.every((s) => s.status === 200)).toBe(true);
     const busy = await round('busy');
@@ -168,14 +179,19 @@ describe('pool isolation, real process', () => {
     await waitFor(() => subscribers.every((s, i) => s.messages.length >= want(i) + 1), 60_000, 200).catch((error) => {
       const counts = subscribers.map((s) => s.events.length).sort((a, b) => a - b);
       const endings = subscribers.flatMap((s) => s.messages.filter((m) => m.event).map((m) => `${m.event} ${m.data}`));
-      console.error(`[subscribe-limits] events per stream: min ${counts[0]}, median ${counts[counts.length >> 1]}, max ${counts.at(-1)}; ended: ${subscribers.filter((s) => s.ended).length}; final messages: ${endings.slice(0, 3).join(' | ')}`);
+      console.error(
+        `[subscribe-limits] events per stream: min ${counts[0]}, median ${counts[counts.length >> 1]}, max ${counts.at(-1)}; ended: ${subscribers.filter((s) => s.ended).length}; final messages: ${endings.slice(0, 3).join(' | ')}`,
+      );
       throw error;
     });
     const received = subscribers.map((s) => s.events.length);
     for (const s of subscribers) s.close();
 
-    const fmt = (r: typeof quiet) => `publish p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, applied ${Math.round(r.applyPerSecond)} events/s`;
-    console.log(`[subscribe-limits] no subscribers: ${fmt(quiet)}\n[subscribe-limits] ${STREAMS} live streams (${received.reduce((a, b) => a + b, 0)} events delivered): ${fmt(busy)}`);
+    const fmt = (r: typeof quiet) =>
+      `publish p50 ${r.p50.toFixed(1)} ms, p95 ${r.p95.toFixed(1)} ms, applied ${Math.round(r.applyPerSecond)} events/s`;
+    console.log(
+      `[subscribe-limits] no subscribers: ${fmt(quiet)}\n[subscribe-limits] ${STREAMS} live streams (${received.reduce((a, b) => a + b, 0)} events delivered): ${fmt(busy)}`,
+    );
     // Generous: the streams cost CPU in the same process (150,000 SSE messages formatted and
     // written) and a shared 2-core machine varies a lot; a pool starved by subscriber reads
     // shows as publishes waiting seconds for a connection. Measured here: p95 ~40-80 ms quiet,

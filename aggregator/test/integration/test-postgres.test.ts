@@ -14,7 +14,17 @@ const dir = mkdtempSync(join(tmpdir(), 'logbus-fake-docker-'));
 const socket = join(dir, 'docker.sock');
 const requests: string[] = [];
 
-const INFO = { ID: 'fake', Name: 'fake-engine', ServerVersion: '26.1.5', OperatingSystem: 'Debian', OSType: 'linux', Architecture: 'x86_64', NCPU: 2, MemTotal: 1 << 30, Labels: [] };
+const INFO = {
+  ID: 'fake',
+  Name: 'fake-engine',
+  ServerVersion: '26.1.5',
+  OperatingSystem: 'Debian',
+  OSType: 'linux',
+  Architecture: 'x86_64',
+  NCPU: 2,
+  MemTotal: 1 << 30,
+  Labels: [],
+};
 const VERSION = { Version: '26.1.5', ApiVersion: '1.45', MinAPIVersion: '1.24', Os: 'linux', Arch: 'amd64' };
 
 // Answers like an engine with no images that cannot reach a registry: ping, info and version
@@ -28,8 +38,15 @@ const fakeDocker = Bun.serve({
     if (path === '/_ping') return new Response('OK', { headers: { 'api-version': '1.45', 'content-type': 'text/plain' } });
     if (path === '/info') return Response.json(INFO);
     if (path === '/version') return Response.json(VERSION);
-    if (path === '/networks/bridge') return Response.json({ Name: 'bridge', Id: 'bridge', Driver: 'bridge', IPAM: { Config: [{ Subnet: '172.17.0.0/16', Gateway: '172.17.0.1' }] } });
-    if (request.method === 'GET' && /^\/(images|containers)\/.+\/json$/.test(path)) return Response.json({ message: 'No such image' }, { status: 404 });
+    if (path === '/networks/bridge')
+      return Response.json({
+        Name: 'bridge',
+        Id: 'bridge',
+        Driver: 'bridge',
+        IPAM: { Config: [{ Subnet: '172.17.0.0/16', Gateway: '172.17.0.1' }] },
+      });
+    if (request.method === 'GET' && /^\/(images|containers)\/.+\/json$/.test(path))
+      return Response.json({ message: 'No such image' }, { status: 404 });
     if (request.method === 'GET' && /^\/(images|containers|networks|volumes)\/json$/.test(path)) return Response.json([]);
     return Response.json({ message: 'Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host' }, { status: 500 });
   },

@@ -46,12 +46,16 @@ async function inflate(source: string, target: string, mode: number): Promise<vo
 function missingLibraries(binary: string, env: Record<string, string> = {}): string[] {
   const ldd = spawnSync('ldd', [binary], { encoding: 'utf8', env: { ...process.env, ...env } });
   if (ldd.status !== 0) return [];
-  return ldd.stdout.split('\n').filter((line) => line.includes('not found')).map((line) => line.trim().split(' ')[0]!);
+  return ldd.stdout
+    .split('\n')
+    .filter((line) => line.includes('not found'))
+    .map((line) => line.trim().split(' ')[0]!);
 }
 
 /** The packaged Chromium, inflated (with its libraries when the system lacks them). */
 async function packagedChromium(): Promise<Browser> {
-  if (process.platform !== 'linux' || process.arch !== 'x64') throw new Error(`@sparticuz/chromium ships Linux x64 only (this is ${process.platform}-${process.arch})`);
+  if (process.platform !== 'linux' || process.arch !== 'x64')
+    throw new Error(`@sparticuz/chromium ships Linux x64 only (this is ${process.platform}-${process.arch})`);
   const manifest = createRequire(join(ROOT, 'package.json')).resolve('@sparticuz/chromium/package.json');
   const version = (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
   const bin = join(dirname(manifest), 'bin');
@@ -102,7 +106,10 @@ export async function findBrowser(env: NodeJS.ProcessEnv = process.env): Promise
     ? [[`CHROMIUM_PATH=${explicit}`, async () => ({ executablePath: explicit, env: {}, source: `CHROMIUM_PATH (${explicit})` })]]
     : [
         ['@sparticuz/chromium', packagedChromium],
-        ...SYSTEM.filter((path) => existsSync(path)).map((path): [string, () => Promise<Browser>] => [path, async () => ({ executablePath: path, env: {}, source: `system (${path})` })]),
+        ...SYSTEM.filter((path) => existsSync(path)).map((path): [string, () => Promise<Browser>] => [
+          path,
+          async () => ({ executablePath: path, env: {}, source: `system (${path})` }),
+        ]),
       ];
   for (const [name, make] of candidates) {
     try {

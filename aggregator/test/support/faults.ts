@@ -9,7 +9,6 @@ import { PARTITION_COUNT } from '../../src/db/schema';
 import type { Stats } from '../../src/api/contract';
 import { makeEvent } from './harness';
 
-
 export type TestEvent = Record<string, unknown> & { topic: string; event_id: string };
 
 /**

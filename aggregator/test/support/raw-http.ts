@@ -20,7 +20,10 @@ export function rawRequest(port: number, head: string, body = '', timeoutMs = 15
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let data = Buffer.alloc(0);
-    const timer = setTimeout(() => finish(new Error(`no complete response within ${timeoutMs} ms to:\n${head}\nreceived:\n${data.toString('latin1')}`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`no complete response within ${timeoutMs} ms to:\n${head}\nreceived:\n${data.toString('latin1')}`)),
+      timeoutMs,
+    );
     let done = false;
     const finish = (result: RawResponse | Error) => {
       if (done) return;

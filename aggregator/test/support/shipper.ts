@@ -13,7 +13,9 @@ export interface Listening {
 export function listen(agg: TestAggregator): Listening {
   const app = agg.aggregator.app.listen({ port: 0, hostname: '127.0.0.1', maxRequestBodySize: Number.MAX_SAFE_INTEGER });
   const server = app.server!;
-  return { url: `http://127.0.0.1:${server.port}`, stop: async () => {
+  return {
+    url: `http://127.0.0.1:${server.port}`,
+    stop: async () => {
       await app.stop(true);
     },
   };

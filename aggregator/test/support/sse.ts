@@ -130,7 +130,12 @@ export class RawSubscriber {
 
   constructor(port: number, pathAndQuery: string, headers: Record<string, string> = {}) {
     this.socket = connect(port, '127.0.0.1');
-    const lines = [`GET ${pathAndQuery} HTTP/1.1`, 'Host: 127.0.0.1', 'Accept: text/event-stream', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)];
+    const lines = [
+      `GET ${pathAndQuery} HTTP/1.1`,
+      'Host: 127.0.0.1',
+      'Accept: text/event-stream',
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+    ];
     this.socket.write(`${lines.join('\r\n')}\r\n\r\n`);
     this.socket.on('data', (bytes: Buffer) => this.onData(bytes));
     this.socket.on('close', () => void (this.ended = true));

@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { resolve } from 'node:path';
 
 /** Repository root (ops/test/support -> ../../..). */
-export const REPO = resolve(import.meta.dir, "../../..");
+export const REPO = resolve(import.meta.dir, '../../..');

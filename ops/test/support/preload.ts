@@ -1,3 +1,3 @@
-import { ensureK8sTools } from "../../src/k8s-tools.ts";
+import { ensureK8sTools } from '../../src/k8s-tools.ts';
 
 ensureK8sTools((msg) => console.error(`ops tests: ${msg}`));

@@ -50,7 +50,8 @@ export function parseBulk(text: string, urlIndex: string | undefined): BulkItem[
   };
   for (let line = next(); line !== undefined; line = next()) {
     const actionLine = parseObject(line);
-    if (actionLine === null) throw new BulkParseError('x_content_parse_exception', `line [${n}]: malformed action/metadata line, expected a JSON object`);
+    if (actionLine === null)
+      throw new BulkParseError('x_content_parse_exception', `line [${n}]: malformed action/metadata line, expected a JSON object`);
     const keys = Object.keys(actionLine);
     if (keys.length !== 1 || !ACTIONS.has(keys[0]!)) {
       throw new BulkParseError(
@@ -66,13 +67,23 @@ export function parseBulk(text: string, urlIndex: string | undefined): BulkItem[
     const index = typeof meta._index === 'string' && meta._index !== '' ? meta._index : urlIndex;
     const id = typeof meta._id === 'string' && meta._id !== '' ? meta._id : typeof meta._id === 'number' ? String(meta._id) : undefined;
     if (action === 'delete') {
-      items.push({ action, index, id, error: { type: 'illegal_argument_exception', reason: 'logbus is append-only: only index and create actions are accepted' } });
+      items.push({
+        action,
+        index,
+        id,
+        error: { type: 'illegal_argument_exception', reason: 'logbus is append-only: only index and create actions are accepted' },
+      });
       continue;
     }
     const sourceText = next();
     if (sourceText === undefined) throw new BulkParseError('illegal_argument_exception', `line [${n}]: the ${action} action has no source line`);
     if (action === 'update') {
-      items.push({ action, index, id, error: { type: 'illegal_argument_exception', reason: 'logbus is append-only: only index and create actions are accepted' } });
+      items.push({
+        action,
+        index,
+        id,
+        error: { type: 'illegal_argument_exception', reason: 'logbus is append-only: only index and create actions are accepted' },
+      });
       continue;
     }
     const doc = parseObject(sourceText);

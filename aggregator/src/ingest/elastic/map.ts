@@ -25,8 +25,7 @@ function documentTime(doc: Record<string, unknown>): string {
 
 function documentSource(doc: Record<string, unknown>): string {
   const host = doc.host;
-  const name =
-    (typeof host === 'object' && host !== null ? (host as Record<string, unknown>).name : host) ?? doc['host.name'] ?? doc.hostname;
+  const name = (typeof host === 'object' && host !== null ? (host as Record<string, unknown>).name : host) ?? doc['host.name'] ?? doc.hostname;
   return typeof name === 'string' && name !== '' ? name.slice(0, 256) : 'bulk';
 }
 

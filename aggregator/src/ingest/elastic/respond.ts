@@ -45,7 +45,16 @@ export function bulkResponse(results: readonly ItemResult[], startedAt: number):
   const items = results.map(({ action, index, id, status, error }) => ({
     [action]: error
       ? { _index: index, _id: id, status, error: { ...error, index } }
-      : { _index: index, _id: id, _version: 1, result: 'created', _shards: { total: 1, successful: 1, failed: 0 }, _seq_no: 0, _primary_term: 1, status },
+      : {
+          _index: index,
+          _id: id,
+          _version: 1,
+          result: 'created',
+          _shards: { total: 1, successful: 1, failed: 0 },
+          _seq_no: 0,
+          _primary_term: 1,
+          status,
+        },
   }));
   const body = { took: Math.round(performance.now() - startedAt), errors: results.some((r) => r.error !== undefined), items };
   return new Response(JSON.stringify(body), { headers: PRODUCT_HEADERS });

@@ -79,7 +79,10 @@ function decodeJson(text: string): LokiStream[] {
 }
 
 interface ProtoPush {
-  streams?: { labels?: string; entries?: { timestamp?: { seconds?: string; nanos?: number }; line?: string; structuredMetadata?: { name?: string; value?: string }[] }[] }[];
+  streams?: {
+    labels?: string;
+    entries?: { timestamp?: { seconds?: string; nanos?: number }; line?: string; structuredMetadata?: { name?: string; value?: string }[] }[];
+  }[];
 }
 
 function decodeProtobuf(bytes: Uint8Array, maxBytes: number): LokiStream[] {

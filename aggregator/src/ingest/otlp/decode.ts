@@ -45,7 +45,9 @@ export function decodeOtlp(bytes: Uint8Array, encoding: OtlpEncoding): DecodedOt
   }
   const { resourceLogs } = value as { resourceLogs?: unknown };
   if (resourceLogs !== undefined && !Array.isArray(resourceLogs)) {
-    throw new ValidationError('OTLP JSON body: resourceLogs must be an array', [{ index: null, field: 'resourceLogs', message: 'expected an array' }]);
+    throw new ValidationError('OTLP JSON body: resourceLogs must be an array', [
+      { index: null, field: 'resourceLogs', message: 'expected an array' },
+    ]);
   }
   return { request: value as OtlpRequest, text };
 }

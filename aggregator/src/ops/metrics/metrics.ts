@@ -110,7 +110,7 @@ export class Metrics {
   });
   private readonly emptyLeases = new Counter({
     name: 'logbus_worker_empty_leases_total',
-    help: 'Lease transactions of this replica\'s workers that found no partition with work: wake-ups for nothing, plus one idle poll per worker every 2 s.',
+    help: "Lease transactions of this replica's workers that found no partition with work: wake-ups for nothing, plus one idle poll per worker every 2 s.",
     registers: [this.replica],
   });
   private readonly databaseUp = new Gauge({
@@ -120,18 +120,36 @@ export class Metrics {
   });
 
   // The cluster, read from the database at scrape time.
-  private readonly received = this.clusterCounter('logbus_received_total', 'Events acknowledged with 202 by any replica, duplicates included (= /stats received).');
-  private readonly unique = this.clusterCounter('logbus_unique_processed_total', 'Events stored once per (topic, event_id) (= /stats unique_processed).');
-  private readonly duplicates = this.clusterCounter('logbus_duplicate_dropped_total', 'Copies of an already stored (topic, event_id), dropped (= /stats duplicate_dropped).');
+  private readonly received = this.clusterCounter(
+    'logbus_received_total',
+    'Events acknowledged with 202 by any replica, duplicates included (= /stats received).',
+  );
+  private readonly unique = this.clusterCounter(
+    'logbus_unique_processed_total',
+    'Events stored once per (topic, event_id) (= /stats unique_processed).',
+  );
+  private readonly duplicates = this.clusterCounter(
+    'logbus_duplicate_dropped_total',
+    'Copies of an already stored (topic, event_id), dropped (= /stats duplicate_dropped).',
+  );
   private readonly pending = this.clusterGauge('logbus_pending_events', 'Acknowledged events waiting in the inbox (= /stats pending).');
   private readonly parked = this.clusterGauge(
     'logbus_parked_events',
     'Acknowledged events that could not be applied even alone, kept in inbox_parked (part of pending). Alert when above 0; readiness does not change.',
   );
   private readonly topics = this.clusterGauge('logbus_topics', 'Topics with processed events.');
-  private readonly oldestPending = this.clusterGauge('logbus_inbox_oldest_pending_age_seconds', 'Age of the oldest pending inbox row: the processing lag. 0 when the inbox is empty.');
-  private readonly deadTuples = this.clusterGauge('logbus_inbox_dead_tuples', 'Dead tuples in the inbox table (pg_stat_user_tables.n_dead_tup): queue bloat when it keeps growing.');
-  private readonly oldestTransaction = this.clusterGauge('logbus_db_oldest_transaction_age_seconds', 'Age of the oldest open transaction in this database (pg_stat_activity.xact_start); a long one stops vacuum from removing dead inbox rows.');
+  private readonly oldestPending = this.clusterGauge(
+    'logbus_inbox_oldest_pending_age_seconds',
+    'Age of the oldest pending inbox row: the processing lag. 0 when the inbox is empty.',
+  );
+  private readonly deadTuples = this.clusterGauge(
+    'logbus_inbox_dead_tuples',
+    'Dead tuples in the inbox table (pg_stat_user_tables.n_dead_tup): queue bloat when it keeps growing.',
+  );
+  private readonly oldestTransaction = this.clusterGauge(
+    'logbus_db_oldest_transaction_age_seconds',
+    'Age of the oldest open transaction in this database (pg_stat_activity.xact_start); a long one stops vacuum from removing dead inbox rows.',
+  );
   private readonly connections = new Gauge({
     name: 'logbus_db_connections',
     help: 'Database connections of all aggregator replicas (application_name) by pg_stat_activity state, the scraping one excluded.',
@@ -147,7 +165,7 @@ export class Metrics {
     this.contentType = this.replica.contentType;
     new Gauge({
       name: 'logbus_db_pool_max_connections',
-      help: 'Connections this replica\'s pool may open (DB_POOL_SIZE).',
+      help: "Connections this replica's pool may open (DB_POOL_SIZE).",
       registers: [this.replica],
       collect() {
         this.set(options.poolMax);
@@ -275,6 +293,11 @@ export function metricsRoutes(metrics: Metrics) {
   return new Elysia({ name: 'metrics' }).get(
     '/metrics',
     async () => new Response(await metrics.render(), { headers: { 'content-type': metrics.contentType } }),
-    { detail: { summary: 'Prometheus metrics', description: 'Cluster totals read from the database at scrape time; logbus_replica_* and the request/batch series count this replica only.' } },
+    {
+      detail: {
+        summary: 'Prometheus metrics',
+        description: 'Cluster totals read from the database at scrape time; logbus_replica_* and the request/batch series count this replica only.',
+      },
+    },
   );
 }

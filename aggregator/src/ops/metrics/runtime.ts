@@ -26,7 +26,9 @@ function statm(): { virtual: number; resident: number } | null {
 
 function maxFds(): number | null {
   try {
-    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const line = readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Max open files'));
     const value = Number(line?.split(/\s+/)[3]);
     return Number.isFinite(value) ? value : null;
   } catch {
