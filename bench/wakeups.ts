@@ -71,9 +71,9 @@ try {
   );
   console.log('| replica | empty leases/s | committed batches/s |');
   console.log('|---|---:|---:|');
-  rows.forEach((r, i) =>
-    console.log(`| ${i}${i === 0 ? ' (publishes)' : ''} | ${(r.empty / elapsed).toFixed(1)} | ${(r.batches / elapsed).toFixed(1)} |`),
-  );
+  rows.forEach((r, i) => {
+    console.log(`| ${i}${i === 0 ? ' (publishes)' : ''} | ${(r.empty / elapsed).toFixed(1)} | ${(r.batches / elapsed).toFixed(1)} |`);
+  });
   console.log(`| all | ${(empty / elapsed).toFixed(1)} | ${(batches / elapsed).toFixed(1)} |`);
   console.log(
     `idle-poll floor (one lease per worker every ${IDLE_POLL_S} s): ${floor.toFixed(1)}/s; empty leases per request beyond it: ${(Math.max(0, empty / elapsed - floor) / (sent / elapsed)).toFixed(2)}`,

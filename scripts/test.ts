@@ -10,9 +10,10 @@ import { TestPostgresError, startPostgresServer } from '../aggregator/local/post
 const WORKSPACES = ['aggregator', 'publisher', 'ops'];
 
 /** Static checks run before the suites; each counts as one test. */
-const TYPECHECKS: [string, string[]][] = [
+const STATIC_CHECKS: [string, string[]][] = [
   ['typecheck (tsc: aggregator, ops, bench, scripts)', ['npx', 'tsc', '-p', '.']],
   ['typecheck (deno check: publisher)', ['npm', 'run', 'check', '--silent', '-w', 'publisher']],
+  ['format and lint (biome check: everything outside publisher/)', ['npx', 'biome', 'check', '--error-on-warnings', '.']],
 ];
 
 interface Counts {
@@ -57,7 +58,7 @@ async function runSuite(workspace: string, env: Record<string, string>): Promise
 }
 
 async function main(): Promise<number> {
-  let server;
+  let server: Awaited<ReturnType<typeof startPostgresServer>>;
   try {
     server = await startPostgresServer();
   } catch (error) {
@@ -70,7 +71,7 @@ async function main(): Promise<number> {
   const rows: string[] = [];
   let exitCode = 0;
   try {
-    for (const [name, command] of TYPECHECKS) {
+    for (const [name, command] of STATIC_CHECKS) {
       const check = Bun.spawnSync(command, { stdout: 'pipe', stderr: 'pipe' });
       const ok = check.exitCode === 0;
       console.log(`[test] ${ok ? 'ok  ' : 'FAIL'} ${name}`);

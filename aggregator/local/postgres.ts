@@ -70,7 +70,7 @@ async function startContainer(): Promise<PostgresServer> {
 
 async function startEmbedded(): Promise<PostgresServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'logbus-test-pg-'));
-  let server;
+  let server: Awaited<ReturnType<typeof startEmbeddedPostgres>>;
   try {
     server = await startEmbeddedPostgres({ dataDir });
   } catch (error) {

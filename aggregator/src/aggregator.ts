@@ -89,7 +89,6 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     sql,
     inbox,
     lifecycle,
-    wakeup,
     backpressure,
     log,
     metrics,

@@ -3,7 +3,7 @@
  * contract body in one place. No I/O happens here; main.ts owns the lifecycle.
  */
 import { openapi } from '@elysiajs/openapi';
-import { Elysia, ValidationError as ElysiaValidationError } from 'elysia';
+import { Elysia, type ValidationError as ElysiaValidationError } from 'elysia';
 import type { Config } from './config';
 import type { Sql } from './db/client';
 import { AppError, NotFound, ValidationError, fromDatabaseError, schemaDetails } from './errors';
@@ -27,7 +27,6 @@ import { topicsRoutes } from './retention/routes';
 import { statsRoutes } from './stats/routes';
 import type { SubscriptionHub } from './subscribe/hub';
 import { subscribeRoutes } from './subscribe/routes';
-import type { Wakeup } from './workers/wakeup';
 
 export interface AppDeps {
   config: Config;
@@ -35,7 +34,6 @@ export interface AppDeps {
   /** Writes accepted batches to the inbox (group commit). */
   inbox: Pick<EnqueueCoalescer, 'enqueue'>;
   lifecycle: Lifecycle;
-  wakeup: Pick<Wakeup, 'announce'>;
   backpressure: Pick<Backpressure, 'check'>;
   log: Logger;
   metrics: Metrics;
@@ -60,7 +58,6 @@ export function createApp({
   sql,
   inbox,
   lifecycle,
-  wakeup,
   backpressure,
   log,
   metrics,

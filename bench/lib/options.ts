@@ -141,7 +141,7 @@ const FLAGS = {
 
 /** Parses argv; returns null when --help was asked for. */
 export function parseOptions(argv: string[]): Options | null {
-  let values;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof FLAGS; strict: true; allowPositionals: false }>>['values'];
   try {
     ({ values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false }));
   } catch (error) {

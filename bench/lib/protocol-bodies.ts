@@ -28,7 +28,9 @@ const nanos = (timestamp: string) => `${BigInt(Date.parse(timestamp)) * 1_000_00
 /** Indexes of a batch's events grouped by topic (shippers batch per resource / stream). */
 function byTopic(batch: Columns): Map<string, number[]> {
   const groups = new Map<string, number[]>();
-  batch.topic.forEach((topic, i) => groups.set(topic, [...(groups.get(topic) ?? []), i]));
+  batch.topic.forEach((topic, i) => {
+    groups.set(topic, [...(groups.get(topic) ?? []), i]);
+  });
   return groups;
 }
 

@@ -6,7 +6,7 @@
  * decoding, mapping, validating and storing. /stats is checked exactly after each: every
  * protocol must store the same unique count and count the same duplicates.
  */
-import { BatchPool } from '../lib/generate';
+import type { BatchPool } from '../lib/generate';
 import { PROTOCOLS, type Protocol, REQUESTS } from '../lib/protocol-bodies';
 import { type Context, recordMachine, ScenarioResult } from '../lib/scenario';
 import { readStats, waitDrained } from '../lib/stats';

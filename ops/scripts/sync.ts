@@ -61,7 +61,7 @@ function kustomizeManifests(): Record<string, string> {
   });
   const files: Record<string, string[]> = {};
   for (const doc of parseAllDocuments(text)) {
-    if (doc instanceof Array || doc.contents == null) continue;
+    if (Array.isArray(doc) || doc.contents == null) continue;
     const comment = (doc.contents as { commentBefore?: string | null }).commentBefore ?? '';
     const match = /^ ?Source: aggregator\/templates\/(\S+)/.exec(comment);
     if (!match) throw new Error(`rendered document without a Source comment: ${comment}`);

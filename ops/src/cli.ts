@@ -71,6 +71,7 @@ const VALUE_FLAGS: Record<'publish' | 'load', Record<string, string>> = {
 
 /** Parses argv (without the runtime and script) into a Command; throws OpsError(Usage). */
 export function parseCommand(argv: string[]): Command {
+  // biome-ignore lint/suspicious/noImplicitAnyLet: typed by the parseArgs call below, whose options object is the flag table
   let parsed;
   try {
     parsed = parseArgs({

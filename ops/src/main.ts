@@ -66,7 +66,7 @@ async function runJob(cmd: Command, c: Cluster): Promise<void> {
   });
   const deadline = Date.now() + cmd.timeoutSeconds * 1000;
   const configMap = rendered.configMap && (await applyConfigMap(c, rendered.configMap)) === 'created' ? rendered.configMap.metadata.name : undefined;
-  let job;
+  let job: Awaited<ReturnType<typeof createJob>>;
   try {
     job = await createJob(c, rendered.job);
   } catch (err) {
@@ -77,7 +77,7 @@ async function runJob(cmd: Command, c: Cluster): Promise<void> {
   log(`created Job ${c.namespace}/${name}`);
   try {
     const started = await waitForPod(c, job, deadline);
-    let result;
+    let result: Awaited<ReturnType<typeof waitForJob>>;
     if ('pod' in started) {
       log(`following pod ${started.pod}`);
       await followLogs(c, started.pod, kind, process.stdout);

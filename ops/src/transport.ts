@@ -74,7 +74,9 @@ export function configurationFor(server: string, t: Transport): k8s.Configuratio
         tls: t.tls,
       } as RequestInit);
       const headers: Record<string, string> = {};
-      res.headers.forEach((v, k) => (headers[k] = v));
+      res.headers.forEach((v, k) => {
+        headers[k] = v;
+      });
       const data = res.arrayBuffer().then((b) => Buffer.from(b));
       return new k8s.ResponseContext(res.status, headers, new k8s.SelfDecodingBody(data));
     },

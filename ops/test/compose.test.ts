@@ -87,6 +87,7 @@ describe('docker-compose.yml', () => {
       .filter(([, s]: any) => s.ports?.length)
       .map(([n]) => n);
     expect(publishing).toEqual(['proxy']);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the compose file's own variable, not a template
     expect(svc.proxy.ports).toEqual(['${PROXY_PORT:-8080}:8080']);
     expect(compose.networks.internal.internal).toBe(true);
     for (const [name, s] of Object.entries(svc) as [string, any][]) {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHART_DIR, renderChart, REPO_ROOT } from '../src/chart.ts';
 import { parseCommand } from '../src/cli.ts';
-import { ExitCode, OpsError } from '../src/error.ts';
+import { ExitCode, type OpsError } from '../src/error.ts';
 import { forRun, MANAGED_BY, renderJob } from '../src/jobs.ts';
 import { statsProblems } from '../src/stats.ts';
 import { podProblems, selectorProblems } from './support/checks.ts';

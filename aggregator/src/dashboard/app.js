@@ -45,7 +45,7 @@ async function subscribe(topic, { signal, onOpen, onEvent }) {
     let response;
     try {
       response = await fetch(`/subscribe?${new URLSearchParams({ topic })}`, { headers, signal, cache: 'no-store' });
-    } catch (error) {
+    } catch {
       if (signal.aborted) return;
       await new Promise((resolve) => setTimeout(resolve, retryMs));
       continue;
@@ -85,7 +85,7 @@ async function subscribe(topic, { signal, onOpen, onEvent }) {
           if (kind === 'message' && data.length > 0) onEvent(JSON.parse(data.join('\n')));
         }
       }
-    } catch (error) {
+    } catch {
       if (signal.aborted) return;
     }
     await new Promise((resolve) => setTimeout(resolve, retryMs));

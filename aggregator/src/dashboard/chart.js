@@ -112,7 +112,10 @@ export class TimeChart {
       const visible = this.points.filter((p) => p.t >= start && Number.isFinite(p.values[s.key]));
       if (visible.length === 0) continue;
       ctx.beginPath();
-      visible.forEach((p, i) => (i === 0 ? ctx.moveTo(x(p.t), y(p.values[s.key])) : ctx.lineTo(x(p.t), y(p.values[s.key]))));
+      visible.forEach((p, i) => {
+        if (i === 0) ctx.moveTo(x(p.t), y(p.values[s.key]));
+        else ctx.lineTo(x(p.t), y(p.values[s.key]));
+      });
       ctx.strokeStyle = s.color;
       ctx.lineWidth = 2;
       ctx.lineJoin = 'round';

@@ -14,6 +14,7 @@ import type { InboxEvent } from './inbox-event';
  * Durably writes events in one transaction (enqueueEvents bound to a pool); resolves with the
  * number of inbox partitions it wrote to, when known.
  */
+// biome-ignore lint/suspicious/noConfusingVoidType: a writer may report the partitions it wrote, or nothing
 export type WriteEvents = (events: readonly InboxEvent[]) => Promise<number | void>;
 
 interface Waiting {

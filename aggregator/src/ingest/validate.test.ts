@@ -38,7 +38,7 @@ describe('validateEvents', () => {
     ['payload', { payload: null }],
     ['payload', { payload: 'text' }],
     ['payload', { payload: { text: 'nul \u0000 inside' } }],
-    ['payload', { payload: { ['k\u0000']: 1 } }],
+    ['payload', { payload: { 'k\u0000': 1 } }],
     ['payload', { payload: { deep: [{ s: '\ud800' }] } }],
     ['source', { source: 'a\u0000b' }],
     ['extra', { extra: true }],

@@ -74,7 +74,7 @@ export function parseScopedTokens(text: string, source: string, problems: string
     if (!NAME.test(name)) problems.push(`${where}: name ${JSON.stringify(name)} must be 1-64 of A-Z a-z 0-9 . _ -`);
     const scopes = new Set<Scope>();
     for (const scope of scopeText.split('+').map((s) => s.trim().toLowerCase())) {
-      if (scope === 'all') SCOPES.forEach((s) => scopes.add(s));
+      if (scope === 'all') for (const s of SCOPES) scopes.add(s);
       else if ((SCOPES as readonly string[]).includes(scope)) scopes.add(scope as Scope);
       else problems.push(`${where} (${name}): unknown scope ${JSON.stringify(scope)}; expected ${[...SCOPES, 'all'].join(', ')}`);
     }

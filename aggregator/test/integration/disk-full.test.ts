@@ -31,7 +31,7 @@ function mountSmallDisk(): { path: string } | { skip: string } {
 const disk = mountSmallDisk();
 if ('skip' in disk) console.log(`disk-full test skipped: ${disk.skip}`);
 
-const cleanups: (() => Promise<unknown> | void)[] = [];
+const cleanups: (() => unknown)[] = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
 }, 60_000);

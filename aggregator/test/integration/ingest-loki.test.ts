@@ -4,7 +4,6 @@
  * answers (204, 400), gzip.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import pinoLoki from 'pino-loki';
 import protobuf from 'protobufjs';

@@ -142,7 +142,7 @@ describe('migration 0006 (retention) on a populated database', () => {
     const page = (await (await agg.request(`/events?topic=t7&after=${count - 20}`)).json()) as {
       events: { seq: number; event_id: string; payload: unknown }[];
     };
-    expect(page.events.map((e) => e.event_id)).toEqual(['e-' + (count - 13), 'e-' + (count - 3), 'new']);
+    expect(page.events.map((e) => e.event_id)).toEqual([`e-${count - 13}`, `e-${count - 3}`, 'new']);
     expect(page.events[0]!.payload).toEqual({ i: count - 13, pad: 'x'.repeat(100) });
     expect(page.events[2]!.seq).toBeGreaterThan(count);
     await agg.close();

@@ -144,7 +144,7 @@ export function selectorProblems(objects: K8sObject[], existingSecrets: string[]
   }
   for (const s of objects.filter((o) => o.kind === 'StatefulSet')) {
     const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === s.spec.serviceName);
-    if (!svc || svc.spec.clusterIP !== 'None') out.push(`${id(s)}: serviceName ${s.spec.serviceName} must be a headless Service`);
+    if (svc?.spec.clusterIP !== 'None') out.push(`${id(s)}: serviceName ${s.spec.serviceName} must be a headless Service`);
   }
   const secrets = new Set([...objects.filter((o) => o.kind === 'Secret').map((o) => o.metadata.name), ...existingSecrets]);
   const configMaps = new Set(objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name));

@@ -75,7 +75,7 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
         return json({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [{ metadata: { name: 'job-pod-1' }, status: { phase: 'Running' } }] });
       }
       if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(p))) {
-        return new Response((o.logLines ?? ['publisher started', '{"ok": true}']).join('\n') + '\n');
+        return new Response(`${(o.logLines ?? ['publisher started', '{"ok": true}']).join('\n')}\n`);
       }
       if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/]+)\/proxy\/(.*)$/.exec(p))) {
         if (m[3] !== 'stats') return json({ error: 'not found' }, 404);

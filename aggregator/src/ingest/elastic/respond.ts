@@ -4,7 +4,7 @@
  * `X-Elastic-Product: Elasticsearch`, and Vector, Filebeat and Logstash read `version.number`
  * from GET / to pick the API dialect, so both are given; nothing else of Elasticsearch is.
  */
-import { AppError } from '../../errors';
+import type { AppError } from '../../errors';
 import type { BulkAction } from './bulk';
 import { BulkParseError } from './bulk';
 

@@ -1,8 +1,3 @@
-/**
- * Decodes a Loki push body, JSON or snappy-compressed protobuf (PushRequest), into streams.
- * Pure. A body that cannot be read is a 400 for the whole push, as in Loki.
- */
-import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
 import * as snappy from 'snappyjs';
 import { PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../../errors';

@@ -34,7 +34,7 @@ function hex(value: unknown): string | undefined {
 // A decoded protobuf message keeps unset fields' defaults on its prototype (an unset oneof
 // member still reads as "" or 0), so "is this field set" is an own-property test, which also
 // holds for objects from JSON.parse.
-const has = (value: object, key: string) => Object.prototype.hasOwnProperty.call(value, key);
+const has = (value: object, key: string) => Object.hasOwn(value, key);
 
 /** An AnyValue as JSON. 64-bit integers past 2^53 stay decimal text so no digit is lost. */
 export function anyValueToJson(value: OtlpAnyValue | undefined): Json {

@@ -4,7 +4,7 @@
  * google.rpc.Status for every 4xx/5xx. Retryable refusals (429, 503) keep their Retry-After so
  * exporters back off; the other 4xx are permanent and exporters drop the batch.
  */
-import { AppError, type Detail } from '../../errors';
+import type { AppError, Detail } from '../../errors';
 import type { OtlpEncoding } from './decode';
 import { ExportLogsServiceResponse, Status } from './schema';
 
