@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { StorageUnavailable, ValidationError, fromDatabaseError, isUnavailable } from './errors';
+import { StorageUnavailable, ValidationError, fromDatabaseError, isConnectionLoss, isUnavailable } from './errors';
 
 /** A postgres.js error: a SQLSTATE or a connection code in `code`. */
 const dbError = (code: string) => Object.assign(new Error(`database said ${code}`), { code });
@@ -63,5 +63,39 @@ describe('insufficient resources', () => {
 
   test('class 53 and I/O errors are outages', () => {
     for (const code of ['53000', '53100', '53200', '58030']) expect(isUnavailable(dbError(code))).toBe(true);
+  });
+});
+
+// The process-level safety net (ops/shutdown.ts) absorbs unhandled rejections of these only.
+describe('isConnectionLoss', () => {
+  test('postgres.js connection errors, socket errors and server shutdown codes are connection loss', () => {
+    for (const code of [
+      'CONNECTION_CLOSED',
+      'CONNECTION_ENDED',
+      'CONNECTION_DESTROYED',
+      'CONNECT_TIMEOUT',
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'EPIPE',
+      '57P01',
+      '57P03',
+      '08006',
+    ]) {
+      expect(isConnectionLoss(Object.assign(new Error('x'), { code }))).toBe(true);
+    }
+  });
+
+  test('anything else is not: it must still end the process', () => {
+    for (const reason of [
+      new Error('boom'),
+      new TypeError('x'),
+      Object.assign(new Error('x'), { code: '23505' }),
+      null,
+      undefined,
+      'CONNECTION_CLOSED',
+      { code: 42 },
+    ]) {
+      expect(isConnectionLoss(reason)).toBe(false);
+    }
   });
 });

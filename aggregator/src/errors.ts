@@ -143,25 +143,32 @@ const CONNECTION_CODES = new Set([
   'ENOTFOUND',
 ]);
 
+const codeOf = (error: unknown): string | null => {
+  const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : null;
+};
+
 /**
- * True when `error` means the database is (temporarily) out of reach: SQLSTATE class 08
- * (connection), 57P01..03 (admin shutdown, crash shutdown, cannot connect now), 53300 (too many
- * connections), class 53 (insufficient resources: 53100 disk full, 53200 out of memory), 58030
- * (I/O error: a full or failing volume under WAL or data), 40001/40P01 are not here: the statements that could raise them retry themselves.
+ * True when `error` says the connection to the database was lost or refused: postgres.js's own
+ * codes, socket errors, SQLSTATE class 08 (connection) and 57P01..03 (admin shutdown, crash
+ * shutdown, cannot connect now).
+ */
+export function isConnectionLoss(error: unknown): boolean {
+  const code = codeOf(error);
+  return code !== null && (CONNECTION_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03');
+}
+
+/**
+ * True when `error` means the database is (temporarily) out of reach: a connection loss, class
+ * 53 (insufficient resources: 53100 disk full, 53200 out of memory, 53300 too many connections),
+ * 58030 (I/O error: a full or failing volume under WAL or data), 57014 (statement timeout).
+ * 40001/40P01 are not here: the statements that could raise them retry themselves.
  */
 export function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as { code?: unknown }).code;
-  if (typeof code !== 'string') return false;
+  const code = codeOf(error);
+  if (code === null) return false;
   return (
-    CONNECTION_CODES.has(code) ||
-    code.startsWith('08') ||
-    code === '57P01' ||
-    code === '57P02' ||
-    code === '57P03' ||
-    code.startsWith('53') ||
-    code === '58030' ||
-    code === '57014' // statement_timeout / cancelled: the server is too slow to serve us now
+    isConnectionLoss(error) || code.startsWith('53') || code === '58030' || code === '57014' // statement_timeout / cancelled: the server is too slow to serve us now
   );
 }
 

@@ -1,5 +1,6 @@
 /** Signal handling and the process-level safety net. */
 import type { Logger } from '../log';
+import { isConnectionLoss } from '../errors';
 
 /**
  * A Ctrl-C under `npm start` arrives twice: the terminal signals the whole foreground group and
@@ -69,23 +70,4 @@ export function guardDriverCrash(log: Logger): void {
     log.fatal({ err: reason }, 'unhandled rejection');
     process.exit(1);
   });
-}
-
-/** postgres.js's own connection errors, socket errors, and the server's "shutting down" codes. */
-const CONNECTION_LOSS = new Set([
-  'CONNECTION_CLOSED',
-  'CONNECTION_ENDED',
-  'CONNECTION_DESTROYED',
-  'CONNECT_TIMEOUT',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  '57P01',
-  '57P02',
-  '57P03',
-]);
-
-export function isConnectionLoss(reason: unknown): boolean {
-  const code = (reason as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && (CONNECTION_LOSS.has(code) || code.startsWith('08'));
 }
