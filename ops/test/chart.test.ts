@@ -99,6 +99,16 @@ describe('values', () => {
     expect(fails(['service.type=Public'])).toMatch(/service\.type/);
     expect(fails(['publisher.dupRate=1'])).toMatch(/dupRate/);
     expect(fails(['replicaCout=3'])).toMatch(/replicaCout/);
+    expect(fails(['config.retention=7 days'])).toMatch(/retention/);
+    expect(fails(['config.maxStorageBytes=-1'])).toMatch(/maxStorageBytes/);
+  });
+
+  test('retention settings reach the aggregator as the durations it parses', () => {
+    const deployment = renderChart({
+      set: ['config.retention=3d', 'config.dedupWindow=2w', 'config.storageInterval=1h', 'config.maxStorageBytes=10737418240'],
+    }).find((o) => o.kind === 'Deployment')!;
+    const env = Object.fromEntries(deployment.spec.template.spec.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    expect(env).toMatchObject({ RETENTION: '3d', DEDUP_WINDOW: '2w', STORAGE_INTERVAL: '1h', MAX_STORAGE_BYTES: '10737418240' });
   });
 
   test('a grace period not longer than preStop + drain fails rendering', () => {
