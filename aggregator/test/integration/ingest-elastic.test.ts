@@ -115,6 +115,18 @@ describe('the official client', () => {
   });
 });
 
+describe('documents come back as sent', () => {
+  test('64-bit integers, long decimals and key order of a document survive (its text is stored)', async () => {
+    const doc = '{"trace_id":18446744073709551615,"ratio":0.1000000000000000055511151231257827,"2":"b","1":"a"}';
+    const body = `{"index":{"_index":"exact","_id":"big"}}\n${doc}\n`;
+    const response = await fetch(`${server.url}/_bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+    expect(response.status).toBe(200);
+    await agg.drained();
+    const page = await (await agg.request('/events?topic=exact')).text();
+    expect(page).toContain(`"payload" : ${doc}`);
+  });
+});
+
 describe('malformed bodies', () => {
   async function expectRejected(body: string, status: number, type: string) {
     const before = await agg.drained();
