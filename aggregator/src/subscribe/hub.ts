@@ -25,7 +25,8 @@ export const SUBSCRIBE_DEFAULTS: HubOptions = {
   pageSize: 256,
   // And bytes per read: 256 events of 4 MiB would be 1 GiB in one subscription.
   readBytes: 1024 * 1024,
-  // Below common proxy idle timeouts (60 s) with room to spare; the issue asks for about 15 s.
+  // Well below common proxy idle timeouts (60 s), so an idle stream through a proxy stays open;
+  // Bun's own 10 s idle timer is switched off for streams (routes.ts), so it does not bound this.
   heartbeatMs: 15_000,
   // Kernel socket buffers (a few MiB) absorb short stalls before this clock even starts.
   slowMs: 5_000,

@@ -21,6 +21,9 @@ export interface BulkItem {
   error?: { type: string; reason: string };
 }
 
+/** The per-item error of a delete or update. */
+const APPEND_ONLY = { type: 'illegal_argument_exception', reason: 'logbus is append-only: only index and create actions are accepted' };
+
 /** A bulk body that cannot be paired into items: 400 with Elasticsearch's error type. */
 export class BulkParseError extends ValidationError {
   constructor(
@@ -66,24 +69,15 @@ export function parseBulk(text: string, urlIndex: string | undefined): BulkItem[
     }
     const index = typeof meta._index === 'string' && meta._index !== '' ? meta._index : urlIndex;
     const id = typeof meta._id === 'string' && meta._id !== '' ? meta._id : typeof meta._id === 'number' ? String(meta._id) : undefined;
+    // delete has no source line; update has one, consumed below before it is refused.
     if (action === 'delete') {
-      items.push({
-        action,
-        index,
-        id,
-        error: { type: 'illegal_argument_exception', reason: 'logbus is append-only: only index and create actions are accepted' },
-      });
+      items.push({ action, index, id, error: APPEND_ONLY });
       continue;
     }
     const sourceText = next();
     if (sourceText === undefined) throw new BulkParseError('illegal_argument_exception', `line [${n}]: the ${action} action has no source line`);
     if (action === 'update') {
-      items.push({
-        action,
-        index,
-        id,
-        error: { type: 'illegal_argument_exception', reason: 'logbus is append-only: only index and create actions are accepted' },
-      });
+      items.push({ action, index, id, error: APPEND_ONLY });
       continue;
     }
     const doc = parseObject(sourceText);
