@@ -57,14 +57,17 @@ export function retentionResult(ctx: Context): ScenarioResult {
 }
 
 /** Fills the inbox with `events` events (a `dupRate` share are copies), 500 per inbox row. */
-async function loadInbox(sql: postgres.Sql, events: number, topics: number, dupRate: number): Promise<number> {
+async function loadInbox(sql: postgres.Sql, events: number, topics: number, dupRate: number, withBytes: boolean): Promise<number> {
   const unique = Math.max(1, Math.round(events * (1 - dupRate)));
   const names = topicNames(topics);
   const parts = names.map(partitionOf);
+  // Today's layout (before migration 0007) has no inbox.bytes; the current one needs it.
+  const bytesColumn = withBytes ? sql`, bytes` : sql``;
+  const bytesValue = withBytes ? sql`, sum(octet_length(payload::text))::int` : sql``;
   await sql`
-    INSERT INTO inbox (part, n, topics, event_ids, timestamps, sources, payloads)
+    INSERT INTO inbox (part, n, topics, event_ids, timestamps, sources, payloads ${bytesColumn})
     SELECT part, count(*), array_agg(topic ORDER BY g), array_agg(id ORDER BY g), array_agg(now() ORDER BY g),
-      array_agg('publisher-' || (g % 4) ORDER BY g), array_agg(payload ORDER BY g)
+      array_agg('publisher-' || (g % 4) ORDER BY g), array_agg(payload ORDER BY g) ${bytesValue}
     FROM (
       SELECT g, (${names}::text[])[k % ${topics} + 1] AS topic, (${parts}::int[])[k % ${topics} + 1] AS part, 'r-0-' || k AS id,
         json_build_object('seq', k, 'level', 'info', 'message', 'request served', 'latency_ms', k % 2000, 'user', 'u-' || (k % 10000)) AS payload
@@ -114,7 +117,7 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
     const folder = legacyMigrations();
     await migrateDatabase(url, folder);
     const sql = postgres(url, { max: 1, onnotice: () => {} });
-    const unique = await loadInbox(sql, events, topics, dupRate);
+    const unique = await loadInbox(sql, events, topics, dupRate, false);
     await sql.end();
     const measured = await drain(url, legacyApplyBatch);
     return { ...measured, expected: unique };
@@ -136,7 +139,7 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
       await sql`INSERT INTO event_keys (topic, event_id, gen) SELECT 'topic-' || (g % ${topics}), 'old-' || ${gen} || '-' || g, ${gen} FROM generate_series(1, ${Math.round(events / 2)}::int) AS g`;
     }
     await sql`VACUUM ANALYZE event_keys`;
-    const unique = await loadInbox(sql, events, topics, dupRate);
+    const unique = await loadInbox(sql, events, topics, dupRate, true);
     const measured = await drain(url, (tx, part, size) => applyBatch(tx, part, size, DEFAULT_CLAIM_BYTES, 7 * DAY));
     const [keys] = await sql<{ bytes: string; keys: string }[]>`
       SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('event_keys') WHERE isleaf) AS bytes, (SELECT count(*) FROM event_keys) AS keys
