@@ -6,7 +6,7 @@ import { type Subprocess, spawn } from 'bun';
 import { resolve } from 'node:path';
 import { freePort } from '../src/db/embedded';
 
-const MAIN = resolve(import.meta.dir, '../../src/main.ts');
+const MAIN = resolve(import.meta.dir, '../src/main.ts');
 
 export interface AggregatorProcess {
   proc: Subprocess<'ignore', 'pipe', 'pipe'>;

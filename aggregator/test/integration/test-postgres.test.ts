@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const PROVIDER = resolve(import.meta.dir, '../support/postgres.ts');
+const PROVIDER = resolve(import.meta.dir, '../../local/postgres.ts');
 const dir = mkdtempSync(join(tmpdir(), 'logbus-fake-docker-'));
 const socket = join(dir, 'docker.sock');
 const requests: string[] = [];
