@@ -72,7 +72,7 @@ async function loadInbox(sql: postgres.Sql, events: number, topics: number, dupR
       SELECT g, (${names}::text[])[k % ${topics} + 1] AS topic, (${parts}::int[])[k % ${topics} + 1] AS part, 'r-0-' || k AS id,
         json_build_object('seq', k, 'level', 'info', 'message', 'request served', 'latency_ms', k % 2000, 'user', 'u-' || (k % 10000)) AS payload
       FROM generate_series(0, ${events - 1}::int) AS g,
-        LATERAL (SELECT CASE WHEN g < ${unique} THEN g ELSE (g * 7919) % ${unique} END AS k) AS key
+        LATERAL (SELECT CASE WHEN g < ${unique} THEN g ELSE (g::int8 * 7919) % ${unique} END AS k) AS key
     ) AS e
     GROUP BY part, g / 500
   `;
