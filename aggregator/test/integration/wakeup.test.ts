@@ -1,7 +1,8 @@
 /**
  * Worker wake-ups on a real database: a commit wakes as many idle workers as it wrote partitions,
- * local ones first (busy local ones count: they lease again right after their batch); only what
- * they cannot cover is announced to other replicas, which wake one worker per notification.
+ * local ones first (busy local ones count: they lease again right after their batch); other
+ * replicas hear of what they cannot cover only when every local worker is busy, and wake one
+ * worker per notification.
  * Before, every commit woke every idle worker of every replica.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
@@ -59,8 +60,12 @@ test('a commit wakes one idle worker per partition written, and other replicas o
   a.wakeup.announce(8);
   expect(await settle(counts, [4, 1, 1])).toEqual([4, 1, 1]);
 
-  // A replica ignores its own notification: b wakes its three idle workers, two partitions
-  // beyond its four workers are announced, and only c wakes one more.
+  // Six partitions, three idle workers here: they are woken and no one else is told (the local
+  // loops lease the rest next).
+  b.wakeup.announce(6);
+  expect(await settle(counts, [4, 4, 1])).toEqual([4, 4, 1]);
+
+  // b is now saturated too: a replica ignores its own notification, only c wakes one more.
   b.wakeup.announce(6);
   expect(await settle(counts, [4, 4, 2])).toEqual([4, 4, 2]);
   for (const r of [a, b, c]) r.wakeup.close();
