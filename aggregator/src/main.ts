@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   let embedded: EmbeddedPostgres | null = null;
   let databaseUrl = config.databaseUrl;
   if (databaseUrl === undefined) {
-    log.info({ dataDir: config.dataDir }, 'DATABASE_URL unset: starting embedded PostgreSQL');
+    // Nothing is logged before it runs: where it cannot (the container image), the one line below is all.
     try {
       embedded = await startEmbeddedPostgres({ dataDir: config.dataDir });
     } catch (error) {
@@ -40,7 +40,7 @@ async function main(): Promise<void> {
       console.error(error.message);
       process.exit(1);
     }
-    log.info({ databaseDir: embedded.databaseDir }, 'embedded PostgreSQL running');
+    log.info({ dataDir: config.dataDir, databaseDir: embedded.databaseDir }, 'DATABASE_URL unset: embedded PostgreSQL running');
     databaseUrl = embedded.url;
   }
 
