@@ -13,6 +13,11 @@ export class ReadBudget {
     this.available = capacity;
   }
 
+  /** Units held (bytes; reads, for a gate of one unit each) and calls waiting, for tests and metrics. */
+  get load(): { active: number; waiting: number } {
+    return { active: this.capacity - this.available, waiting: this.waiting.length };
+  }
+
   /** Runs `read` once `bytes` (capped at the capacity, so any read can run alone) are free. */
   async run<T>(bytes: number, read: () => Promise<T>): Promise<T> {
     const reserved = Math.min(bytes, this.capacity);

@@ -8,6 +8,7 @@
  *   gate they hold at most `limit` connections and wait in our queue, not the pool's.
  */
 import { TooManyRequests } from '../errors';
+import { ReadBudget } from '../events/read-budget';
 
 /** Seconds a refused subscriber is told to wait: streams end when clients leave or overflow. */
 const RETRY_AFTER_S = 5;
@@ -55,28 +56,20 @@ export class SubscriberCaps {
   }
 }
 
-/** A counting semaphore: at most `limit` calls of run() in flight, the rest wait in FIFO order. */
+/** Subscriber reads in flight at once: a ReadBudget of `limit` units, one per read (FIFO). */
 export class ReadGate {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private readonly slots: ReadBudget;
 
-  constructor(private readonly limit: number) {}
+  constructor(limit: number) {
+    this.slots = new ReadBudget(limit);
+  }
 
   /** Reads in flight and waiting (for tests and metrics). */
   get load(): { active: number; waiting: number } {
-    return { active: this.active, waiting: this.waiting.length };
+    return this.slots.load;
   }
 
-  async run<T>(read: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
-    try {
-      return await read();
-    } finally {
-      const next = this.waiting.shift();
-      // The slot passes straight to the next waiter, so `active` never drops below the queue.
-      if (next) next();
-      else this.active--;
-    }
+  run<T>(read: () => Promise<T>): Promise<T> {
+    return this.slots.run(1, read);
   }
 }
