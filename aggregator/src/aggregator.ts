@@ -60,7 +60,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     { maxTotal: config.subscribeMax, maxPerKey: config.subscribeMaxPerToken, readConcurrency: config.subscribeReadConcurrency },
     readBudget,
   );
-  const notifier = new EventsNotifier(sql, log, (parts) => subscriptions.wake(parts));
+  const notifier = new EventsNotifier(sql, log, (slots) => subscriptions.wake(slots));
   const backpressure = new Backpressure(sql, config.maxPending);
   const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight });
   const pool = new WorkerPool(sql, wakeup, log, {
@@ -72,7 +72,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     metrics,
     // Only batches that stored something can interest a subscriber.
     onApplied: (applied) => {
-      if (applied.unique > 0) notifier.announce(applied.part);
+      if (applied.unique > 0) notifier.announce(applied.topics);
     },
   });
   // Two statements in flight keep the pipe full (one commits while the next is built) without

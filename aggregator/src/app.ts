@@ -113,12 +113,12 @@ export function createApp({
       .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
       .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
       .use(elasticRoutes(acceptor, { maxBodyBytes }))
-      .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight)))
+      .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight), subscriptions.horizon))
       .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
       .use(statsRoutes(sql))
       .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
       .use(metricsRoutes(metrics))
-      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse }))
+      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon: subscriptions.horizon }))
   );
 }
 

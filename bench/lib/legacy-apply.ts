@@ -24,6 +24,19 @@ export function legacyMigrations(): string {
   return folder;
 }
 
+/** The lease of that layout (the table was renamed inbox_leases by migration 0008). */
+export async function legacyLeasePartition(tx: postgres.TransactionSql): Promise<number | null> {
+  const [row] = await tx<{ part: number }[]>`
+    SELECT p.part
+    FROM inbox_partitions AS p
+    WHERE EXISTS (SELECT 1 FROM inbox AS i WHERE i.part = p.part)
+    ORDER BY (SELECT min(i.id) FROM inbox AS i WHERE i.part = p.part)
+    LIMIT 1
+    FOR UPDATE OF p SKIP LOCKED
+  `;
+  return row ? row.part : null;
+}
+
 export async function legacyApplyBatch(tx: postgres.TransactionSql, part: number, batchSize: number): Promise<{ events: number; unique: number }> {
   const [row] = await tx<{ events: number; stored: number }[]>`
     WITH claimed AS (

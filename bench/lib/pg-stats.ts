@@ -47,7 +47,7 @@ export async function topStatements(admin: postgres.Sql, database: string, limit
 export async function inboxDeadTuples(sql: postgres.Sql): Promise<number> {
   const [row] = await sql<{ dead: string | null }[]>`
     SELECT sum(n_dead_tup) AS dead FROM pg_stat_user_tables
-    WHERE relname = 'inbox' OR (relname LIKE 'inbox\\_%' AND relname <> 'inbox_partitions')`;
+    WHERE relname = 'inbox' OR (relname LIKE 'inbox\\_%' AND relname <> 'inbox_leases')`;
   return Number(row?.dead ?? 0);
 }
 

@@ -16,7 +16,7 @@
  */
 import postgres from 'postgres';
 import { migrateDatabase } from '../../aggregator/src/db/migrate';
-import { partitionOf } from '../../aggregator/src/db/partition';
+import { topicSlotOf } from '../../aggregator/src/db/partition';
 import { createLogger } from '../../aggregator/src/log';
 import { startKeyGeneration } from '../../aggregator/src/retention/generations';
 import { RetentionMaintainer } from '../../aggregator/src/retention/maintenance';
@@ -26,7 +26,7 @@ import { leasePartition } from '../../aggregator/src/workers/lease';
 import type { BatchPool } from '../lib/generate';
 import { topicNames } from '../lib/generate';
 import { runLoad } from '../lib/http-load';
-import { legacyApplyBatch, legacyMigrations } from '../lib/legacy-apply';
+import { legacyApplyBatch, legacyLeasePartition, legacyMigrations } from '../lib/legacy-apply';
 
 import { type Context, recordMachine, ScenarioResult } from '../lib/scenario';
 import { startAggregators } from '../lib/server';
@@ -56,34 +56,50 @@ export function retentionResult(ctx: Context): ScenarioResult {
   );
 }
 
-/** Fills the inbox with `events` events (a `dupRate` share are copies), 500 per inbox row. */
-async function loadInbox(sql: postgres.Sql, events: number, topics: number, dupRate: number, withBytes: boolean): Promise<number> {
+/**
+ * Fills the inbox with `events` events (a `dupRate` share are copies), 500 per inbox row, in
+ * the layout `migrated` has: before retention (one partition per topic, ids from the inbox's
+ * sequence), or today's (each event in its key's partition, seq drawn in arrival order, a row's
+ * id its first seq).
+ */
+async function loadInbox(sql: postgres.Sql, events: number, topics: number, dupRate: number, layout: 'legacy' | 'current'): Promise<number> {
   const unique = Math.max(1, Math.round(events * (1 - dupRate)));
   const names = topicNames(topics);
-  const parts = names.map(partitionOf);
-  // Today's layout (before migration 0007) has no inbox.bytes; the current one needs it.
-  const bytesColumn = withBytes ? sql`, bytes` : sql``;
-  const bytesValue = withBytes ? sql`, sum(octet_length(payload::text))::int` : sql``;
-  await sql`
-    INSERT INTO inbox (part, n, topics, event_ids, timestamps, sources, payloads ${bytesColumn})
-    SELECT part, count(*), array_agg(topic ORDER BY g), array_agg(id ORDER BY g), array_agg(now() ORDER BY g),
-      array_agg('publisher-' || (g % 4) ORDER BY g), array_agg(payload ORDER BY g) ${bytesValue}
-    FROM (
-      SELECT g, (${names}::text[])[k % ${topics} + 1] AS topic, (${parts}::int[])[k % ${topics} + 1] AS part, 'r-0-' || k AS id,
-        json_build_object('seq', k, 'level', 'info', 'message', 'request served', 'latency_ms', k % 2000, 'user', 'u-' || (k % 10000)) AS payload
-      FROM generate_series(0, ${events - 1}::int) AS g,
-        LATERAL (SELECT CASE WHEN g < ${unique} THEN g ELSE (g::int8 * 7919) % ${unique} END AS k) AS key
-    ) AS e
-    GROUP BY part, g / 500
-  `;
+  const generated = sql`
+    SELECT g, (${names}::text[])[k % ${topics} + 1] AS topic, 'r-0-' || k AS id,
+      json_build_object('seq', k, 'level', 'info', 'message', 'request served', 'latency_ms', k % 2000, 'user', 'u-' || (k % 10000)) AS payload
+    FROM generate_series(0, ${events - 1}::int) AS g,
+      LATERAL (SELECT CASE WHEN g < ${unique} THEN g ELSE (g::int8 * 7919) % ${unique} END AS k) AS key`;
+  if (layout === 'legacy') {
+    // One partition per topic (a slot is 1 of 32 like a partition): what that layout routed by.
+    const parts = names.map(topicSlotOf);
+    await sql`
+      INSERT INTO inbox (part, n, topics, event_ids, timestamps, sources, payloads)
+      SELECT part, count(*), array_agg(topic ORDER BY g), array_agg(id ORDER BY g), array_agg(now() ORDER BY g),
+        array_agg('publisher-' || (g % 4) ORDER BY g), array_agg(payload ORDER BY g)
+      FROM (SELECT e.*, (${parts}::int[])[array_position(${names}::text[], e.topic)] AS part FROM (${generated}) AS e) AS e
+      GROUP BY part, g / 500
+    `;
+  } else {
+    await sql`
+      INSERT INTO inbox (part, id, n, bytes, topics, event_ids, timestamps, sources, payloads, seqs)
+      SELECT part, min(seq), count(*), sum(octet_length(payload::text))::int, array_agg(topic ORDER BY g), array_agg(id ORDER BY g),
+        array_agg(now() ORDER BY g), array_agg('publisher-' || (g % 4) ORDER BY g), array_agg(payload ORDER BY g), array_agg(seq ORDER BY g)
+      FROM (
+        SELECT e.*, inbox_partition_of(e.topic, e.id) AS part, nextval('events_seq') AS seq FROM (${generated}) AS e ORDER BY g
+      ) AS e
+      GROUP BY part, g / 500
+    `;
+  }
   await sql`VACUUM ANALYZE inbox`;
   return unique;
 }
 
 type Apply = (tx: postgres.TransactionSql, part: number, batchSize: number) => Promise<{ events: number; unique: number }>;
+type Lease = (tx: postgres.TransactionSql) => Promise<number | null>;
 
 /** Drains the inbox with LOOPS lease + apply loops; returns events/s and the unique count. */
-async function drain(url: string, apply: Apply): Promise<{ rate: number; unique: number; events: number }> {
+async function drain(url: string, lease: Lease, apply: Apply): Promise<{ rate: number; unique: number; events: number }> {
   const sql = postgres(url, { max: LOOPS + 1, onnotice: () => {} });
   let events = 0;
   let unique = 0;
@@ -92,7 +108,7 @@ async function drain(url: string, apply: Apply): Promise<{ rate: number; unique:
     Array.from({ length: LOOPS }, async () => {
       for (;;) {
         const applied = await sql.begin(async (tx) => {
-          const part = await leasePartition(tx);
+          const part = await lease(tx);
           return part === null ? null : apply(tx, part, BATCH);
         });
         if (applied) {
@@ -117,9 +133,9 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
     const folder = legacyMigrations();
     await migrateDatabase(url, folder);
     const sql = postgres(url, { max: 1, onnotice: () => {} });
-    const unique = await loadInbox(sql, events, topics, dupRate, false);
+    const unique = await loadInbox(sql, events, topics, dupRate, 'legacy');
     await sql.end();
-    const measured = await drain(url, legacyApplyBatch);
+    const measured = await drain(url, legacyLeasePartition, legacyApplyBatch);
     return { ...measured, expected: unique };
   });
   const partitioned = await ctx.withDatabase('retention_new', async (url) => {
@@ -139,8 +155,8 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
       await sql`INSERT INTO event_keys (topic, event_id, gen) SELECT 'topic-' || (g % ${topics}), 'old-' || ${gen} || '-' || g, ${gen} FROM generate_series(1, ${Math.round(events / 2)}::int) AS g`;
     }
     await sql`VACUUM ANALYZE event_keys`;
-    const unique = await loadInbox(sql, events, topics, dupRate, true);
-    const measured = await drain(url, (tx, part, size) => applyBatch(tx, part, size, DEFAULT_CLAIM_BYTES, 7 * DAY));
+    const unique = await loadInbox(sql, events, topics, dupRate, 'current');
+    const measured = await drain(url, leasePartition, (tx, part, size) => applyBatch(tx, part, size, DEFAULT_CLAIM_BYTES, 7 * DAY));
     const [keys] = await sql<{ bytes: string; keys: string }[]>`
       SELECT (SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('event_keys') WHERE isleaf) AS bytes, (SELECT count(*) FROM event_keys) AS keys
     `;

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
+import type { ReadHorizon } from '../events/horizon';
 import { readDatabaseHealth } from '../db/health';
 import { TopicCounter } from './topic-counts';
 
@@ -34,12 +35,14 @@ export interface DashboardOptions {
    * from the root of the URL they are given. Browsers always send text/html.
    */
   rootForClients?: () => Response;
+  /** What the per-topic counts read up to (the replica's read horizon). */
+  horizon: ReadHorizon;
 }
 
 const wantsHtml = (request: Request) => (request.headers.get('accept') ?? '').includes('text/html');
 
-export function dashboardRoutes(sql: Sql, { rootForClients }: DashboardOptions = {}) {
-  const counter = new TopicCounter(sql);
+export function dashboardRoutes(sql: Sql, { rootForClients, horizon }: DashboardOptions) {
+  const counter = new TopicCounter(sql, horizon);
   let app = new Elysia({ name: 'dashboard' });
   for (const [path, [file, type]] of Object.entries(ASSETS)) {
     const body = readFileSync(new URL(file, import.meta.url), 'utf8');

@@ -1,16 +1,17 @@
 /**
  * Events stored per topic, for the dashboard, without counting the events table on every poll.
  *
- * A topic's events become visible in seq order (docs/ARCHITECTURE.md: a reader that saw seq S
- * never later sees a new event of that topic below S), and events leave only by retention, which
+ * Below the read horizon nothing new can appear (events/horizon.ts: a reader that saw seq S never
+ * later sees a new event of that topic below S), and events leave only by retention, which
  * adds them to `topics.expired` in the same transaction. So the count of a topic is exact when
  * kept incrementally: remember (last seq, count, expired) per topic and each refresh counts only
- * `seq > last` (an index range scan on (topic, seq) that is empty when nothing happened) and
+ * `last < seq < horizon` (an index range scan on (topic, seq) that is empty when nothing happened) and
  * subtracts what expired since, both from one snapshot. (An event applied and expired between
  * two refreshes, i.e. a retention shorter than the gap between dashboard polls, would be
  * subtracted without having been added.) The first refresh of a process counts everything once.
  */
 import type { Sql } from '../db/client';
+import { type ReadHorizon, horizonCte } from '../events/horizon';
 
 /** Topics counted, by name; the dashboard shows the largest of them. */
 export const MAX_TOPICS = 1000;
@@ -36,7 +37,10 @@ export class TopicCounter {
   private inflight: Promise<TopicCounts> | null = null;
   private cached: { at: number; counts: TopicCounts } | null = null;
 
-  constructor(private readonly sql: Sql) {}
+  constructor(
+    private readonly sql: Sql,
+    private readonly horizon: ReadHorizon,
+  ) {}
 
   /** Current counts; concurrent callers share one refresh, so no delta is added twice. */
   read(): Promise<TopicCounts> {
@@ -55,8 +59,10 @@ export class TopicCounter {
   private async refresh(): Promise<TopicCounts> {
     const names = [...this.known.keys()];
     const afters = names.map((name) => this.known.get(name)!.last);
+    const bound = await this.horizon.current();
     const rows = await this.sql<{ topic: string; added: string; last: string | null; expired: string; more: boolean }[]>`
-      WITH listed AS (
+      WITH ${horizonCte(this.sql, bound)},
+      listed AS (
         SELECT name, expired FROM topics ORDER BY name LIMIT ${MAX_TOPICS + 1}
       )
       SELECT l.name AS topic, c.added, c.last, l.expired, (SELECT count(*) FROM listed) > ${MAX_TOPICS} AS more
@@ -65,7 +71,7 @@ export class TopicCounter {
       CROSS JOIN LATERAL (
         SELECT count(*) AS added, max(e.seq) AS last
         FROM events AS e
-        WHERE e.topic = l.name AND e.seq > coalesce(k.after, 0)
+        WHERE e.topic = l.name AND e.seq > coalesce(k.after, 0) AND e.seq < (SELECT h FROM horizon)
       ) AS c
     `;
     const topics: TopicCount[] = [];

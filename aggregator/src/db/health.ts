@@ -33,7 +33,7 @@ export async function readDatabaseHealth(sql: Sql): Promise<DatabaseHealth> {
   const [row] = await sql<{ oldest_pending: number; dead: string | null; oldest_xact: number; connections: Record<string, string> }[]>`
     SELECT
       (SELECT coalesce(extract(epoch FROM now() - min(o.accepted_at)), 0)::float8
-       FROM inbox_partitions AS p
+       FROM inbox_leases AS p
        CROSS JOIN LATERAL (
          SELECT i.accepted_at FROM inbox AS i WHERE i.part = p.part ORDER BY i.id LIMIT 1
        ) AS o) AS oldest_pending,

@@ -29,12 +29,12 @@ const exactly = ({ n, lo, hi }: Span, count: number) => n === count && lo === 0 
 export async function checkLayout(sql: Queryable, partitions = PARTITION_COUNT, ingestShards = INGEST_SHARDS): Promise<void> {
   const [row] = await sql<{ parts: Span; shards: Span }[]>`
     SELECT
-      (SELECT json_build_object('n', count(*), 'lo', min(part), 'hi', max(part)) FROM inbox_partitions) AS parts,
+      (SELECT json_build_object('n', count(*), 'lo', min(part), 'hi', max(part)) FROM inbox_leases) AS parts,
       (SELECT json_build_object('n', count(*), 'lo', min(shard), 'hi', max(shard)) FROM counters) AS shards
   `;
   const problems: string[] = [];
   if (!exactly(row!.parts, partitions)) {
-    problems.push(`inbox_partitions has ${describe(row!.parts)}; this build expects ${partitions} rows, 0..${partitions - 1} (PARTITION_COUNT)`);
+    problems.push(`inbox_leases has ${describe(row!.parts)}; this build expects ${partitions} rows, 0..${partitions - 1} (PARTITION_COUNT)`);
   }
   const shards = ingestShards + partitions;
   if (!exactly(row!.shards, shards)) {

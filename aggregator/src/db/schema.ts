@@ -27,10 +27,12 @@ import {
 const key = customType<{ data: string }>({ dataType: () => 'text COLLATE "C"' });
 
 /**
- * Inbox partitions. A topic always maps to the same partition (see db/partition.ts), and a
- * worker applies a partition only while holding its row lock, so one topic is applied by one
- * transaction at a time. That is what makes seq commit in order per topic (no-gap paging) and
- * lets the lowest inbox id of a key win (first acknowledged copy is the one stored).
+ * Inbox partitions. Every copy of a key (topic, event_id) maps to the same partition (see
+ * db/partition.ts), and a worker applies a partition only while holding its lease row, so one
+ * key is applied by one transaction at a time: the lowest seq of a key wins (the first
+ * acknowledged copy is the one stored) and the dedup probe cannot race. A topic spreads over
+ * every partition and is applied by many transactions at once; readers stay gap-free through
+ * the read horizon (events/horizon.ts).
  */
 export const PARTITION_COUNT = 32;
 
@@ -45,12 +47,18 @@ export const applyShard = (part: number) => INGEST_SHARDS + part;
  * arrival order. Arrays, not a JSON document: PostgreSQL parses each payload and timestamp once,
  * at ingest (so a value it cannot store fails the publish, not the apply), and the apply only
  * unnests them.
+ *
+ * Each event's seq is drawn at ingest, in arrival order (docs/ARCHITECTURE.md "Seq at
+ * acknowledgement"), and the row's id is its first seq: ids are unique across partitions, a
+ * partition's rows are claimed in seq order, and the lowest id in the inbox bounds every seq
+ * still waiting (the read horizon).
  */
 export const inbox = pgTable(
   'inbox',
   {
     part: smallint('part').notNull(),
-    id: bigserial('id', { mode: 'number' }).notNull(),
+    // At most the lowest of `seqs` (equal at ingest; one less per carve, workers/carve.ts).
+    id: bigint('id', { mode: 'number' }).notNull(),
     // Events in this row; summed by /stats (pending) and by the claim to size a batch.
     n: integer('n').notNull(),
     // Payload bytes (UTF-8 JSON text) in this row: the claim's byte budget sums it, and a row
@@ -61,9 +69,11 @@ export const inbox = pgTable(
     timestamps: timestamp('timestamps', { withTimezone: true, precision: 6 }).array().notNull(),
     sources: text('sources').array().notNull(),
     payloads: json('payloads').array().notNull(),
+    // The events' seqs, ascending: what they are stored with if they are not duplicates.
+    seqs: bigint('seqs', { mode: 'number' }).array().notNull(),
     acceptedAt: timestamp('accepted_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  // Serves the claim (`WHERE part = $1 ORDER BY id`) and the lease's "has work" probe.
+  // Serves the claim (`WHERE part = $1 ORDER BY id`), the lease's "has work" probe and the horizon.
   (table) => [primaryKey({ name: 'inbox_pkey', columns: [table.part, table.id] })],
 );
 
@@ -88,14 +98,20 @@ export const inboxParked = pgTable('inbox_parked', {
   parkedAt: timestamp('parked_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
-/** The lease rows workers lock with FOR UPDATE SKIP LOCKED; seeded 0..PARTITION_COUNT-1. */
-export const inboxPartitions = pgTable('inbox_partitions', {
+/**
+ * The lease rows workers lock with FOR UPDATE SKIP LOCKED; seeded 0..PARTITION_COUNT-1. Called
+ * inbox_partitions before migration 0008, which left an empty view by that name so replicas of
+ * an older build (routing by topic) find no partition to lease and stop at their layout check.
+ */
+export const inboxLeases = pgTable('inbox_leases', {
   part: smallint('part').primaryKey(),
 });
 
 /**
- * Global event sequence. CACHE 1 is load-bearing: with a per-backend cache, two workers would
- * hand out interleaved ranges and a topic's seq would stop following its commit order.
+ * Global event sequence, drawn at ingest. CACHE 1 is load-bearing: with a per-backend cache, two
+ * connections would hand out interleaved ranges, seq would stop following acknowledgement order,
+ * and the sequence's last_value (the read horizon's bound, events/horizon.ts) would not bound
+ * the values handed out.
  */
 export const eventsSeq = pgSequence('events_seq', { cache: 1 });
 
@@ -112,7 +128,7 @@ export const events = pgTable(
   'events',
   {
     topic: key('topic').notNull(),
-    // Drawn from events_seq under the partition lease, so a topic's seq order is its commit order.
+    // Drawn from events_seq at ingest (inbox.seqs), in acknowledgement order.
     seq: bigint('seq', { mode: 'number' }).notNull().default(sql`nextval('events_seq')`),
     eventId: key('event_id').notNull(),
     timestamp: timestamp('timestamp', { withTimezone: true, precision: 6 }).notNull(),

@@ -1,9 +1,9 @@
 /**
  * One page of a topic's processed events, ordered by seq.
  *
- * No gaps: a topic's events are applied by one transaction at a time (the partition lease) and
- * take their seq inside it, so any snapshot holds a prefix of the topic's seq order. A page that
- * ends at seq S therefore never precedes a later commit with a seq below S.
+ * No gaps: a page holds only events below the read horizon (horizon.ts), below which no event
+ * of the topic can appear any more, so a page that ends at seq S never precedes a later commit
+ * with a seq below S, whatever order the partitions' transactions commit in.
  *
  * PostgreSQL builds the JSON itself: a 1000-event page is one text value, not 1000 objects
  * parsed and re-serialised in JavaScript, and each payload is spliced in as the text stored.
@@ -16,6 +16,7 @@
  * 4 MiB for a page of one (measured: 170 ms for 8 candidates, quadratic over a topic).
  */
 import type { Sql } from '../db/client';
+import { type HorizonBound, horizonCte } from './horizon';
 
 export interface Page {
   /**
@@ -52,15 +53,16 @@ export const eventJson = (sql: Sql) => sql`
   )`;
 
 /**
- * A topic's events with seq above `after`, in seq order: at most `limit`, ending with the one
- * that reaches `maxBytes` of payload (the first is always included). The rows have the events
- * table's columns, for eventJson, and `bytes_upto`: payload bytes up to and including the row.
+ * A topic's events with seq above `after` and below the horizon, in seq order: at most `limit`,
+ * ending with the one that reaches `maxBytes` of payload (the first is always included). The
+ * rows have the events table's columns, for eventJson, and `bytes_upto`: payload bytes up to
+ * and including the row. The enclosing statement defines `horizon` (horizonCte).
  */
 export const boundedEvents = (sql: Sql, topic: string, after: number, limit: number, maxBytes: number) => sql`
   WITH RECURSIVE walk AS (
     (SELECT seq, octet_length(payload::text)::int8 AS bytes_upto, 1 AS n
      FROM events
-     WHERE topic = ${topic} AND seq > ${after}
+     WHERE topic = ${topic} AND seq > ${after} AND seq < (SELECT h FROM horizon)
      ORDER BY seq
      LIMIT 1)
     UNION ALL
@@ -69,7 +71,7 @@ export const boundedEvents = (sql: Sql, topic: string, after: number, limit: num
     CROSS JOIN LATERAL (
       SELECT seq, octet_length(payload::text) AS bytes
       FROM events
-      WHERE topic = ${topic} AND seq > walk.seq
+      WHERE topic = ${topic} AND seq > walk.seq AND seq < (SELECT h FROM horizon)
       ORDER BY seq
       LIMIT 1
     ) AS next
@@ -84,8 +86,9 @@ export const boundedEvents = (sql: Sql, topic: string, after: number, limit: num
  * retention moves it in the transaction that drops the events: a page either still holds an
  * event or says it expired, never neither.
  */
-export async function readPage(sql: Sql, topic: string, after: number, limit: number, maxBytes: number): Promise<Page> {
+export async function readPage(sql: Sql, bound: HorizonBound, topic: string, after: number, limit: number, maxBytes: number): Promise<Page> {
   const [row] = await sql`
+    WITH ${horizonCte(sql, bound)}
     SELECT
       coalesce(json_agg(${eventJson(sql)} ORDER BY seq), '[]')::text AS events,
       max(seq) AS last_seq,

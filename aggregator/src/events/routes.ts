@@ -9,6 +9,7 @@ import { jsonContent } from '../openapi';
 import { readPage } from './read';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { ReadBudget } from './read-budget';
+import type { ReadHorizon } from './horizon';
 
 export const MAX_PAGE = 1000;
 
@@ -42,15 +43,16 @@ const checkQuery = TypeCompiler.Compile(EventsQuery);
 
 /**
  * `maxPageBytes`: MAX_PAGE_BYTES, the payload bytes a page may hold (at least one event);
- * `budget`: the replica's bound on bytes held by reads at once.
+ * `budget`: the replica's bound on bytes held by reads at once; `horizon`: what reads see up to.
  */
-export function eventsRoutes(sql: Sql, maxPageBytes: number, budget: ReadBudget) {
+export function eventsRoutes(sql: Sql, maxPageBytes: number, budget: ReadBudget, horizon: ReadHorizon) {
   return new Elysia({ name: 'events' }).get(
     '/events',
     async ({ query }) => {
       const { topic, after, limit } = parseQuery<EventsQuery>(EventsQuery, checkQuery, query);
+      const bound = await horizon.current();
       const body = await budget.run(maxPageBytes, async () => {
-        const page = await readPage(sql, topic, after ?? 0, limit ?? 100, maxPageBytes);
+        const page = await readPage(sql, bound, topic, after ?? 0, limit ?? 100, maxPageBytes);
         const nextAfter = page.lastSeq ?? after ?? null;
         const expiry = page.expiry ? `,"first_available":${page.expiry.firstAvailable},"expired_through":${page.expiry.expiredThrough}` : '';
         return Buffer.concat([

@@ -58,7 +58,14 @@ export async function dropEventPartition(sql: postgres.Sql, partition: EventPart
     if (counts.length > 0) {
       await tx`
         UPDATE topics AS t
-        SET expired = t.expired + c.events, expired_through = greatest(t.expired_through, c.last_seq)
+        SET expired = t.expired + c.events,
+          -- Seq is drawn at ingest and partitions apply in any order, so a kept event (applied
+          -- later, a later deadline) can have a lower seq than a dropped one: the watermark stops
+          -- below it, keeping "nothing at or below expired_through is kept" true.
+          expired_through = greatest(
+            t.expired_through,
+            coalesce((SELECT min(e.seq) - 1 FROM events AS e WHERE e.topic = c.topic AND e.seq <= c.last_seq), c.last_seq)
+          )
         FROM unnest(${counts.map((c) => c.topic)}::text[], ${counts.map((c) => c.events)}::bigint[], ${counts.map((c) => c.lastSeq)}::bigint[])
           AS c(topic, events, last_seq)
         WHERE t.name = c.topic

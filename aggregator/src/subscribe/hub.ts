@@ -1,16 +1,17 @@
 /**
- * This replica's subscriptions, by partition and topic. Wake-ups (a local commit, a NOTIFY from
- * another replica) name inbox partitions and reach the subscriptions of topics in them; each
+ * This replica's subscriptions, by topic slot and topic. Wake-ups (a local commit, a NOTIFY from
+ * another replica) name topic slots (db/partition.ts) and reach the subscriptions of topics in them; each
  * then reads the database itself. One
  * timer, running only while someone is subscribed, ends slow subscribers and, every few seconds,
  * wakes subscriptions that are behind their topic's head in case a NOTIFY was lost.
  */
 import type { Sql } from '../db/client';
 import { isUnavailable } from '../errors';
-import { partitionOf } from '../db/partition';
+import { topicSlotOf } from '../db/partition';
 import type { Logger } from '../log';
 import { ReadGate, SubscriberCaps } from './limit';
 import { ReadBudget } from '../events/read-budget';
+import { ReadHorizon } from '../events/horizon';
 import { readEvents, readHeads } from './read';
 import { type EndReason, type StreamOptions, Subscription } from './stream';
 
@@ -46,7 +47,9 @@ export interface HubLimits {
 
 export class SubscriptionHub {
   private readonly byTopic = new Map<string, Set<Subscription>>();
-  private readonly topicsByPart = new Map<number, Set<string>>();
+  private readonly topicsBySlot = new Map<number, Set<string>>();
+  /** Per subscription waiting for the horizon to pass its next event: how to stop waiting. */
+  private readonly holds = new Map<Subscription, () => void>();
   private timer: ReturnType<typeof setInterval> | null = null;
   private ticks = 0;
   private confirming = false;
@@ -64,6 +67,8 @@ export class SubscriptionHub {
     limits: HubLimits = { maxTotal: 1000, maxPerKey: 100, readConcurrency: 2 },
     /** The replica's bound on bytes held by reads at once (shared with GET /events). */
     private readonly budget: ReadBudget = new ReadBudget(Number.MAX_SAFE_INTEGER),
+    /** What every read of this replica sees up to (shared with GET /events). */
+    readonly horizon: ReadHorizon = new ReadHorizon(sql, log),
   ) {
     this.caps = new SubscriberCaps(limits.maxTotal, limits.maxPerKey);
     this.gate = new ReadGate(limits.readConcurrency);
@@ -85,7 +90,13 @@ export class SubscriptionHub {
       topic,
       after,
       // Bytes first (memory), then a connection slot: a read waiting for bytes holds no connection.
-      (from, limit, maxBytes) => this.budget.run(maxBytes, () => this.gate.run(() => readEvents(this.sql, topic, from, limit, maxBytes))),
+      async (from, limit, maxBytes) => {
+        const bound = await this.horizon.current();
+        const rows = await this.budget.run(maxBytes, () => this.gate.run(() => readEvents(this.sql, bound, topic, from, limit, maxBytes)));
+        // An applied event the horizon still holds back: read again once it is passed.
+        if (rows.heldFrom !== null && !rows.full) this.holdUntil(subscription, rows.heldFrom);
+        return rows;
+      },
       this.options,
       (ended, reason) => {
         this.remove(ended);
@@ -99,9 +110,9 @@ export class SubscriptionHub {
     let subscriptions = this.byTopic.get(topic);
     if (!subscriptions) {
       this.byTopic.set(topic, (subscriptions = new Set()));
-      const part = partitionOf(topic);
-      let topics = this.topicsByPart.get(part);
-      if (!topics) this.topicsByPart.set(part, (topics = new Set()));
+      const slot = topicSlotOf(topic);
+      let topics = this.topicsBySlot.get(slot);
+      if (!topics) this.topicsBySlot.set(slot, (topics = new Set()));
       topics.add(topic);
     }
     subscriptions.add(subscription);
@@ -109,14 +120,14 @@ export class SubscriptionHub {
     return subscription;
   }
 
-  /** Wakes the subscriptions of topics in `parts` (inbox partitions), or all of them for null. */
-  wake(parts: readonly number[] | null): void {
-    if (parts === null) {
+  /** Wakes the subscriptions of topics in `slots` (topic slots), or all of them for null. */
+  wake(slots: readonly number[] | null): void {
+    if (slots === null) {
       for (const subscriptions of this.byTopic.values()) for (const subscription of subscriptions) subscription.wake();
       return;
     }
-    for (const part of parts) {
-      for (const topic of this.topicsByPart.get(part) ?? []) {
+    for (const slot of slots) {
+      for (const topic of this.topicsBySlot.get(slot) ?? []) {
         for (const subscription of this.byTopic.get(topic) ?? []) subscription.wake();
       }
     }
@@ -131,21 +142,35 @@ export class SubscriptionHub {
       }
     }
     this.stopTimer();
+    this.horizon.close();
   }
 
   get isClosed(): boolean {
     return this.closed;
   }
 
+  private holdUntil(subscription: Subscription, seq: number): void {
+    this.holds.get(subscription)?.();
+    this.holds.set(
+      subscription,
+      this.horizon.hold(seq, () => {
+        this.holds.delete(subscription);
+        subscription.wake();
+      }),
+    );
+  }
+
   private remove(subscription: Subscription): void {
+    this.holds.get(subscription)?.();
+    this.holds.delete(subscription);
     const subscriptions = this.byTopic.get(subscription.topic);
     subscriptions?.delete(subscription);
     if (subscriptions?.size === 0) {
       this.byTopic.delete(subscription.topic);
-      const part = partitionOf(subscription.topic);
-      const topics = this.topicsByPart.get(part);
+      const slot = topicSlotOf(subscription.topic);
+      const topics = this.topicsBySlot.get(slot);
       topics?.delete(subscription.topic);
-      if (topics?.size === 0) this.topicsByPart.delete(part);
+      if (topics?.size === 0) this.topicsBySlot.delete(slot);
     }
     if (this.byTopic.size === 0) this.stopTimer();
   }
@@ -168,12 +193,13 @@ export class SubscriptionHub {
 
   /**
    * Ends the streams of subscribers that are behind for real: events past their cursor exist.
-   * Wake-ups name partitions and a full page only may have a successor, so the database decides.
+   * Wake-ups name topic slots and a full page only may have a successor, so the database decides.
    */
   private async confirmSlow(candidates: Subscription[]): Promise<void> {
     this.confirming = true;
     try {
-      const heads = await this.gate.run(() => readHeads(this.sql, [...new Set(candidates.map((s) => s.topic))]));
+      const bound = await this.horizon.current();
+      const heads = await this.gate.run(() => readHeads(this.sql, bound, [...new Set(candidates.map((s) => s.topic))]));
       const now = Date.now();
       for (const subscription of candidates) {
         const behind = subscription.behindFor(now);
@@ -200,7 +226,8 @@ export class SubscriptionHub {
     const topics = [...this.byTopic.keys()];
     if (topics.length === 0) return;
     try {
-      const heads = await this.gate.run(() => readHeads(this.sql, topics));
+      const bound = await this.horizon.current();
+      const heads = await this.gate.run(() => readHeads(this.sql, bound, topics));
       for (const [topic, head] of heads) {
         for (const subscription of this.byTopic.get(topic) ?? []) if (subscription.lastEventId < head) subscription.wake();
       }

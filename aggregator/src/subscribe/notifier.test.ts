@@ -1,13 +1,13 @@
 import { describe, expect, test } from 'bun:test';
-import { parseParts } from './notifier';
+import { parseSlots } from './notifier';
 
 describe('NOTIFY payload', () => {
   test('names the partitions, space separated', () => {
-    expect(parseParts('3')).toEqual([3]);
-    expect(parseParts('0 7 31')).toEqual([0, 7, 31]);
+    expect(parseSlots('3')).toEqual([3]);
+    expect(parseSlots('0 7 31')).toEqual([0, 7, 31]);
   });
 
   test('anything unexpected wakes every subscription (null), never none', () => {
-    for (const payload of ['', ' ', '1  2', 'a', '1 x', '1.5', '3 ']) expect(parseParts(payload)).toBeNull();
+    for (const payload of ['', ' ', '1  2', 'a', '1 x', '1.5', '3 ']) expect(parseSlots(payload)).toBeNull();
   });
 });

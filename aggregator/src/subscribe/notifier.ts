@@ -4,18 +4,18 @@
  * that never arrives.
  *
  * - After a worker's commit that stored new events, this replica's subscribers are woken at once
- *   and one `NOTIFY logbus_events, '<part> <part> …'` goes out within NOTIFY_WINDOW_MS, naming
- *   every inbox partition that gained events in that window. It is sent after the commits it
- *   announces, so a replica that hears it reads them.
- * - Partitions, not topic names: the worker knows the partition it leased without asking the
- *   apply statement for more, the payload stays tiny (at most 32 numbers), and a partition
- *   names exactly the topics that can have changed (plus their partition neighbours, whose
- *   subscriptions then read an empty page).
+ *   and one `NOTIFY logbus_events, '<slot> <slot> …'` goes out within NOTIFY_WINDOW_MS, naming
+ *   the topic slot (db/partition.ts topicSlotOf) of every topic that gained events in that
+ *   window. It is sent after the commits it announces, so a replica that hears it reads them.
+ * - Slots, not topic names: the payload stays tiny (at most TOPIC_SLOTS numbers, where names
+ *   could pass NOTIFY's 8000-byte limit), and a slot names the topics that can have changed
+ *   (plus their slot neighbours, whose subscriptions then read an empty page).
  * - Each replica LISTENs once (postgres.js shares one connection among channels and listens again
  *   after a reconnect); when the listen is (re)established every subscription is woken, because
  *   hints may have been missed while the connection was down.
  */
 import type { Sql } from '../db/client';
+import { topicSlotOf } from '../db/partition';
 import type { Logger } from '../log';
 
 export const EVENTS_CHANNEL = 'logbus_events';
@@ -23,20 +23,21 @@ export const EVENTS_CHANNEL = 'logbus_events';
 /** One NOTIFY per window at most, like the inbox wake-up (workers/wakeup.ts). */
 const NOTIFY_WINDOW_MS = 10;
 export class EventsNotifier {
-  private readonly parts = new Set<number>();
+  private readonly slots = new Set<number>();
   private timer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly sql: Sql,
     private readonly log: Logger,
-    /** Wakes local subscriptions of topics in these partitions; null means all. */
-    private readonly wake: (parts: readonly number[] | null) => void,
+    /** Wakes local subscriptions of topics in these slots; null means all. */
+    private readonly wake: (slots: readonly number[] | null) => void,
   ) {}
 
-  /** Called after a commit that stored new events of partition `part`. */
-  announce(part: number): void {
-    this.wake([part]);
-    this.parts.add(part);
+  /** Called after a commit that stored new events of `topics`. */
+  announce(topics: readonly string[]): void {
+    const slots = [...new Set(topics.map(topicSlotOf))];
+    this.wake(slots);
+    for (const slot of slots) this.slots.add(slot);
     if (this.timer === null) this.timer = setTimeout(() => this.flush(), NOTIFY_WINDOW_MS);
   }
 
@@ -44,7 +45,7 @@ export class EventsNotifier {
   async listen(): Promise<void> {
     await this.sql.listen(
       EVENTS_CHANNEL,
-      (payload) => this.wake(parseParts(payload)),
+      (payload) => this.wake(parseSlots(payload)),
       () => this.wake(null),
     );
   }
@@ -57,16 +58,16 @@ export class EventsNotifier {
   private flush(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-    const payload = [...this.parts].join(' ');
-    this.parts.clear();
+    const payload = [...this.slots].join(' ');
+    this.slots.clear();
     this.sql`SELECT pg_notify(${EVENTS_CHANNEL}, ${payload})`.catch((error) =>
       this.log.debug({ err: error }, 'events notify failed; other replicas will sweep'),
     );
   }
 }
 
-/** Partitions named by a payload; null (wake everyone) for anything unexpected. */
-export function parseParts(payload: string): number[] | null {
-  // Strictly what flush() sends: an empty field would otherwise read as partition 0.
+/** Topic slots named by a payload; null (wake everyone) for anything unexpected. */
+export function parseSlots(payload: string): number[] | null {
+  // Strictly what flush() sends: an empty field would otherwise read as slot 0.
   return /^\d+( \d+)*$/.test(payload) ? payload.split(' ').map(Number) : null;
 }

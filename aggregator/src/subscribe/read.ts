@@ -2,11 +2,12 @@
  * What a subscription reads: the same rows, order and JSON shape as GET /events
  * (events/read.ts), one row per event so each becomes its own SSE message with `id: <seq>`.
  *
- * No gaps: a topic's events are applied by one transaction at a time and draw their seq inside
- * it, so every snapshot holds a prefix of the topic's seq order (docs/ARCHITECTURE.md). A stream
- * that sent up to seq S and asks for `seq > S` can never miss an event committed later.
+ * No gaps: reads return only events below the read horizon (events/horizon.ts), below which
+ * nothing can appear any more (docs/ARCHITECTURE.md). A stream that sent up to seq S and asks
+ * for `seq > S` can never miss an event committed later.
  */
 import type { Sql } from '../db/client';
+import { type HorizonBound, horizonCte } from '../events/horizon';
 import { boundedEvents, eventJson } from '../events/read';
 
 export interface EventRow {
@@ -22,6 +23,11 @@ export interface EventRows {
   rows: EventRow[];
   /** The read stopped at `limit` or at `maxBytes`: more may follow at once. */
   full: boolean;
+  /**
+   * The lowest seq of an event of the topic that is stored but still above the horizon (null:
+   * none): the read should be repeated once the horizon has passed it.
+   */
+  heldFrom: number | null;
 }
 
 /**
@@ -29,32 +35,48 @@ export interface EventRows {
  * payload (but never empty-handed while an event exists): a subscription holds one read at a
  * time, so this bounds its memory.
  */
-export async function readEvents(sql: Sql, topic: string, after: number, limit: number, maxBytes: number): Promise<EventRows> {
+export async function readEvents(sql: Sql, bound: HorizonBound, topic: string, after: number, limit: number, maxBytes: number): Promise<EventRows> {
+  // The last row carries no event: only the held-back seq, from the same snapshot and horizon.
   const rows = (await sql`
-    SELECT seq, ${eventJson(sql)}::text AS json, bytes_upto
-    FROM (${boundedEvents(sql, topic, after, limit, maxBytes)}) AS page
-    ORDER BY seq
-  `.raw()) as unknown as [Buffer, Buffer, Buffer][];
+    WITH ${horizonCte(sql, bound)}
+    SELECT seq, json, bytes_upto, NULL::int8 AS held FROM (
+      SELECT seq, ${eventJson(sql)}::text AS json, bytes_upto
+      FROM (${boundedEvents(sql, topic, after, limit, maxBytes)}) AS page
+      ORDER BY seq
+    ) AS events
+    UNION ALL
+    SELECT NULL, NULL, NULL, (SELECT min(seq) FROM events WHERE topic = ${topic} AND seq > ${after} AND seq >= (SELECT h FROM horizon))
+  `.raw()) as unknown as [Buffer, Buffer, Buffer, Buffer | null][];
+  const held = rows.pop()![3];
   const last = rows.at(-1);
   return {
     rows: rows.map(([seq, json]) => ({ seq: Number(seq.toString()), json })),
     full: rows.length === limit || (last !== undefined && Number(last[2].toString()) >= maxBytes),
+    heldFrom: held === null ? null : Number(held.toString()),
   };
 }
 
-/** The highest seq of `topic`, 0 when it has none: where a subscription without `after` starts. */
-export async function readHead(sql: Sql, topic: string): Promise<number> {
-  const [row] = await sql<{ head: string }[]>`SELECT coalesce(max(seq), 0) AS head FROM events WHERE topic = ${topic}`;
+/**
+ * The highest seq of `topic` below the horizon, 0 when it has none: where a subscription without
+ * `after` starts (an event applied later with a lower seq is still delivered).
+ */
+export async function readHead(sql: Sql, bound: HorizonBound, topic: string): Promise<number> {
+  const [row] = await sql<{ head: string }[]>`
+    WITH ${horizonCte(sql, bound)}
+    SELECT coalesce(max(seq), 0) AS head FROM events WHERE topic = ${topic} AND seq < (SELECT h FROM horizon)
+  `;
   return Number(row!.head);
 }
 
 /**
- * The highest seq of each topic, one index probe per topic (PK (topic, seq) read backwards).
- * The safety net for a lost NOTIFY: subscriptions behind their topic's head are woken.
+ * The highest seq of each topic below the horizon, one index probe per topic ((topic, seq) read
+ * backwards). The safety net for a lost NOTIFY: subscriptions behind their topic's head are
+ * woken; and a subscriber counts as slow only for events it could have read.
  */
-export async function readHeads(sql: Sql, topics: readonly string[]): Promise<Map<string, number>> {
+export async function readHeads(sql: Sql, bound: HorizonBound, topics: readonly string[]): Promise<Map<string, number>> {
   const rows = await sql<{ topic: string; head: string | null }[]>`
-    SELECT t.topic, (SELECT max(seq) FROM events AS e WHERE e.topic = t.topic) AS head
+    WITH ${horizonCte(sql, bound)}
+    SELECT t.topic, (SELECT max(seq) FROM events AS e WHERE e.topic = t.topic AND e.seq < (SELECT h FROM horizon)) AS head
     FROM unnest(${topics as string[]}::text[]) AS t(topic)
   `;
   return new Map(rows.filter((row) => row.head !== null).map((row) => [row.topic, Number(row.head)]));

@@ -93,7 +93,12 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
       let start: number;
       let preamble = '';
       try {
-        start = resumeFrom ?? (await hub.gate.run(() => readHead(sql, topic)));
+        if (resumeFrom === undefined) {
+          const bound = await hub.horizon.current();
+          start = await hub.gate.run(() => readHead(sql, bound, topic));
+        } else {
+          start = resumeFrom;
+        }
         // Resuming from an id whose successors expired: say so before the first kept event.
         const expiry = resumeFrom === undefined ? null : await hub.gate.run(() => readExpiry(sql, topic, start));
         if (expiry) preamble = expiredMessage(start, expiry);

@@ -6,14 +6,17 @@
  *   that keeps failing smaller), deleted as they are read (DELETE … RETURNING), so a crash
  *   before commit leaves them in the inbox untouched.
  * - Dedup (docs/ARCHITECTURE.md "Keys in generations"): of several copies in the batch the
- *   lowest (inbox id, position) is kept; a key found in any key generation is a duplicate (one
- *   index probe per generation); the rest are inserted into the newest generation and stored in
- *   `events`. The lease guarantees no other transaction applies this topic meanwhile (see
- *   lease.ts), so the probe cannot race a concurrent insert of the same key, and whichever
- *   generation a batch wrote to, the topic's next batch probes it.
+ *   lowest seq (the first acknowledged) is kept; a key found in any key generation is a
+ *   duplicate (one index probe per generation); the rest are inserted into the newest generation
+ *   and stored in `events`. Every copy of a key is in this partition (db/partition.ts) and the
+ *   lease keeps other transactions off it (lease.ts), so the probe cannot race a concurrent
+ *   insert of the same key, and whichever generation a batch wrote to, the key's next batch
+ *   probes it.
  * - Expiry: each event's expires_at (the partition key of `events`) is now() plus its topic's
  *   retention, the override in `topics` or `retentionMs`.
- * - Seq: drawn from events_seq while the lease is held, so it commits in order per topic.
+ * - Seq: the one drawn at ingest (inbox.seqs). Other partitions apply the same topics at the
+ *   same time, in any order; readers see only what is below the read horizon, so they never
+ *   step over an event applied later (events/horizon.ts).
  * - Counts: unique and duplicate totals move in the same transaction as the rows, on the
  *   partition's own counter row, so /stats never sees an event in two places or none.
  */
@@ -25,6 +28,8 @@ export interface Applied {
   events: number;
   /** Of those, newly stored (the rest were duplicates). */
   unique: number;
+  /** Topics that gained events (their subscriptions are woken). */
+  topics: string[];
 }
 
 /** The global RETENTION, used when applyBatch is called without one (tests, tools). */
@@ -37,7 +42,7 @@ export async function applyBatch(
   claimBytes: number,
   retentionMs: number = DEFAULT_RETENTION_MS,
 ): Promise<Applied> {
-  const [row] = await tx<{ events: number; stored: number }[]>`
+  const [row] = await tx<{ events: number; stored: number; topics: string[] | null }[]>`
     WITH claimed AS (
       DELETE FROM inbox
       WHERE part = ${part}
@@ -53,21 +58,21 @@ export async function applyBatch(
           ) AS oldest
           WHERE before < ${batchSize} AND before_bytes < ${claimBytes}
         )
-      RETURNING id, topics, event_ids, timestamps, sources, payloads
+      RETURNING topics, event_ids, timestamps, sources, payloads, seqs
     ),
     items AS (
-      SELECT c.id, e.ord, e.topic, e.event_id, e."timestamp", e.source, e.payload
+      SELECT e.seq, e.topic, e.event_id, e."timestamp", e.source, e.payload
       FROM claimed AS c,
-        unnest(c.topics, c.event_ids, c.timestamps, c.sources, c.payloads)
-          WITH ORDINALITY AS e(topic, event_id, "timestamp", source, payload, ord)
+        unnest(c.seqs, c.topics, c.event_ids, c.timestamps, c.sources, c.payloads)
+          AS e(seq, topic, event_id, "timestamp", source, payload)
     ),
     generation AS (
       SELECT max(gen) AS current FROM key_generations
     ),
     firsts AS (
-      SELECT DISTINCT ON (topic, event_id) id, ord, topic, event_id, "timestamp", source, payload
+      SELECT DISTINCT ON (topic, event_id) seq, topic, event_id, "timestamp", source, payload
       FROM items
-      ORDER BY topic, event_id, id, ord
+      ORDER BY topic, event_id, seq
     ),
     unseen AS (
       -- One probe of each generation's unique index per key. LIMIT 1 keeps it a per-row probe;
@@ -76,8 +81,8 @@ export async function applyBatch(
       WHERE (SELECT 1 FROM event_keys AS k WHERE k.topic = f.topic AND k.event_id = f.event_id LIMIT 1) IS NULL
     ),
     keyed AS (
-      -- No ON CONFLICT: under the lease nothing else inserts this topic's keys, so after the
-      -- probe a conflict cannot happen; if it ever did, the unique index fails the whole batch
+      -- No ON CONFLICT: under the lease nothing else inserts these keys, so after the probe a
+      -- conflict cannot happen; if it ever did, the unique index fails the whole batch
       -- (rolled back, retried) instead of letting an event be stored without its key.
       INSERT INTO event_keys (topic, event_id, gen)
       SELECT topic, event_id, (SELECT current FROM generation) FROM unseen
@@ -89,11 +94,11 @@ export async function applyBatch(
       LEFT JOIN topics AS t ON t.name = b.topic
     ),
     inserted AS (
-      INSERT INTO events (topic, event_id, "timestamp", source, payload, expires_at)
-      SELECT u.topic, u.event_id, u."timestamp", u.source, u.payload, d.expires_at
+      INSERT INTO events (topic, seq, event_id, "timestamp", source, payload, expires_at)
+      SELECT u.topic, u.seq, u.event_id, u."timestamp", u.source, u.payload, d.expires_at
       FROM unseen AS u
       JOIN deadlines AS d ON d.topic = u.topic
-      ORDER BY u.id, u.ord
+      ORDER BY u.seq
       RETURNING topic
     ),
     totals AS (
@@ -107,11 +112,14 @@ export async function applyBatch(
       WHERE shard = ${applyShard(part)}
     ),
     new_topics AS (
+      -- Sorted: transactions of other partitions may add the same new topics at the same time;
+      -- each waits for the other's row, and in one order they cannot wait on each other.
       INSERT INTO topics (name)
       SELECT DISTINCT topic FROM inserted
+      ORDER BY topic
       ON CONFLICT (name) DO NOTHING
     )
-    SELECT events::int AS events, stored::int AS stored FROM totals
+    SELECT events::int AS events, stored::int AS stored, (SELECT array_agg(DISTINCT topic) FROM inserted) AS topics FROM totals
   `;
-  return { events: row?.events ?? 0, unique: row?.stored ?? 0 };
+  return { events: row?.events ?? 0, unique: row?.stored ?? 0, topics: row?.topics ?? [] };
 }

@@ -6,7 +6,8 @@
  *
  * Order is kept: the head holds the lowest id of its partition, so (head id - 1) is free there
  * (the key is (part, id)) and sorts before every other row of the partition; the first-ack
- * copy still goes first. The event counts move together (n and bytes of both rows sum to the
+ * copy still goes first. The events keep their seqs, and both rows' ids stay at or below their
+ * lowest seq, which the read horizon relies on (events/horizon.ts). The event counts move together (n and bytes of both rows sum to the
  * old ones), so /stats pending is unchanged. Caller holds the partition lease.
  */
 import type { Queryable } from '../db/client';
@@ -26,10 +27,10 @@ export async function readHead(tx: Queryable, part: number): Promise<InboxHead |
 export async function carveHead(tx: Queryable, part: number, head: InboxHead, k: number): Promise<void> {
   await tx`
     WITH piece AS (
-      INSERT INTO inbox (part, id, n, bytes, topics, event_ids, timestamps, sources, payloads, accepted_at)
+      INSERT INTO inbox (part, id, n, bytes, topics, event_ids, timestamps, sources, payloads, seqs, accepted_at)
       SELECT part, id - 1, ${k},
         (SELECT coalesce(sum(octet_length(p::text)), 0) FROM unnest(payloads[1:${k}]) AS p),
-        topics[1:${k}], event_ids[1:${k}], timestamps[1:${k}], sources[1:${k}], payloads[1:${k}], accepted_at
+        topics[1:${k}], event_ids[1:${k}], timestamps[1:${k}], sources[1:${k}], payloads[1:${k}], seqs[1:${k}], accepted_at
       FROM inbox
       WHERE part = ${part} AND id = ${head.id}
       RETURNING bytes
@@ -38,7 +39,7 @@ export async function carveHead(tx: Queryable, part: number, head: InboxHead, k:
     SET n = n - ${k},
         bytes = bytes - (SELECT bytes FROM piece),
         topics = topics[${k + 1}:], event_ids = event_ids[${k + 1}:], timestamps = timestamps[${k + 1}:],
-        sources = sources[${k + 1}:], payloads = payloads[${k + 1}:]
+        sources = sources[${k + 1}:], payloads = payloads[${k + 1}:], seqs = seqs[${k + 1}:]
     WHERE part = ${part} AND id = ${head.id}
   `;
 }

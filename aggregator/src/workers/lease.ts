@@ -11,7 +11,7 @@ import type { Queryable } from '../db/client';
 export async function leasePartition(tx: Queryable): Promise<number | null> {
   const [row] = await tx<{ part: number }[]>`
     SELECT p.part
-    FROM inbox_partitions AS p
+    FROM inbox_leases AS p
     WHERE EXISTS (SELECT 1 FROM inbox AS i WHERE i.part = p.part)
     ORDER BY (SELECT min(i.id) FROM inbox AS i WHERE i.part = p.part)
     LIMIT 1

@@ -52,7 +52,7 @@ class BatchFailed extends Error {
   }
 }
 
-/** A committed batch and the partition it came from (subscriptions wake that partition's topics). */
+/** A committed batch and the partition it came from (split.ts widens that partition again). */
 export interface AppliedBatch extends Applied {
   part: number;
 }

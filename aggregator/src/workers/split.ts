@@ -62,7 +62,7 @@ export class BatchSplitter {
    */
   async failed(part: number, error: unknown): Promise<SplitOutcome> {
     const outcome = await this.sql.begin(async (tx): Promise<SplitOutcome> => {
-      const [leased] = await tx`SELECT part FROM inbox_partitions WHERE part = ${part} FOR UPDATE SKIP LOCKED`;
+      const [leased] = await tx`SELECT part FROM inbox_leases WHERE part = ${part} FOR UPDATE SKIP LOCKED`;
       if (!leased) return 'none';
       const head = await readHead(tx, part);
       if (head === null) return 'none';

@@ -4,9 +4,8 @@
  * claims at CLAIM_BYTES; paging and streaming still deliver every event exactly once, in order.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { partitionOf } from '../../src/db/partition';
 import { applyBatch } from '../../src/workers/apply';
-import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
+import { type TestAggregator, idsInPartition, makeEvent, startTestAggregator } from '../support/harness';
 import { SseReader } from '../support/sse';
 
 let agg: TestAggregator;
@@ -62,9 +61,10 @@ describe('byte budgets', () => {
     const idle = await startTestAggregator({ WORKERS: '0' });
     try {
       // Five requests, so five inbox rows of one 400-byte payload each, in one partition.
+      const part = 7;
+      const ids = idsInPartition(part, 'claimed', 'c-', 5);
       for (let i = 0; i < 5; i++)
-        expect((await idle.publish([makeEvent({ topic: 'claimed', event_id: `c-${i}`, payload: payloadOf(400, i) })])).status).toBe(202);
-      const part = partitionOf('claimed');
+        expect((await idle.publish([makeEvent({ topic: 'claimed', event_id: ids[i], payload: payloadOf(400, i) })])).status).toBe(202);
       const claim = (bytes: number) => idle.aggregator.sql.begin((tx) => applyBatch(tx, part, 2000, bytes));
       expect((await claim(1000)).events).toBe(3); // 0, 400, 800 bytes before each: under 1000
       expect((await claim(1)).events).toBe(1); // the oldest row even when it alone is over

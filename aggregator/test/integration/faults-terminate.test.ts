@@ -53,7 +53,7 @@ describe('worker session terminated mid-batch', () => {
       const [victim] = await admin<{ pid: number; locks: string }[]>`
         SELECT a.pid, string_agg(l.mode, ',') AS locks
         FROM pg_stat_activity AS a
-        JOIN pg_locks AS l ON l.pid = a.pid AND l.relation = 'inbox_partitions'::regclass
+        JOIN pg_locks AS l ON l.pid = a.pid AND l.relation = 'inbox_leases'::regclass
         WHERE a.application_name = 'logbus-aggregator'
           AND a.datname = current_database()
           AND a.state = 'active'

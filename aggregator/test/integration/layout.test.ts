@@ -27,7 +27,7 @@ describe('database layout', () => {
     try {
       await withSql(db.url, async (sql) => {
         await checkLayout(sql); // this build matches
-        await expect(checkLayout(sql, 16, 64)).rejects.toThrow(/inbox_partitions has 32 rows, 0..31; this build expects 16 rows/);
+        await expect(checkLayout(sql, 16, 64)).rejects.toThrow(/inbox_leases has 32 rows, 0..31; this build expects 16 rows/);
         await expect(checkLayout(sql, 32, 128)).rejects.toThrow(/counters has 96 rows, 0..95; this build expects 160 rows/);
       });
     } finally {
@@ -38,11 +38,11 @@ describe('database layout', () => {
   test('a replica process refuses to start on a mismatched database, exit 1 with the reason', async () => {
     const db = await createTestDatabase('layout_proc');
     try {
-      await withSql(db.url, (sql) => sql`DELETE FROM inbox_partitions WHERE part = 31`);
+      await withSql(db.url, (sql) => sql`DELETE FROM inbox_leases WHERE part = 31`);
       const agg = await spawnAggregator({ DATABASE_URL: db.url });
       expect(await agg.exited).toBe(1);
       expect(agg.output()).toContain('database layout does not match this build, refusing to run');
-      expect(agg.output()).toContain('inbox_partitions has 31 rows, 0..30; this build expects 32 rows, 0..31');
+      expect(agg.output()).toContain('inbox_leases has 31 rows, 0..30; this build expects 32 rows, 0..31');
     } finally {
       await db.drop();
     }

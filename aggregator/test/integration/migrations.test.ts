@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { MIGRATIONS_FOLDER, migrateDatabase } from '../../src/db/migrate';
+import { partitionOf, topicSlotOf } from '../../src/db/partition';
 import { startTestAggregator } from '../support/harness';
 import { createTestDatabase } from '../../local/postgres';
 
@@ -31,10 +32,13 @@ describe('migrations', () => {
     const sql = postgres(db.url, { max: 1 });
     const applied = await sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`;
     const journal = JSON.parse(readFileSync(join(MIGRATIONS_FOLDER, 'meta', '_journal.json'), 'utf8'));
-    const [partitions] = await sql`SELECT count(*)::int AS n FROM inbox_partitions`;
+    const [partitions] = await sql`SELECT count(*)::int AS n FROM inbox_leases`;
+    // The old name is an empty view since 0008: an older build sees no partition and stops.
+    const [oldName] = await sql`SELECT count(*)::int AS n FROM inbox_partitions`;
     await sql.end();
     expect(applied[0]!.n).toBe(journal.entries.length);
     expect(partitions!.n).toBe(32);
+    expect(oldName!.n).toBe(0);
     await db.drop();
   });
 
@@ -75,7 +79,8 @@ describe('migrations', () => {
               ARRAY['{"id":18446744073709551615}', '{"é":1}']::json[])`;
     await sql`UPDATE counters SET received = 2 WHERE shard = 0`;
     await migrateDatabase(db.url);
-    const [row] = await sql`SELECT bytes FROM inbox`;
+    // Since 0008 the two events sit in their keys' partitions: the bytes are summed over rows.
+    const [row] = await sql`SELECT sum(bytes)::int AS bytes FROM inbox`;
     await sql.end();
     expect(row!.bytes).toBe('{"id":18446744073709551615}'.length + Buffer.byteLength('{"é":1}'));
 
@@ -148,4 +153,85 @@ describe('migration 0006 (retention) on a populated database', () => {
     await agg.close();
     await db.drop();
   }, 300_000);
+});
+
+/** Migration 0008: rows routed by topic before it are moved to their key's partition, with seqs. */
+describe('migration 0008 (routing by key, seq at ingest)', () => {
+  test('waiting rows move to their keys’ partitions with seqs in acknowledgement order; the first copy still wins', async () => {
+    const db = await createTestDatabase('migrate_routing', { migrated: false });
+    const folder = migrationsUpTo('0007_inbox_bytes_parked');
+    await migrateDatabase(db.url, folder);
+    rmSync(folder, { recursive: true, force: true });
+
+    const sql = postgres(db.url, { max: 1, onnotice: () => {} });
+    // The old layout: one partition per topic, ids from the inbox's own sequence.
+    const part = topicSlotOf('up');
+    const row = (ids: string[], payloads: string[]) => sql`
+      INSERT INTO inbox (part, n, bytes, topics, event_ids, timestamps, sources, payloads)
+      VALUES (${part}, ${ids.length}, 10, ${ids.map(() => 'up')}::text[], ${ids}::text[],
+              ${ids.map(() => '2025-01-01T00:00:00Z')}::timestamptz[], ${ids.map(() => 's')}::text[], ${payloads}::text[]::json[])`;
+    await row(['k1', 'k2', 'k3'], ['{"copy":1}', '{}', '{}']);
+    await row(['k1', 'k4'], ['{"copy":2}', '{}']);
+    await sql`
+      INSERT INTO inbox_parked (part, inbox_id, topic, event_id, "timestamp", source, payload, error)
+      VALUES (${part}, 1, 'up', 'k5', now(), 's', '{}', 'parked before the upgrade')`;
+    await sql`UPDATE counters SET received = 6 WHERE shard = 0`;
+    await sql`SELECT setval('events_seq', 100)`;
+    await migrateDatabase(db.url);
+
+    const moved = await sql<{ part: number; id: string; topics: string[]; event_ids: string[]; seqs: string[] }[]>`
+      SELECT part, id, topics, event_ids, seqs FROM inbox ORDER BY id`;
+    const placed = moved.flatMap((r) => r.event_ids.map((id, i) => ({ part: r.part, id, seq: Number(r.seqs[i]), rowId: Number(r.id) })));
+    for (const event of placed) expect(event.part).toBe(partitionOf('up', event.id));
+    for (const r of moved) expect(Number(r.id)).toBe(Number(r.seqs[0]));
+    // Seqs follow the old order (row, then position) and continue the sequence.
+    expect(placed.sort((a, b) => a.seq - b.seq).map((e) => e.id)).toEqual(['k1', 'k2', 'k3', 'k1', 'k4']);
+    expect(placed[0]!.seq).toBe(101);
+    const [parked] = await sql<{ part: number }[]>`SELECT part FROM inbox_parked`;
+    expect(parked!.part).toBe(partitionOf('up', 'k5'));
+
+    // An older build's enqueue (no id, no seqs) is refused: it cannot route rows by topic any more.
+    await expect(
+      sql`INSERT INTO inbox (part, n, bytes, topics, event_ids, timestamps, sources, payloads)
+          VALUES (0, 1, 2, '{up}', '{k9}', '{2025-01-01T00:00:00Z}', '{s}', ARRAY['{}']::json[])`,
+    ).rejects.toThrow(/null value in column "id"/);
+    await sql.end();
+
+    const agg = await startTestAggregator({ PARKED_RETRY_MS: '100' }, db);
+    const stats = await agg.drained(30_000);
+    expect(stats).toMatchObject({ received: 6, unique_processed: 5, duplicate_dropped: 1, pending: 0, parked: 0 });
+    const page = (await (await agg.request('/events?topic=up')).json()) as { events: { seq: number; event_id: string; payload: object }[] };
+    expect(page.events.map((e) => e.event_id)).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
+    expect(page.events[0]!.payload).toEqual({ copy: 1 });
+    // The parked event came back as a new arrival, after everything the upgrade numbered.
+    expect(page.events[4]!.seq).toBeGreaterThan(105);
+    await agg.close();
+    await db.drop();
+  });
+
+  test('inbox_partition_of in SQL routes every key exactly as partitionOf does', async () => {
+    const db = await createTestDatabase('migrate_hash');
+    const sql = postgres(db.url, { max: 1 });
+    const keys: [string, string][] = [
+      ['a', 'b'],
+      ['ab', ''],
+      ['orders.v1', 'é'],
+      ['t', '日本語のキー'],
+      ['t', 'emoji 🎉 and 𝄞'],
+      ['x_y-z', 'x'.repeat(256)],
+    ];
+    let seed = 7;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    for (let i = 0; i < 500; i++) {
+      const id = Array.from({ length: 1 + (random() % 24) }, () => String.fromCodePoint(32 + (random() % 0x2fff))).join('');
+      keys.push([`topic-${random() % 100}`, id]);
+    }
+    const rows = await sql<{ part: number }[]>`
+      SELECT inbox_partition_of(k.topic, k.id) AS part
+      FROM unnest(${keys.map((k) => k[0])}::text[], ${keys.map((k) => k[1])}::text[]) WITH ORDINALITY AS k(topic, id, ord)
+      ORDER BY k.ord`;
+    await sql.end();
+    expect(rows.map((r) => r.part)).toEqual(keys.map(([topic, id]) => partitionOf(topic, id)));
+    await db.drop();
+  });
 });

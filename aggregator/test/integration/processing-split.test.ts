@@ -1,23 +1,20 @@
 /**
  * One batch never stalls the rest. A statement-level trigger on `events` makes PostgreSQL fail
  * an apply the way a huge row does (SQLSTATE 57014, what statement_timeout raises) whenever a
- * statement stores more than 8 "heavy" events, and refuses the event "poison" outright. The
+ * statement stores more than 8 "heavy" events, and refuses an event whose id starts with "poison" outright. The
  * worker must split the heavy row until its pieces apply, park the poison event (kept, counted
  * as pending, surfaced), and meanwhile keep applying another topic of the same partition.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test';
 import postgres from 'postgres';
-import { partitionOf } from '../../src/db/partition';
-import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
+import { type TestAggregator, idsInPartition, makeEvent, startTestAggregator } from '../support/harness';
 import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 
 let db: TestDatabase;
 let agg: TestAggregator;
 
-/** Another topic that lands in the same inbox partition as `topic`. */
-function neighbourOf(topic: string): string {
-  for (let i = 0; ; i++) if (partitionOf(`neighbour-${i}`) === partitionOf(topic)) return `neighbour-${i}`;
-}
+/** The inbox partition every event of this test lands in (its ids are chosen for it). */
+const PART = 11;
 
 beforeAll(async () => {
   db = await createTestDatabase('split');
@@ -28,7 +25,7 @@ beforeAll(async () => {
       IF (SELECT count(*) FROM stored WHERE topic = 'heavy') > 8 THEN
         RAISE EXCEPTION 'canceling statement due to statement timeout' USING ERRCODE = 'query_canceled';
       END IF;
-      IF EXISTS (SELECT 1 FROM stored WHERE event_id = 'poison') THEN
+      IF EXISTS (SELECT 1 FROM stored WHERE event_id LIKE 'poison%') THEN
         RAISE EXCEPTION 'this event cannot be stored' USING ERRCODE = 'check_violation';
       END IF;
       RETURN NULL;
@@ -46,13 +43,16 @@ afterAll(async () => {
 }, 30_000);
 
 test('a row that keeps timing out is split and applied; a poison event is parked; its partition neighbours keep flowing', async () => {
-  const neighbour = neighbourOf('heavy');
+  const neighbour = 'neighbour';
+  const poison = idsInPartition(PART, 'heavy', 'poison-', 1)[0]!;
+  const heavyIds = idsInPartition(PART, 'heavy', 'h-', 100).map((id, i) => (i === 57 ? poison : id));
   // One request, so one inbox row of 100 heavy events (the poison one among them).
-  const heavy = Array.from({ length: 100 }, (_, i) => makeEvent({ topic: 'heavy', event_id: i === 57 ? 'poison' : `h-${i}` }));
+  const heavy = heavyIds.map((id) => makeEvent({ topic: 'heavy', event_id: id }));
   expect((await agg.publish(heavy)).status).toBe(202);
-  // The neighbour's events queue behind that row, in the same partition.
+  // Another topic's events queue behind that row, in the same partition.
+  const neighbourIds = idsInPartition(PART, neighbour, 'n-', 100);
   for (let r = 0; r < 5; r++) {
-    const batch = Array.from({ length: 20 }, (_, i) => makeEvent({ topic: neighbour, event_id: `n-${r}-${i}` }));
+    const batch = neighbourIds.slice(r * 20, r * 20 + 20).map((id) => makeEvent({ topic: neighbour, event_id: id }));
     expect((await agg.publish(batch)).status).toBe(202);
   }
 
@@ -69,13 +69,13 @@ test('a row that keeps timing out is split and applied; a poison event is parked
 
   // Every heavy event except the poison one is stored, in the order it was published.
   const page = (await (await agg.request('/events?topic=heavy&limit=1000')).json()) as { events: { event_id: string }[] };
-  expect(page.events.map((e) => e.event_id)).toEqual(heavy.map((e) => e.event_id as string).filter((id) => id !== 'poison'));
+  expect(page.events.map((e) => e.event_id)).toEqual(heavy.map((e) => e.event_id as string).filter((id) => id !== poison));
   const neighbours = (await (await agg.request(`/events?topic=${neighbour}&limit=1000`)).json()) as { events: unknown[] };
   expect(neighbours.events).toHaveLength(100);
 
   // The parked event is kept whole, with the reason, and surfaced in the metrics.
   const [parked] = await agg.aggregator.sql`SELECT topic, event_id, error, payload::text AS payload FROM inbox_parked`;
-  expect(parked).toMatchObject({ topic: 'heavy', event_id: 'poison', error: expect.stringContaining('cannot be stored') });
+  expect(parked).toMatchObject({ topic: 'heavy', event_id: poison, error: expect.stringContaining('cannot be stored') });
   const metrics = await (await agg.request('/metrics')).text();
   expect(metrics).toContain('logbus_parked_events 1');
   expect(metrics).toContain('logbus_worker_errors_total{kind="parked"} 1');

@@ -109,7 +109,7 @@ export async function leasedPartitions(databaseUrl: string): Promise<number[]> {
   const sql = postgres(databaseUrl, { max: 1, onnotice: () => {} });
   try {
     return await sql.begin(async (tx) => {
-      const free = await tx<{ part: number }[]>`SELECT part FROM inbox_partitions ORDER BY part FOR UPDATE SKIP LOCKED`;
+      const free = await tx<{ part: number }[]>`SELECT part FROM inbox_leases ORDER BY part FOR UPDATE SKIP LOCKED`;
       const freeSet = new Set(free.map((row) => row.part));
       return Array.from({ length: PARTITION_COUNT }, (_, part) => part).filter((part) => !freeSet.has(part));
     });

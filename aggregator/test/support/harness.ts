@@ -5,6 +5,7 @@
 import type { Stats } from '../../src/api/contract';
 import { type Aggregator, createAggregator } from '../../src/aggregator';
 import { type Config, loadConfig } from '../../src/config';
+import { partitionOf } from '../../src/db/partition';
 import { createLogger } from '../../src/log';
 import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 
@@ -78,4 +79,14 @@ export function makeEvent(overrides: Record<string, unknown> = {}): Record<strin
 /** `count` valid events over `topics` topics. */
 export function makeEvents(count: number, topics = 1, prefix = 'e'): Record<string, unknown>[] {
   return Array.from({ length: count }, (_, i) => makeEvent({ topic: `t${i % topics}`, event_id: `${prefix}-${i}` }));
+}
+
+/**
+ * `count` event ids (`prefix` + a number) whose key with `topic` lands in inbox partition
+ * `part`: for tests that need several events, or several topics, in one partition's rows.
+ */
+export function idsInPartition(part: number, topic: string, prefix: string, count: number): string[] {
+  const ids: string[] = [];
+  for (let i = 0; ids.length < count; i++) if (partitionOf(topic, `${prefix}${i}`) === part) ids.push(`${prefix}${i}`);
+  return ids;
 }
