@@ -27,6 +27,7 @@ import { runScale, scaleResult } from './scenarios/scale';
 import { runSeed, seedPool, seedResult } from './scenarios/seed';
 import { runSoak, soakResult } from './scenarios/soak';
 import { runSustained, sustainedResult } from './scenarios/sustained';
+import { runTopics, topicsResult } from './scenarios/topics';
 
 /** Batches per lap of the sustained pool: 100,000 events at 50 per batch, rendered in ~0.2 s. */
 const POOL_BATCHES = 2_000;
@@ -63,6 +64,7 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('ceiling', ceiling, (r) => runCeiling(ctx, r, pool, workers));
   add('seed', seedResult(), (r) => runSeed(ctx, r, seeds));
   add('sustained', sustainedResult(), (r) => runSustained(ctx, r, pool, naiveOfRound));
+  add('topics', topicsResult(), (r) => runTopics(ctx, r));
   // Idle before the long ones: a quiet server, not one still settling after 10M rows.
   add('idle', idleResult(ctx), (r) => runIdle(ctx, r, pool));
   add('soak', soakResult(), (r) => runSoak(ctx, r, pool));
@@ -72,7 +74,7 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   // On a PostgreSQL of its own: the shared server stays up.
   add('recovery', recoveryResult(), (r) => runRecovery(ctx, r));
   const chosen = all.filter((p) => options.only.includes(p.name));
-  const isRepeated = (p: Plan) => ['ceiling', 'seed', 'sustained', 'protocols'].includes(p.name);
+  const isRepeated = (p: Plan) => ['ceiling', 'seed', 'sustained', 'topics', 'protocols'].includes(p.name);
   return { repeated: chosen.filter(isRepeated), once: chosen.filter((p) => !isRepeated(p)) };
 }
 

@@ -91,6 +91,22 @@ export function evaluateTargets(results: Results): Target[] {
     `${fmt(deadFirst, 0)} -> ${fmt(deadLast, 0)}`,
   );
 
+  add('one hot topic: drain after the load', '<= 2 s', median('topics', 'drain_1'), (v) => v <= 2, `${fmt(median('topics', 'drain_1'))} s`);
+  add(
+    'one hot topic: end-to-end / 64 topics',
+    '>= 0.9x',
+    median('topics', 'hot_ratio'),
+    (v) => v >= 0.9,
+    `${fmt(median('topics', 'hot_ratio'))}x (${fmt(median('topics', 'e2e_1'), 0)} / ${fmt(median('topics', 'e2e_64'), 0)} ev/s)`,
+  );
+  add(
+    '3 topics: end-to-end / direct raw-SQL ceiling',
+    '>= 1.0x',
+    median('topics', 'three_ratio'),
+    (v) => v >= 1,
+    `${fmt(median('topics', 'three_ratio'))}x (${fmt(median('topics', 'e2e_3'), 0)} / ${fmt(median('topics', 'direct'), 0)} ev/s)`,
+  );
+
   add('scale: publish p99, large / small', '<= 1.5x', median('scale', 'publish_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'publish_ratio'))}x`);
   add(
     'scale: GET /events random-offset p99, large / small',
