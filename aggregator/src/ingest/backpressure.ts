@@ -1,5 +1,5 @@
 /**
- * Refuses new events with 429 while the inbox holds more than MAX_PENDING of them, so a publisher
+ * Refuses new events with 429 while more than MAX_PENDING of them wait to be applied, so a publisher
  * faster than the workers meets a bound instead of an ever-growing backlog.
  *
  * The backlog is sampled, not read per request: each check uses the last sample and, when that
@@ -11,9 +11,16 @@ import { TooManyRequests } from '../errors';
 
 const SAMPLE_MS = 250;
 
-/** Events waiting in the inbox. Cheap: each row holds a whole group of events, so even a large backlog is few rows. */
+/**
+ * Events acknowledged and not yet applied (parked ones included), from the counter rows: 96 small
+ * rows, where summing the inbox reads every waiting row and the dead ones the claims leave
+ * (measured at 4-7 ms under load with the inbox spread over 32 partitions). Exact: ingest and
+ * apply move the counters in the same transactions as the rows.
+ */
 async function readPending(sql: Sql): Promise<number> {
-  const [row] = await sql<{ pending: string }[]>`SELECT coalesce(sum(n), 0) AS pending FROM inbox`;
+  const [row] = await sql<{ pending: string }[]>`
+    SELECT coalesce(sum(received) - sum(unique_processed) - sum(duplicate_dropped), 0) AS pending FROM counters
+  `;
   return Number(row!.pending);
 }
 

@@ -98,7 +98,7 @@ export async function applyBatch(
       SELECT u.topic, u.seq, u.event_id, u."timestamp", u.source, u.payload, d.expires_at
       FROM unseen AS u
       JOIN deadlines AS d ON d.topic = u.topic
-      ORDER BY u.seq
+      ORDER BY u.topic, u.seq
       RETURNING topic
     ),
     totals AS (
