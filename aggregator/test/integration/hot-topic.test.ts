@@ -75,17 +75,21 @@ async function finalSet(node: TestAggregator, topic: string): Promise<Item[]> {
 
 describe('one hot topic', () => {
   test('a transaction that commits last with the lowest seq holds readers back, and they then get everything once, in order', async () => {
-    // Applying the event "slow" sleeps inside the apply transaction: later events of the same
-    // topic, in other partitions, are applied and committed meanwhile (out of seq order).
+    // Applying the event "slow" waits inside the apply transaction until the test lets it go
+    // (an advisory lock the test holds): later events of the same topic, in other partitions,
+    // are applied and committed meanwhile (out of seq order).
+    let gate: postgres.ReservedSql | null = null;
     const nodes = await cluster(1, { WORKERS: '4' }, async (db) => {
       const admin = postgres(db.url, { max: 1, onnotice: () => {} });
+      cleanups.push(() => admin.end());
       await admin.unsafe(`
         CREATE FUNCTION slow_apply() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN PERFORM pg_sleep(5); RETURN NULL; END $$;
+        BEGIN PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242); RETURN NULL; END $$;
         CREATE TRIGGER slow_apply AFTER INSERT ON events FOR EACH ROW WHEN (NEW.event_id = 'slow')
           EXECUTE FUNCTION slow_apply();
       `);
-      await admin.end();
+      gate = await admin.reserve();
+      await gate`SELECT pg_advisory_lock(4242)`;
     });
     const [node] = nodes;
     const slowPart = partitionOf('hot', 'slow');
@@ -99,11 +103,10 @@ describe('one hot topic', () => {
     const subscriber = subscribeAll(node!, 'hot', others.length + 2);
 
     expect((await node!.publish([makeEvent({ topic: 'hot', event_id: 'slow' })])).status).toBe(202);
-    await Bun.sleep(200); // the slow apply is under way
     for (const id of others) expect((await node!.publish([makeEvent({ topic: 'hot', event_id: id })])).status).toBe(202);
 
     // The other events are stored while "slow", acknowledged first, is still being applied...
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     let stats = await node!.stats();
     while (stats.unique_processed < others.length + 1 && Date.now() < deadline) stats = await node!.stats();
     expect(stats.unique_processed).toBe(others.length + 1);
@@ -112,6 +115,8 @@ describe('one hot topic', () => {
     const held = (await (await node!.request('/events?topic=hot&after=0')).json()) as { events: Item[]; next_after: number };
     expect(held.events.map((e) => e.event_id)).toEqual(['first']);
 
+    await gate!`SELECT pg_advisory_unlock(4242)`;
+    gate!.release();
     await node!.drained(20_000);
     const expected = ['first', 'slow', ...others];
     expect((await finalSet(node!, 'hot')).map((e) => e.event_id)).toEqual(expected);
