@@ -64,3 +64,6 @@ ALTER TABLE inbox ALTER COLUMN id DROP DEFAULT;
 DROP SEQUENCE inbox_id_seq;
 --> statement-breakpoint
 UPDATE inbox_parked SET part = inbox_partition_of(topic, event_id);
+--> statement-breakpoint
+-- Seqs come from ingest only (the read horizon relies on how it draws them).
+ALTER TABLE events ALTER COLUMN seq DROP DEFAULT;

@@ -2,7 +2,6 @@
  * The source of truth for the tables; `npm run db:generate` turns changes into SQL migrations.
  * Invariants and the reasons behind each table are in docs/ARCHITECTURE.md.
  */
-import { sql } from 'drizzle-orm';
 import {
   customType,
   bigint,
@@ -128,8 +127,9 @@ export const events = pgTable(
   'events',
   {
     topic: key('topic').notNull(),
-    // Drawn from events_seq at ingest (inbox.seqs), in acknowledgement order.
-    seq: bigint('seq', { mode: 'number' }).notNull().default(sql`nextval('events_seq')`),
+    // Drawn from events_seq at ingest (inbox.seqs), in acknowledgement order. No default since
+    // 0008: a seq drawn anywhere else, without the ingest's rules, could pass the read horizon.
+    seq: bigint('seq', { mode: 'number' }).notNull(),
     eventId: key('event_id').notNull(),
     timestamp: timestamp('timestamp', { withTimezone: true, precision: 6 }).notNull(),
     source: text('source').notNull(),
