@@ -21,7 +21,8 @@
  *
  * A tick is one statement in its own transaction (its id is X; commit asynchronous: it writes
  * nothing worth a flush). Ticks run on demand only: a reader waits for one that started after
- * it asked, so every event acknowledged and applied before a read is visible to it, and while
+ * it asked and for the transactions running then to end (at most MAX_SEAL_WAIT_MS), so every
+ * event acknowledged and applied before a read is visible to it, and while
  * subscriptions are held back the tracker ticks every HOLD_TICK_MS and wakes those whose next
  * event the horizon has passed. Readers check the recent unsealed (L, X) pairs against their
  * own snapshot, so a pair counts as soon as it is sealed, not a tick later.
@@ -47,6 +48,12 @@ const MAX_PAIRS = 16;
 const HOLD_TICK_MS = 10;
 /** Least time between two tick starts: a burst of readers shares ticks. */
 const MIN_TICK_INTERVAL_MS = 2;
+/**
+ * Longest a read waits for the transactions that were running when it asked to end (an apply
+ * batch, a maintenance step: milliseconds). Past it the read answers with the older horizon:
+ * still gap-free, only short of the newest events.
+ */
+const MAX_SEAL_WAIT_MS = 1_000;
 
 interface Held {
   /** The subscription's next event: it can be read once the horizon is above it. */
@@ -72,9 +79,17 @@ export class ReadHorizon {
     private readonly log: Logger,
   ) {}
 
-  /** A bound that covers every seq drawn before this call (a tick started after it). */
+  /**
+   * A bound that covers every seq drawn before this call: a tick started after it, sealed once
+   * the transactions running at that tick have ended (waiting at most MAX_SEAL_WAIT_MS). Without
+   * the wait, a read right after a publish was applied could miss it whenever any other write
+   * transaction happened to be running at the tick.
+   */
   async current(): Promise<HorizonBound> {
     await this.refresh();
+    const target = this.pairs.at(-1)?.lastValue ?? this.sealed;
+    const deadline = performance.now() + MAX_SEAL_WAIT_MS;
+    while (this.sealed < target && performance.now() < deadline) await this.refresh();
     return this.bound();
   }
 

@@ -178,6 +178,28 @@ describe('one hot topic', () => {
     expect((await subscriber).map((e) => e.event_id)).toEqual(final.map((e) => e.event_id));
   }, 120_000);
 
+  test('a read right after the apply sees every applied event, even while another write transaction is open', async () => {
+    // A transaction with an id, open across the read: the horizon's pairs cannot seal until it
+    // ends, so the read waits for it (briefly) instead of answering without the new events.
+    let other: postgres.ReservedSql | null = null;
+    const nodes = await cluster(1, { WORKERS: '2' }, async (db) => {
+      const admin = postgres(db.url, { max: 1, onnotice: () => {} });
+      cleanups.push(() => admin.end());
+      other = await admin.reserve();
+    });
+    const [node] = nodes;
+    await other!`BEGIN`;
+    await other!`SELECT pg_current_xact_id()`;
+    const ids = Array.from({ length: 20 }, (_, i) => `r-${i}`);
+    expect((await node!.publish(ids.map((id) => makeEvent({ topic: 'fresh', event_id: id })))).status).toBe(202);
+    await node!.drained();
+    const ending = Bun.sleep(300).then(() => other!`COMMIT`);
+    const page = (await (await node!.request('/events?topic=fresh&after=0')).json()) as { events: Item[] };
+    await ending;
+    other!.release();
+    expect(page.events.map((e) => e.event_id)).toEqual(ids);
+  }, 60_000);
+
   test('a key always lands in one partition, and one topic spreads over all of them', () => {
     const parts = new Set(Array.from({ length: 2000 }, (_, i) => partitionOf('hot', `e-${i}`)));
     expect(parts.size).toBe(32);
