@@ -93,8 +93,7 @@ export class ReadHorizon {
     return this.bound();
   }
 
-  /** The bound as it stands, without waiting (callers that can accept a slightly older one). */
-  bound(): HorizonBound {
+  private bound(): HorizonBound {
     return { sealed: this.sealed, lastValues: this.pairs.map((p) => p.lastValue), xids: this.pairs.map((p) => p.xid.toString()) };
   }
 
@@ -111,11 +110,6 @@ export class ReadHorizon {
     this.held.add(entry);
     if (this.timer === null) this.timer = setInterval(() => void this.refresh().catch(() => {}), HOLD_TICK_MS);
     return () => this.release(entry);
-  }
-
-  /** Held subscriptions (for tests and metrics). */
-  get heldCount(): number {
-    return this.held.size;
   }
 
   close(): void {

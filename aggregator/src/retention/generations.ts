@@ -3,9 +3,10 @@
  * generation and probes the others, so a generation stops changing the moment the next one
  * exists, and is dropped whole once the dedup window has passed since then.
  *
- * Rotation is race-free because a topic is applied by one transaction at a time: a batch that
- * still inserts into generation g after g+1 was created commits before the topic's next batch
- * starts, and that batch (which sees g+1 as the newest) probes g, finding every key of the first.
+ * Rotation is race-free because a key is applied by one transaction at a time (every copy is in
+ * one inbox partition, under one lease): a batch that still inserts into generation g after g+1
+ * was created commits before that partition's next batch starts, and that batch (which sees g+1
+ * as the newest) probes g, finding every key of the first.
  */
 import type postgres from 'postgres';
 import { tableName, withShortLocks } from './ddl';
