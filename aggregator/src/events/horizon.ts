@@ -195,7 +195,9 @@ const lowestWaiting = (sql: Sql) => sql`
 
 /**
  * A CTE named `horizon` with one column `h`: the read horizon in the reading statement's own
- * snapshot. A read must take it in the same statement as the rows it returns.
+ * snapshot (pg_current_snapshot() returns the active snapshot, the statement's in READ
+ * COMMITTED: PostgreSQL's xid8funcs.c). A read must take it in the same statement as the rows
+ * it returns.
  */
 export const horizonCte = (sql: Sql, bound: HorizonBound) => sql`
   horizon AS MATERIALIZED (
