@@ -9,7 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { withPayloadTexts } from '../aggregator/src/ingest/inbox-event';
-import { groupByPartition } from '../aggregator/src/ingest/enqueue';
+import { inboxColumns } from '../aggregator/src/ingest/enqueue';
 import { parseBody, parsePublishBody } from '../aggregator/src/ingest/parse';
 import { validateEvents } from '../aggregator/src/ingest/validate';
 import { BatchPool } from './lib/generate';
@@ -27,11 +27,11 @@ function before(text: string): void {
   const events = validateEvents(parseBody(text, 'json'), text);
   // Without a payload text, each payload is JSON.stringify'd: what postgres.js did with the
   // json[] parameter of objects before.
-  for (const group of groupByPartition(events)) sink += group.payloads.length;
+  sink += inboxColumns(events).payloads.length;
 }
 function after(text: string): void {
   const { candidates, payloadTexts } = parsePublishBody(text, 'json');
-  for (const group of groupByPartition(withPayloadTexts(validateEvents(candidates, text), payloadTexts))) sink += group.payloads.length;
+  sink += inboxColumns(withPayloadTexts(validateEvents(candidates, text), payloadTexts)).payloads.length;
 }
 
 function time(run: (text: string) => void): number {

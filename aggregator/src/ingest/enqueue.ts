@@ -13,10 +13,17 @@ import { INGEST_SHARDS } from '../db/schema';
 import { type InboxEvent, payloadJsonOf } from './inbox-event';
 import { partitionOf } from '../db/partition';
 
-/** The events of one partition, column by column, in arrival order. */
-export interface PartitionGroup {
-  part: number;
-  /** Each event's position in the statement (1-based): its seq is the statement's seq at it. */
+/**
+ * The statement's events as one array per column, partition by partition (arrival order kept
+ * within each), and each partition's row as a slice of them: `firsts`/`lasts` (1-based), its
+ * payload `bytes` (the inbox row's `bytes`, which sizes claims) and `positions`, each event's
+ * place in the statement (its seq is the statement's seq there).
+ */
+export interface InboxColumns {
+  parts: number[];
+  firsts: number[];
+  lasts: number[];
+  bytes: number[];
   positions: number[];
   topics: string[];
   eventIds: string[];
@@ -24,62 +31,48 @@ export interface PartitionGroup {
   sources: string[];
   /** Payload JSON texts, stored as sent. */
   payloads: string[];
-  /** UTF-8 bytes of those payloads: the inbox row's `bytes`, which sizes claims. */
-  bytes: number;
 }
 
-/** Splits events by partition, keeping their order within each partition. */
-export function groupByPartition(events: readonly InboxEvent[]): PartitionGroup[] {
-  const groups = new Map<number, PartitionGroup>();
-  for (const [index, event] of events.entries()) {
-    const part = partitionOf(event.topic, event.event_id);
-    let group = groups.get(part);
-    if (!group) {
-      group = { part, positions: [], topics: [], eventIds: [], timestamps: [], sources: [], payloads: [], bytes: 0 };
-      groups.set(part, group);
-    }
-    group.positions.push(index + 1);
-    group.topics.push(event.topic);
-    group.eventIds.push(event.event_id);
-    group.timestamps.push(event.timestamp);
-    group.sources.push(event.source);
-    const payload = payloadJsonOf(event);
-    group.payloads.push(payload);
-    group.bytes += Buffer.byteLength(payload);
+/** Groups `events` by the partition of their key and lays them out as inbox columns. */
+export function inboxColumns(events: readonly InboxEvent[]): InboxColumns {
+  const byPart = new Map<number, number[]>();
+  for (let i = 0; i < events.length; i++) {
+    const part = partitionOf(events[i]!.topic, events[i]!.event_id);
+    const indexes = byPart.get(part);
+    if (indexes) indexes.push(i);
+    else byPart.set(part, [i]);
   }
-  return [...groups.values()];
-}
-
-/** Every group's columns end to end, and where each group's slice starts and ends (1-based). */
-function flatten(groups: readonly PartitionGroup[]) {
-  const flat = {
-    parts: [] as number[],
-    firsts: [] as number[],
-    lasts: [] as number[],
-    bytes: [] as number[],
-    positions: [] as number[],
-    topics: [] as string[],
-    eventIds: [] as string[],
-    timestamps: [] as string[],
-    sources: [] as string[],
-    payloads: [] as string[],
+  const columns: InboxColumns = {
+    parts: [],
+    firsts: [],
+    lasts: [],
+    bytes: [],
+    positions: [],
+    topics: [],
+    eventIds: [],
+    timestamps: [],
+    sources: [],
+    payloads: [],
   };
-  for (const g of groups) {
-    flat.parts.push(g.part);
-    flat.firsts.push(flat.topics.length + 1);
-    flat.lasts.push(flat.topics.length + g.topics.length);
-    flat.bytes.push(g.bytes);
-    // A loop, not push(...array): a group can hold more events than a call takes arguments.
-    for (let i = 0; i < g.topics.length; i++) {
-      flat.positions.push(g.positions[i]!);
-      flat.topics.push(g.topics[i]!);
-      flat.eventIds.push(g.eventIds[i]!);
-      flat.timestamps.push(g.timestamps[i]!);
-      flat.sources.push(g.sources[i]!);
-      flat.payloads.push(g.payloads[i]!);
+  for (const [part, indexes] of byPart) {
+    columns.parts.push(part);
+    columns.firsts.push(columns.topics.length + 1);
+    let bytes = 0;
+    for (const i of indexes) {
+      const event = events[i]!;
+      const payload = payloadJsonOf(event);
+      bytes += Buffer.byteLength(payload);
+      columns.positions.push(i + 1);
+      columns.topics.push(event.topic);
+      columns.eventIds.push(event.event_id);
+      columns.timestamps.push(event.timestamp);
+      columns.sources.push(event.source);
+      columns.payloads.push(payload);
     }
+    columns.lasts.push(columns.topics.length);
+    columns.bytes.push(bytes);
   }
-  return flat;
+  return columns;
 }
 
 /**
@@ -91,8 +84,7 @@ function flatten(groups: readonly PartitionGroup[]) {
  * MB less RSS under load than a VALUES row per partition).
  */
 export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Promise<number> {
-  const groups = groupByPartition(events);
-  const f = flatten(groups);
+  const columns = inboxColumns(events);
   // `drawn`: the WHERE runs on each series row before the aggregate reads nextval from it, so
   // the transaction id exists before the first seq. The counter shard follows the backend pid:
   // a connection never waits on itself, and two connections share a row only when their pids
@@ -104,8 +96,8 @@ export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Pr
       WHERE pg_current_xact_id() IS NOT NULL
     ),
     columns AS MATERIALIZED (
-      SELECT ${f.positions}::int4[] AS positions, ${f.topics}::text[] AS topics, ${f.eventIds}::text[] AS event_ids,
-        ${f.timestamps}::text[]::timestamptz[] AS timestamps, ${f.sources}::text[] AS sources, ${f.payloads}::text[]::json[] AS payloads
+      SELECT ${columns.positions}::int4[] AS positions, ${columns.topics}::text[] AS topics, ${columns.eventIds}::text[] AS event_ids,
+        ${columns.timestamps}::text[]::timestamptz[] AS timestamps, ${columns.sources}::text[] AS sources, ${columns.payloads}::text[]::json[] AS payloads
     ),
     accepted AS (
       INSERT INTO inbox (part, id, n, bytes, topics, event_ids, timestamps, sources, payloads, seqs)
@@ -113,7 +105,7 @@ export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Pr
         c.topics[r.first:r.last], c.event_ids[r.first:r.last], c.timestamps[r.first:r.last], c.sources[r.first:r.last],
         c.payloads[r.first:r.last],
         ARRAY(SELECT d.seqs[p.position] FROM unnest(c.positions[r.first:r.last]) WITH ORDINALITY AS p(position, k) ORDER BY p.k)
-      FROM unnest(${f.parts}::int2[], ${f.firsts}::int4[], ${f.lasts}::int4[], ${f.bytes}::int4[]) AS r(part, first, last, bytes)
+      FROM unnest(${columns.parts}::int2[], ${columns.firsts}::int4[], ${columns.lasts}::int4[], ${columns.bytes}::int4[]) AS r(part, first, last, bytes)
       CROSS JOIN drawn AS d
       CROSS JOIN columns AS c
       RETURNING n
@@ -122,5 +114,5 @@ export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Pr
     SET received = received + (SELECT sum(n) FROM accepted)
     WHERE shard = pg_backend_pid() % ${INGEST_SHARDS}
   `;
-  return groups.length;
+  return columns.parts.length;
 }

@@ -12,7 +12,7 @@ import type { Logger } from '../log';
 import { ReadGate, SubscriberCaps } from './limit';
 import { ReadBudget } from '../events/read-budget';
 import { ReadHorizon } from '../events/horizon';
-import { readEvents, readHeads } from './read';
+import { readEvents, readHead, readHeads } from './read';
 import { type EndReason, type StreamOptions, Subscription } from './stream';
 
 export interface HubOptions extends StreamOptions {
@@ -149,6 +149,18 @@ export class SubscriptionHub {
     return this.closed;
   }
 
+  /** Where a subscription without a start position begins: the topic's head below the horizon. */
+  async head(topic: string): Promise<number> {
+    const bound = await this.horizon.current();
+    return this.gate.run(() => readHead(this.sql, bound, topic));
+  }
+
+  /** The heads of `topics` below the horizon, through the read gate. */
+  private async heads(topics: readonly string[]): Promise<Map<string, number>> {
+    const bound = await this.horizon.current();
+    return this.gate.run(() => readHeads(this.sql, bound, topics));
+  }
+
   private holdUntil(subscription: Subscription, seq: number): void {
     this.holds.get(subscription)?.();
     this.holds.set(
@@ -198,8 +210,7 @@ export class SubscriptionHub {
   private async confirmSlow(candidates: Subscription[]): Promise<void> {
     this.confirming = true;
     try {
-      const bound = await this.horizon.current();
-      const heads = await this.gate.run(() => readHeads(this.sql, bound, [...new Set(candidates.map((s) => s.topic))]));
+      const heads = await this.heads([...new Set(candidates.map((s) => s.topic))]);
       const now = Date.now();
       for (const subscription of candidates) {
         const behind = subscription.behindFor(now);
@@ -226,8 +237,7 @@ export class SubscriptionHub {
     const topics = [...this.byTopic.keys()];
     if (topics.length === 0) return;
     try {
-      const bound = await this.horizon.current();
-      const heads = await this.gate.run(() => readHeads(this.sql, bound, topics));
+      const heads = await this.heads(topics);
       for (const [topic, head] of heads) {
         for (const subscription of this.byTopic.get(topic) ?? []) if (subscription.lastEventId < head) subscription.wake();
       }

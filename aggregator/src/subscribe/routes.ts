@@ -10,7 +10,6 @@ import { jsonContent } from '../openapi';
 import { grantOf } from '../ops/auth';
 import type { SubscriptionHub } from './hub';
 import { type Expiry, readExpiry } from '../events/read';
-import { readHead } from './read';
 
 /** `event: expired` (no id: the client's last event id stays where it was). */
 function expiredMessage(lastEventId: number, expiry: Expiry): string {
@@ -93,12 +92,7 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
       let start: number;
       let preamble = '';
       try {
-        if (resumeFrom === undefined) {
-          const bound = await hub.horizon.current();
-          start = await hub.gate.run(() => readHead(sql, bound, topic));
-        } else {
-          start = resumeFrom;
-        }
+        start = resumeFrom ?? (await hub.head(topic));
         // Resuming from an id whose successors expired: say so before the first kept event.
         const expiry = resumeFrom === undefined ? null : await hub.gate.run(() => readExpiry(sql, topic, start));
         if (expiry) preamble = expiredMessage(start, expiry);
