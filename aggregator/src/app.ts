@@ -5,8 +5,9 @@
 import { openapi } from '@elysiajs/openapi';
 import { Elysia, type ValidationError as ElysiaValidationError } from 'elysia';
 import type { Config } from './config';
+import { type RegisteredRoute, allowedMethods } from './api/methods';
 import type { Sql } from './db/client';
-import { AppError, NotFound, ValidationError, fromDatabaseError, schemaDetails } from './errors';
+import { AppError, MethodNotAllowed, NotFound, ValidationError, fromDatabaseError, schemaDetails } from './errors';
 import { ReadBudget } from './events/read-budget';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
@@ -75,7 +76,13 @@ export function createApp({
   });
   const { maxBodyBytes, ingestDefaultTopic: defaultTopic } = config;
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });
-  return (
+  // onError reads the registered routes at request time (405 vs 404), once the app is built.
+  let routes: () => readonly RegisteredRoute[] = () => [];
+  const remember = <App extends { routes: readonly RegisteredRoute[] }>(app: App): App => {
+    routes = () => app.routes;
+    return app;
+  };
+  return remember(
     new Elysia()
       // First, so every response (a 401 included) carries x-request-id and is measured.
       .use(requestLog({ log, metrics }))
@@ -83,6 +90,9 @@ export function createApp({
       .use(authGuard(auth))
       .use(
         openapi({
+          // Its UIs load an unpinned script from a CDN (blank without internet): only the JSON
+          // here; GET /openapi is our own page (dashboard/api-reference.*).
+          provider: null,
           documentation: {
             info: {
               title: 'logbus aggregator',
@@ -97,6 +107,8 @@ export function createApp({
         if (code === 'NOT_FOUND') {
           try {
             auth.checkUnmatched(request);
+            const allowed = allowedMethods(routes(), path);
+            if (allowed.length > 0) error = new MethodNotAllowed(request.method, path, allowed);
           } catch (refused) {
             error = refused as Error;
           }
@@ -118,7 +130,7 @@ export function createApp({
       .use(statsRoutes(sql))
       .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
       .use(metricsRoutes(metrics))
-      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon: subscriptions.horizon }))
+      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon: subscriptions.horizon })),
   );
 }
 
