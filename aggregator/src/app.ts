@@ -7,7 +7,7 @@ import { Elysia, type ValidationError as ElysiaValidationError } from 'elysia';
 import type { Config } from './config';
 import { type RegisteredRoute, allowedMethods } from './api/methods';
 import type { Sql } from './db/client';
-import { AppError, MethodNotAllowed, NotFound, ValidationError, fromDatabaseError, schemaDetails } from './errors';
+import { AppError, MethodNotAllowed, NotFound, StorageUnavailable, ValidationError, fromDatabaseError, schemaDetails } from './errors';
 import { ReadBudget } from './events/read-budget';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
@@ -21,6 +21,7 @@ import { ingestRoutes } from './ingest/routes';
 import type { Logger } from './log';
 import { dashboardRoutes } from './dashboard/routes';
 import { Authenticator, authGuard } from './ops/auth';
+import type { DatabaseOutage } from './ops/outage';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
 import { loggablePath, noteError, requestIdOf, requestLog } from './ops/request-log';
@@ -43,6 +44,8 @@ export interface AppDeps {
   maintainRetention?: () => Promise<unknown>;
   /** Bytes that GET /events pages may hold at once (shared with /subscribe reads). */
   readBudget?: ReadBudget;
+  /** Counts 503s of a database outage, logged once per state change (ops/outage.ts). */
+  outage?: DatabaseOutage;
 }
 
 /** Elysia's own validation error (query strings) in the contract shape. */
@@ -65,6 +68,7 @@ export function createApp({
   subscriptions,
   readBudget,
   maintainRetention = async () => {},
+  outage,
 }: AppDeps) {
   // Every ingest route, /publish and the shipper protocols, ends in this one acceptor.
   const acceptor = createAcceptor({
@@ -85,7 +89,7 @@ export function createApp({
   return remember(
     new Elysia()
       // First, so every response (a 401 included) carries x-request-id and is measured.
-      .use(requestLog({ log, metrics }))
+      .use(requestLog({ log, metrics, outage }))
       // Before every route, so its hooks apply to all of them (deny by default; ops/access.ts).
       .use(authGuard(auth))
       .use(
@@ -114,6 +118,7 @@ export function createApp({
           }
         }
         const mapped = fromDatabaseError(error);
+        if (mapped instanceof StorageUnavailable) outage?.failed(mapped.cause);
         noteError(request, mapped);
         const response = toErrorResponse(code, mapped, request, path, log);
         // The request log and metrics read the status from here (see ops/request-log.ts).
