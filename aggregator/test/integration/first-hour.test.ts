@@ -100,8 +100,20 @@ describe('DELETE /topics/{topic}', () => {
     await drained();
     const page = async (topic: string) =>
       ((await (await agg.request(`/events?topic=${topic}&limit=100`, { headers: auth })).json()) as { events: unknown[] }).events;
-    // Positive control: both are stored before.
+    // The dashboard's per-topic count (kept incrementally per replica) must follow the delete.
+    const counted = async (topic: string) => {
+      const overview = (await (await agg.request('/dashboard/overview', { headers: auth })).json()) as {
+        topics: { topic: string; events: number }[];
+      };
+      return overview.topics.find((t) => t.topic === topic)?.events ?? null;
+    };
+    const countIs = async (topic: string, want: number | null) => {
+      for (let i = 0; i < 100 && (await counted(topic)) !== want; i++) await Bun.sleep(100);
+      expect({ topic, events: await counted(topic) }).toEqual({ topic, events: want });
+    };
+    // Positive control: both are stored (and counted) before.
     expect((await page('doomed')).length).toBe(5);
+    await countIs('doomed', 5);
     const before = await stats();
 
     const response = await agg.request('/topics/doomed', { method: 'DELETE', headers: auth });
@@ -124,6 +136,8 @@ describe('DELETE /topics/{topic}', () => {
     const again = await drained();
     expect(again.duplicate_dropped).toBe(after.duplicate_dropped + 1);
     expect(((await page('doomed')) as { event_id: string }[]).map((e) => e.event_id)).toEqual(['d-new']);
+    await countIs('doomed', 1);
+    await countIs('kept', 3);
 
     expect((await agg.request('/topics/never-was', { method: 'DELETE', headers: auth })).status).toBe(404);
     expect((await agg.request('/topics/doomed', { method: 'DELETE' })).status).toBe(401);
