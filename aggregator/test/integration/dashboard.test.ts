@@ -395,6 +395,21 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
     }
   }, 180_000);
 
+  test('/openapi renders the API from /openapi/json with nothing but same-origin requests', async () => {
+    const page = await context.newPage();
+    const origins = new Set<string>();
+    page.on('request', (request) => void origins.add(new URL(request.url()).origin));
+    try {
+      await page.goto(`${agg.url}/openapi`);
+      await page.locator('.operation', { hasText: 'DELETE' }).first().waitFor({ timeout: 20_000 });
+      expect(await page.locator('.operation').count()).toBeGreaterThan(10);
+      expect(await page.locator('.operation', { hasText: '/publish' }).count()).toBeGreaterThan(0);
+      expect([...origins].filter((origin) => origin !== 'null')).toEqual([new URL(agg.url).origin]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
+
   test('the Deno publisher is refused without the right token (exit 1, nothing stored)', async () => {
     const before = (await (await api('/stats')).json()) as Stats;
     const refused = await runPublisher(['--events', '10', '--token', 'wrong-token-0000000000', '--attempts', '1']);

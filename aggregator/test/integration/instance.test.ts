@@ -46,6 +46,7 @@ describe('one logbus per port and data directory', () => {
     const postgres = postmasterPid(first);
     expect(alive(postgres)).toBe(true);
     expect(first.output()).toContain(`listening on http://localhost:${first.port} (dashboard http://localhost:${first.port}/, API reference`);
+    expect(first.output()).toContain('no token is set (AUTH_TOKEN, AUTH_TOKENS or AUTH_TOKENS_FILE)');
 
     // Same port, same data directory: the port is checked first, before anything slow.
     const samePort = await spawnAggregator(env, first.port);
