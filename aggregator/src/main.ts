@@ -45,8 +45,13 @@ async function main(): Promise<void> {
     // Before anything slow, and before touching a data directory another logbus may be using.
     if (!config.reusePort) await assertPortFree(config.port);
     if (databaseUrl === undefined) {
-      mkdirSync(config.dataDir, { recursive: true });
-      claimDataDir(config.dataDir);
+      try {
+        mkdirSync(config.dataDir, { recursive: true });
+        claimDataDir(config.dataDir);
+      } catch (error) {
+        // A folder that cannot be made: the embedded start below says so in its own sentence.
+        if (error instanceof InstanceConflict) throw error;
+      }
       // Nothing is logged before it runs: where it cannot (the container image), the one line below is all.
       embedded = await startEmbeddedPostgres({ dataDir: config.dataDir });
     }
