@@ -364,10 +364,11 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
       expect(stats.status).toBe(503);
       const serverError = ((await stats.json()) as { error: string }).error;
       await watching.locator('#banner').waitFor({ state: 'visible', timeout: 20_000 });
-      expect(await text(watching, '#banner')).toContain(`/stats: HTTP 503 ${serverError}`);
+      // (the overview's failure may show first; the next /stats poll adds its own)
+      await waitFor('the banner to quote /stats', async () => (await text(watching, '#banner')).includes(`/stats: HTTP 503 ${serverError}`));
       await waitFor('"last updated N s ago"', async () => /^last updated \d+ s ago$/.test(await text(watching, '#staleness')));
       expect(await watching.evaluate(() => document.body.classList.contains('stale'))).toBe(true);
-      expect(await watching.locator('#throughput').getAttribute('data-gaps')).toBe('1');
+      await waitFor('a gap in the chart', async () => (await watching.locator('#throughput').getAttribute('data-gaps')) === '1');
 
       // Opened during the outage: it knows nothing, and says so.
       const late = await context.newPage();
