@@ -67,8 +67,9 @@ export class LeaderElector {
   }
 
   /**
-   * Campaigns until leading, calls `onStartedLeading`, renews until `signal` aborts (then releases)
-   * or renewal fails for renewDeadline (then calls `onStoppedLeading`).
+   * Campaigns until leading, calls `onStartedLeading`, renews until `signal` aborts or renewal
+   * fails for renewDeadline (then calls `onStoppedLeading`). After an abort the caller stops its
+   * work and then calls `release()`, so no reconcile runs once a successor may lead.
    */
   async run(signal: AbortSignal, onStartedLeading: () => void, onStoppedLeading: () => void): Promise<void> {
     while (!signal.aborted && !(await this.tryAcquireOrRenew())) await sleep(this.c.retryPeriodMs * (1 + 0.2 * Math.random()), signal);
@@ -88,7 +89,6 @@ export class LeaderElector {
         return;
       }
     }
-    await this.release();
   }
 
   /** One round of client-go's tryAcquireOrRenew; true when this candidate holds the Lease after it. */

@@ -37,6 +37,7 @@ export const STATEFULSET = core('apps', 'v1', 'StatefulSet', 'statefulsets');
 export const JOB = core('batch', 'v1', 'Job', 'jobs');
 export const SERVICE = core('', 'v1', 'Service', 'services');
 export const SECRET = core('', 'v1', 'Secret', 'secrets');
+export const CONFIGMAP = core('', 'v1', 'ConfigMap', 'configmaps');
 export const SERVICEACCOUNT = core('', 'v1', 'ServiceAccount', 'serviceaccounts');
 export const POD = core('', 'v1', 'Pod', 'pods');
 export const NETWORKPOLICY = core('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies');
@@ -45,10 +46,9 @@ export const LEASE = core('coordination.k8s.io', 'v1', 'Lease', 'leases');
 
 /** apiVersion/kind -> Resource, for every kind the operator applies. */
 export const BY_KIND: Record<string, Resource> = Object.fromEntries(
-  [DEPLOYMENT, STATEFULSET, JOB, SERVICE, SECRET, SERVICEACCOUNT, NETWORKPOLICY, PDB, LEASE, LOGBUS, LOGTOPIC, PUBLISHRUN, LOADTEST].map((r) => [
-    `${r.group ? `${r.group}/` : ''}${r.version}/${r.kind}`,
-    r,
-  ]),
+  [DEPLOYMENT, STATEFULSET, JOB, SERVICE, SECRET, CONFIGMAP, SERVICEACCOUNT, NETWORKPOLICY, PDB, LEASE, LOGBUS, LOGTOPIC, PUBLISHRUN, LOADTEST].map(
+    (r) => [`${r.group ? `${r.group}/` : ''}${r.version}/${r.kind}`, r],
+  ),
 );
 
 export interface ResourceRequirements {
