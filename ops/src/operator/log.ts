@@ -15,7 +15,7 @@ export interface Logger {
 export function createLogger(
   level: Level = 'info',
   base: Record<string, unknown> = {},
-  write = (line: string) => process.stdout.write(line),
+  write: (line: string) => unknown = (line) => process.stdout.write(line),
 ): Logger {
   const emit = (l: Level, msg: string, fields?: Record<string, unknown>) => {
     if (RANK[l] < RANK[level]) return;
