@@ -24,6 +24,8 @@ export async function waitFor<T>(fn: () => T | Promise<T>, what: string, timeout
   }
 }
 
+export const OPERATOR_TOKEN = 'in-process-operator';
+
 export interface InProcessOperator {
   manager: ControllerManager;
   metrics: OperatorMetrics;
@@ -33,7 +35,10 @@ export interface InProcessOperator {
 
 /** Starts informers and reconciling against `server` (as the leader), aggregator calls through its Service proxy. */
 export async function startInProcessOperator(server: string, k6Script = '// k6 script'): Promise<InProcessOperator> {
-  const api = new KubeApi(server, (url, init) => fetch(url, init));
+  // Its own token: the stand-in's request log then tells the operator's requests from the test's.
+  const api = new KubeApi(server, (url, init) =>
+    fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string>), Authorization: `Bearer ${OPERATOR_TOKEN}` } }),
+  );
   const logs: string[] = [];
   const log = createLogger('debug', {}, (line) => {
     logs.push(line);
