@@ -42,6 +42,7 @@ const STANDINS_DIR = process.env.E2E_STANDINS_DIR ?? '/var/tmp/logbus-e2e-standi
 const DOCKERD_LOG = '/tmp/logbus-e2e-dockerd.log';
 const AGGREGATOR_IMAGE = 'logbus-aggregator:dev';
 const PUBLISHER_IMAGE = 'logbus-publisher:dev';
+const OPERATOR_IMAGE = 'logbus-operator:dev';
 const CHART_CONTAINER = `${PROJECT}-chart-style`;
 
 const started = performance.now();
@@ -243,7 +244,7 @@ async function stopOurDockerd(): Promise<void> {
 /** The base images the Dockerfiles and the compose file name (ARG defaults substituted). */
 function baseImages(): string[] {
   const tags = new Set<string>();
-  for (const file of ['aggregator/Dockerfile', 'publisher/Dockerfile']) {
+  for (const file of ['aggregator/Dockerfile', 'publisher/Dockerfile', 'ops/Dockerfile']) {
     const args: Record<string, string> = {};
     for (const line of readFileSync(join(REPO, file), 'utf8').split('\n')) {
       const arg = /^ARG\s+(\w+)=(\S+)/.exec(line);
@@ -354,6 +355,19 @@ async function prunedImage(): Promise<string> {
     .find((l) => l.includes('node_modules'))
     ?.split('\t')[0];
   return `node_modules ${(listing.bytes / 1e6).toFixed(1)} MB of files (layer ${layer}), none of ${PRUNED.join(', ')}; elysia, postgres, drizzle-orm, pino, prom-client present (the later steps run it)`;
+}
+
+/** The operator image builds and its module graph loads: outside a cluster it refuses at once, exit 3. */
+async function operatorImage(): Promise<string> {
+  const t0 = performance.now();
+  await must(docker('build', '-q', '-f', 'ops/Dockerfile', '-t', OPERATOR_IMAGE, '.'), 600_000);
+  const built = ((performance.now() - t0) / 1000).toFixed(0);
+  const r = await run(docker('run', '--rm', '--read-only', '--user', '1000:1000', '--cap-drop', 'ALL', '--network', 'none', OPERATOR_IMAGE), {
+    timeoutMs: 60_000,
+  });
+  const out = `${r.stdout}\n${r.stderr}`;
+  check(r.code === 3 && /no Kubernetes cluster/.test(out), `expected exit 3 "no Kubernetes cluster", got ${r.code}: ${lastLines(out, 3)}`);
+  return `built in ${built} s; without a cluster: exit 3 "no Kubernetes cluster"`;
 }
 
 async function noDatabaseUrl(): Promise<string> {
@@ -780,6 +794,7 @@ try {
   await step('build images', buildImages, { blocking: true });
   await step('aggregator image pruned', prunedImage);
   await step('aggregator image without DATABASE_URL', noDatabaseUrl);
+  await step('operator image', operatorImage);
   composeStarted = true;
   await step('compose up', composeUp, { blocking: true });
   await step('aggregator run the chart way', chartStyle);

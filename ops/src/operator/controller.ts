@@ -73,11 +73,14 @@ export class ControllerManager {
     }
   }
 
-  /** Starts the informers (every replica); resolves once all listed once. */
-  async startInformers(signal: AbortSignal): Promise<Promise<void>[]> {
+  /**
+   * Starts the informers (every replica). `runs` end after `signal` aborts; `synced` resolves once
+   * every informer listed once (or at the abort, so a shutdown during startup does not hang).
+   */
+  startInformers(signal: AbortSignal): { runs: Promise<void>[]; synced: Promise<void> } {
     const runs = this.informers.map((i) => i.run(signal));
-    await Promise.all(this.informers.map((i) => i.waitForSync()));
-    return runs;
+    const aborted = new Promise<void>((r) => (signal.aborted ? r() : signal.addEventListener('abort', () => r(), { once: true })));
+    return { runs, synced: Promise.race([Promise.all(this.informers.map((i) => i.waitForSync())).then(() => {}), aborted]) };
   }
 
   /** Called when this replica becomes leader: everything cached is queued, workers start. */

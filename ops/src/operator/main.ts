@@ -4,7 +4,9 @@
  * leader election on a Lease -> the leader reconciles. /metrics, /healthz, /readyz on
  * METRICS_PORT. SIGTERM: stop reconciling, release the Lease, exit 0.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { transportFor } from '../transport.ts';
 import { AggregatorClient } from './aggregator-client.ts';
@@ -24,11 +26,17 @@ export async function main(): Promise<number> {
     return 2;
   }
   const log = createLogger(config.logLevel, { component: 'logbus-operator', identity: config.identity });
+  // Without either, client-node silently falls back to http://localhost:8080: refuse instead.
+  const kubeconfigs = (process.env.KUBECONFIG ?? join(homedir(), '.kube', 'config')).split(delimiter).filter((f) => f && existsSync(f));
+  if (!process.env.KUBERNETES_SERVICE_HOST && kubeconfigs.length === 0) {
+    log.error('no Kubernetes cluster: not in a pod and no kubeconfig (set KUBECONFIG or create ~/.kube/config)');
+    return 3;
+  }
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
   const cluster = kc.getCurrentCluster();
   if (!cluster) {
-    log.error('no Kubernetes cluster: neither in-cluster credentials nor a kubeconfig context');
+    log.error('no current cluster in the kubeconfig (kubectl config use-context)');
     return 3;
   }
   const transport = await transportFor(kc);
@@ -74,8 +82,9 @@ export async function main(): Promise<number> {
     aggregatorAccess: config.aggregatorAccess,
   });
 
-  const informerRuns = await manager.startInformers(stop.signal);
-  synced = true;
+  const { runs: informerRuns, synced: cachesSynced } = manager.startInformers(stop.signal);
+  await cachesSynced;
+  synced = !stop.signal.aborted;
   let workers: Promise<void>[] = [];
   await elector.run(
     stop.signal,

@@ -103,3 +103,25 @@ test('one of two operators leads and reconciles; the other takes over after the 
   expect(holder() ?? null).toBeNull();
   expect(output['op-b']).toContain('"msg":"released the Lease"');
 }, 180_000);
+
+test('SIGTERM while the API server is unreachable (caches never synced) still exits 0 promptly', async () => {
+  const dead = startApiServerStandIn();
+  const url = dead.url;
+  const dir = mkdtempSync(join(tmpdir(), 'operator-'));
+  const kubeconfig = dead.kubeconfig('op-c', dir);
+  dead.stop();
+  const proc = spawn([process.execPath, MAIN], {
+    env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAME: 'op-c', METRICS_PORT: '0', LOG_LEVEL: 'info' },
+    stdout: 'pipe',
+    stderr: 'pipe',
+  });
+  procs.push(proc);
+  let out = '';
+  void (async () => {
+    for await (const chunk of proc.stdout) out += new TextDecoder().decode(chunk);
+  })();
+  await waitFor(() => out.includes('list/watch failed: retrying'), `a failed list against ${url}`, 60_000);
+  proc.kill('SIGTERM');
+  expect(await proc.exited).toBe(0);
+  expect(out).toContain('"msg":"stopped"');
+}, 120_000);

@@ -53,7 +53,8 @@ export async function startInProcessOperator(server: string, k6Script = '// k6 s
     workers: 2,
   });
   const signal = new AbortController();
-  const informers = await manager.startInformers(signal.signal);
+  const { runs: informers, synced } = manager.startInformers(signal.signal);
+  await synced;
   const workers = manager.startReconciling(signal.signal);
   return {
     manager,
