@@ -8,6 +8,7 @@
 import { describe, expect, test } from 'bun:test';
 import { type K8sObject, renderChart } from '../../src/chart.ts';
 import { databaseSecret, desiredObjects } from '../../src/operator/desired/logbus.ts';
+import { loadTestObjects, publishJob } from '../../src/operator/desired/runs.ts';
 import { LOGBUS, type LogBus, type LogBusSpec } from '../../src/operator/resources.ts';
 import { podProblems, selectorProblems } from '../support/checks.ts';
 import { validateAll } from '../support/k8s-schema.ts';
@@ -129,4 +130,36 @@ test('the managed database Secret carries the chart’s keys and a URL that name
   expect(Buffer.from(secret.data['database-url'], 'base64').toString()).toBe(
     `postgres://logbus:${'p'.repeat(32)}@logbus-aggregator-postgresql:5432/logbus`,
   );
+});
+
+describe('PublishRun and LoadTest Jobs', () => {
+  const chart = renderChart({ release: 'logbus', namespace: 'logbus', set: ['publisher.enabled=true', 'k6.enabled=true'] });
+  const run = (kind: string, spec: Record<string, unknown>) =>
+    ({
+      apiVersion: 'logbus.dev/v1alpha1',
+      kind,
+      metadata: { name: 'r1', namespace: 'logbus', uid: 'uid-run' },
+      spec: { logBus: 'logbus', ...spec },
+    }) as any;
+  /** The Job spec without what names the run (the chart's k6 script checksum annotation included). */
+  const jobSpec = (o: K8sObject) => {
+    const spec = normalize(o).spec;
+    delete spec.template.metadata.annotations;
+    return spec;
+  };
+
+  test('the publisher Job spec equals the chart’s publisher Job (hardening, client label, env, limits)', () => {
+    const theirs = chart.find((o) => o.kind === 'Job' && o.metadata.name === 'logbus-aggregator-publisher')!;
+    expect(jobSpec(publishJob(run('PublishRun', { image: 'logbus-publisher:0.1.0' }), logBus({})))).toEqual(jobSpec(theirs));
+  });
+
+  test('the k6 Job spec equals the chart’s but for the script ConfigMap, which the run owns', () => {
+    const theirs = chart.find((o) => o.kind === 'Job' && o.metadata.name === 'logbus-aggregator-k6')!;
+    const [configMap, job] = loadTestObjects(run('LoadTest', {}), logBus({}), 'export default function () {}');
+    const mine = jobSpec(job);
+    expect(mine.template.spec.volumes[0].configMap.name).toBe(configMap.metadata.name);
+    mine.template.spec.volumes[0].configMap.name = 'logbus-aggregator-k6-script';
+    expect(mine).toEqual(jobSpec(theirs));
+    expect(validateAll([configMap, job])).toEqual([]);
+  });
 });

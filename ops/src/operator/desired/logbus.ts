@@ -10,29 +10,12 @@
 import type { K8sObject } from '../../chart.ts';
 import { type LogBus, withDefaults } from '../resources.ts';
 import { clientLabel, fullnameOf, labels, ownedMeta, releaseSelectorLabels, selectorLabels } from './labels.ts';
+import { hardened, podSecurity } from './security.ts';
 
 const HTTP_PORT = 8080;
 const PG_PORT = 5432;
 const PG_USER = 'logbus';
 const PG_DB = 'logbus';
-/** Container hardening shared by every pod (the chart's securityContext values). */
-const hardened = (uid: number) => ({
-  allowPrivilegeEscalation: false,
-  capabilities: { drop: ['ALL'] },
-  readOnlyRootFilesystem: true,
-  runAsGroup: uid,
-  runAsNonRoot: true,
-  runAsUser: uid,
-});
-const podSecurity = (uid: number, extra: Record<string, unknown> = {}) => ({
-  fsGroup: uid,
-  ...extra,
-  runAsGroup: uid,
-  runAsNonRoot: true,
-  runAsUser: uid,
-  seccompProfile: { type: 'RuntimeDefault' },
-});
-
 /** Where DATABASE_URL comes from. */
 function databaseRef(lb: LogBus): { name: string; key: string } {
   const ext = lb.spec.database.external;

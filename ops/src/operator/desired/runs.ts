@@ -6,22 +6,8 @@
 import type { K8sObject } from '../../chart.ts';
 import { type LoadTest, LOADTEST_DEFAULTS, type LogBus, type PublishRun, PUBLISHRUN_DEFAULTS, withDefaults } from '../resources.ts';
 import { clientLabel, fullnameOf, labels, ownedMeta } from './labels.ts';
+import { hardened, podSecurity } from './security.ts';
 
-const clientPod = (uid: number) => ({
-  fsGroup: uid,
-  runAsGroup: uid,
-  runAsNonRoot: true,
-  runAsUser: uid,
-  seccompProfile: { type: 'RuntimeDefault' },
-});
-const clientContainer = (uid: number) => ({
-  allowPrivilegeEscalation: false,
-  capabilities: { drop: ['ALL'] },
-  readOnlyRootFilesystem: true,
-  runAsGroup: uid,
-  runAsNonRoot: true,
-  runAsUser: uid,
-});
 const TMP = { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } };
 
 /** The Job's name for a run: the run's name with the component, at most 63 characters. */
@@ -49,8 +35,8 @@ function job(
           restartPolicy: 'Never',
           serviceAccountName: fullnameOf(lb.metadata.name),
           automountServiceAccountToken: false,
-          securityContext: clientPod(o.uid),
-          containers: [{ ...o.container, securityContext: clientContainer(o.uid) }],
+          securityContext: podSecurity(o.uid),
+          containers: [{ ...o.container, securityContext: hardened(o.uid) }],
           volumes: o.volumes,
         },
       },
