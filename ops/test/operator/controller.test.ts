@@ -147,6 +147,21 @@ describe('LogBus', () => {
     expect(op.logs.some((l) => l.includes('watch expired (410 Gone): relisting'))).toBe(true);
   });
 
+  test('a failed apply (500) is counted, retried with backoff, and the reconcile then succeeds; metrics show it', async () => {
+    const errorsBefore = op.metrics.errors.get({ controller: 'logbus' });
+    api.failNext('PATCH', /\/deployments\/third-aggregator\?/, 500, 2);
+    api.put(LB, logBus('third-aggregator', { replicas: 1 }));
+    await waitFor(() => api.get(DEP, NS, 'third-aggregator'), 'the Deployment after the retries');
+    expect(op.metrics.errors.get({ controller: 'logbus' })).toBe(errorsBefore + 2);
+    expect(op.logs.some((l) => l.includes('"msg":"reconcile failed"') && l.includes('third-aggregator'))).toBe(true);
+    const text = op.metrics.render();
+    expect(text).toMatch(/logbus_operator_reconcile_total\{controller="logbus",result="requeue"\} [1-9]/);
+    expect(text).toMatch(/logbus_operator_reconcile_errors_total\{controller="logbus"\} [1-9]/);
+    expect(text).toMatch(/logbus_operator_reconcile_duration_seconds_count\{controller="logbus"\} [1-9]/);
+    expect(text).toContain('logbus_operator_workqueue_depth{controller="logbus"}');
+    api.remove(LB, NS, 'third-aggregator');
+  });
+
   test('deleting a LogBus cascades to everything it owns', async () => {
     api.remove(LB, NS, 'second-aggregator');
     expect(api.get(DEP, NS, 'second-aggregator')).toBeUndefined();
