@@ -19,6 +19,7 @@ import {
   waitForJob,
   waitForPod,
 } from './kube.ts';
+import { managedByOperator, runThroughOperator } from './operator-runs.ts';
 import { formatStats, type Stats, statsProblems } from './stats.ts';
 
 const log = (msg: string) => console.error(`k8s: ${msg}`);
@@ -125,6 +126,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     const c = await connect(cmd.namespace);
     if (cmd.name === 'verify') await verify(c, serviceOf(cmd, c.namespace), cmd.timeoutSeconds);
+    else if (await managedByOperator(c, cmd.release)) await runThroughOperator(cmd, c);
     else await runJob(cmd, c);
     return 0;
   } catch (err) {

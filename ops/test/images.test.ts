@@ -185,6 +185,26 @@ describe('publisher/Dockerfile', () => {
   });
 });
 
+describe('ops/Dockerfile (the operator)', () => {
+  const { stages, final } = commonRules('ops/Dockerfile', /^oven\/bun:1\.\d+\.\d+(-[a-z]+)?$/);
+
+  test('dependencies: npm ci from the lockfile, ops workspace only, no dev dependencies', () => {
+    const ci = stages.flatMap((s) => ops(s, 'RUN')).find((r) => /npm ci/.test(r))!;
+    expect(ci).toContain('--workspace=@logbus/ops');
+    expect(ci).toContain('--omit=dev');
+  });
+
+  test('runtime: bun runs ops/src/operator/main.ts as PID 1, the k6 script in place, writes only under /tmp', () => {
+    expect(last(ops(final, 'ENTRYPOINT'))).toBe('["bun"]');
+    expect(last(ops(final, 'CMD'))).toBe('["ops/src/operator/main.ts"]');
+    const env = ops(final, 'ENV').join(' ');
+    expect(env).toContain('HOME=/tmp');
+    expect(env).toContain('BUN_RUNTIME_TRANSPILER_CACHE_PATH=0');
+    expect(env).toContain('K6_SCRIPT=/app/k6/load.js');
+    expect(ops(final, 'COPY')).toContain('k6/load.js k6/load.js');
+  });
+});
+
 describe('.dockerignore', () => {
   const lines = read('.dockerignore')
     .split('\n')
@@ -193,7 +213,7 @@ describe('.dockerignore', () => {
   test('is an allow-list: everything excluded, then only what the Dockerfiles copy', () => {
     expect(lines[0]).toBe('*');
     const allowed = lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, ''));
-    for (const path of ['aggregator/Dockerfile', 'publisher/Dockerfile']) {
+    for (const path of ['aggregator/Dockerfile', 'publisher/Dockerfile', 'ops/Dockerfile']) {
       for (const s of parseDockerfile(read(path)).stages)
         for (const c of ops(s, 'COPY').filter((x) => !x.includes('--from='))) {
           for (const src of c

@@ -12,6 +12,9 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
+import { ClusterRole, ClusterRoleBinding, Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { Lease } from 'kubernetes-models/coordination.k8s.io/v1';
 import type { K8sObject } from '../../src/chart.ts';
 
 type ModelClass = new (data: any) => { validate(): void };
@@ -31,6 +34,13 @@ const KINDS: Record<string, [ModelClass, string]> = {
   'policy/v1/PodDisruptionBudget': [PodDisruptionBudget, 'V1PodDisruptionBudget'],
   'autoscaling/v2/HorizontalPodAutoscaler': [HorizontalPodAutoscaler, 'V2HorizontalPodAutoscaler'],
   'networking.k8s.io/v1/NetworkPolicy': [NetworkPolicy, 'V1NetworkPolicy'],
+  // The operator chart (charts/logbus-operator).
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': [CustomResourceDefinition, 'V1CustomResourceDefinition'],
+  'rbac.authorization.k8s.io/v1/ClusterRole': [ClusterRole, 'V1ClusterRole'],
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': [ClusterRoleBinding, 'V1ClusterRoleBinding'],
+  'rbac.authorization.k8s.io/v1/Role': [Role, 'V1Role'],
+  'rbac.authorization.k8s.io/v1/RoleBinding': [RoleBinding, 'V1RoleBinding'],
+  'coordination.k8s.io/v1/Lease': [Lease, 'V1Lease'],
 };
 
 const MODELS = k8s as unknown as Record<string, { attributeTypeMap?: { baseName: string; type: string }[] }>;
