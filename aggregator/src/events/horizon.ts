@@ -238,11 +238,11 @@ export class ReadHorizon {
       if (drawer.pid === null || drawer.ageSeconds === null || drawer.ageSeconds <= timeoutSeconds || this.terminated.has(drawer.vxid)) continue;
       this.terminated.add(drawer.vxid);
       this.log.warn(
-        { pid: drawer.pid, applicationName: drawer.applicationName, database: drawer.database, ageSeconds: round(drawer.ageSeconds) },
+        { backendPid: drawer.pid, applicationName: drawer.applicationName, database: drawer.database, ageSeconds: round(drawer.ageSeconds) },
         'a seq-drawing transaction ran past the drawer timeout and held readers back: ending its backend (its publisher gets an error and retries)',
       );
       this.sql`SELECT pg_terminate_backend(${drawer.pid}::int)`.catch((error) =>
-        this.log.warn({ err: error, pid: drawer.pid }, 'could not end a stuck seq-drawing backend'),
+        this.log.warn({ err: error, backendPid: drawer.pid }, 'could not end a stuck seq-drawing backend'),
       );
     }
     const oldest = this.pairs[0];
@@ -252,7 +252,7 @@ export class ReadHorizon {
       {
         lagSeconds: round((now - oldest.at) / 1000),
         holding: drawers.map((d) => ({
-          pid: d.pid,
+          backendPid: d.pid,
           applicationName: d.applicationName,
           database: d.database,
           ageSeconds: d.ageSeconds === null ? null : round(d.ageSeconds),
