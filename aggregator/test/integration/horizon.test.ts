@@ -313,7 +313,7 @@ describe('a stuck logbus drawer', () => {
 });
 
 describe('a replica frozen mid-ingest', () => {
-  test('SIGSTOP during large publishes: events published elsewhere are readable within 5 s, its publishers time out and retry, nothing acknowledged is lost', async () => {
+  test('SIGSTOP during large publishes: events published elsewhere are readable within seconds, its publishers time out and retry, nothing acknowledged is lost', async () => {
     const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
     await admin.unsafe('CREATE DATABASE logbus_frozen');
     await admin.end();
@@ -376,7 +376,10 @@ describe('a replica frozen mid-ingest', () => {
     expect(page.events.map((e) => e.event_id)).toEqual(markerIds);
     expect(seen).toEqual(markerIds);
     console.log(`[horizon] markers acknowledged ${acknowledgedMs.toFixed(0)} ms and visible ${visibleMs.toFixed(0)} ms after the freeze`);
-    expect(visibleMs).toBeLessThan(5_000);
+    // Unloaded, 2.5-3.8 s (the 2 s apply idle timeout, then the backlog's apply); asserted with
+    // room for a machine at load 20+ (seen: 5.4 s), and far below what the 30 s session timeout
+    // gives (no marker within 15 s: the mutation this test was checked against).
+    expect(visibleMs).toBeLessThan(10_000);
     // The frozen replica's publishers got no answer (a timeout) and retried elsewhere.
     expect(attempts.filter((a) => a.url === frozen.url && a.status === 'network').length).toBeGreaterThan(0);
     // Resumed, it finds its sessions ended where they were stuck; everything acknowledged is stored once.
