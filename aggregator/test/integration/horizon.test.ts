@@ -148,34 +148,33 @@ async function tenVisibleWithinOneSecond(topic: string): Promise<void> {
   expect(subscribed).toEqual(ids);
 }
 
+/** An open write transaction on a session of its own (`table` in the database of `url`), checked to be the server's xmin. */
+async function openWrite(url: string, applicationName: string, table: string) {
+  const other = await session(url, applicationName);
+  await other`BEGIN`;
+  await other.unsafe(`INSERT INTO ${table} VALUES (1)`);
+  const [{ xid }] = await other<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
+  await expectHoldsXmin(xid);
+  return other;
+}
+
 describe('readers never wait on someone else’s transaction', () => {
   test('another database on the same server holds a write transaction open', async () => {
-    const other = await session(otherUrl, 'psql');
-    await other`BEGIN`;
-    await other`INSERT INTO orders VALUES (1)`;
-    const [{ xid }] = await other<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
-    await expectHoldsXmin(xid);
+    const other = await openWrite(otherUrl, 'psql', 'orders');
     await tenVisibleWithinOneSecond('other_database');
     await other`ROLLBACK`;
     other.release();
   }, 60_000);
 
   test('a non-logbus session in logbus’s own database holds a write transaction open', async () => {
-    const other = await session(logbusUrl, 'batch-job');
-    await other`BEGIN`;
-    await other`INSERT INTO app_notes VALUES (1)`;
-    const [{ xid }] = await other<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
-    await expectHoldsXmin(xid);
+    const other = await openWrite(logbusUrl, 'batch-job', 'app_notes');
     await tenVisibleWithinOneSecond('own_database');
     await other`ROLLBACK`;
     other.release();
   }, 60_000);
 
   test('a prepared transaction', async () => {
-    const other = await session(otherUrl, 'two-phase');
-    await other`BEGIN`;
-    await other`INSERT INTO orders VALUES (2)`;
-    const [{ xid }] = await other<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
+    const other = await openWrite(otherUrl, 'two-phase', 'orders');
     await other`PREPARE TRANSACTION 'horizon_test'`;
     other.release();
     cleanups.push(async () => {
@@ -184,10 +183,11 @@ describe('readers never wait on someone else’s transaction', () => {
       await end.end();
     });
     const admin = postgres(pg.url, { max: 1, onnotice: () => {} });
-    const prepared = await admin`SELECT gid FROM pg_prepared_xacts`;
+    const prepared = await admin<{ gid: string; transaction: string }[]>`SELECT gid, transaction::text FROM pg_prepared_xacts`;
     await admin.end();
     expect(prepared.map((row) => row.gid)).toEqual(['horizon_test']);
-    await expectHoldsXmin(xid);
+    // Prepared, it still holds the xmin (no session of its own any more).
+    await expectHoldsXmin(prepared[0]!.transaction);
     await tenVisibleWithinOneSecond('prepared');
   }, 60_000);
 });

@@ -181,32 +181,32 @@ export class Metrics {
         reading ??= lag().finally(() => queueMicrotask(() => (reading = null)));
         return reading;
       };
-      new Gauge({
-        name: 'logbus_read_horizon_lag_seconds',
-        help: 'How long readers of this replica have been held back: seconds since the oldest drawn seq not yet known final was read (0: none). Seq-drawing transactions still running hold it; a backlog shows in logbus_inbox_oldest_pending_age_seconds.',
-        registers: [this.replica],
-        async collect() {
-          this.set(
-            await read().then(
-              (l) => l.seconds,
-              () => 0,
-            ),
-          );
-        },
-      });
-      new Gauge({
-        name: 'logbus_read_horizon_lag_events',
-        help: 'Seqs drawn (acknowledged events, duplicates included) that readers of this replica cannot see yet: waiting in the inbox, being applied, or held by a running seq-drawing transaction.',
-        registers: [this.replica],
-        async collect() {
-          this.set(
-            await read().then(
-              (l) => l.seqs,
-              () => 0,
-            ),
-          );
-        },
-      });
+      const gauges: [string, string, 'seconds' | 'seqs'][] = [
+        [
+          'logbus_read_horizon_lag_seconds',
+          'How long readers of this replica have been held back: seconds since the oldest drawn seq not yet known final was read (0: none). Seq-drawing transactions still running hold it; a backlog shows in logbus_inbox_oldest_pending_age_seconds.',
+          'seconds',
+        ],
+        [
+          'logbus_read_horizon_lag_events',
+          'Seqs drawn (acknowledged events, duplicates included) that readers of this replica cannot see yet: waiting in the inbox, being applied, or held by a running seq-drawing transaction.',
+          'seqs',
+        ],
+      ];
+      for (const [name, help, field] of gauges) {
+        new Gauge({
+          name,
+          help,
+          registers: [this.replica],
+          async collect() {
+            this.set(
+              await read()
+                .then((l) => l[field])
+                .catch(() => 0),
+            );
+          },
+        });
+      }
     }
     const busy = options.workersBusy;
     new Gauge({
