@@ -202,13 +202,15 @@ export class ReadHorizon {
     // Two statements, in this order: the drawers are read after L (the proof needs no more).
     const [drawn] = await this.sql<{ last_value: string }[]>`
       SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last_value FROM events_seq`;
+    // pg_stat_get_activity(pid) for each drawer only: the pg_stat_activity view reads every
+    // backend's status even when no drawer runs (1.5 ms of 2.5 per tick with 113 backends).
     const [row] = await this.sql<{ drawers: Drawer[]; waiting: string | null }[]>`
       SELECT
         (SELECT coalesce(json_agg(json_build_object(
-            'vxid', l.virtualtransaction, 'pid', l.pid, 'applicationName', a.application_name, 'database', a.datname,
+            'vxid', l.virtualtransaction, 'pid', l.pid, 'applicationName', a.application_name, 'database', current_database(),
             'ageSeconds', extract(epoch FROM clock_timestamp() - a.xact_start))), '[]')
          FROM pg_locks AS l
-         LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid
+         LEFT JOIN LATERAL pg_stat_get_activity(l.pid) AS a ON true
          WHERE l.locktype = 'advisory'
            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
            AND l.classid = ${DRAWER_LOCK.classid}::int4::oid AND l.objid = ${DRAWER_LOCK.objid}::int4::oid AND l.objsubid = 2) AS drawers,
