@@ -13,12 +13,13 @@ import type { Queryable } from '../db/client';
 
 /**
  * An apply transaction idle this long between its statements is ended by the server: its
- * replica is frozen or gone (its own statements follow each other within milliseconds). Its
+ * replica is frozen or gone (its own statements follow each other within milliseconds; 4 s, not
+ * less, so a replica starved of CPU on a loaded machine is not mistaken for a frozen one). Its
  * rows are the oldest waiting, which hold the read horizon (events/horizon.ts), so this bounds
  * how long a frozen replica's batch holds readers back. The session default (db/client.ts,
  * 30 s) still covers every other transaction.
  */
-export const APPLY_IDLE_TIMEOUT_MS = 2_000;
+export const APPLY_IDLE_TIMEOUT_MS = 4_000;
 
 export async function leasePartition(tx: Queryable): Promise<number | null> {
   const [row] = await tx<{ part: number }[]>`

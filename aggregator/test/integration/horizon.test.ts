@@ -369,17 +369,17 @@ describe('a replica frozen mid-ingest', () => {
       await probe.end();
       throw new Error(`${(error as Error).message}; seen ${seen.length}; inbox ${JSON.stringify(inbox)}; sessions ${JSON.stringify(sessions)}`);
     };
-    while (seen.length < 10) seen.push((JSON.parse((await sse.nextEvent(15_000).catch(diagnose))!.data!) as { event_id: string }).event_id);
+    while (seen.length < 10) seen.push((JSON.parse((await sse.nextEvent(25_000).catch(diagnose))!.data!) as { event_id: string }).event_id);
     const visibleMs = performance.now() - frozenAt;
     await Promise.all(lanes);
     const page = (await (await fetch(`${live.url}/events?topic=marker`)).json()) as { events: { event_id: string }[] };
     expect(page.events.map((e) => e.event_id)).toEqual(markerIds);
     expect(seen).toEqual(markerIds);
     console.log(`[horizon] markers acknowledged ${acknowledgedMs.toFixed(0)} ms and visible ${visibleMs.toFixed(0)} ms after the freeze`);
-    // Unloaded, 2.5-3.8 s (the 2 s apply idle timeout, then the backlog's apply); asserted with
-    // room for a machine at load 20+ (seen: 5.4 s), and far below what the 30 s session timeout
+    // The 4 s apply idle timeout, then the backlog's apply (with 2 s: 2.5-3.8 s, 5.4-5.9 s at load
+    // 20+); asserted with room for a loaded machine, and well below what the 30 s session timeout
     // gives (no marker within 15 s: the mutation this test was checked against).
-    expect(visibleMs).toBeLessThan(10_000);
+    expect(visibleMs).toBeLessThan(15_000);
     // The frozen replica's publishers got no answer (a timeout) and retried elsewhere.
     expect(attempts.filter((a) => a.url === frozen.url && a.status === 'network').length).toBeGreaterThan(0);
     // Resumed, it finds its sessions ended where they were stuck; everything acknowledged is stored once.
