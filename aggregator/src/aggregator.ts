@@ -17,6 +17,7 @@ import { Metrics } from './ops/metrics/metrics';
 import { DatabaseOutage } from './ops/outage';
 import { RetentionMaintainer } from './retention/maintenance';
 import { ReadBudget } from './events/read-budget';
+import { HORIZON_DEFAULTS, ReadHorizon } from './events/horizon';
 import { SUBSCRIBE_DEFAULTS, SubscriptionHub } from './subscribe/hub';
 import { EventsNotifier } from './subscribe/notifier';
 import { Backoff } from './workers/backoff';
@@ -54,17 +55,21 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
   const outage = new DatabaseOutage(log);
   const wakeup = new Wakeup(sql, log);
+  // The read side's two shared bounds, one each per replica: bytes held by reads at once, and
+  // what reads see up to. GET /events, the hub and the dashboard use the same ones.
   const readBudget = new ReadBudget(config.readBytesInFlight);
-  const subscriptions = new SubscriptionHub(
+  const horizon = new ReadHorizon(sql, log, { ...HORIZON_DEFAULTS, drawerTimeoutMs: config.drawerTimeoutMs });
+  const subscriptions = new SubscriptionHub({
     sql,
     log,
-    { ...SUBSCRIBE_DEFAULTS, readBytes: config.subscribeReadBytes },
-    { maxTotal: config.subscribeMax, maxPerKey: config.subscribeMaxPerToken, readConcurrency: config.subscribeReadConcurrency },
-    readBudget,
-  );
+    budget: readBudget,
+    horizon,
+    options: { ...SUBSCRIBE_DEFAULTS, readBytes: config.subscribeReadBytes },
+    limits: { maxTotal: config.subscribeMax, maxPerKey: config.subscribeMaxPerToken, readConcurrency: config.subscribeReadConcurrency },
+  });
   const notifier = new EventsNotifier(sql, log, (slots) => subscriptions.wake(slots));
   const backpressure = new Backpressure(sql, config.maxPending, outage);
-  const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight });
+  const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight, horizonLag: () => horizon.lag() });
   const pool = new WorkerPool(sql, wakeup, log, {
     workers: config.workers,
     batchSize: config.batchSize,
@@ -97,6 +102,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     metrics,
     subscriptions,
     readBudget,
+    horizon,
     maintainRetention: () => retention.tick(true),
     outage,
   });
@@ -151,6 +157,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
       if (layoutTimer !== null) clearInterval(layoutTimer);
       // Streams end with `event: shutdown`; clients resume on another replica by Last-Event-ID.
       subscriptions.closeAll();
+      horizon.close();
       const deadline = Date.now() + timeoutMs;
       while (pendingRequests() > 0 && Date.now() < deadline) await Bun.sleep(20);
       const drained = await Promise.race([

@@ -8,7 +8,8 @@ import type { Config } from './config';
 import { type RegisteredRoute, allowedMethods } from './api/methods';
 import type { Sql } from './db/client';
 import { AppError, MethodNotAllowed, NotFound, StorageUnavailable, ValidationError, fromDatabaseError, schemaDetails } from './errors';
-import { ReadBudget } from './events/read-budget';
+import type { ReadHorizon } from './events/horizon';
+import type { ReadBudget } from './events/read-budget';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
 import type { EnqueueCoalescer } from './ingest/coalescer';
@@ -43,7 +44,9 @@ export interface AppDeps {
   /** One retention maintenance round now (PUT /topics/:topic); a no-op where no maintainer runs. */
   maintainRetention?: () => Promise<unknown>;
   /** Bytes that GET /events pages may hold at once (shared with /subscribe reads). */
-  readBudget?: ReadBudget;
+  readBudget: ReadBudget;
+  /** What every read of this replica sees up to (shared with /subscribe and the dashboard). */
+  horizon: ReadHorizon;
   /** Counts 503s of a database outage, logged once per state change (ops/outage.ts). */
   outage?: DatabaseOutage;
 }
@@ -67,6 +70,7 @@ export function createApp({
   metrics,
   subscriptions,
   readBudget,
+  horizon,
   maintainRetention = async () => {},
   outage,
 }: AppDeps) {
@@ -130,12 +134,12 @@ export function createApp({
       .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
       .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
       .use(elasticRoutes(acceptor, { maxBodyBytes }))
-      .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight), subscriptions.horizon))
-      .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
+      .use(eventsRoutes(sql, config.maxPageBytes, readBudget, horizon))
+      .use(subscribeRoutes({ hub: subscriptions, isDraining: () => lifecycle.draining }))
       .use(statsRoutes(sql))
       .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
       .use(metricsRoutes(metrics))
-      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon: subscriptions.horizon })),
+      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon })),
   );
 }
 

@@ -37,6 +37,8 @@ const DEFAULTS = {
   MAX_PENDING: 1_000_000,
   // Upper bound on a graceful drain after SIGTERM; the chart's grace period is longer.
   DRAIN_TIMEOUT_MS: 10_000,
+  // A seq-drawing statement older than this is ended so readers wait no longer (events/horizon.ts).
+  DRAWER_TIMEOUT_MS: 4_000,
   // Connections per process: one per worker, the rest shared by HTTP requests.
   DB_POOL_SIZE: 12,
   DATA_DIR: './data',
@@ -95,6 +97,8 @@ export interface Config {
   readonly maxBatch: number;
   readonly maxPending: number;
   readonly drainTimeoutMs: number;
+  /** Longest a seq-drawing transaction may hold readers back before it is ended (DRAWER_TIMEOUT_MS). */
+  readonly drawerTimeoutMs: number;
   readonly dbPoolSize: number;
   /**
    * Accepted bearer tokens with their scopes (AUTH_TOKEN, AUTH_TOKENS, AUTH_TOKENS_FILE; see
@@ -221,6 +225,7 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
     maxBatch: int('MAX_BATCH', 1, 100_000),
     maxPending: int('MAX_PENDING', 1, 1_000_000_000),
     drainTimeoutMs: int('DRAIN_TIMEOUT_MS', 0, 600_000),
+    drawerTimeoutMs: int('DRAWER_TIMEOUT_MS', 500, 600_000),
     dbPoolSize,
     authTokens,
     metricsAuth,
