@@ -92,7 +92,10 @@ Deno.test("sender", async (t) => {
           const c = await send(url, { concurrency: 1 });
           assert.equal(calls, 1);
           assert.deepEqual([c.accepted, c.failed], [0, 1_000]);
-          assert.deepEqual(c.rejections.map((r) => [r.why, r.events]), [["rejected", 100], ["not sent", 900]]);
+          assert.deepEqual(c.rejections.map((r) => [r.why, r.events]), [["rejected", 100], [
+            "not sent",
+            900,
+          ]]);
         },
       );
     });
