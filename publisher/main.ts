@@ -35,7 +35,16 @@ export async function main(argv: string[], env: Record<string, string | undefine
     throw e;
   }
   const interrupt = onInterrupt();
-  const summary = await publish(options, { tty: Deno.stderr.isTerminal(), write, interrupt }, input);
+  let summary: Summary;
+  try {
+    summary = await publish(
+      options,
+      { tty: Deno.stderr.isTerminal(), write, interrupt: interrupt.signal },
+      input,
+    );
+  } finally {
+    interrupt.dispose();
+  }
   console.log(options.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
   if (summary.interrupted) error(`interrupted: ${interruptMessage(summary)}`, ExitCode.Interrupted);
   if (!summary.ok) error(failureMessage(summary), ExitCode.Failed);
@@ -45,15 +54,19 @@ export async function main(argv: string[], env: Record<string, string | undefine
  * The first Ctrl-C (or SIGTERM from a Job being deleted) stops sending and aborts what is in
  * flight, so the summary is printed within moments; a second one exits at once.
  */
-function onInterrupt(): AbortSignal {
+function onInterrupt(): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const handler = () => {
     if (controller.signal.aborted) Deno.exit(ExitCode.Interrupted);
     write("\ninterrupted: stopping, summary follows (interrupt again to quit at once)\n");
     controller.abort(new DOMException("interrupted", "AbortError"));
   };
-  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, handler);
-  return controller.signal;
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  for (const name of signals) Deno.addSignalListener(name, handler);
+  return {
+    signal: controller.signal,
+    dispose: () => signals.forEach((name) => Deno.removeSignalListener(name, handler)),
+  };
 }
 
 function interruptMessage(s: Summary): string {
