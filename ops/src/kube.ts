@@ -3,6 +3,9 @@
  * what `npm run k8s` uses). Every API failure becomes an OpsError with one readable line.
  */
 import * as k8s from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import type { K8sObject } from './chart.ts';
 import { ExitCode, OpsError } from './error.ts';
 import { configurationFor, type Transport, transportFor } from './transport.ts';
@@ -39,8 +42,28 @@ export function describeError(err: unknown, server: string): OpsError {
   );
 }
 
+/**
+ * Where client-node's loadFromDefault looks: every file in KUBECONFIG, else ~/.kube/config, else
+ * the pod's service account. When none is there it silently falls back to http://localhost:8080,
+ * which on a laptop is logbus itself (`npm start`), and every call then "answers HTTP 404".
+ * Returns the reason to stop, or undefined when a kubeconfig (or a service account) exists.
+ */
+export function missingKubeconfig(env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): string | undefined {
+  const fromEnv = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
+  const paths = fromEnv.length ? fromEnv : [join(env.HOME || homedir(), '.kube', 'config')];
+  if (paths.some(exists)) return undefined;
+  if (env.KUBERNETES_SERVICE_HOST && exists('/var/run/secrets/kubernetes.io/serviceaccount/token')) return undefined;
+  const where = fromEnv.length ? `KUBECONFIG names ${paths.join(', ')}, and none exists` : `KUBECONFIG is not set and ${paths[0]} does not exist`;
+  return (
+    `no kubeconfig: ${where}, and this is not a pod with a service account. ` +
+    'Create a cluster (docs/DEPLOY.md: `kind create cluster --config kind-config.yaml`) or point KUBECONFIG at one.'
+  );
+}
+
 /** Loads the kubeconfig (KUBECONFIG or ~/.kube/config) and checks the API server answers. */
 export async function connect(namespace: string | undefined): Promise<Cluster> {
+  const missing = missingKubeconfig();
+  if (missing) throw new OpsError(missing, ExitCode.Cluster);
   const kc = new k8s.KubeConfig();
   try {
     kc.loadFromDefault();

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHART_DIR, renderChart, REPO_ROOT } from '../src/chart.ts';
@@ -297,6 +297,24 @@ test('no reachable cluster: one clear line and exit code 3', () => {
   expect(r.status).toBe(ExitCode.Cluster);
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(r.stderr).toContain('cannot reach the Kubernetes API at https://127.0.0.1:1');
+});
+
+test('no kubeconfig: says so and where it looked, instead of asking localhost:8080 (logbus itself)', () => {
+  const home = mkdtempSync(join(tmpdir(), 'kube-none-'));
+  const env = { ...process.env, HOME: home, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '' };
+  const r = spawnSync(BUN, [MAIN, 'verify'], { env, encoding: 'utf8', timeout: 20_000 });
+  expect(r.status).toBe(ExitCode.Cluster);
+  expect(r.stderr.trim()).toStartWith(`k8s: no kubeconfig: KUBECONFIG is not set and ${join(home, '.kube', 'config')} does not exist`);
+  const listed = spawnSync(BUN, [MAIN, 'verify'], { env: { ...env, KUBECONFIG: `${home}/a:${home}/b` }, encoding: 'utf8', timeout: 20_000 });
+  expect(listed.stderr).toContain(`KUBECONFIG names ${home}/a, ${home}/b, and none exists`);
+  // Positive control: with a kubeconfig in that home the check passes and the API is asked.
+  mkdirSync(join(home, '.kube'));
+  writeFileSync(
+    join(home, '.kube', 'config'),
+    'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: t}\n',
+  );
+  const found = spawnSync(BUN, [MAIN, 'verify'], { env, encoding: 'utf8', timeout: 20_000 });
+  expect(found.stderr).toContain('cannot reach the Kubernetes API at https://127.0.0.1:1');
 });
 
 /** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (openssl). */
