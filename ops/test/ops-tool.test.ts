@@ -209,11 +209,50 @@ describe('against a fake API server', () => {
     expect(r.fake.created.jobs[0].spec.template.spec.containers[0].env).toContainEqual({ name: 'DURATION', value: '5s' });
   }, 30_000);
 
-  test('a failed Job exits 1 and says how to read its logs', async () => {
+  test('a failed Job exits 1; it points at `kubectl logs` only when the Job is kept to answer it', async () => {
     const r = await runTool(['publish'], { jobOutcome: 'Failed' });
     expect(r.code).toBe(ExitCode.Failed);
-    expect(r.stderr).toMatch(/failed \(BackoffLimitExceeded\).*kubectl -n logbus logs job\//);
+    expect(r.fake.deleted).toHaveLength(1);
+    expect(r.stderr).toMatch(/failed \(BackoffLimitExceeded\); its log is above; rerun with --keep/);
+    expect(r.stderr).not.toContain('logs job/');
+    const kept = await runTool(['publish', '--keep'], { jobOutcome: 'Failed' });
+    expect(kept.fake.deleted).toEqual([]);
+    expect(kept.stderr).toMatch(/failed \(BackoffLimitExceeded\); logs: kubectl -n logbus logs job\//);
   }, 30_000);
+
+  test("when the Job retries its pod, the newest pod is followed and the retry's summary shown", async () => {
+    const r = await runTool(['publish', '--timeout', '20'], {
+      pods: [
+        { name: 'pod-a', created: '2026-01-01T00:00:00Z', phase: 'Failed', log: ['attempt 1: aggregator unreachable'] },
+        { name: 'pod-b', created: '2026-01-01T00:01:00Z', phase: 'Running', log: ['attempt 2: 20,000 accepted'], visibleAfterLogs: 1 },
+      ],
+      outcomeAfterLogs: 2,
+    });
+    expect(r.stderr).toContain('following pod pod-b (the Job retried)');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('attempt 1: aggregator unreachable');
+    expect(r.stdout).toContain('attempt 2: 20,000 accepted');
+  }, 60_000);
+
+  test('--timeout holds while a log is followed: a Job still running is left running and pointed to', async () => {
+    const r = await runTool(['publish', '--timeout', '2'], {
+      pods: [{ name: 'pod-a', created: '2026-01-01T00:00:00Z', phase: 'Running', log: ['working'], holdLog: true }],
+      outcomeAfterLogs: 99,
+    });
+    expect(r.code).toBe(ExitCode.Failed);
+    expect(r.stdout).toContain('working');
+    expect(r.stderr).toMatch(/still running after --timeout 2 s; it was left running: follow it with `kubectl -n logbus logs job\/\S+ -f`/);
+    expect(r.fake.deleted).toEqual([]);
+  }, 60_000);
+
+  test('at the timeout the Job status decides: a Job that completed while its log stayed open is a success', async () => {
+    const r = await runTool(['publish', '--timeout', '2'], {
+      pods: [{ name: 'pod-a', created: '2026-01-01T00:00:00Z', phase: 'Running', log: ['done'], holdLog: true }],
+    });
+    expect(r.stderr).toContain('/stats ok');
+    expect(r.code).toBe(0);
+    expect(r.fake.deleted).toEqual([]);
+  }, 60_000);
 
   test('a failed Job is deleted with its pods (background propagation); --keep keeps it', async () => {
     const r = await runTool(['publish'], { jobOutcome: 'Failed' });

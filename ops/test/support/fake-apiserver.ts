@@ -19,6 +19,14 @@ export interface FakeOptions {
   /** The k6 script ConfigMap does not exist yet (created with 201, not replaced). */
   configMapAbsent?: boolean;
   logLines?: string[];
+  /**
+   * The Job's pods, instead of the one default pod: a retry is a newer pod that appears once
+   * `visibleAfterLogs` log streams have been served; `holdLog` keeps its log stream open (a
+   * container that keeps running) until the server stops.
+   */
+  pods?: { name: string; created: string; phase: string; log: string[]; holdLog?: boolean; visibleAfterLogs?: number }[];
+  /** The Job's status has no Complete/Failed condition until this many log streams were served. */
+  outcomeAfterLogs?: number;
   /** TLS material; when given the server speaks HTTPS and demands this client certificate. */
   tls?: { cert: string; key: string; ca: string; clientCert: string; clientKey: string };
 }
@@ -38,6 +46,7 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
   const requests: string[] = [];
   const deleted: string[] = [];
   let statsServed = 0;
+  let logsServed = 0;
   const json = (body: unknown, status = 200) => Response.json(body, { status });
   const server = Bun.serve({
     hostname: '127.0.0.1',
@@ -56,6 +65,8 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
       }
       if ((m = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs\/([^/]+)\/status$/.exec(p))) {
         const outcome = o.jobOutcome ?? 'Complete';
+        if (logsServed < (o.outcomeAfterLogs ?? 0))
+          return json({ kind: 'Job', apiVersion: 'batch/v1', metadata: { name: m[2] }, status: { active: 1 } });
         return json({
           kind: 'Job',
           apiVersion: 'batch/v1',
@@ -72,9 +83,22 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
               ? ['controller-uid=uid-1']
               : [];
         if (!selectors.includes(url.searchParams.get('labelSelector') ?? '')) return json({ items: [] });
+        if (o.pods) {
+          const items = o.pods
+            .filter((pod) => (pod.visibleAfterLogs ?? 0) <= logsServed)
+            .map((pod) => ({ metadata: { name: pod.name, creationTimestamp: pod.created }, status: { phase: pod.phase } }));
+          return json({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items });
+        }
         return json({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [{ metadata: { name: 'job-pod-1' }, status: { phase: 'Running' } }] });
       }
       if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(p))) {
+        const pod = o.pods?.find((x) => x.name === m![2]);
+        if (pod?.holdLog) {
+          const text = `${pod.log.join('\n')}\n`;
+          return new Response(new ReadableStream({ start: (controller) => controller.enqueue(new TextEncoder().encode(text)) }));
+        }
+        logsServed++;
+        if (pod) return new Response(`${pod.log.join('\n')}\n`);
         return new Response(`${(o.logLines ?? ['publisher started', '{"ok": true}']).join('\n')}\n`);
       }
       if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/]+)\/proxy\/(.*)$/.exec(p))) {
