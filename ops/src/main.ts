@@ -8,6 +8,7 @@ import { helmTemplate, parseManifests } from './chart.ts';
 import { ExitCode, OpsError } from './error.ts';
 import { renderJob } from './jobs.ts';
 import { applyConfigMap, type Cluster, connect, createJob, deleteConfigMap, deleteJob, followJob, proxyGetJson } from './kube.ts';
+import { readReleaseValues } from './release-values.ts';
 import { formatStats, type Stats, statsProblems } from './stats.ts';
 
 const log = (msg: string) => console.error(`k8s: ${msg}`);
@@ -110,15 +111,30 @@ async function cleanUp(c: Cluster, cmd: Command, job: string | undefined, config
   }
 }
 
+/**
+ * The release's own values go first, so the Job matches what was installed (images, names,
+ * ports); the user's -f files and --set flags still win over them.
+ */
+async function withReleaseValues(cmd: Command, c: Cluster): Promise<Command> {
+  const release = await readReleaseValues(c, cmd.release);
+  if ('missing' in release) {
+    log(`${release.missing}: using the chart's defaults and your flags only`);
+    return cmd;
+  }
+  log(`using the values of Helm release ${cmd.release} (revision ${release.revision}), then your -f/--set`);
+  return { ...cmd, valuesFiles: [release.file, ...cmd.valuesFiles] };
+}
+
 /** Runs the tool; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
-    const cmd = parseCommand(argv);
-    if (cmd.help) {
+    const parsed = parseCommand(argv);
+    if (parsed.help) {
       console.log(USAGE);
       return 0;
     }
-    const c = await connect(cmd.namespace);
+    const c = await connect(parsed.namespace);
+    const cmd = await withReleaseValues(parsed, c);
     if (cmd.name === 'verify') await verify(c, serviceOf(cmd, c.namespace), cmd.timeoutSeconds);
     else await runJob(cmd, c);
     return 0;

@@ -202,6 +202,20 @@ describe('against a fake API server', () => {
     expect(r.fake.requests).toContain('GET /api/v1/namespaces/logbus/services/logbus-aggregator%3Ahttp/proxy/stats');
   }, 30_000);
 
+  test('publish uses the values the Helm release was installed with (kind: image tag dev), flags still win', async () => {
+    const helmRelease = { version: 3, config: { publisher: { image: { tag: 'dev' } }, service: { type: 'NodePort', nodePort: 30080 } } };
+    const r = await runTool(['publish', '--events', '100'], { helmRelease });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('using the values of Helm release logbus (revision 3)');
+    expect(r.fake.created.jobs[0].spec.template.spec.containers[0].image).toBe('logbus-publisher:dev');
+    const flagged = await runTool(['publish', '--image', 'reg/pub:v9'], { helmRelease });
+    expect(flagged.fake.created.jobs[0].spec.template.spec.containers[0].image).toBe('reg/pub:v9');
+    // Positive control: without a release the chart's default image is what renders.
+    const none = await runTool(['publish']);
+    expect(none.stderr).toContain('no deployed Helm release "logbus" in namespace logbus');
+    expect(none.fake.created.jobs[0].spec.template.spec.containers[0].image).toMatch(/^logbus-publisher:(?!dev)/);
+  }, 60_000);
+
   test('load: replaces an existing script ConfigMap, then runs the k6 Job', async () => {
     const r = await runTool(['load', '--vus', '2', '--duration', '5s']);
     expect(r.code).toBe(0);

@@ -6,6 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 export interface FakeOptions {
   /** /stats bodies served in order (the last one repeats). */
@@ -25,6 +26,8 @@ export interface FakeOptions {
    * container that keeps running) until the server stops.
    */
   pods?: { name: string; created: string; phase: string; log: string[]; holdLog?: boolean; visibleAfterLogs?: number }[];
+  /** A deployed Helm release (its user-supplied values), served as Helm's release Secret. */
+  helmRelease?: { version: number; config: Record<string, unknown> };
   /** The Job's status has no Complete/Failed condition until this many log streams were served. */
   outcomeAfterLogs?: number;
   /** TLS material; when given the server speaks HTTPS and demands this client certificate. */
@@ -90,6 +93,22 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
           return json({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items });
         }
         return json({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [{ metadata: { name: 'job-pod-1' }, status: { phase: 'Running' } }] });
+      }
+      if (req.method === 'GET' && /^\/api\/v1\/namespaces\/([^/]+)\/secrets$/.test(p)) {
+        const selector = url.searchParams.get('labelSelector') ?? '';
+        if (!o.helmRelease || selector !== 'owner=helm,name=logbus,status=deployed')
+          return json({ kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [] });
+        // As Helm 3 stores it: base64(gzip(JSON)), which the API then base64-encodes once more.
+        const helm = gzipSync(JSON.stringify({ name: 'logbus', version: o.helmRelease.version, config: o.helmRelease.config })).toString('base64');
+        const secret = {
+          metadata: {
+            name: `sh.helm.release.v1.logbus.v${o.helmRelease.version}`,
+            labels: { owner: 'helm', name: 'logbus', status: 'deployed', version: String(o.helmRelease.version) },
+          },
+          type: 'helm.sh/release.v1',
+          data: { release: Buffer.from(helm).toString('base64') },
+        };
+        return json({ kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [secret] });
       }
       if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(p))) {
         const pod = o.pods?.find((x) => x.name === m![2]);
