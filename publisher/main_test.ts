@@ -64,6 +64,48 @@ Deno.test("CLI exit codes", async (t) => {
     );
   });
 
+  await t.step("--wait: a Job started with the aggregator waits for it to listen, then sends", async () => {
+    const port = closedPort();
+    const child = new Deno.Command(deno, {
+      args: ["run", "--allow-net", "--allow-env", "--allow-read", main, "--url", `http://127.0.0.1:${port}`],
+      env: {
+        NO_COLOR: "1",
+        PUBLISHER_EVENTS: "10",
+        PUBLISHER_BATCH: "5",
+        PUBLISHER_WAIT_S: "120",
+        PUBLISHER_JSON: "1",
+      },
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stdout = new Response(child.stdout).text();
+    let stderr = "";
+    const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (chunk) => void (stderr += chunk) }),
+    );
+    let exited = false;
+    const status = child.status.finally(() => (exited = true));
+    // Positive control: nothing listens yet, and the CLI says it waits instead of failing.
+    while (!stderr.includes(`waiting up to 120 s for http://127.0.0.1:${port} to listen`)) {
+      assert.ok(!exited, `exited instead of waiting:\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // A stand-in aggregator (health + publish only) comes up on that port.
+    const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (request) => {
+      if (new URL(request.url).pathname === "/health") return Response.json({ status: "ok" });
+      const events = await request.json();
+      return Response.json({ accepted: events.length }, { status: 202 });
+    });
+    try {
+      const [{ code }, out] = await Promise.all([status, stdout, stderrDone]);
+      assert.equal(code, 0, stderr);
+      const summary = JSON.parse(out);
+      assert.deepEqual([summary.ok, summary.sent, summary.accepted], [true, 10, 10]);
+    } finally {
+      await server.shutdown();
+    }
+  });
+
   await t.step("--ndjson input that is not events exits 2 naming the lines, sending nothing", async () => {
     const input = '{"topic":"t","event_id":"a","source":"s","payload":{}}\nnot json\n\n{"topic":"t"}\n';
     const r = await run(["--url", `http://127.0.0.1:${closedPort()}`, "--ndjson", "-"], {}, input);

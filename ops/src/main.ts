@@ -118,7 +118,8 @@ async function cleanUp(c: Cluster, cmd: Command, job: string | undefined, config
 async function withReleaseValues(cmd: Command, c: Cluster): Promise<Command> {
   const release = await readReleaseValues(c, cmd.release);
   if ('missing' in release) {
-    log(`${release.missing}: using the chart's defaults and your flags only`);
+    // verify only needs the Service's name, which the defaults give for a default install.
+    if (cmd.name !== 'verify') log(`${release.missing}: using the chart's defaults and your flags only`);
     return cmd;
   }
   log(`using the values of Helm release ${cmd.release} (revision ${release.revision}), then your -f/--set`);

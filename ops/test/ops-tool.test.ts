@@ -232,7 +232,7 @@ describe('against a fake API server', () => {
     const kept = await runTool(['publish', '--keep'], { jobOutcome: 'Failed' });
     expect(kept.fake.deleted).toEqual([]);
     expect(kept.stderr).toMatch(/failed \(BackoffLimitExceeded\); logs: kubectl -n logbus logs job\//);
-  }, 30_000);
+  }, 60_000);
 
   test("when the Job retries its pod, the newest pod is followed and the retry's summary shown", async () => {
     const r = await runTool(['publish', '--timeout', '20'], {
@@ -279,7 +279,7 @@ describe('against a fake API server', () => {
     expect(kept.code).toBe(ExitCode.Failed);
     expect(kept.fake.deleted).toEqual([]);
     expect(kept.stderr).toContain('(--keep)');
-  }, 30_000);
+  }, 60_000);
 
   test('a failed load deletes the Job and the script ConfigMap it created, never one it replaced', async () => {
     const created = await runTool(['load'], { jobOutcome: 'Failed', configMapAbsent: true });
@@ -290,7 +290,7 @@ describe('against a fake API server', () => {
     ]);
     const replaced = await runTool(['load'], { jobOutcome: 'Failed' });
     expect(replaced.fake.deleted).toEqual([`jobs/${replaced.fake.created.jobs[0].metadata.name}?propagationPolicy=Background`]);
-  }, 30_000);
+  }, 60_000);
 
   test('pods labelled the pre-1.27 way (controller-uid only) are found and followed', async () => {
     const r = await runTool(['publish'], { podLabels: 'legacy' });

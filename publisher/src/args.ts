@@ -33,6 +33,8 @@ export interface Options {
   readonly attempts: number;
   /** Overall deadline in ms for sending and verifying. */
   readonly deadlineMs: number;
+  /** How long the start-up probe waits for something to listen at `url` (0: say so at once). */
+  readonly waitMs: number;
   /** Send the events of this NDJSON file ("-" = stdin) instead of generated ones. */
   readonly ndjson: string | undefined;
 }
@@ -129,6 +131,13 @@ const SPECS: readonly Spec[] = [
     kind: "string",
     default: "300",
     help: "overall deadline in seconds",
+  },
+  {
+    flag: "wait",
+    env: "PUBLISHER_WAIT_S",
+    kind: "string",
+    default: "0",
+    help: "seconds to wait for the aggregator to listen (a Job starting with it)",
   },
   {
     flag: "ndjson",
@@ -245,6 +254,7 @@ export function toOptions(args: RawArgs, env: Record<string, string | undefined>
     attempts: int("attempts", 1, 100),
     deadlineMs: readNumber(pick(spec("deadline")), problems, (n) => n > 0, "a positive number of seconds") *
       1000,
+    waitMs: readNumber(pick(spec("wait")), problems, (n) => n >= 0, "a number of seconds ≥ 0") * 1000,
     ndjson,
   };
   const generatorFlags = ["events", "dup-rate", "topics", "seed"].filter((f) => args[f] !== undefined);

@@ -63,6 +63,7 @@ Deno.test("toOptions: flags, environment and defaults", async (t) => {
       timeoutMs: 500,
       attempts: 3,
       deadlineMs: 1500,
+      waitMs: 0,
       ndjson: undefined,
     });
   });

@@ -8,8 +8,28 @@ import { endpoint } from "./send.ts";
 
 const NOTHING_THERE = /refused|dns error|failed to lookup|not known|no route to host|unreachable/i;
 
-/** The reason nothing can be sent to `url`, or undefined when something answered (or may yet). */
-export async function probeAggregator(url: URL, timeoutMs: number): Promise<string | undefined> {
+/**
+ * The reason nothing can be sent to `url`, or undefined when something answered (or may yet).
+ * With `waitMs` (--wait: a Job started together with the aggregator) it asks again every second
+ * until then, saying once what it waits for.
+ */
+export async function probeAggregator(
+  url: URL,
+  timeoutMs: number,
+  waitMs = 0,
+  say: (line: string) => void = () => {},
+): Promise<string | undefined> {
+  const until = Date.now() + waitMs;
+  let problem = await probeOnce(url, timeoutMs);
+  if (problem && waitMs > 0) say(`waiting up to ${waitMs / 1000} s for ${url.origin} to listen\n`);
+  while (problem && Date.now() < until) {
+    await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, until - Date.now()))));
+    problem = await probeOnce(url, timeoutMs);
+  }
+  return problem;
+}
+
+async function probeOnce(url: URL, timeoutMs: number): Promise<string | undefined> {
   const health = endpoint(url, "/health");
   try {
     const response = await fetch(health, { signal: AbortSignal.timeout(timeoutMs) });

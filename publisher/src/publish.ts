@@ -91,7 +91,7 @@ export async function publish(options: Options, io: PublishIO, input?: EventFile
   let elapsedMs = 0;
   try {
     io.write(`publishing ${announce} to ${options.url.href}\n`);
-    const unreachable = await probeAggregator(options.url, options.timeoutMs);
+    const unreachable = await probeAggregator(options.url, options.timeoutMs, options.waitMs, io.write);
     if (unreachable) {
       counters.failed = shape.events;
       counters.rejections.push({ why: "not sent", reason: unreachable, batches: 0, events: shape.events });
