@@ -1,5 +1,6 @@
 /** The CLI as users run it: exit codes and output of `deno run main.ts`. */
 import assert from "node:assert/strict";
+import { watchCli } from "./test/support/cli_process.ts";
 
 const deno = Deno.execPath();
 const main = new URL("./main.ts", import.meta.url).pathname;
@@ -78,18 +79,9 @@ Deno.test("CLI exit codes", async (t) => {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const stdout = new Response(child.stdout).text();
-    let stderr = "";
-    const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({ write: (chunk) => void (stderr += chunk) }),
-    );
-    let exited = false;
-    const status = child.status.finally(() => (exited = true));
+    const cli = watchCli(child);
     // Positive control: nothing listens yet, and the CLI says it waits instead of failing.
-    while (!stderr.includes(`waiting up to 120 s for http://127.0.0.1:${port} to listen`)) {
-      assert.ok(!exited, `exited instead of waiting:\n${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await cli.waitForStderr(`waiting up to 120 s for http://127.0.0.1:${port} to listen`);
     // A stand-in aggregator (health + publish only) comes up on that port.
     const server = Deno.serve({ hostname: "127.0.0.1", port, onListen() {} }, async (request) => {
       if (new URL(request.url).pathname === "/health") return Response.json({ status: "ok" });
@@ -97,9 +89,9 @@ Deno.test("CLI exit codes", async (t) => {
       return Response.json({ accepted: events.length }, { status: 202 });
     });
     try {
-      const [{ code }, out] = await Promise.all([status, stdout, stderrDone]);
+      const { code, stdout, stderr } = await cli.finish();
       assert.equal(code, 0, stderr);
-      const summary = JSON.parse(out);
+      const summary = JSON.parse(stdout);
       assert.deepEqual([summary.ok, summary.sent, summary.accepted], [true, 10, 10]);
     } finally {
       await server.shutdown();

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { Summary } from "../src/report.ts";
 import type { Stats } from "../src/verify.ts";
 import { type AggregatorProcess, startAggregator } from "./support/aggregator.ts";
+import { watchCli } from "./support/cli_process.ts";
 import { createDatabase, type TestDatabase } from "./support/database.ts";
 
 const TEST_DATABASE_URL = Deno.env.get("TEST_DATABASE_URL");
@@ -154,19 +155,10 @@ Deno.test({
           "50",
           "--json",
         ]);
-        const stdoutText = new Response(child.stdout).text();
-        let stderr = "";
-        const stderrDone = child.stderr.pipeThrough(new TextDecoderStream()).pipeTo(
-          new WritableStream({ write: (chunk) => void (stderr += chunk) }),
-        );
-        let exited = false;
-        const status = child.status.finally(() => (exited = true));
-        while (!/progress: \d+% [1-9]\d*\//.test(stderr)) {
-          assert.ok(!exited, `exited before any progress:\n${stderr}`);
-          await new Promise((r) => setTimeout(r, 100));
-        }
+        const cli = watchCli(child);
+        await cli.waitForStderr(/progress: \d+% [1-9]\d*\//);
         child.kill("SIGINT");
-        const [{ code }, stdout] = await Promise.all([status, stdoutText, stderrDone]);
+        const { code, stdout, stderr } = await cli.finish();
         assert.equal(code, 130, stderr);
         const s = JSON.parse(stdout) as Summary;
         assert.equal(s.interrupted, true);
