@@ -6,9 +6,8 @@
 import assert from "node:assert/strict";
 import type { Summary } from "../src/report.ts";
 import type { Stats } from "../src/verify.ts";
-import { type AggregatorProcess, startAggregator } from "./support/aggregator.ts";
+import { withAggregator } from "./support/aggregator.ts";
 import { watchCli } from "./support/cli_process.ts";
-import { createDatabase, type TestDatabase } from "./support/database.ts";
 
 const TEST_DATABASE_URL = Deno.env.get("TEST_DATABASE_URL");
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
@@ -64,13 +63,9 @@ Deno.test({
   name: "the publisher CLI against a real aggregator, as a person runs it",
   ignore: !TEST_DATABASE_URL,
   async fn(t) {
-    let db: TestDatabase | undefined;
-    let aggregator: AggregatorProcess | undefined;
-    try {
-      db = await createDatabase(TEST_DATABASE_URL!);
-      aggregator = await startAggregator(db.url, {
-        AUTH_TOKENS: `writer:publish:${PUBLISH_ONLY},ops:publish+read:${PUBLISH_READ}`,
-      });
+    await withAggregator(TEST_DATABASE_URL!, {
+      AUTH_TOKENS: `writer:publish:${PUBLISH_ONLY},ops:publish+read:${PUBLISH_READ}`,
+    }, async (aggregator) => {
       const url = aggregator.url.href;
 
       await t.step("--ndjson - sends your own events from stdin; --verify checks them, twice", async () => {
@@ -92,9 +87,9 @@ Deno.test({
           await writer.close();
           return await finish(child);
         };
-        const before = await idleStats(aggregator!.url);
+        const before = await idleStats(aggregator.url);
         const first = await send();
-        assert.equal(first.code, 0, `${first.stderr}\n${first.stdout}\n${aggregator!.logs()}`);
+        assert.equal(first.code, 0, `${first.stderr}\n${first.stdout}\n${aggregator.logs()}`);
         const s = first.summary!;
         assert.deepEqual([s.source, s.seed, s.events, s.unique, s.accepted, s.verify?.ok], [
           "stdin",
@@ -104,7 +99,7 @@ Deno.test({
           6,
           true,
         ]);
-        const after = await idleStats(aggregator!.url);
+        const after = await idleStats(aggregator.url);
         assert.equal(after.unique_processed - before.unique_processed, 5);
         assert.equal(after.duplicate_dropped - before.duplicate_dropped, 1);
 
@@ -112,7 +107,7 @@ Deno.test({
         const again = await send();
         assert.equal(again.code, 0, `${again.stderr}\n${again.stdout}`);
         assert.deepEqual([again.summary!.verify?.ok, again.summary!.verify?.already_stored], [true, 5]);
-        const last = await idleStats(aggregator!.url);
+        const last = await idleStats(aggregator.url);
         assert.equal(last.unique_processed, after.unique_processed);
         assert.equal(last.duplicate_dropped - after.duplicate_dropped, 6);
       });
@@ -120,7 +115,7 @@ Deno.test({
       await t.step(
         "--verify with a publish-only token says it needs the read scope, before sending",
         async () => {
-          const before = await idleStats(aggregator!.url);
+          const before = await idleStats(aggregator.url);
           const r = await finish(
             spawnCli(["--url", url, "--token", PUBLISH_ONLY, "--events", "10", "--verify"]),
           );
@@ -134,13 +129,13 @@ Deno.test({
             spawnCli(["--url", url, "--token", PUBLISH_ONLY, "--events", "10", "--json"]),
           );
           assert.equal(plain.code, 0, plain.stderr);
-          const after = await idleStats(aggregator!.url);
+          const after = await idleStats(aggregator.url);
           assert.equal(after.received - before.received, 10, "only the run without --verify sent events");
         },
       );
 
       await t.step("Ctrl-C prints accepted, in flight, failed and not sent, and exits 130", async () => {
-        const before = await idleStats(aggregator!.url);
+        const before = await idleStats(aggregator.url);
         // A rate limit keeps the run going for minutes; stop it once the first batch is through.
         const child = spawnCli([
           "--url",
@@ -169,13 +164,10 @@ Deno.test({
           /error: interrupted: \d+ of 100000 events accepted, \d+ in flight \(unknown whether stored\), 0 failed, \d+ not sent/,
         );
         // The server holds every accepted event, and nothing beyond what was in flight.
-        const after = await idleStats(aggregator!.url);
+        const after = await idleStats(aggregator.url);
         const stored = after.received - before.received;
         assert.ok(stored >= s.accepted && stored <= s.accepted + s.in_flight, `${stored} stored: ${stdout}`);
       });
-    } finally {
-      await aggregator?.stop();
-      await db?.drop();
-    }
+    });
   },
 });
