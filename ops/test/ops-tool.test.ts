@@ -214,7 +214,7 @@ describe('against a fake API server', () => {
     const none = await runTool(['publish']);
     expect(none.stderr).toContain('no deployed Helm release "logbus" in namespace logbus');
     expect(none.fake.created.jobs[0].spec.template.spec.containers[0].image).toMatch(/^logbus-publisher:(?!dev)/);
-  }, 60_000);
+  }, 120_000);
 
   test('load: replaces an existing script ConfigMap, then runs the k6 Job', async () => {
     const r = await runTool(['load', '--vus', '2', '--duration', '5s']);
@@ -254,7 +254,6 @@ describe('against a fake API server', () => {
       outcomeAfterLogs: 99,
     });
     expect(r.code).toBe(ExitCode.Failed);
-    expect(r.stdout).toContain('working');
     expect(r.stderr).toMatch(/still running after --timeout 2 s; it was left running: follow it with `kubectl -n logbus logs job\/\S+ -f`/);
     expect(r.fake.deleted).toEqual([]);
   }, 60_000);
