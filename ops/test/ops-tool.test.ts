@@ -235,7 +235,7 @@ describe('against a fake API server', () => {
   }, 60_000);
 
   test("when the Job retries its pod, the newest pod is followed and the retry's summary shown", async () => {
-    const r = await runTool(['publish', '--timeout', '20'], {
+    const r = await runTool(['publish', '--timeout', '120'], {
       pods: [
         { name: 'pod-a', created: '2026-01-01T00:00:00Z', phase: 'Failed', log: ['attempt 1: aggregator unreachable'] },
         { name: 'pod-b', created: '2026-01-01T00:01:00Z', phase: 'Running', log: ['attempt 2: 20,000 accepted'], visibleAfterLogs: 1 },
