@@ -73,7 +73,7 @@ export function createApp({
     isDraining: () => lifecycle.draining,
     onAccepted: metrics.observeAccepted,
   });
-  const { maxBodyBytes, ingestDefaultTopic: defaultTopic } = config;
+  const { ingestDefaultTopic: defaultTopic } = config;
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });
   return (
     new Elysia()
@@ -109,10 +109,10 @@ export function createApp({
         return response;
       })
       .use(healthRoutes(sql, lifecycle))
-      .use(ingestRoutes(acceptor, maxBodyBytes))
-      .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
-      .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
-      .use(elasticRoutes(acceptor, { maxBodyBytes }))
+      .use(ingestRoutes(acceptor, config))
+      .use(otlpRoutes(acceptor, { limits: config, defaultTopic }))
+      .use(lokiRoutes(acceptor, { limits: config, defaultTopic, topicLabels: config.lokiTopicLabels }))
+      .use(elasticRoutes(acceptor, config))
       .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight), subscriptions.horizon))
       .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
       .use(statsRoutes(sql))

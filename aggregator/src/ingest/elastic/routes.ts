@@ -3,6 +3,7 @@ import { Elysia } from 'elysia';
 import { AppError, UnsupportedMediaType, fromDatabaseError } from '../../errors';
 import type { Acceptor } from '../accept';
 import { readBodyText } from '../body';
+import { DecodeBudget, type IngestLimits } from '../decode-budget';
 import { topicOverride } from '../record-mapping';
 import { type BulkItem, parseBulk } from './bulk';
 import { bulkDocToEvent, bulkTopic } from './map';
@@ -49,15 +50,15 @@ async function storeItems(acceptor: Acceptor, items: BulkItem[], override: strin
   return results;
 }
 
-export function elasticRoutes(acceptor: Acceptor, { maxBodyBytes }: { maxBodyBytes: number }) {
+export function elasticRoutes(acceptor: Acceptor, limits: IngestLimits) {
   const handle = async ({ request, query, params }: { request: Request; query: Record<string, string | undefined>; params?: { index?: string } }) => {
     const startedAt = performance.now();
     try {
       checkContentType(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const text = await readBodyText(request, maxBodyBytes);
-      const items = parseBulk(text, params?.index);
+      const text = await readBodyText(request, limits);
+      const items = parseBulk(text, params?.index, new DecodeBudget(limits));
       return bulkResponse(await storeItems(acceptor, items, override, text), startedAt);
     } catch (error) {
       const mapped = fromDatabaseError(error);

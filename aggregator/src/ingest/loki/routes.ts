@@ -2,25 +2,26 @@
 import { Elysia } from 'elysia';
 import { ValidationError } from '../../errors';
 import type { Acceptor } from '../accept';
+import { DecodeBudget, type IngestLimits } from '../decode-budget';
 import { readBodyBytes } from '../decompress';
 import { topicOverride } from '../record-mapping';
 import { decodeLoki, lokiEncoding } from './decode';
 import { lokiToEvents } from './map';
 
 export interface LokiRouteOptions {
-  maxBodyBytes: number;
+  limits: IngestLimits;
   topicLabels: readonly string[];
   defaultTopic: string;
 }
 
-export function lokiRoutes(acceptor: Acceptor, { maxBodyBytes, topicLabels, defaultTopic }: LokiRouteOptions) {
+export function lokiRoutes(acceptor: Acceptor, { limits, topicLabels, defaultTopic }: LokiRouteOptions) {
   return new Elysia({ name: 'ingest-loki' }).post(
     '/loki/api/v1/push',
     async ({ request, query }) => {
       const encoding = lokiEncoding(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const { streams, text } = decodeLoki(await readBodyBytes(request, maxBodyBytes), encoding, maxBodyBytes);
+      const { streams, text } = decodeLoki(await readBodyBytes(request, limits), encoding, limits.maxBodyBytes, new DecodeBudget(limits));
       const events = lokiToEvents(streams, { topicOverride: override, topicLabels, defaultTopic });
       const { accepted, rejected } = await acceptor.accept(events, { atomic: false, sourceText: text });
       if (rejected.size > 0) {
