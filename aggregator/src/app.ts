@@ -72,6 +72,7 @@ export function createApp({
     backpressure,
     isDraining: () => lifecycle.draining,
     onAccepted: metrics.observeAccepted,
+    decodeGate: new ReadBudget(config.ingestBytesInFlight),
   });
   const { ingestDefaultTopic: defaultTopic } = config;
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });

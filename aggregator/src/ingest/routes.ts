@@ -4,7 +4,8 @@ import { jsonContent } from '../openapi';
 import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { Acceptor } from './accept';
-import { readBodyText } from './body';
+import { decodeUtf8 } from './body';
+import { readBodyBytes } from './decompress';
 import { DecodeBudget, type IngestLimits } from './decode-budget';
 import { bodyFormat, parsePublishBody } from './parse';
 
@@ -14,11 +15,14 @@ export function ingestRoutes(acceptor: Acceptor, limits: IngestLimits) {
     async ({ request, set }) => {
       acceptor.admit();
       const format = bodyFormat(request.headers.get('content-type'));
-      const text = await readBodyText(request, limits);
-      noteBytesMoved(text.length);
-      // Each payload's own text is kept, so it is stored and returned exactly as sent.
-      const { candidates, payloadTexts } = parsePublishBody(text, format, new DecodeBudget(limits));
-      const { accepted } = await acceptor.accept(candidates, { atomic: true, sourceText: text, payloadTexts, bytes: text.length });
+      const body = await readBodyBytes(request, limits);
+      noteBytesMoved(body.length);
+      const { accepted } = await acceptor.decoding(body.length, async () => {
+        const text = decodeUtf8(body);
+        // Each payload's own text is kept, so it is stored and returned exactly as sent.
+        const { candidates, payloadTexts } = parsePublishBody(text, format, new DecodeBudget(limits));
+        return acceptor.accept(candidates, { atomic: true, sourceText: text, payloadTexts, bytes: text.length });
+      });
       set.status = 202;
       return { accepted };
     },

@@ -2,7 +2,8 @@
 import { Elysia } from 'elysia';
 import { AppError, UnsupportedMediaType, fromDatabaseError } from '../../errors';
 import type { Acceptor } from '../accept';
-import { readBodyText } from '../body';
+import { decodeUtf8 } from '../body';
+import { readBodyBytes } from '../decompress';
 import { DecodeBudget, type IngestLimits } from '../decode-budget';
 import { topicOverride } from '../record-mapping';
 import { type BulkItem, parseBulk } from './bulk';
@@ -57,9 +58,12 @@ export function elasticRoutes(acceptor: Acceptor, limits: IngestLimits) {
       checkContentType(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const text = await readBodyText(request, limits);
-      const items = parseBulk(text, params?.index, new DecodeBudget(limits));
-      return bulkResponse(await storeItems(acceptor, items, override, text), startedAt);
+      const body = await readBodyBytes(request, limits);
+      const results = await acceptor.decoding(body.length, () => {
+        const text = decodeUtf8(body);
+        return storeItems(acceptor, parseBulk(text, params?.index, new DecodeBudget(limits)), override, text);
+      });
+      return bulkResponse(results, startedAt);
     } catch (error) {
       const mapped = fromDatabaseError(error);
       if (mapped instanceof AppError) return elasticFailure(mapped);

@@ -60,6 +60,20 @@ export function decodeLoki(bytes: Uint8Array, encoding: LokiEncoding, maxBytes: 
   return { streams: decodeJson(text, budget), text };
 }
 
+/**
+ * What a push decodes to, before decoding it: a snappy block starts with its uncompressed
+ * length (a varint), capped here at `maxBytes` as the decoder caps it.
+ */
+export function decodedSize(bytes: Uint8Array, encoding: LokiEncoding, maxBytes: number): number {
+  if (encoding === 'json') return bytes.length;
+  let length = 0;
+  for (let i = 0, scale = 1; i < 5 && i < bytes.length; i++, scale *= 128) {
+    length += (bytes[i]! & 0x7f) * scale;
+    if (bytes[i]! < 0x80) break;
+  }
+  return Math.min(Math.max(length, bytes.length), maxBytes);
+}
+
 function decodeJson(text: string, budget: DecodeBudget): LokiStream[] {
   scanJson(text, budget);
   let value: unknown;

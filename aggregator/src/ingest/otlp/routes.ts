@@ -24,9 +24,12 @@ export function otlpRoutes(acceptor: Acceptor, { limits, defaultTopic }: OtlpRou
         encoding = otlpEncoding(request.headers.get('content-type'));
         acceptor.admit();
         const override = topicOverride(request, query);
-        const { request: otlp, text } = decodeOtlp(await readBodyBytes(request, limits), encoding, new DecodeBudget(limits));
-        const events = otlpToEvents(otlp, { topicOverride: override, defaultTopic });
-        const { rejected } = await acceptor.accept(events, { atomic: false, sourceText: text });
+        const body = await readBodyBytes(request, limits);
+        const { rejected } = await acceptor.decoding(body.length, () => {
+          const { request: otlp, text } = decodeOtlp(body, encoding, new DecodeBudget(limits));
+          const events = otlpToEvents(otlp, { topicOverride: override, defaultTopic });
+          return acceptor.accept(events, { atomic: false, sourceText: text });
+        });
         return otlpSuccess(encoding, rejected);
       } catch (error) {
         const mapped = fromDatabaseError(error);
