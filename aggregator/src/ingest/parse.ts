@@ -2,6 +2,7 @@
  * Turns a request body into a list of candidate events (not yet validated). Pure: no I/O.
  * Accepted shapes: one event object, an array of events, `{"events": [...]}`, or NDJSON.
  */
+import { mediaTypeOf } from '../api/media-type';
 import { UnsupportedMediaType, ValidationError } from '../errors';
 import type { DecodeBudget } from './decode-budget';
 import { scanJson } from './json-scan';
@@ -20,7 +21,7 @@ export function bodyFormat(contentType: string | null): BodyFormat {
   if (contentType === null || contentType.trim() === '') {
     throw new UnsupportedMediaType('missing Content-Type: send application/json or application/x-ndjson');
   }
-  const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'))) {
     return 'json';
   }

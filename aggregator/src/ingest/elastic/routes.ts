@@ -1,5 +1,6 @@
 /** POST|PUT /_bulk and /{index}/_bulk: the Elasticsearch bulk API, index and create actions. */
 import { Elysia } from 'elysia';
+import { mediaTypeOf } from '../../api/media-type';
 import { AppError, UnsupportedMediaType, fromDatabaseError } from '../../errors';
 import type { Acceptor } from '../accept';
 import { decodeUtf8 } from '../body';
@@ -12,7 +13,7 @@ import { type ItemResult, bulkResponse, elasticFailure } from './respond';
 
 /** Clients send x-ndjson (or the vendored +x-ndjson / +json of the 8.x/9.x clients); a missing type is read as NDJSON. */
 function checkContentType(contentType: string | null): void {
-  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType === '' || /^application\/(?:(?:vnd\.elasticsearch\+)?x-ndjson|(?:vnd\.elasticsearch\+)?json)$/.test(mediaType)) return;
   throw new UnsupportedMediaType(`unsupported content type ${JSON.stringify(mediaType)}: send application/x-ndjson`);
 }

@@ -1,5 +1,6 @@
 import protobuf from 'protobufjs';
 import * as snappy from 'snappyjs';
+import { mediaTypeOf } from '../../api/media-type';
 import { PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../../errors';
 import { decodeUtf8 } from '../body';
 import type { DecodeBudget } from '../decode-budget';
@@ -26,7 +27,7 @@ const PushRequest = protoRoot.lookupType('logproto.PushRequest');
 
 /** Loki reads JSON when told so and protobuf otherwise; a non-JSON, non-protobuf type is a 415. */
 export function lokiEncoding(contentType: string | null): LokiEncoding {
-  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType === 'application/json') return 'json';
   if (mediaType === '' || mediaType === 'application/x-protobuf' || mediaType === 'application/protobuf') return 'protobuf';
   throw new UnsupportedMediaType(`unsupported content type ${JSON.stringify(mediaType)}: send application/json or application/x-protobuf (snappy)`);

@@ -1,4 +1,5 @@
 /** Decodes an ExportLogsServiceRequest body in either OTLP/HTTP encoding. Pure. */
+import { mediaTypeOf } from '../../api/media-type';
 import { AppError, UnsupportedMediaType, ValidationError } from '../../errors';
 import { decodeUtf8 } from '../body';
 import type { DecodeBudget } from '../decode-budget';
@@ -10,7 +11,7 @@ export type OtlpEncoding = 'protobuf' | 'json';
 
 /** The encoding named by Content-Type; OTLP/HTTP defines exactly these two. */
 export function otlpEncoding(contentType: string | null): OtlpEncoding {
-  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType === 'application/x-protobuf' || mediaType === 'application/protobuf') return 'protobuf';
   if (mediaType === 'application/json') return 'json';
   throw new UnsupportedMediaType(`unsupported content type ${JSON.stringify(mediaType)}: send application/x-protobuf or application/json`);
