@@ -20,8 +20,8 @@ let agg: AggregatorProcess;
 beforeAll(async () => {
   db = await createTestDatabase('hostile');
   agg = await spawnAggregator({ DATABASE_URL: db.url, LOG_LEVEL: 'warn', BODY_READ_TIMEOUT_MS: String(BODY_READ_TIMEOUT_MS) });
-  await agg.waitReady();
-}, 60_000);
+  await agg.waitReady(120_000);
+}, 180_000);
 
 afterAll(async () => {
   agg?.kill('SIGTERM');

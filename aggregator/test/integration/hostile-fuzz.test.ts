@@ -25,8 +25,8 @@ let agg: AggregatorProcess;
 beforeAll(async () => {
   db = await createTestDatabase('fuzz');
   agg = await spawnAggregator({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' });
-  await agg.waitReady();
-}, 60_000);
+  await agg.waitReady(120_000);
+}, 180_000);
 
 afterAll(async () => {
   agg?.kill('SIGTERM');
