@@ -4,58 +4,42 @@
  * expands into millions of records, fan-out of shared attributes, deep nesting, OTLP values
  * with non-callable toString, a `__proto__` attribute key, a chunked trailer, a trickling body.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { connect } from 'node:net';
 import * as snappy from 'snappyjs';
-import { type TestDatabase, createTestDatabase } from '../../local/postgres';
-import { type AggregatorProcess, spawnAggregator } from '../../local/process';
+import { useReplicaProcess } from '../support/process-replica';
 import { residentMiB } from '../support/faults';
 import { rawRequest } from '../support/raw-http';
-import { concat, field } from '../support/wire';
+import { concat, field, repeated } from '../support/wire';
 
 const BODY_READ_TIMEOUT_MS = 2_000;
-let db: TestDatabase;
-let agg: AggregatorProcess;
+const replica = useReplicaProcess('hostile', { BODY_READ_TIMEOUT_MS: String(BODY_READ_TIMEOUT_MS) });
 
-beforeAll(async () => {
-  db = await createTestDatabase('hostile');
-  agg = await spawnAggregator({ DATABASE_URL: db.url, LOG_LEVEL: 'warn', BODY_READ_TIMEOUT_MS: String(BODY_READ_TIMEOUT_MS) });
-  await agg.waitReady(120_000);
-}, 180_000);
-
-afterAll(async () => {
-  agg?.kill('SIGTERM');
-  await agg?.exited;
-  await db?.drop();
-});
-
-const received = async () => ((await (await fetch(`${agg.url}/stats`)).json()) as { received: number }).received;
+const received = async () => ((await (await fetch(`${replica.agg.url}/stats`)).json()) as { received: number }).received;
 
 /** Sends one request while sampling the process's RSS; returns the answer, its time and the peak growth. */
 async function measured(path: string, body: Uint8Array | string, headers: Record<string, string>) {
-  const before = residentMiB(agg.pid);
+  const before = residentMiB(replica.agg.pid);
   let peak = before;
   const sampler = setInterval(() => {
-    peak = Math.max(peak, residentMiB(agg.pid));
+    peak = Math.max(peak, residentMiB(replica.agg.pid));
   }, 20);
   const started = performance.now();
   try {
-    const response = await fetch(`${agg.url}${path}`, { method: 'POST', headers, body: body as BodyInit, signal: AbortSignal.timeout(120_000) });
+    const response = await fetch(`${replica.agg.url}${path}`, {
+      method: 'POST',
+      headers,
+      body: body as BodyInit,
+      signal: AbortSignal.timeout(120_000),
+    });
     const text = await response.text();
-    return { status: response.status, text, ms: performance.now() - started, grewMiB: Math.max(peak, residentMiB(agg.pid)) - before };
+    return { status: response.status, text, ms: performance.now() - started, grewMiB: Math.max(peak, residentMiB(replica.agg.pid)) - before };
   } finally {
     clearInterval(sampler);
   }
 }
 
 // OTLP protobuf built on the wire (logs.proto field numbers), so absurd shapes cost the test nothing.
-const EMPTY = new Uint8Array(0);
-const repeated = (fieldNumber: number, count: number, message = EMPTY) => {
-  const one = field(fieldNumber, message);
-  const out = new Uint8Array(one.length * count);
-  for (let i = 0; i < count; i++) out.set(one, i * one.length);
-  return out;
-};
 const otlpRequest = (resourceLogs: Uint8Array) => field(1, resourceLogs);
 const PROTOBUF = { 'content-type': 'application/x-protobuf' };
 const JSON_TYPE = { 'content-type': 'application/json' };
@@ -205,7 +189,7 @@ describe('5. an attribute key __proto__', () => {
     expect(status).toBe(200);
     let events: { event_id: string; payload: { attributes?: Record<string, unknown> } }[] = [];
     for (let i = 0; i < 200 && events.length === 0; i++) {
-      events = ((await (await fetch(`${agg.url}/events?topic=proto`)).json()) as { events: typeof events }).events;
+      events = ((await (await fetch(`${replica.agg.url}/events?topic=proto`)).json()) as { events: typeof events }).events;
       if (events.length === 0) await Bun.sleep(50);
     }
     expect(events).toHaveLength(1);
@@ -217,7 +201,7 @@ describe('5. an attribute key __proto__', () => {
 describe('6. a chunked body with a trailer field', () => {
   const chunked = (body: string, trailer: string) =>
     rawRequest(
-      agg.port,
+      replica.agg.port,
       'POST /publish HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close',
       `${body.length.toString(16)}\r\n${body}\r\n0\r\n${trailer}\r\n`,
     );
@@ -236,7 +220,7 @@ describe('6. a chunked body with a trailer field', () => {
 
 describe('7. a body trickling at one byte a second', () => {
   test('is cut off with a 408 after BODY_READ_TIMEOUT_MS and the connection closed', async () => {
-    const socket = connect(agg.port, '127.0.0.1');
+    const socket = connect(replica.agg.port, '127.0.0.1');
     let data = '';
     let closed = false;
     socket.on('data', (chunk) => {

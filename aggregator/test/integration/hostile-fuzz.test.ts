@@ -8,10 +8,9 @@
  * FUZZ_CASES per decoder (default 50, so a few hundred in `npm test`) and FUZZ_SEED select the
  * run; `npm run bench:hostile` runs thousands.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import * as snappy from 'snappyjs';
-import { type TestDatabase, createTestDatabase } from '../../local/postgres';
-import { type AggregatorProcess, spawnAggregator } from '../../local/process';
+import { useReplicaProcess } from '../support/process-replica';
 import protobuf from 'protobufjs';
 import { ExportLogsServiceRequest, ExportLogsServiceResponse } from '../../src/ingest/otlp/schema';
 import { residentMiB } from '../support/faults';
@@ -19,20 +18,7 @@ import { concat, field } from '../support/wire';
 
 const CASES = Number(process.env.FUZZ_CASES ?? 50);
 const SEED = Number(process.env.FUZZ_SEED ?? 22);
-let db: TestDatabase;
-let agg: AggregatorProcess;
-
-beforeAll(async () => {
-  db = await createTestDatabase('fuzz');
-  agg = await spawnAggregator({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' });
-  await agg.waitReady(120_000);
-}, 180_000);
-
-afterAll(async () => {
-  agg?.kill('SIGTERM');
-  await agg?.exited;
-  await db?.drop();
-});
+const replica = useReplicaProcess('fuzz');
 
 /** mulberry32: small, seeded, good enough to pick mutations. */
 function random(seed: number) {
@@ -261,7 +247,7 @@ const DECODERS: Decoder[] = [
   },
 ];
 
-const received = async () => ((await (await fetch(`${agg.url}/stats`)).json()) as { received: number }).received;
+const received = async () => ((await (await fetch(`${replica.agg.url}/stats`)).json()) as { received: number }).received;
 
 describe(`fuzzing every decoder (${CASES} cases each, seed ${SEED})`, () => {
   for (const [d, decoder] of DECODERS.entries()) {
@@ -270,7 +256,7 @@ describe(`fuzzing every decoder (${CASES} cases each, seed ${SEED})`, () => {
       const seed = decoder.seed();
       const seen: Record<number, number> = {};
       // Positive control: the unmutated seed is accepted whole.
-      const control = await fetch(`${agg.url}${decoder.path}`, {
+      const control = await fetch(`${replica.agg.url}${decoder.path}`, {
         method: 'POST',
         headers: { 'content-type': decoder.contentType },
         body: seed as BodyInit,
@@ -280,7 +266,7 @@ describe(`fuzzing every decoder (${CASES} cases each, seed ${SEED})`, () => {
       for (let i = 0; i < CASES; i++) {
         const body = decoder.mutate(seed, r);
         const before = await received();
-        const response = await fetch(`${agg.url}${decoder.path}`, {
+        const response = await fetch(`${replica.agg.url}${decoder.path}`, {
           method: 'POST',
           headers: { 'content-type': decoder.contentType },
           body: body as BodyInit,
@@ -294,7 +280,7 @@ describe(`fuzzing every decoder (${CASES} cases each, seed ${SEED})`, () => {
         const expected = decoder.accepted(response.status, answer, body);
         expect({ ...context, delta }).toEqual({ ...context, delta: expected });
       }
-      expect(residentMiB(agg.pid)).toBeLessThan(512);
+      expect(residentMiB(replica.agg.pid)).toBeLessThan(512);
       console.log(`${decoder.name}: statuses ${JSON.stringify(seen)}`);
     }, 600_000);
   }

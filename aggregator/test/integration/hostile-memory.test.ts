@@ -8,44 +8,30 @@
  * events takes minutes on a loaded machine); HOSTILE_RECORDS=5000 puts each at MAX_BODY_BYTES
  * (`npm run bench -- --only hostile` runs that). The refused bombs are full size either way.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { expect, test } from 'bun:test';
 import * as snappy from 'snappyjs';
-import { type TestDatabase, createTestDatabase } from '../../local/postgres';
-import { type AggregatorProcess, spawnAggregator } from '../../local/process';
+import { useReplicaProcess } from '../support/process-replica';
 import { residentMiB } from '../support/faults';
 import { worstCaseBodies } from '../support/worst-case';
 
 const CHART_MEMORY_LIMIT_MIB = 512;
 const CONCURRENT = 16;
 const RECORDS = Number(process.env.HOSTILE_RECORDS ?? 1000);
-let db: TestDatabase;
-let agg: AggregatorProcess;
-
-beforeAll(async () => {
-  db = await createTestDatabase('hostile_memory');
-  agg = await spawnAggregator({ DATABASE_URL: db.url, LOG_LEVEL: 'warn' });
-  await agg.waitReady(120_000);
-}, 180_000);
-
-afterAll(async () => {
-  agg?.kill('SIGTERM');
-  await agg?.exited;
-  await db?.drop();
-});
+const replica = useReplicaProcess('hostile_memory');
 
 test(`${CONCURRENT} concurrent worst-case requests per route stay under ${CHART_MEMORY_LIMIT_MIB} MiB RSS; /health answers meanwhile`, async () => {
   const bodies = worstCaseBodies(snappy.compress as (input: Uint8Array) => Uint8Array, RECORDS);
-  const baseline = residentMiB(agg.pid);
+  const baseline = residentMiB(replica.agg.pid);
   let peak = baseline;
   const sampler = setInterval(() => {
-    peak = Math.max(peak, residentMiB(agg.pid));
+    peak = Math.max(peak, residentMiB(replica.agg.pid));
   }, 20);
   const healthMs: number[] = [];
   let running = true;
   const prober = (async () => {
     while (running) {
       const started = performance.now();
-      const response = await fetch(`${agg.url}/health`, { signal: AbortSignal.timeout(10_000) });
+      const response = await fetch(`${replica.agg.url}/health`, { signal: AbortSignal.timeout(10_000) });
       expect(response.status).toBe(200);
       healthMs.push(performance.now() - started);
       await Bun.sleep(50);
@@ -56,7 +42,7 @@ test(`${CONCURRENT} concurrent worst-case requests per route stay under ${CHART_
     for (const body of bodies) {
       const answers = await Promise.all(
         Array.from({ length: CONCURRENT }, () =>
-          fetch(`${agg.url}${body.path}`, {
+          fetch(`${replica.agg.url}${body.path}`, {
             method: 'POST',
             headers: body.headers,
             body: body.bytes as BodyInit,

@@ -24,3 +24,11 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 export function field(fieldNumber: number, bytes: Uint8Array): Uint8Array {
   return concat(varint(fieldNumber * 8 + 2), varint(bytes.length), bytes);
 }
+
+/** `count` copies of one field, without building `count` arrays (millions of empty records cost nothing). */
+export function repeated(fieldNumber: number, count: number, message: Uint8Array = new Uint8Array(0)): Uint8Array {
+  const one = field(fieldNumber, message);
+  const out = new Uint8Array(one.length * count);
+  for (let i = 0; i < count; i++) out.set(one, i * one.length);
+  return out;
+}

@@ -4,7 +4,7 @@
  * decode budget accepts, and the expansion bombs it must refuse. Shared by the memory test and
  * bench/hostile.ts.
  */
-import { concat, field } from './wire';
+import { concat, field, repeated } from './wire';
 
 export interface WorstCase {
   name: string;
@@ -25,13 +25,6 @@ function payload(i: number, members: number): Record<string, unknown> {
   const value: Record<string, unknown> = { pad: pad(i, 700) };
   for (let m = 0; m < members; m++) value[`k${m}`] = m;
   return value;
-}
-
-function repeated(fieldNumber: number, count: number, message: Uint8Array): Uint8Array {
-  const one = field(fieldNumber, message);
-  const out = new Uint8Array(one.length * count);
-  for (let i = 0; i < count; i++) out.set(one, i * one.length);
-  return out;
 }
 
 const keyValue = (key: string, value: string) => concat(field(1, utf8(key)), field(2, field(1, utf8(value))));
