@@ -9,7 +9,7 @@ import { type RegisteredRoute, allowedMethods } from './api/methods';
 import type { Sql } from './db/client';
 import { AppError, MethodNotAllowed, NotFound, StorageUnavailable, ValidationError, fromDatabaseError, schemaDetails } from './errors';
 import type { ReadHorizon } from './events/horizon';
-import type { ReadBudget } from './events/read-budget';
+import { ReadBudget } from './events/read-budget';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
 import type { EnqueueCoalescer } from './ingest/coalescer';
@@ -81,8 +81,9 @@ export function createApp({
     backpressure,
     isDraining: () => lifecycle.draining,
     onAccepted: metrics.observeAccepted,
+    decodeGate: new ReadBudget(config.ingestBytesInFlight),
   });
-  const { maxBodyBytes, ingestDefaultTopic: defaultTopic } = config;
+  const { ingestDefaultTopic: defaultTopic } = config;
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });
   // onError reads the registered routes at request time (405 vs 404), once the app is built.
   let routes: () => readonly RegisteredRoute[] = () => [];
@@ -130,10 +131,10 @@ export function createApp({
         return response;
       })
       .use(healthRoutes(sql, lifecycle))
-      .use(ingestRoutes(acceptor, maxBodyBytes))
-      .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
-      .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
-      .use(elasticRoutes(acceptor, { maxBodyBytes }))
+      .use(ingestRoutes(acceptor, config))
+      .use(otlpRoutes(acceptor, { limits: config, defaultTopic }))
+      .use(lokiRoutes(acceptor, { limits: config, defaultTopic, topicLabels: config.lokiTopicLabels }))
+      .use(elasticRoutes(acceptor, config))
       .use(eventsRoutes(sql, config.maxPageBytes, readBudget, horizon))
       .use(subscribeRoutes({ hub: subscriptions, isDraining: () => lifecycle.draining }))
       .use(statsRoutes(sql))

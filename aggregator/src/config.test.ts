@@ -26,8 +26,32 @@ describe('loadConfig', () => {
       claimBytes: 16 * 1024 * 1024,
       ingestStatementBytes: 16 * 1024 * 1024,
       authTokens: [],
+      ingestMaxItems: 200_000,
+      ingestMaxPayloadBytes: 16 * 1024 * 1024,
+      maxJsonDepth: 64,
+      bodyReadTimeoutMs: 30_000,
+      ingestBytesInFlight: 64 * 1024 * 1024,
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  test('the ingest limits (docs/LIMITS.md) are read and validated', () => {
+    const env = {
+      INGEST_MAX_ITEMS: '10',
+      INGEST_MAX_PAYLOAD_BYTES: '2048',
+      MAX_JSON_DEPTH: '8',
+      BODY_READ_TIMEOUT_MS: '500',
+      INGEST_BYTES_IN_FLIGHT: '2097152',
+    };
+    expect(loadConfig(env)).toMatchObject({
+      ingestMaxItems: 10,
+      ingestMaxPayloadBytes: 2048,
+      maxJsonDepth: 8,
+      bodyReadTimeoutMs: 500,
+      ingestBytesInFlight: 2097152,
+    });
+    for (const name of Object.keys(env)) expect(() => loadConfig({ [name]: '0' })).toThrow(name);
+    expect(() => loadConfig({ MAX_JSON_DEPTH: '5000' })).toThrow('MAX_JSON_DEPTH');
   });
 
   test('reads every variable', () => {

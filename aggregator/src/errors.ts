@@ -103,6 +103,17 @@ export class PayloadTooLarge extends AppError {
   readonly status = 413;
 }
 
+/** The body did not arrive within BODY_READ_TIMEOUT_MS; the connection is closed after the answer. */
+export class RequestTimeout extends AppError {
+  readonly status = 408;
+
+  override toResponse(): Response {
+    const response = super.toResponse();
+    response.headers.set('connection', 'close');
+    return response;
+  }
+}
+
 export class UnsupportedMediaType extends AppError {
   readonly status = 415;
 }
