@@ -3,10 +3,10 @@
  * cluster needs before `helm install`, since the chart's default image names exist in no registry.
  * No make, no shell: Bun and a Docker engine with buildx (docs/IMAGES.md).
  *
- *   bun scripts/images.ts --registry ghcr.io/acme --tag 0.1.0                 # build and push, this machine's platform
- *   bun scripts/images.ts --registry ghcr.io/acme --tag 0.1.0 --platform linux/amd64,linux/arm64
- *   bun scripts/images.ts --registry ghcr.io/acme --tag 0.1.0 --dry-run       # print the commands only
- *   bun scripts/images.ts --tag dev --load                                    # local images for kind, no push
+ *   npm run images -- --registry ghcr.io/acme --tag 0.1.0                 # build and push, this machine's platform
+ *   npm run images -- --registry ghcr.io/acme --tag 0.1.0 --platform linux/amd64,linux/arm64
+ *   npm run images -- --registry ghcr.io/acme --tag 0.1.0 --dry-run       # print the commands only
+ *   npm run images -- --tag dev --load                                    # local images for kind, no push
  *
  * .github/workflows/images.yml does the same on a tag, multi-arch, with the same names.
  */
