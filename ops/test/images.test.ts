@@ -7,7 +7,9 @@
 import { describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../src/chart.ts';
+import { parse } from 'yaml';
+import { IMAGES, helmFlags, imageCommands, parseImageArgs } from '../../scripts/images.ts';
+import { REPO_ROOT, renderChart } from '../src/chart.ts';
 
 interface Instruction {
   op: string;
@@ -233,5 +235,56 @@ describe('.dockerignore', () => {
       expect(existsSync(join(REPO_ROOT, l.slice(1)))).toBe(true);
     }
     expect(statSync(join(REPO_ROOT, 'aggregator/drizzle')).isDirectory()).toBe(true);
+  });
+});
+
+describe('publishing images: scripts/images.ts and .github/workflows/images.yml', () => {
+  const registry = { registry: 'ghcr.io/acme', tag: '0.2.0' };
+
+  test('the script builds every Dockerfile from the repository root, pushes it, and one platform needs no buildx', () => {
+    for (const dockerfile of Object.values(IMAGES)) expect(existsSync(join(REPO_ROOT, dockerfile))).toBe(true);
+    const single = imageCommands({ ...registry, platform: '', push: true });
+    expect(single).toEqual([
+      ['docker', 'build', '--file', 'aggregator/Dockerfile', '--tag', 'ghcr.io/acme/logbus-aggregator:0.2.0', '.'],
+      ['docker', 'push', 'ghcr.io/acme/logbus-aggregator:0.2.0'],
+      ['docker', 'build', '--file', 'publisher/Dockerfile', '--tag', 'ghcr.io/acme/logbus-publisher:0.2.0', '.'],
+      ['docker', 'push', 'ghcr.io/acme/logbus-publisher:0.2.0'],
+    ]);
+    const multi = imageCommands({ ...registry, platform: 'linux/amd64,linux/arm64', push: true });
+    expect(multi.map((c) => c.slice(0, 3).join(' '))).toEqual(['docker buildx build', 'docker buildx build']);
+    expect(multi.every((c) => c.includes('--push') && c.at(-1) === '.')).toBe(true);
+    expect(() => parseImageArgs(['--tag', '1.0'])).toThrow(/--registry/);
+    expect(() => parseImageArgs(['--load', '--platform', 'linux/amd64,linux/arm64'])).toThrow(/one platform/);
+    expect(() => parseImageArgs(['--registry', 'r', '--tag', 'bad tag'])).toThrow(/tag/);
+  });
+
+  test('the helm flags it prints point the chart at the pushed images', () => {
+    const flags = helmFlags({ ...registry, platform: '', push: true })
+      .split('--set ')
+      .filter(Boolean)
+      .map((f) => f.trim());
+    const objects = renderChart({ set: [...flags, 'publisher.enabled=true'] });
+    const imageOf = (component: string) =>
+      objects.find((o) => o.metadata.labels?.['app.kubernetes.io/component'] === component && o.spec?.template)!.spec.template.spec.containers[0]
+        .image;
+    expect(imageOf('aggregator')).toBe('ghcr.io/acme/logbus-aggregator:0.2.0');
+    expect(imageOf('publisher')).toBe('ghcr.io/acme/logbus-publisher:0.2.0');
+  });
+
+  test('the workflow publishes the same images, multi-arch, on a version tag', () => {
+    // GitHub expressions as the workflow spells them (not template strings).
+    const expr = (inner: string) => `\${{ ${inner} }}`;
+    const workflow = parse(readFileSync(join(REPO_ROOT, '.github/workflows/images.yml'), 'utf8'));
+    expect(workflow.on.push.tags).toEqual(['v*.*.*']);
+    expect(workflow.permissions).toMatchObject({ packages: 'write' });
+    const job = workflow.jobs.publish;
+    const matrix = Object.fromEntries(job.strategy.matrix.include.map((m: { image: string; dockerfile: string }) => [m.image, m.dockerfile]));
+    expect(matrix).toEqual(IMAGES);
+    const build = job.steps.find((s: { uses?: string }) => s.uses?.startsWith('docker/build-push-action'));
+    expect(build.with).toMatchObject({ context: '.', file: expr('matrix.dockerfile'), platforms: 'linux/amd64,linux/arm64', push: true });
+    const meta = job.steps.find((s: { uses?: string }) => s.uses?.startsWith('docker/metadata-action'));
+    expect(meta.with.images).toBe(`ghcr.io/${expr('github.repository_owner')}/${expr('matrix.image')}`);
+    for (const action of ['setup-qemu-action', 'setup-buildx-action', 'login-action'])
+      expect(job.steps.some((s: { uses?: string }) => s.uses?.startsWith(`docker/${action}`))).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * OTLP log records -> our events. `otlpRecordToEvent` is the one place the mapping lives (see the
- * README table "OTLP/HTTP"); the rest walks the resource / scope / record nesting.
+ * docs/SHIPPERS.md table "OTLP/HTTP"); the rest walks the resource / scope / record nesting.
  *
  * The input comes from JSON as well as protobuf, so nothing here trusts a field's type: a value
  * of the wrong type reads as absent, and what cannot make an event is left to validation, which
