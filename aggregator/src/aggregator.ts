@@ -105,6 +105,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     backpressure,
     subscriptions,
     retention,
+    readBudget,
 
     /** Migrates (retrying until the database answers), then starts the workers. */
     async start(): Promise<void> {
