@@ -15,8 +15,8 @@
  *   'POST /v1/logs': 'publish',        // OTLP ingest
  *   'GET /topics': 'read',
  *   'PUT /topics/:topic': 'admin',
- * test/integration/auth-routes.test.ts walks every registered route and fails for one without
- * a row, so a forgotten row is caught (it would be admin-only meanwhile, never open).
+ * test/integration/auth-shapes.test.ts ("the table") walks every registered route and fails for
+ * one without a row, so a forgotten row is caught (it would be admin-only meanwhile, never open).
  */
 import type { Scope } from './tokens';
 

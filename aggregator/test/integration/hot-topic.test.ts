@@ -1,5 +1,5 @@
 /**
- * One hot topic applied by many transactions at once (docs/ARCHITECTURE.md "The read horizon").
+ * One hot topic applied by many transactions at once (docs/ARCHITECTURE.md "Gap-free paging under parallel apply").
  * Its events spread over every inbox partition, so workers of several replicas apply them in
  * parallel and commit in any order; readers must still never miss or repeat one.
  */
