@@ -178,6 +178,56 @@ describe('one hot topic', () => {
     expect((await subscriber).map((e) => e.event_id)).toEqual(final.map((e) => e.event_id));
   }, 120_000);
 
+  test('an ingest that drew its seqs and has not committed holds readers back, though later events are applied', async () => {
+    // The insert of the request holding "slow" waits inside its transaction, after its seq was
+    // drawn (a trigger on an advisory lock the test holds): its inbox row is invisible to every
+    // reader, so only the sealed seqs (horizon.ts) keep the later events back.
+    let gate: postgres.ReservedSql | null = null;
+    const nodes = await cluster(1, { WORKERS: '2' }, async (db) => {
+      const admin = postgres(db.url, { max: 1, onnotice: () => {} });
+      cleanups.push(() => admin.end());
+      await admin.unsafe(`
+        CREATE FUNCTION slow_ingest() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_advisory_lock_shared(4243); PERFORM pg_advisory_unlock_shared(4243); RETURN NULL; END $$;
+        CREATE TRIGGER slow_ingest AFTER INSERT ON inbox FOR EACH ROW WHEN ('slow' = ANY (NEW.event_ids))
+          EXECUTE FUNCTION slow_ingest();
+      `);
+      gate = await admin.reserve();
+      await gate`SELECT pg_advisory_lock(4243)`;
+    });
+    const [node] = nodes;
+    expect((await node!.publish([makeEvent({ topic: 'pending', event_id: 'first' })])).status).toBe(202);
+    await node!.drained();
+    // Read once before: a horizon sealed while no transaction was open covers "first".
+    expect((await finalSet(node!, 'pending')).map((e) => e.event_id)).toEqual(['first']);
+    let answered = false;
+    const slow = node!.publish([makeEvent({ topic: 'pending', event_id: 'slow' })]).then((response) => {
+      answered = true;
+      return response;
+    });
+    const later = Array.from({ length: 10 }, (_, i) => `l-${i}`);
+    for (const id of later) expect((await node!.publish([makeEvent({ topic: 'pending', event_id: id })])).status).toBe(202);
+    const deadline = Date.now() + 30_000;
+    let stats = await node!.stats();
+    while (stats.unique_processed < later.length + 1 && Date.now() < deadline) stats = await node!.stats();
+    // Positive control: the later events are stored, and "slow" is still inside its insert.
+    expect(stats.unique_processed).toBe(later.length + 1);
+    expect(answered).toBe(false);
+    const held = (await (await node!.request('/events?topic=pending&after=0')).json()) as { events: Item[] };
+    expect(held.events.map((e) => e.event_id)).toEqual(['first']);
+
+    await gate!`SELECT pg_advisory_unlock(4243)`;
+    gate!.release();
+    expect((await slow).status).toBe(202);
+    await node!.drained(20_000);
+    const final = await finalSet(node!, 'pending');
+    expect(final.map((e) => e.event_id).sort()).toEqual(['first', 'slow', ...later].sort());
+    // Positive control: "slow" drew its seq before later events (a request overlapping it may
+    // precede it): a reader that had been shown those would have skipped it for good.
+    const seqOf = (id: string) => final.find((e) => e.event_id === id)!.seq;
+    expect(seqOf('slow')).toBeLessThan(seqOf(later.at(-1)!));
+  }, 60_000);
+
   test('a read right after the apply sees every applied event, even while another write transaction is open', async () => {
     // A transaction with an id, open across the read: the horizon's pairs cannot seal until it
     // ends, so the read waits for it (briefly) instead of answering without the new events.
