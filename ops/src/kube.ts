@@ -146,7 +146,7 @@ export async function waitForPod(c: Cluster, job: k8s.V1Job, deadline: number): 
       const waiting = pods.items[0]?.status?.containerStatuses?.[0]?.state?.waiting;
       if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
         throw new OpsError(
-          `pod ${pods.items[0].metadata!.name}: ${waiting.reason}: ${waiting.message ?? ''} (was the image loaded with \`kind load docker-image\`?)`,
+          `pod ${pods.items[0]!.metadata!.name}: ${waiting.reason}: ${waiting.message ?? ''} (was the image loaded with \`kind load docker-image\`?)`,
         );
       }
       if (pods.items.length) break;
