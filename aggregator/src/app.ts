@@ -19,7 +19,7 @@ import { otlpRoutes } from './ingest/otlp/routes';
 import { ingestRoutes } from './ingest/routes';
 import type { Logger } from './log';
 import { dashboardRoutes } from './dashboard/routes';
-import { Authenticator, authGuard } from './ops/auth';
+import { Authenticator, authGuard } from './auth/guard';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
 import { loggablePath, noteError, requestIdOf, requestLog } from './ops/request-log';

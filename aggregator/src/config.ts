@@ -5,7 +5,7 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { type TokenGrant, checkGrants, parsePlainTokens, parseScopedTokens } from './ops/tokens';
+import { type TokenGrant, checkGrants, parsePlainTokens, parseScopedTokens } from './auth/tokens';
 import { parseDuration } from './retention/duration';
 
 /** Defaults and limits, one row per variable. */

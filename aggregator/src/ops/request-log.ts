@@ -13,7 +13,7 @@
  */
 import { Elysia } from 'elysia';
 import type { Logger } from '../log';
-import { grantOf } from './auth';
+import { grantOf } from '../auth/guard';
 import type { Metrics } from './metrics/metrics';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -7,7 +7,7 @@ import { Draining, ValidationError } from '../errors';
 import { parseQuery, queryParameters } from '../api/query';
 import { ErrorBody, Topic } from '../api/contract';
 import { jsonContent } from '../openapi';
-import { grantOf } from '../ops/auth';
+import { grantOf } from '../auth/guard';
 import type { SubscriptionHub } from './hub';
 import { type Expiry, readExpiry } from '../events/read';
 

@@ -7,8 +7,8 @@
  * route's rules, or reaches no route (401 before 404), or is refused by the HTTP server (400).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { ROUTE_ACCESS } from '../../src/ops/access';
-import type { Scope } from '../../src/ops/tokens';
+import { ROUTE_ACCESS } from '../../src/auth/access';
+import type { Scope } from '../../src/auth/tokens';
 import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
 import { type RawResponse, rawRequest } from '../support/raw-http';
 

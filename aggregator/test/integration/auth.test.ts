@@ -8,8 +8,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { Elysia } from 'elysia';
 import { DASHBOARD_ASSET_PATHS } from '../../src/dashboard/routes';
-import { ROUTE_ACCESS, accessFor } from '../../src/ops/access';
-import { Authenticator, authGuard, presentedToken } from '../../src/ops/auth';
+import { ROUTE_ACCESS, accessFor } from '../../src/auth/access';
+import { Authenticator, authGuard, presentedToken } from '../../src/auth/guard';
 import { AppError } from '../../src/errors';
 import { type TestAggregator, makeEvent, startTestAggregator, testConfig } from '../support/harness';
 
