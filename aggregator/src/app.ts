@@ -79,7 +79,7 @@ export function createApp({
     new Elysia()
       // First, so every response (a 401 included) carries x-request-id and is measured.
       .use(requestLog({ log, metrics }))
-      // Before every route, so its hooks apply to all of them (deny by default; ops/access.ts).
+      // Before every route, so its hooks apply to all of them (deny by default; auth/access.ts).
       .use(authGuard(auth))
       .use(
         openapi({

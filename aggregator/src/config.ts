@@ -96,7 +96,7 @@ export interface Config {
   readonly dbPoolSize: number;
   /**
    * Accepted bearer tokens with their scopes (AUTH_TOKEN, AUTH_TOKENS, AUTH_TOKENS_FILE; see
-   * ops/tokens.ts); empty means auth is off. Several allow rotation without downtime.
+   * auth/tokens.ts); empty means auth is off. Several allow rotation without downtime.
    */
   readonly authTokens: readonly TokenGrant[];
   /** GET /metrics needs a `read` or `metrics` token (it shows topic names). */

@@ -1,5 +1,5 @@
 /**
- * Who may call which route: the one table the auth guard (ops/auth.ts) reads.
+ * Who may call which route: the one table the auth guard (auth/guard.ts) reads.
  *
  * Keys are `METHOD /route` with the route exactly as registered in Elysia (`/topics/:topic`,
  * not a URL): the guard looks the MATCHED route up here, never a path parsed from the URL. HEAD

@@ -2,7 +2,7 @@
  * Tokens and scopes: AUTH_TOKEN means every scope, AUTH_TOKENS grants named tokens some scopes;
  * a missing or wrong token is 401, a valid one without the scope 403, both with a JSON error;
  * several tokens at once (rotation); the probes and the dashboard's files are public, /metrics
- * too unless METRICS_AUTH=true; a route not in ops/access.ts needs `admin`. The request shapes
+ * too unless METRICS_AUTH=true; a route not in auth/access.ts needs `admin`. The request shapes
  * a URL re-parse once let through are in auth-shapes.test.ts (raw sockets).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
@@ -186,7 +186,7 @@ describe('deny by default', () => {
           set.status = 500;
           return 'unexpected';
         })
-        // Not in ops/access.ts: the kind of route other features will add.
+        // Not in auth/access.ts: the kind of route other features will add.
         .delete(UNLISTED, ({ params }) => ({ topic: params.topic }))
         .get('/health', () => 'ok')
     );
