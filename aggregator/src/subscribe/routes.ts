@@ -6,7 +6,7 @@ import type { Sql } from '../db/client';
 import { Draining, ValidationError } from '../errors';
 import { parseQuery, queryParameters } from '../api/query';
 import { ErrorBody, Topic } from '../api/contract';
-import { jsonContent } from '../openapi';
+import { jsonContent } from '../api/openapi';
 import { grantOf } from '../auth/guard';
 import type { SubscriptionHub } from './hub';
 import { type Expiry, readExpiry } from '../events/read';
