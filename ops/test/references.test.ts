@@ -193,7 +193,7 @@ describe('references', () => {
       'no/such/file.md',
     ]);
     const good: Problem[] = [];
-    const real = 'see `db/layout.ts`, `readPage()`, `MAX_PAGE_BYTES`, `workers/`, auth.test.ts "deny by default", README "Quick start"';
+    const real = 'see `db/layout.ts`, `readPage()`, `MAX_PAGE_BYTES`, `workers/`, guard.test.ts "deny by default", README "Quick start"';
     checkBackticked('probe', real, good);
     checkTestFiles('probe', real, good);
     checkSections('probe', real, good);
