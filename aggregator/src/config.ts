@@ -5,6 +5,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { TOPIC_RULE, isTopic } from './api/contract';
 import { type TokenGrant, checkGrants, parsePlainTokens, parseScopedTokens } from './auth/tokens';
 import { parseDuration } from './retention/duration';
 
@@ -177,8 +178,8 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
   checkGrants(authTokens, problems);
 
   const ingestDefaultTopic = env.INGEST_DEFAULT_TOPIC?.trim() || DEFAULTS.INGEST_DEFAULT_TOPIC;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(ingestDefaultTopic)) {
-    problems.push(`INGEST_DEFAULT_TOPIC=${JSON.stringify(env.INGEST_DEFAULT_TOPIC)}: expected a topic name (letters, digits, ".", "_", "-")`);
+  if (!isTopic(ingestDefaultTopic)) {
+    problems.push(`INGEST_DEFAULT_TOPIC=${JSON.stringify(env.INGEST_DEFAULT_TOPIC)}: expected a topic name (${TOPIC_RULE})`);
   }
   const lokiTopicLabels = (env.LOKI_TOPIC_LABELS?.trim() || DEFAULTS.LOKI_TOPIC_LABELS)
     .split(',')
