@@ -26,7 +26,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   // Probes: kubelet holds no secret; they say nothing about the data.
   'GET /health': 'public',
   'GET /ready': 'public',
-  // Prometheus scrape; shows topic names (see README "Threat model").
+  // Prometheus scrape; shows topic names (see docs/OPERATIONS.md "Threat model and auth").
   'GET /metrics': 'metrics',
   // Dashboard markup, script and style: no data; its API calls carry the token.
   'GET /': 'public',
