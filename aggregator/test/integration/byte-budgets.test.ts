@@ -13,6 +13,34 @@ import { SseReader } from '../support/sse';
 
 let agg: TestAggregator;
 
+/**
+ * A table locked (ACCESS EXCLUSIVE) by a transaction of `admin` until `release()`, and how many
+ * statements matching a pattern wait for it (`waiting`). `admin` needs two connections:
+ * one holds the lock, one looks.
+ */
+async function lockTable(admin: postgres.Sql, table: 'events' | 'inbox') {
+  let unlock = () => {};
+  let locked = () => {};
+  const held = new Promise<void>((resolve) => (locked = resolve));
+  const holding = admin.begin(async (tx) => {
+    await tx.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    locked();
+    await new Promise<void>((resolve) => (unlock = resolve));
+  });
+  await Promise.race([held, holding]);
+  const waiting = async (query: string) =>
+    (
+      await admin<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE ${query}`
+    )[0]!.n;
+  const release = async () => {
+    unlock();
+    await holding.catch(() => {});
+  };
+  return { waiting, release };
+}
+
 // Payload sizes in bytes: small ones, one far over the page budget, more small ones.
 const SIZES = [300, 300, 300, 300, 5_000, 300, 300, 300];
 const payloadOf = (size: number, i: number) => ({ i, pad: 'x'.repeat(size - `{"i":${i},"pad":""}`.length) });
@@ -84,25 +112,11 @@ describe('byte budgets', () => {
 
   test('READ_BYTES_IN_FLIGHT: a page beyond it waits for the bytes before it takes a connection', async () => {
     const tight = await startTestAggregator({ MAX_PAGE_BYTES: '1000', READ_BYTES_IN_FLIGHT: '1000' }, agg.db);
-    // Two connections: one holds the lock, one looks.
     const admin = postgres(agg.db.url, { max: 2, onnotice: () => {} });
-    // Reads of the page statement (events/read.ts) stuck behind the lock below.
-    const blockedReads = async () =>
-      (
-        await admin<{ n: number }[]>`
-          SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%RECURSIVE walk%'`
-      )[0]!.n;
-    let unlock = () => {};
-    let locked = () => {};
-    const lockHeld = new Promise<void>((resolve) => (locked = resolve));
-    const holding = admin.begin(async (tx) => {
-      await tx`LOCK TABLE events IN ACCESS EXCLUSIVE MODE`;
-      locked();
-      await new Promise<void>((resolve) => (unlock = resolve));
-    });
+    const lock = await lockTable(admin, 'events');
+    // Reads of the page statement (events/read.ts) stuck behind the lock.
+    const blockedReads = () => lock.waiting('%RECURSIVE walk%');
     try {
-      await lockHeld;
       const pages = [0, 1].map(() => tight.request('/events?topic=sized&after=0&limit=1000'));
       const budget = tight.aggregator.readBudget;
       // Both reads have gone as far as they can: into the database, or into the budget's queue.
@@ -111,12 +125,10 @@ describe('byte budgets', () => {
       expect(await blockedReads()).toBe(1);
       // ...and the second waits for its 1000 bytes, not for PostgreSQL.
       expect(budget.load).toEqual({ active: 1000, waiting: 1 });
-      unlock();
-      await holding;
+      await lock.release();
       for (const page of pages) expect((await page).status).toBe(200);
     } finally {
-      unlock();
-      await holding.catch(() => {});
+      await lock.release();
       await admin.end();
       await tight.close();
     }
@@ -128,38 +140,19 @@ describe('byte budgets', () => {
     const rowsFor = async (env: Record<string, string>, prefix: string) => {
       const node = await startTestAggregator({ WORKERS: '0', ...env });
       const admin = postgres(node.db.url, { max: 2, onnotice: () => {} });
-      let unlock = () => {};
-      let locked = () => {};
-      const lockHeld = new Promise<void>((resolve) => (locked = resolve));
       // Holding the inbox keeps the first statements in flight, so the later requests queue up.
-      const holding = admin.begin(async (tx) => {
-        await tx`LOCK TABLE inbox IN ACCESS EXCLUSIVE MODE`;
-        locked();
-        await new Promise<void>((resolve) => (unlock = resolve));
-      });
+      const lock = await lockTable(admin, 'inbox');
       try {
-        await lockHeld;
         const ids = idsInPartition(3, 'statements', prefix, 10);
         const answers = ids.map((id) => node.publish([makeEvent({ topic: 'statements', event_id: id, payload: payloadOf(400, 0) })]));
-        await waitFor(
-          'the two statements in flight to wait for the inbox',
-          async () =>
-            (
-              await admin<{ n: number }[]>`
-                SELECT count(*)::int AS n FROM pg_stat_activity
-                WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%insert into inbox%'`
-            )[0]!.n >= 2,
-          20_000,
-        );
-        unlock();
-        await holding;
+        await waitFor('the two statements in flight to wait for the inbox', async () => (await lock.waiting('%insert into inbox%')) >= 2, 20_000);
+        await lock.release();
         for (const answer of answers) expect((await answer).status).toBe(202);
         const [row] = await admin<{ rows: number; events: number }[]>`SELECT count(*)::int AS rows, coalesce(sum(n), 0)::int AS events FROM inbox`;
         expect(row!.events).toBe(10);
         return row!.rows;
       } finally {
-        unlock();
-        await holding.catch(() => {});
+        await lock.release();
         await admin.end();
         await node.close();
       }
