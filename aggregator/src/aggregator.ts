@@ -26,15 +26,19 @@ import { Wakeup } from './workers/wakeup';
 
 export type Aggregator = ReturnType<typeof createAggregator>;
 
-/** Retries until the database accepts the migrations: in a cluster it may start after us. */
-async function migrateWithRetry(url: string, log: Logger): Promise<void> {
+/**
+ * Runs `step` until it succeeds, backing off from 250 ms to 5 s: at start the database may not
+ * be up yet (in a cluster it may start after us), and a replica waits for it rather than exit.
+ */
+async function retryUntilDone(step: () => Promise<unknown>, log: Logger, failure: string): Promise<void> {
   const backoff = new Backoff(250, 5_000);
   for (;;) {
     try {
-      return await migrateDatabase(url);
+      await step();
+      return;
     } catch (error) {
       const delay = backoff.next();
-      log.warn({ err: error, retryInMs: delay }, 'migration failed; retrying');
+      log.warn({ err: error, retryInMs: delay }, failure);
       await Bun.sleep(delay);
     }
   }
@@ -115,22 +119,15 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     backpressure,
     subscriptions,
     retention,
+    readBudget,
 
     /** Migrates (retrying until the database answers), then starts the workers. */
     async start(): Promise<void> {
-      await migrateWithRetry(databaseUrl, log);
+      await retryUntilDone(() => migrateDatabase(databaseUrl), log, 'migration failed; retrying');
       // Refuse before serving anything if this build's layout is not the database's.
       await checkLayout(sql);
       // Before the workers: the first maintenance creates the partitions their applies need.
-      for (const backoff = new Backoff(250, 5_000); ; ) {
-        try {
-          await retention.start();
-          break;
-        } catch (error) {
-          log.warn({ err: error }, 'retention maintenance could not start; retrying');
-          await Bun.sleep(backoff.next());
-        }
-      }
+      await retryUntilDone(() => retention.start(), log, 'retention maintenance could not start; retrying');
       lifecycle.migrated = true;
       layoutTimer = setInterval(() => {
         checkLayout(sql).catch((error) => {

@@ -21,7 +21,7 @@ import { otlpRoutes } from './ingest/otlp/routes';
 import { ingestRoutes } from './ingest/routes';
 import type { Logger } from './log';
 import { dashboardRoutes } from './dashboard/routes';
-import { Authenticator, authGuard } from './ops/auth';
+import { Authenticator, authGuard } from './auth/guard';
 import type { DatabaseOutage } from './ops/outage';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
@@ -95,7 +95,7 @@ export function createApp({
     new Elysia()
       // First, so every response (a 401 included) carries x-request-id and is measured.
       .use(requestLog({ log, metrics, outage }))
-      // Before every route, so its hooks apply to all of them (deny by default; ops/access.ts).
+      // Before every route, so its hooks apply to all of them (deny by default; auth/access.ts).
       .use(authGuard(auth))
       .use(
         openapi({

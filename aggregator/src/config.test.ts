@@ -2,6 +2,12 @@ import { describe, expect, test } from 'bun:test';
 import { ConfigError, loadConfig } from './config';
 
 describe('loadConfig', () => {
+  test('INGEST_DEFAULT_TOPIC must be a topic name, the same rule as a published topic (api/contract.ts)', () => {
+    expect(loadConfig({ INGEST_DEFAULT_TOPIC: `a${'b'.repeat(127)}` }).ingestDefaultTopic).toHaveLength(128);
+    for (const bad of [`a${'b'.repeat(128)}`, '-dash', 'has space', 'slash/es'])
+      expect(() => loadConfig({ INGEST_DEFAULT_TOPIC: bad })).toThrow(/INGEST_DEFAULT_TOPIC/);
+  });
+
   test('byte budgets are read and bounded', () => {
     expect(loadConfig({ MAX_PAGE_BYTES: '1000', SUBSCRIBE_READ_BYTES: '2000', CLAIM_BYTES: '3000', INGEST_STATEMENT_BYTES: '4000' })).toMatchObject({
       maxPageBytes: 1000,

@@ -5,7 +5,8 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { type TokenGrant, checkGrants, parsePlainTokens, parseScopedTokens } from './ops/tokens';
+import { TOPIC_RULE, isTopic } from './api/contract';
+import { type TokenGrant, checkGrants, parsePlainTokens, parseScopedTokens } from './auth/tokens';
 import { parseDuration } from './retention/duration';
 
 /** Defaults and limits, one row per variable. */
@@ -124,7 +125,7 @@ export interface Config {
   readonly dbPoolSize: number;
   /**
    * Accepted bearer tokens with their scopes (AUTH_TOKEN, AUTH_TOKENS, AUTH_TOKENS_FILE; see
-   * ops/tokens.ts); empty means auth is off. Several allow rotation without downtime.
+   * auth/tokens.ts); empty means auth is off. Several allow rotation without downtime.
    */
   readonly authTokens: readonly TokenGrant[];
   /** GET /metrics needs a `read` or `metrics` token (it shows topic names). */
@@ -205,8 +206,8 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
   checkGrants(authTokens, problems);
 
   const ingestDefaultTopic = env.INGEST_DEFAULT_TOPIC?.trim() || DEFAULTS.INGEST_DEFAULT_TOPIC;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(ingestDefaultTopic)) {
-    problems.push(`INGEST_DEFAULT_TOPIC=${JSON.stringify(env.INGEST_DEFAULT_TOPIC)}: expected a topic name (letters, digits, ".", "_", "-")`);
+  if (!isTopic(ingestDefaultTopic)) {
+    problems.push(`INGEST_DEFAULT_TOPIC=${JSON.stringify(env.INGEST_DEFAULT_TOPIC)}: expected a topic name (${TOPIC_RULE})`);
   }
   const lokiTopicLabels = (env.LOKI_TOPIC_LABELS?.trim() || DEFAULTS.LOKI_TOPIC_LABELS)
     .split(',')

@@ -73,7 +73,7 @@ export class Unauthorized extends AppError {
   }
 }
 
-/** A valid token without the scope the route needs (ops/access.ts). */
+/** A valid token without the scope the route needs (auth/access.ts). */
 export class Forbidden extends AppError {
   readonly status = 403;
 }

@@ -119,7 +119,7 @@ export function parseCommand(argv: string[]): Command {
       timeoutSeconds: 0,
       help: true,
     };
-  const name = positionals[0];
+  const name = positionals[0] ?? '';
   if (positionals.length !== 1 || !['publish', 'load', 'verify'].includes(name)) {
     throw new OpsError(
       `expected one command: publish, load or verify (got ${positionals.join(' ') || 'none'})\n(run with --help for usage)`,

@@ -27,7 +27,7 @@ function serviceOf(cmd: Command, namespace: string): { name: string; portName: s
       showOnly: ['templates/service.yaml'],
     }),
   );
-  return { name: objects[0].metadata.name, portName: objects[0].spec.ports[0].name };
+  return { name: objects[0]!.metadata.name, portName: objects[0]!.spec.ports[0]!.name };
 }
 
 /** Reads /stats until pending is 0 (or the deadline), then checks the invariant. */

@@ -35,7 +35,7 @@ export function parseDockerfile(text: string): { args: Record<string, string>; s
     buf += (buf ? ' ' : '') + line.replace(/\\$/, '').trim();
     if (!line.endsWith('\\')) {
       const [op, ...rest] = buf.split(/\s+/);
-      instructions.push({ op: op.toUpperCase(), args: rest.join(' '), line: start });
+      instructions.push({ op: op!.toUpperCase(), args: rest.join(' '), line: start });
       buf = '';
     }
   });
@@ -44,13 +44,13 @@ export function parseDockerfile(text: string): { args: Record<string, string>; s
   for (const ins of instructions) {
     if (ins.op === 'FROM') {
       const m = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args)!;
-      const from = m[1].replace(/\$\{(\w+)\}/g, (_, k) => args[k] ?? `\${${k}}`);
+      const from = m[1]!.replace(/\$\{(\w+)\}/g, (_, k) => args[k] ?? `\${${k}}`);
       stages.push({ from, name: m[2], body: [] });
     } else if (ins.op === 'ARG' && stages.length === 0) {
       const [k, v = ''] = ins.args.split('=');
-      args[k] = v;
+      args[k!] = v;
     } else if (stages.length) {
-      stages[stages.length - 1].body.push(ins);
+      stages[stages.length - 1]!.body.push(ins);
     }
   }
   return { args, stages };
@@ -58,7 +58,11 @@ export function parseDockerfile(text: string): { args: Record<string, string>; s
 
 const read = (p: string) => readFileSync(join(REPO_ROOT, p), 'utf8');
 const ops = (s: Stage, op: string) => s.body.filter((i) => i.op === op).map((i) => i.args);
-const last = <T>(xs: T[]) => xs[xs.length - 1];
+/** The last item; a test that calls it on an empty list is wrong, so it throws. */
+const last = <T>(xs: T[]): T => {
+  if (xs.length === 0) throw new Error('last() of an empty list');
+  return xs[xs.length - 1]!;
+};
 
 function commonRules(path: string, official: RegExp) {
   const { stages } = parseDockerfile(read(path));

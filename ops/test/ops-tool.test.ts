@@ -135,7 +135,7 @@ describe("Job builder (renders the chart's Job template)", () => {
       const text = readFileSync(join(REPO_ROOT, file), 'utf8')
         .replaceAll('{{ .Release.Name }}', 'logbus')
         .replaceAll('{{ .Release.Namespace }}', 'logbus');
-      const found = [...text.matchAll(/npm run k8s -- ((?:publish|load)\b[^#\n]*)/g)].map((m) => m[1].trim());
+      const found = [...text.matchAll(/npm run k8s -- ((?:publish|load)\b[^#\n]*)/g)].map((m) => m[1]!.trim());
       expect({ file, found: found.length > 0 }).toEqual({ file, found: true });
       commands.push(...found);
     }
@@ -170,7 +170,7 @@ describe("Job builder (renders the chart's Job template)", () => {
     const objects = renderChart({ set: ['publisher.enabled=true', 'k6.enabled=true'] });
     const env = (component: string) =>
       objects
-        .filter((o) => o.spec?.template?.metadata?.labels?.['app.kubernetes.io/component'] === component)[0]
+        .filter((o) => o.spec?.template?.metadata?.labels?.['app.kubernetes.io/component'] === component)[0]!
         .spec.template.spec.containers[0].env.map((e: { name: string }) => e.name);
     for (const n of env('aggregator')) expect(aggregatorEnvNames()).toContain(n);
     for (const n of env('publisher')) expect(publisherEnvNames()).toContain(n);

@@ -1,7 +1,7 @@
 /**
  * The read horizon: readers (GET /events, /subscribe) see a topic's events only below it, and
  * below it nothing can appear any more. That is what keeps paging gap-free while many
- * transactions apply the same topic in any order (docs/ARCHITECTURE.md "The read horizon").
+ * transactions apply the same topic in any order (docs/ARCHITECTURE.md "Gap-free paging under parallel apply").
  *
  * Seqs are drawn at ingest (ingest/enqueue.ts; workers/requeue.ts for re-queued events) and an
  * event reaches `events` later, from whichever partition holds its key. An event with seq s is

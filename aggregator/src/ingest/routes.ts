@@ -1,6 +1,6 @@
 /** POST /publish */
 import { Elysia } from 'elysia';
-import { jsonContent } from '../openapi';
+import { jsonContent } from '../api/openapi';
 import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { Acceptor } from './accept';

@@ -10,7 +10,7 @@ import type { Sql } from '../db/client';
 import { type Detail, NotFound, PayloadTooLarge, ValidationError } from '../errors';
 import { readBodyText } from '../ingest/body';
 import { ErrorBody, Topic } from '../api/contract';
-import { jsonContent } from '../openapi';
+import { jsonContent } from '../api/openapi';
 import { formatDuration, parseDuration } from './duration';
 import { deleteTopic, readTopicStorage, setTopicRetention, type TopicStorage } from './topics';
 

@@ -5,8 +5,8 @@ import { Elysia } from 'elysia';
 import { Draining, ValidationError } from '../errors';
 import { parseQuery, queryParameters } from '../api/query';
 import { ErrorBody, Topic } from '../api/contract';
-import { jsonContent } from '../openapi';
-import { grantOf } from '../ops/auth';
+import { jsonContent } from '../api/openapi';
+import { grantOf } from '../auth/guard';
 import type { SubscriptionHub } from './hub';
 import type { Expiry } from '../events/read';
 

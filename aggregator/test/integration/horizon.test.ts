@@ -153,8 +153,8 @@ async function openWrite(url: string, applicationName: string, table: string) {
   const other = await session(url, applicationName);
   await other`BEGIN`;
   await other.unsafe(`INSERT INTO ${table} VALUES (1)`);
-  const [{ xid }] = await other<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
-  await expectHoldsXmin(xid);
+  const [current] = await other<{ xid: string }[]>`SELECT pg_current_xact_id()::text AS xid`;
+  await expectHoldsXmin(current!.xid);
   return other;
 }
 
@@ -242,8 +242,9 @@ describe('logbus drawers still hold readers', () => {
     });
     // Until a's statement sleeps in the trigger: its seq is drawn.
     for (let sleeping = 0; sleeping === 0; await Bun.sleep(10)) {
-      [{ sleeping }] = await mine<{ sleeping: number }[]>`
+      const [row] = await mine<{ sleeping: number }[]>`
         SELECT count(*)::int AS sleeping FROM pg_stat_activity WHERE datname = current_database() AND wait_event = 'PgSleep'`;
+      sleeping = row!.sleeping;
     }
     const b = await fetch(`${agg.url}/publish`, {
       method: 'POST',
@@ -251,8 +252,10 @@ describe('logbus drawers still hold readers', () => {
       body: JSON.stringify([event('slow-b')]),
     });
     expect(b.status).toBe(202);
-    for (let n = 0; n === 0; await Bun.sleep(10))
-      [{ n }] = await mine<{ n: number }[]>`SELECT count(*)::int AS n FROM events WHERE event_id = 'slow-b'`;
+    for (let n = 0; n === 0; await Bun.sleep(10)) {
+      const [row] = await mine<{ n: number }[]>`SELECT count(*)::int AS n FROM events WHERE event_id = 'slow-b'`;
+      n = row!.n;
+    }
     // The precondition: b is applied while a's statement is still running.
     expect(aDone).toBe(false);
     // Never b alone: a has the lower seq and may still commit.

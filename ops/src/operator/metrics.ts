@@ -51,7 +51,7 @@ class Histogram {
     let s = this.series.get(key);
     if (!s) this.series.set(key, (s = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
     this.buckets.forEach((b, i) => {
-      if (seconds <= b) s.counts[i]++;
+      if (seconds <= b) s.counts[i] = (s.counts[i] ?? 0) + 1;
     });
     s.sum += seconds;
     s.count++;

@@ -96,7 +96,7 @@ export function logBusStatus(lb: LogBus, o: LogBusObservation): LogBusStatus {
     replicas: ds.replicas ?? 0,
     readyReplicas: ready,
     endpoint: o.endpoint,
-    ...(image ? { version: image.split('@')[0].split(':').pop() } : {}),
+    ...(image ? { version: image.split('@')[0]!.split(':').pop() } : {}),
     ...(o.stats?.ok
       ? {
           stats: {

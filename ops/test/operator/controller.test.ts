@@ -313,7 +313,7 @@ test('RBAC: every request the operator made above is allowed by the chart’s Cl
   ])
     expect(made).toContain(needed);
   const denied = [...made].filter((x) => {
-    const [group, resource, verb] = x.split('|');
+    const [group, resource, verb] = x.split('|') as [string, string, string];
     return !rules.some((rule) => rule.apiGroups.includes(group) && rule.resources.includes(resource) && rule.verbs.includes(verb));
   });
   expect(denied).toEqual([]);

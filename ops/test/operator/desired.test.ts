@@ -155,7 +155,7 @@ describe('PublishRun and LoadTest Jobs', () => {
 
   test('the k6 Job spec equals the chart’s but for the script ConfigMap, which the run owns', () => {
     const theirs = chart.find((o) => o.kind === 'Job' && o.metadata.name === 'logbus-aggregator-k6')!;
-    const [configMap, job] = loadTestObjects(run('LoadTest', {}), logBus({}), 'export default function () {}');
+    const [configMap, job] = loadTestObjects(run('LoadTest', {}), logBus({}), 'export default function () {}') as [K8sObject, K8sObject];
     const mine = jobSpec(job);
     expect(mine.template.spec.volumes[0].configMap.name).toBe(configMap.metadata.name);
     mine.template.spec.volumes[0].configMap.name = 'logbus-aggregator-k6-script';

@@ -81,7 +81,7 @@ test('one of two operators leads and reconciles; the other takes over after the 
   expect(holder()).toBe('op-a');
   // Each process serves /metrics; only the leader reports leading.
   const metricsOf = async (id: string) => {
-    const port = /"metricsPort":(\d+)/.exec(output[id])![1];
+    const port = /"metricsPort":(\d+)/.exec(output[id] ?? '')![1];
     return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
   };
   expect(await metricsOf('op-a')).toMatch(/^logbus_operator_leader 1$/m);

@@ -52,7 +52,7 @@ describe.each(SCENARIOS)('charts/logbus-operator ci/%s', (scenario) => {
   const objects = render(values);
 
   test('helm lint --strict passes', () => {
-    expect(run(ensureK8sTools().helm, ['lint', '--strict', CHART, '--values', values[0]])).toContain('0 chart(s) failed');
+    expect(run(ensureK8sTools().helm, ['lint', '--strict', CHART, '--values', values[0]!])).toContain('0 chart(s) failed');
   });
 
   test('every object (CRDs, RBAC, Lease, Deployment) is valid against the Kubernetes schemas, unknown fields rejected', () => {

@@ -13,7 +13,7 @@ describe('conditions', () => {
     const same = setCondition(a, { type: 'Ready', status: 'False', reason: 'Y', message: 'other' }, T1);
     expect(same[0]).toMatchObject({ lastTransitionTime: T0, reason: 'Y' });
     const flipped = setCondition(same, { type: 'Ready', status: 'True', reason: 'Z', message: '' }, T1);
-    expect(flipped[0].lastTransitionTime).toBe(T1);
+    expect(flipped[0]!.lastTransitionTime).toBe(T1);
     expect(flipped).toHaveLength(1);
   });
 });

@@ -111,16 +111,17 @@ const PRIMITIVE: Record<string, (v: unknown) => boolean> = {
 /** Unknown or mistyped fields, as "path: message" strings. */
 export function unknownFields(value: unknown, type: string, path: string): string[] {
   if (value === null || value === undefined) return [];
-  if (type in PRIMITIVE) return PRIMITIVE[type](value) ? [] : [`${path}: expected ${type}, got ${JSON.stringify(value)}`];
+  const primitive = PRIMITIVE[type];
+  if (primitive) return primitive(value) ? [] : [`${path}: expected ${type}, got ${JSON.stringify(value)}`];
   const arr = /^Array<(.+)>$/.exec(type);
   if (arr) {
     if (!Array.isArray(value)) return [`${path}: expected a list`];
-    return value.flatMap((v, i) => unknownFields(v, arr[1], `${path}[${i}]`));
+    return value.flatMap((v, i) => unknownFields(v, arr[1]!, `${path}[${i}]`));
   }
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);
   if (map) {
     if (typeof value !== 'object' || Array.isArray(value)) return [`${path}: expected a map`];
-    return Object.entries(value).flatMap(([k, v]) => unknownFields(v, map[1], `${path}.${k}`));
+    return Object.entries(value).flatMap(([k, v]) => unknownFields(v, map[1]!, `${path}.${k}`));
   }
   const attrs = MODELS[type]?.attributeTypeMap ?? GATEWAY_MODELS[type];
   if (!attrs) throw new Error(`no model metadata for ${type} (at ${path})`);

@@ -18,7 +18,7 @@ export function versionOf(image: string): string {
   const digest = image.split('@')[1];
   if (digest) return digest.replace(/^sha256:/, '').slice(0, 12);
   const tag = /:([\w][\w.-]*)$/.exec(image.split('/').pop() ?? '');
-  return tag ? tag[1] : 'latest';
+  return tag?.[1] ?? 'latest';
 }
 
 export const selectorLabels = (lb: LogBus, component: Component) => ({

@@ -69,7 +69,7 @@ function setPath(o: Obj, path: string, v: unknown): void {
   const s = segs(path);
   let cur = o;
   for (const k of s.slice(0, -1)) cur = cur[k] && typeof cur[k] === 'object' && !Array.isArray(cur[k]) ? cur[k] : (cur[k] = {});
-  cur[s[s.length - 1]] = structuredClone(v);
+  cur[s[s.length - 1]!] = structuredClone(v);
 }
 function deletePath(o: Obj, path: string): void {
   const s = segs(path);
@@ -79,8 +79,8 @@ function deletePath(o: Obj, path: string): void {
     if (!next || typeof next !== 'object') return;
     stack.push(next);
   }
-  delete stack[stack.length - 1][s[s.length - 1]];
-  for (let i = stack.length - 1; i > 0; i--) if (!Object.keys(stack[i]).length) delete stack[i - 1][s[i - 1]];
+  delete stack[stack.length - 1]![s[s.length - 1]!];
+  for (let i = stack.length - 1; i > 0; i--) if (!Object.keys(stack[i]!).length) delete stack[i - 1]![s[i - 1]!];
 }
 const equal = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 function mergePatch(target: any, patch: any): any {
