@@ -23,6 +23,9 @@ import { Authenticator, authGuard } from './ops/auth';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
 import { loggablePath, noteError, requestIdOf, requestLog } from './ops/request-log';
+import { QueryEngine } from './query/engine';
+import { QUERY_LIMITS } from './query/limits';
+import { queryRoutes } from './query/routes';
 import { topicsRoutes } from './retention/routes';
 import { statsRoutes } from './stats/routes';
 import type { SubscriptionHub } from './subscribe/hub';
@@ -74,6 +77,7 @@ export function createApp({
     onAccepted: metrics.observeAccepted,
   });
   const { maxBodyBytes, ingestDefaultTopic: defaultTopic } = config;
+  const sharedReadBudget = readBudget ?? new ReadBudget(config.readBytesInFlight);
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });
   return (
     new Elysia()
@@ -113,11 +117,12 @@ export function createApp({
       .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
       .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
       .use(elasticRoutes(acceptor, { maxBodyBytes }))
-      .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight), subscriptions.horizon))
+      .use(eventsRoutes(sql, config.maxPageBytes, sharedReadBudget, subscriptions.horizon))
       .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
       .use(statsRoutes(sql))
       .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
       .use(metricsRoutes(metrics))
+      .use(queryRoutes(new QueryEngine({ sql, horizon: subscriptions.horizon, budget: sharedReadBudget, limits: { ...QUERY_LIMITS } })))
       .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon: subscriptions.horizon }))
   );
 }

@@ -14,6 +14,14 @@
  * Adding a route: add one row here in the same commit, e.g.
  *   'POST /v1/logs': 'publish',        // OTLP ingest
  *   'GET /topics': 'read',
+  // The Loki query API (query/routes.ts): reads events like GET /events.
+  'GET /loki/api/v1/query_range': 'read',
+  'GET /loki/api/v1/query': 'read',
+  'GET /loki/api/v1/labels': 'read',
+  'GET /loki/api/v1/label/:name/values': 'read',
+  'GET /loki/api/v1/series': 'read',
+  'GET /loki/api/v1/index/stats': 'read',
+  'GET /loki/api/v1/status/buildinfo': 'read',
  *   'PUT /topics/:topic': 'admin',
  * test/integration/auth-routes.test.ts walks every registered route and fails for one without
  * a row, so a forgotten row is caught (it would be admin-only meanwhile, never open).
@@ -53,6 +61,14 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /stats': 'read',
   'GET /dashboard/overview': 'read',
   'GET /topics': 'read',
+  // The Loki query API (query/routes.ts): reads events like GET /events.
+  'GET /loki/api/v1/query_range': 'read',
+  'GET /loki/api/v1/query': 'read',
+  'GET /loki/api/v1/labels': 'read',
+  'GET /loki/api/v1/label/:name/values': 'read',
+  'GET /loki/api/v1/series': 'read',
+  'GET /loki/api/v1/index/stats': 'read',
+  'GET /loki/api/v1/status/buildinfo': 'read',
 
   // Changes how long every copy of a topic's events is kept: an operator's decision.
   'PUT /topics/:topic': 'admin',

@@ -65,6 +65,14 @@ const ROUTES: Route[] = [
   { method: 'POST', target: '/shapes/_bulk', scopes: ['publish'], ok: 200, body: BULK, pattern: '/:index/_bulk' },
   { method: 'PUT', target: '/shapes/_bulk', scopes: ['publish'], ok: 200, body: BULK, pattern: '/:index/_bulk' },
   { method: 'GET', target: '/topics', scopes: ['read'], ok: 200 },
+  // The Loki query API (query/routes.ts).
+  { method: 'GET', target: '/loki/api/v1/query_range?query=%7Btopic%3D%22shapes%22%7D', scopes: ['read'], ok: 200 },
+  { method: 'GET', target: '/loki/api/v1/query?query=vector(1)', scopes: ['read'], ok: 200 },
+  { method: 'GET', target: '/loki/api/v1/labels', scopes: ['read'], ok: 200 },
+  { method: 'GET', target: '/loki/api/v1/label/topic/values', scopes: ['read'], ok: 200, pattern: '/loki/api/v1/label/:name/values' },
+  { method: 'GET', target: '/loki/api/v1/series?match[]=%7Btopic%3D%22shapes%22%7D', scopes: ['read'], ok: 200 },
+  { method: 'GET', target: '/loki/api/v1/index/stats?query=%7Btopic%3D%22shapes%22%7D', scopes: ['read'], ok: 200 },
+  { method: 'GET', target: '/loki/api/v1/status/buildinfo', scopes: ['read'], ok: 200 },
   {
     method: 'PUT',
     target: '/topics/shapes',
@@ -136,7 +144,8 @@ const SHAPES: Shape[] = [
     build: (m, t, port) => `${m} ${t}${t.includes('?') ? '&' : '?'}x=/health HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n${CLOSE}`,
     outcome: 'route',
     // Routes with a query schema refuse the unknown parameter: the route ran (400, not 401).
-    ok: (route) => (route.target.includes('?') ? 400 : undefined),
+    // The Loki query API ignores unknown parameters, as Loki does (Grafana sends extra ones).
+    ok: (route) => (route.target.includes('?') && !route.target.startsWith('/loki/') ? 400 : undefined),
   },
   { name: 'one-letter Host, trailing slash', build: (m, t) => `${m} ${withSlash(t)} HTTP/1.1\r\nHost: x\r\n${CLOSE}`, outcome: 'unmatched-or-index' },
 ];
