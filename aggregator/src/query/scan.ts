@@ -96,7 +96,7 @@ export async function* scanEntries(tx: TransactionSql, bound: HorizonBound, opti
       WHERE "timestamp" >= 'epoch'::timestamptz + ${fromMicros.toString()}::int8 * interval '1 microsecond'
         AND "timestamp" < 'epoch'::timestamptz + ${toMicros.toString()}::int8 * interval '1 microsecond'
         AND seq < (SELECT h FROM horizon)
-        ${topics === null ? tx`` : tx`AND topic = ANY(${topics}::text[])`}
+        ${topics === null ? tx`` : topics.length === 1 ? tx`AND topic = ${topics[0]!}` : tx`AND topic = ANY(${topics}::text[])`}
         ${source === null ? tx`` : tx`AND source = ${source}`}
         ${
           after === null
