@@ -1,6 +1,7 @@
 /** Loki's response bodies (the shapes Grafana parses), from evaluated results. Pure. */
 import type { StreamResult } from './log-query';
-import type { Steps, Value } from './metric-query';
+import { streamKey } from './entry';
+import type { Series, Steps, Value } from './metric-query';
 
 /** A sample value as Prometheus and Loki write it. */
 export function formatSample(value: number): string {
@@ -12,6 +13,13 @@ export function formatSample(value: number): string {
 
 /** Seconds as a JSON number (Loki writes evaluation times as float seconds). */
 const seconds = (ns: bigint) => Number(ns) / 1e9;
+
+/** Series in label order, as Loki returns them. */
+function sortedSeries(series: Series[]): Series[] {
+  const keyed = series.map((s) => [streamKey(s.labels), s] as const);
+  keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return keyed.map(([, s]) => s);
+}
 
 export function streamsBody(result: StreamResult[], encodingFlags: string[]): unknown {
   const data: Record<string, unknown> = { resultType: 'streams', result };
@@ -26,7 +34,7 @@ export function matrixBody(value: Value, steps: Steps): unknown {
     return { status: 'success', data: { resultType: 'matrix', result: [{ metric: {}, values }] } };
   }
   const result = [];
-  for (const series of value.series) {
+  for (const series of sortedSeries(value.series)) {
     const values: [number, string][] = [];
     for (let k = 0; k < steps.count; k++) if (series.present[k]) values.push([at(k), formatSample(series.values[k]!)]);
     if (values.length > 0) result.push({ metric: series.labels, values });
@@ -38,6 +46,8 @@ export function matrixBody(value: Value, steps: Steps): unknown {
 export function vectorBody(value: Value, steps: Steps): unknown {
   const time = seconds(steps.startNs);
   if (value.kind === 'scalar') return { status: 'success', data: { resultType: 'scalar', result: [time, formatSample(value.value)] } };
-  const result = value.series.filter((s) => s.present[0]).map((s) => ({ metric: s.labels, value: [time, formatSample(s.values[0]!)] }));
+  const result = sortedSeries(value.series)
+    .filter((s) => s.present[0])
+    .map((s) => ({ metric: s.labels, value: [time, formatSample(s.values[0]!)] }));
   return { status: 'success', data: { resultType: 'vector', result } };
 }

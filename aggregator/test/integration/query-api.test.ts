@@ -236,7 +236,9 @@ describe('indexes (migration 0010)', () => {
       const plan = await sql.begin(async (tx) => {
         await tx`SET LOCAL enable_seqscan = off`;
         await tx`SET LOCAL enable_bitmapscan = off`;
-        return tx.unsafe(`EXPLAIN SELECT seq FROM events WHERE topic = 'orders' AND "timestamp" >= now() - interval '1 hour' AND "timestamp" < now() ORDER BY "timestamp" DESC, topic DESC, seq DESC LIMIT 100`);
+        return tx.unsafe(
+          `EXPLAIN SELECT seq FROM events WHERE topic = 'orders' AND "timestamp" >= now() - interval '1 hour' AND "timestamp" < now() ORDER BY "timestamp" DESC, topic DESC, seq DESC LIMIT 100`,
+        );
       });
       const text = plan.map((row) => Object.values(row)[0]).join('\n');
       // each partition's copy of the index is named after it: events_p<bound>_topic_timestamp_idx

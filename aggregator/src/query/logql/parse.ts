@@ -278,15 +278,37 @@ class Parse {
     return { without: node.getChild('Without') !== null, labels };
   }
 
+  /**
+   * A chain of binary operations. Grafana's grammar nests every chain to the right without
+   * precedence (it serves highlighting), so the chain is flattened and rebuilt here with
+   * PromQL's precedence: ^ (right-associative), then * / %, then + -, then comparisons.
+   */
   binary(node: SyntaxNode): MetricExpr {
+    const operands: MetricExpr[] = [];
+    const ops: { op: BinaryOp; returnBool: boolean }[] = [];
+    this.flatten(node, operands, ops);
+    return climb(operands, ops);
+  }
+
+  /** Appends `left op right` of a BinOpExpr, unparenthesised operations on either side flattened. */
+  flatten(node: SyntaxNode, operands: MetricExpr[], ops: { op: BinaryOp; returnBool: boolean }[]): void {
     const [left, right] = node.getChildren('Expr');
-    if (!left || !right) return this.fail(node.from, 'expected an expression on both sides of the operator');
+    if (!left || !right) this.fail(node.from, 'expected an expression on both sides of the operator');
     let op: BinaryOp | null = null;
     for (let c = node.firstChild; c; c = c.nextSibling) op ??= BINARY_OPS[c.name] ?? null;
-    if (op === null) return this.unsupported(node);
+    if (op === null) this.unsupported(node);
     const modifier = node.getChild('BinOpModifier');
-    if (modifier?.getChild('OnOrIgnoringModifier')) return this.unsupported(modifier);
-    return { kind: 'binary', op, returnBool: Boolean(modifier?.getChild('Bool')), left: this.expr(left), right: this.expr(right) };
+    if (modifier?.getChild('OnOrIgnoringModifier')) this.unsupported(modifier);
+    this.operand(left, operands, ops);
+    ops.push({ op, returnBool: Boolean(modifier?.getChild('Bool')) });
+    this.operand(right, operands, ops);
+  }
+
+  operand(expr: SyntaxNode, operands: MetricExpr[], ops: { op: BinaryOp; returnBool: boolean }[]): void {
+    // A parenthesised operation is MetricExpr > MetricExpr > BinOpExpr: an operand of its own.
+    const chained = expr.getChild('MetricExpr')?.firstChild;
+    if (chained?.name === 'BinOpExpr') this.flatten(chained, operands, ops);
+    else operands.push(this.expr(expr));
   }
 
   /** An `Expr` node inside a metric expression (binary operands). */
@@ -306,6 +328,24 @@ const RANGE_OPS: Record<string, RangeOp> = {
   BytesRate: 'bytes_rate',
 };
 const VECTOR_OPS: Record<string, VectorOp> = { Sum: 'sum', Avg: 'avg', Min: 'min', Max: 'max', Count: 'count', Topk: 'topk', Bottomk: 'bottomk' };
+
+const PRECEDENCE: Record<BinaryOp, number> = { '^': 4, '*': 3, '/': 3, '%': 3, '+': 2, '-': 2, '==': 1, '!=': 1, '>': 1, '>=': 1, '<': 1, '<=': 1 };
+
+/** Builds the tree of `operands[0] ops[0] operands[1] ...` by precedence (left-associative, but ^). */
+function climb(operands: MetricExpr[], ops: { op: BinaryOp; returnBool: boolean }[]): MetricExpr {
+  let next = 0; // the next operator; its left operand is operands[next]
+  const parse = (minimum: number): MetricExpr => {
+    let left = operands[next]!;
+    while (next < ops.length && PRECEDENCE[ops[next]!.op] >= minimum) {
+      const { op, returnBool } = ops[next]!;
+      next++;
+      const right = parse(op === '^' ? PRECEDENCE[op] : PRECEDENCE[op] + 1);
+      left = { kind: 'binary', op, returnBool, left, right };
+    }
+    return left;
+  };
+  return parse(0);
+}
 
 /** Parses a LogQL query; throws QueryRejected (400) for a syntax error or an unsupported part. */
 export function parseLogql(text: string): Query {
