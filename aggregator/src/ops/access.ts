@@ -22,6 +22,8 @@
   'GET /loki/api/v1/series': 'read',
   'GET /loki/api/v1/index/stats': 'read',
   'GET /loki/api/v1/status/buildinfo': 'read',
+  // The live tail: a WebSocket upgrade, a GET (Elysia lists the route as WS; auth sees GET).
+  'GET /loki/api/v1/tail': 'read',
  *   'PUT /topics/:topic': 'admin',
  * test/integration/auth-routes.test.ts walks every registered route and fails for one without
  * a row, so a forgotten row is caught (it would be admin-only meanwhile, never open).
@@ -69,6 +71,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /loki/api/v1/series': 'read',
   'GET /loki/api/v1/index/stats': 'read',
   'GET /loki/api/v1/status/buildinfo': 'read',
+  // The live tail: a WebSocket upgrade, a GET (Elysia lists the route as WS; auth sees GET).
+  'GET /loki/api/v1/tail': 'read',
 
   // Changes how long every copy of a topic's events is kept: an operator's decision.
   'PUT /topics/:topic': 'admin',

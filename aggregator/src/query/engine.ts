@@ -18,6 +18,7 @@ import { type Query, param, parseDirection, parseLimit, parseRange, parseRangePa
 import { matrixBody, streamsBody, vectorBody } from './render';
 import { inQueryTransaction, scanEntries } from './scan';
 import { runPipeline } from './pipeline';
+import { Tail } from './tail';
 
 export interface QueryEngineDeps {
   sql: Sql;
@@ -34,6 +35,7 @@ const NS_PER_MS = 1_000_000n;
 export class QueryEngine {
   private readonly slots: ReadBudget;
   private readonly now: () => bigint;
+  private tails = 0;
 
   constructor(private readonly deps: QueryEngineDeps) {
     this.slots = new ReadBudget(deps.limits.concurrency);
@@ -139,6 +141,33 @@ export class QueryEngine {
   private optionalSelector(query: Query): LogSelector[] {
     const text = param(query, 'query');
     return text === undefined || text.trim() === '' ? [] : this.selectorsOf([text]);
+  }
+
+  /** A live tail (tail.ts) of `query` (parameters `query`, `start`, `limit`), not started yet. */
+  openTail(query: Query, send: (frame: string) => void): { start(): Promise<void>; stop(): void } {
+    const parsed = parseLogql(requireQuery(query));
+    if (parsed.kind !== 'logs') throw new QueryRejected('tail needs a log query, not a metric query');
+    if (this.tails >= this.limits.maxTails) throw new QueryRejected(`too many live tails on this replica (${this.limits.maxTails})`);
+    const now = this.now();
+    const startText = param(query, 'start');
+    const startNs = startText ? parseTime(startText, 'start') : now - 3_600_000n * NS_PER_MS;
+    const tail = new Tail(this.deps.sql, this.deps.horizon, this.limits, {
+      selector: parsed.selector,
+      startNs,
+      limit: parseLimit(query, this.limits),
+      send,
+    });
+    this.tails++;
+    let stopped = false;
+    return {
+      start: () => tail.start(now),
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        this.tails--;
+        tail.stop();
+      },
+    };
   }
 
   /** GET /loki/api/v1/labels. */

@@ -27,6 +27,8 @@ export const QUERY_LIMITS = {
   metadataRows: 20_000,
   // Queries running at once on a replica (each holds one database connection while it runs).
   concurrency: 2,
+  // Live tails open at once on a replica (each polls the database once a second).
+  maxTails: 100,
 } as const;
 
 export type QueryLimits = { -readonly [K in keyof typeof QUERY_LIMITS]: number };

@@ -19,6 +19,7 @@ export interface LogQueryOptions {
   /** Grafana's `categorize-labels`: extracted labels go in a third element, not in the stream. */
   categorizeLabels: boolean;
   deadline: number;
+  belowSeq?: bigint;
 }
 
 export interface StreamResult {
@@ -53,6 +54,7 @@ export async function runLogQuery(
     chunkRows: Math.min(limits.chunkRows, Math.max(options.limit * 2, 100)),
     maxScanBytes: limits.maxScanBytes,
     deadline: options.deadline,
+    belowSeq: options.belowSeq,
   });
   outer: for await (const entries of scan) {
     for (const entry of entries) {

@@ -4,6 +4,7 @@
  * (ops/access.ts).
  */
 import { Elysia } from 'elysia';
+import { QueryRejected } from '../errors';
 import type { QueryEngine } from './engine';
 import type { Query } from './params';
 
@@ -38,6 +39,7 @@ function encodingFlags(request: Request): string[] {
 const json = (body: unknown) => new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json; charset=utf-8' } });
 
 export function queryRoutes(engine: QueryEngine) {
+  const tails = new Map<string, { start(): Promise<void>; stop(): void }>();
   return new Elysia({ name: 'query' })
     .get('/loki/api/v1/query_range', async ({ request }) => json(await engine.queryRange(queryOf(request), encodingFlags(request))), {
       detail: { summary: 'Loki API: a LogQL log or metric query over a time range', tags: ['query'] },
@@ -56,6 +58,23 @@ export function queryRoutes(engine: QueryEngine) {
     })
     .get('/loki/api/v1/index/stats', async ({ request }) => json(await engine.indexStats(queryOf(request))), {
       detail: { summary: 'Loki API: streams, entries and bytes a selector covers', tags: ['query'] },
+    })
+    .ws('/loki/api/v1/tail', {
+      async open(ws) {
+        try {
+          const tail = engine.openTail(queryOf(ws.data.request), (frame) => ws.send(frame));
+          tails.set(ws.id, tail);
+          await tail.start();
+        } catch (error) {
+          // Loki closes a tail it cannot run with the reason; 1008: policy violation (a bad query).
+          ws.close(error instanceof QueryRejected ? 1008 : 1011, (error as Error).message.slice(0, 120));
+        }
+      },
+      close(ws) {
+        tails.get(ws.id)?.stop();
+        tails.delete(ws.id);
+      },
+      detail: { summary: 'Loki API: live tail over a WebSocket (Grafana Live)', tags: ['query'] },
     })
     .get('/loki/api/v1/status/buildinfo', () => json(BUILD_INFO), {
       detail: { summary: 'Loki API: version information Grafana reads', tags: ['query'] },

@@ -30,6 +30,8 @@ export interface ScanOptions extends ScanRange {
   maxRows?: number;
   /** Date.now() after which the scan stops with a 400 (checked between chunks). */
   deadline: number;
+  /** Only events with a seq below this (the tail's first read, tail.ts). */
+  belowSeq?: bigint;
 }
 
 interface Row {
@@ -43,7 +45,7 @@ interface Row {
 const floorMicros = (ns: bigint) => ns / 1000n - (ns % 1000n < 0n ? 1n : 0n);
 
 /** Topics a selector can match, or null when it has no `topic` matcher (every topic). */
-async function candidateTopics(tx: TransactionSql, matchers: readonly Matcher[]): Promise<string[] | null> {
+export async function candidateTopics(tx: TransactionSql | Sql, matchers: readonly Matcher[]): Promise<string[] | null> {
   const topicMatchers = matchers.filter((m) => m.name === 'topic');
   if (topicMatchers.length === 0) return null;
   const equal = topicMatchers.find((m) => m.op === '=');
@@ -96,6 +98,7 @@ export async function* scanEntries(tx: TransactionSql, bound: HorizonBound, opti
       WHERE "timestamp" >= 'epoch'::timestamptz + ${fromMicros.toString()}::int8 * interval '1 microsecond'
         AND "timestamp" < 'epoch'::timestamptz + ${toMicros.toString()}::int8 * interval '1 microsecond'
         AND seq < (SELECT h FROM horizon)
+        ${options.belowSeq === undefined ? tx`` : tx`AND seq < ${options.belowSeq.toString()}::int8`}
         ${topics === null ? tx`` : topics.length === 1 ? tx`AND topic = ${topics[0]!}` : tx`AND topic = ANY(${topics}::text[])`}
         ${source === null ? tx`` : tx`AND source = ${source}`}
         ${
