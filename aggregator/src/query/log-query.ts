@@ -6,7 +6,7 @@ import type { TransactionSql } from 'postgres';
 import { QueryRejected } from '../errors';
 import type { HorizonBound } from '../events/horizon';
 import { type Labels, streamKey } from './entry';
-import type { LogSelector } from './logql/ast';
+import { type LogSelector, requiredSubstrings } from './logql/ast';
 import type { QueryLimits } from './limits';
 import { runPipeline } from './pipeline';
 import { scanEntries } from './scan';
@@ -50,6 +50,7 @@ export async function runLogQuery(
     startNs: options.startNs,
     endNs: options.endNs,
     matchers: selector.matchers,
+    contains: requiredSubstrings(selector.stages),
     direction: options.direction,
     chunkRows: Math.min(limits.chunkRows, Math.max(options.limit * 2, 100)),
     maxScanBytes: limits.maxScanBytes,

@@ -8,7 +8,7 @@ import type { TransactionSql } from 'postgres';
 import { QueryRejected } from '../errors';
 import type { HorizonBound } from '../events/horizon';
 import { type Labels, streamKey } from './entry';
-import type { BinaryOp, Grouping, MetricExpr } from './logql/ast';
+import { type BinaryOp, type Grouping, type MetricExpr, requiredSubstrings } from './logql/ast';
 import type { QueryLimits } from './limits';
 import { runPipeline } from './pipeline';
 import { scanEntries } from './scan';
@@ -67,6 +67,7 @@ async function rangeAggregation(expr: Extract<MetricExpr, { kind: 'range' }>, ct
     startNs: steps.startNs - BigInt(rangeNs) + 1n,
     endNs: lastNs + 1n,
     matchers: expr.selector.matchers,
+    contains: requiredSubstrings(expr.selector.stages),
     direction: 'forward',
     chunkRows: limits.chunkRows,
     maxScanBytes: limits.maxScanBytes,

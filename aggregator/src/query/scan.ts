@@ -23,6 +23,8 @@ export interface ScanRange {
 
 export interface ScanOptions extends ScanRange {
   matchers: readonly Matcher[];
+  /** Texts the stored payload must contain (requiredSubstrings): checked in SQL, a prefilter only. */
+  contains?: readonly string[];
   direction: 'forward' | 'backward';
   chunkRows: number;
   /** Stop reading after this many payload bytes (QueryRejected), or after `maxRows` rows (quietly). */
@@ -101,6 +103,7 @@ export async function* scanEntries(tx: TransactionSql, bound: HorizonBound, opti
         ${options.belowSeq === undefined ? tx`` : tx`AND seq < ${options.belowSeq.toString()}::int8`}
         ${topics === null ? tx`` : topics.length === 1 ? tx`AND topic = ${topics[0]!}` : tx`AND topic = ANY(${topics}::text[])`}
         ${source === null ? tx`` : tx`AND source = ${source}`}
+        ${(options.contains ?? []).reduce((clause, text) => tx`${clause} AND strpos(payload::text, ${text}) > 0`, tx``)}
         ${
           after === null
             ? tx``

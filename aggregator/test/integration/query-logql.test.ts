@@ -159,6 +159,10 @@ describe('parsers and filters', () => {
     expect(await lines('{env="dev"} | json | req_ms > 100')).toEqual([WEB_DEV[1]]);
     expect(await lines('{env="dev"} | json | __error__ = "JSONParserErr"')).toEqual(['not json']);
     expect(await lines('{env="dev"} | json | req_ms > 100 | line_format "{{.req_path}} took {{ .req_ms }}"')).toEqual(['/y took 900']);
+    // a line filter SQL can check on the payload text (scan.ts prefilter) and ones it must not
+    expect(await lines('{env="dev"} |= "req"')).toEqual([WEB_DEV[0], WEB_DEV[1]].sort());
+    expect(await lines('{env="dev"} |= "\\"path\\":\\"/y\\""')).toEqual([WEB_DEV[1]]);
+    expect(await lines('{app="web"} |= "path=/b"')).toEqual([WEB_PROD[1], WEB_PROD[5]].sort());
   });
 
   test('keep and drop (by name and by name and value)', async () => {

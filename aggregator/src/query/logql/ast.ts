@@ -21,7 +21,7 @@ export type LabelPredicate =
 
 export type Stage =
   /** `|= "a" or "b"`: the line passes when any of `tests` does (negated ops: when none does). */
-  | { kind: 'line'; negate: boolean; tests: ((line: string) => boolean)[] }
+  | { kind: 'line'; negate: boolean; tests: ((line: string) => boolean)[]; contains?: string }
   | { kind: 'json' }
   | { kind: 'logfmt' }
   | { kind: 'labels'; predicate: LabelPredicate }
@@ -50,6 +50,27 @@ export type MetricExpr =
   | { kind: 'binary'; op: BinaryOp; returnBool: boolean; left: MetricExpr; right: MetricExpr };
 
 export type Query = { kind: 'logs'; selector: LogSelector } | { kind: 'metric'; expr: MetricExpr };
+
+/**
+ * Texts every matching line must contain and that the stored payload text then contains too, so
+ * SQL can skip rows without them (scan.ts): `|= "x"` filters that run on the original line
+ * (before any line_format), whose text JSON never escapes and no encoder rewrites (printable
+ * ASCII without " \ / < > &; Go's encoder writes < > & as \u003c ...). A line is the payload
+ * text itself (/publish) or a string inside it (Loki line, OTLP body, Elasticsearch message).
+ */
+export function requiredSubstrings(stages: readonly Stage[]): string[] {
+  const out: string[] = [];
+  for (const stage of stages) {
+    if (stage.kind === 'line_format') break;
+    if (
+      stage.kind === 'line' &&
+      stage.contains !== undefined &&
+      /^[\x20\x21\x23-\x25\x27-\x2e\x30-\x3b\x3d\x3f-\x5b\x5d-\x7e]+$/.test(stage.contains)
+    )
+      out.push(stage.contains);
+  }
+  return out;
+}
 
 /** Every range selector of a metric expression (what the evaluation scans). */
 export function rangeSelectors(expr: MetricExpr): Extract<MetricExpr, { kind: 'range' }>[] {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { QueryRejected } from '../../errors';
-import type { MetricExpr } from './ast';
+import { type MetricExpr, requiredSubstrings } from './ast';
 import { parseLogql } from './parse';
 
 const show = (e: MetricExpr): string =>
@@ -40,5 +40,22 @@ describe('parseLogql', () => {
     expect([app!.test('WEB'), app!.test('web1'), env!.test('prod'), env!.test('dev')]).toEqual([true, false, true, false]);
     const line = parsed.selector.stages[0]!;
     expect(line.kind === 'line' && line.tests[0]!('an error here')).toBe(true);
+  });
+});
+
+describe('requiredSubstrings', () => {
+  const stagesOf = (text: string) => {
+    const parsed = parseLogql(text);
+    if (parsed.kind !== 'logs') throw new Error('not a log query');
+    return parsed.selector.stages;
+  };
+
+  test('|= texts JSON never escapes go to SQL; escaped or rewritten characters, or/!=/regex and after line_format do not', () => {
+    expect(requiredSubstrings(stagesOf('{a="b"} |= "timeout" |= "upstream 5" | json |= "x"'))).toEqual(['timeout', 'upstream 5', 'x']);
+    for (const text of ['say \\"hi\\"', 'a\\\\b', 'a/b', '<b>', 'a&b', 'café', 'tab\\there']) {
+      expect(requiredSubstrings(stagesOf(`{a="b"} |= "${text}"`))).toEqual([]);
+    }
+    expect(requiredSubstrings(stagesOf('{a="b"} |= "x" or "y" != "z" |~ "w"'))).toEqual([]);
+    expect(requiredSubstrings(stagesOf('{a="b"} | line_format "{{.a}}" |= "x"'))).toEqual([]);
   });
 });

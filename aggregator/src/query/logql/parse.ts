@@ -157,7 +157,8 @@ class Parse {
       const value = this.string(s);
       return regex ? this.regex(s, value, false) : (line: string) => line.includes(value);
     });
-    return { kind: 'line', negate: op === 'Neq' || op === 'Nre', tests };
+    const contains = op === 'PipeExact' && strings.length === 1 ? this.string(strings[0]!) : undefined;
+    return { kind: 'line', negate: op === 'Neq' || op === 'Nre', tests, ...(contains === undefined ? {} : { contains }) };
   }
 
   labelFilter(node: SyntaxNode): LabelPredicate {
