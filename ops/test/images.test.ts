@@ -1,6 +1,6 @@
 /**
  * Dockerfiles and .dockerignore, statically (hadolint is not available; the images are built and
- * run for real by the e2e suite, scripts/e2e.ts): the files are parsed and held to the rules the issue sets: official base images pinned,
+ * run for real by the e2e suite, scripts/e2e/): the files are parsed and held to the rules the issue sets: official base images pinned,
  * multi-stage, lockfile installs of production dependencies only, a numeric non-root USER, bun
  * or deno as PID 1 in exec form, and a build context that lets in only what the images copy.
  */

@@ -174,6 +174,7 @@ describe('METRICS_AUTH=true', () => {
 });
 
 describe('deny by default', () => {
+  const UNLISTED = '/unlisted/:topic';
   const admin = 'admin-token-0123456789abcd';
   const app = () => {
     const auth = new Authenticator({ tokens: testConfig({ AUTH_TOKENS: `ops:admin:${admin},r:read:${READER}` }).authTokens });
@@ -186,19 +187,21 @@ describe('deny by default', () => {
           return 'unexpected';
         })
         // Not in ops/access.ts: the kind of route other features will add.
-        .put('/topics/:topic', ({ params }) => ({ topic: params.topic }))
+        .delete(UNLISTED, ({ params }) => ({ topic: params.topic }))
         .get('/health', () => 'ok')
     );
   };
 
   test('a route missing from the access table needs the admin scope', async () => {
-    expect(accessFor('PUT', '/topics/:topic')).toBe('admin');
+    // Positive control: the route really has no row (any method), so only the fallback decides.
+    expect(Object.keys(ROUTE_ACCESS).filter((key) => key.endsWith(` ${UNLISTED}`))).toEqual([]);
+    expect(accessFor('DELETE', UNLISTED)).toBe('admin');
     const a = app();
-    const put = (token?: string) =>
-      a.handle(new Request('http://localhost/topics/orders', { method: 'PUT', headers: token ? { authorization: `Bearer ${token}` } : {} }));
-    expect((await put()).status).toBe(401);
-    expect((await put(READER)).status).toBe(403);
-    const allowed = await put(admin);
+    const remove = (token?: string) =>
+      a.handle(new Request('http://localhost/unlisted/orders', { method: 'DELETE', headers: token ? { authorization: `Bearer ${token}` } : {} }));
+    expect((await remove()).status).toBe(401);
+    expect((await remove(READER)).status).toBe(403);
+    const allowed = await remove(admin);
     expect(allowed.status).toBe(200);
     expect(await allowed.json()).toEqual({ topic: 'orders' });
     expect((await a.handle(new Request('http://localhost/health'))).status).toBe(200);

@@ -4,6 +4,7 @@
  * claims at CLAIM_BYTES; paging and streaming still deliver every event exactly once, in order.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { SUBSCRIBE_DEFAULTS } from '../../src/subscribe/hub';
 import { applyBatch } from '../../src/workers/apply';
 import { type TestAggregator, idsInPartition, makeEvent, startTestAggregator } from '../support/harness';
 import { SseReader } from '../support/sse';
@@ -46,7 +47,29 @@ describe('byte budgets', () => {
     expect(pages).toEqual([[0, 1, 2, 3], [4], [5, 6, 7]]);
   });
 
-  test('GET /subscribe reads in SUBSCRIBE_READ_BYTES chunks and delivers every event once, in order', async () => {
+  test('GET /subscribe reads in SUBSCRIBE_READ_BYTES chunks', async () => {
+    // The hub's stream pulls one read per chunk (highWaterMark 0), so the chunks are the reads.
+    // Read without HTTP in between, which may merge chunks on the wire.
+    const subscription = agg.aggregator.subscriptions.open('sized', 0);
+    const reader = subscription.stream.getReader();
+    try {
+      const chunks: number[][] = [];
+      for (let seen = 0; seen < SIZES.length; ) {
+        const { value } = await reader.read();
+        const ids = [...new TextDecoder().decode(value).matchAll(/^data: .*"i":(\d+)/gm)].map((m) => Number(m[1]));
+        if (ids.length > 0) chunks.push(ids);
+        seen += ids.length;
+      }
+      // Positive control: a page size (SUBSCRIBE_DEFAULTS.pageSize) would take all of them at once.
+      expect(SIZES.length).toBeLessThan(SUBSCRIBE_DEFAULTS.pageSize);
+      // The same cuts as GET /events: the event that crosses 1000 bytes ends its read.
+      expect(chunks).toEqual([[0, 1, 2, 3], [4], [5, 6, 7]]);
+    } finally {
+      await reader.cancel();
+    }
+  });
+
+  test('GET /subscribe with small reads delivers every event once, in order', async () => {
     const reader = new SseReader(await agg.request('/subscribe?topic=sized&after=0'));
     try {
       const seen: number[] = [];

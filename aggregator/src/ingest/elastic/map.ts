@@ -1,5 +1,5 @@
 /**
- * Bulk documents -> our events. `bulkDocToEvent` is the one place the mapping lives (README
+ * Bulk documents -> our events. `bulkDocToEvent` is the one place the mapping lives (docs/SHIPPERS.md
  * table "Elasticsearch bulk"). The document itself is the payload, untouched: index and _id are
  * carried by topic and event_id.
  */

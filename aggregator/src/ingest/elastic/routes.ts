@@ -68,7 +68,7 @@ export function elasticRoutes(acceptor: Acceptor, { maxBodyBytes }: { maxBodyByt
   const detail = {
     summary: 'Elasticsearch bulk API (index and create actions)',
     description:
-      'NDJSON action + source lines; each index/create document becomes one event (mapping in the README). Answers the bulk ' +
+      'NDJSON action + source lines; each index/create document becomes one event (mapping in docs/SHIPPERS.md). Answers the bulk ' +
       'response (took, errors, items); other actions get a per-item 400. Topic: the index, or ?topic= / X-Logbus-Topic.',
   };
   return new Elysia({ name: 'ingest-elastic' })

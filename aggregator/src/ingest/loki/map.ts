@@ -1,5 +1,5 @@
 /**
- * Loki entries -> our events. `lokiEntryToEvent` is the one place the mapping lives (README table
+ * Loki entries -> our events. `lokiEntryToEvent` is the one place the mapping lives (docs/SHIPPERS.md table
  * "Loki push"). Loki's own rule is that an entry with the same timestamp and line as one already
  * in the same stream is a duplicate; the event_id hashes exactly that identity, so a re-sent push
  * is stored once and two genuinely identical lines at the same nanosecond in one stream are one

@@ -37,7 +37,7 @@ export function lokiRoutes(acceptor: Acceptor, { maxBodyBytes, topicLabels, defa
       detail: {
         summary: 'Loki push API (JSON or snappy-compressed protobuf PushRequest)',
         description:
-          'Each entry becomes one event (mapping in the README); answers 204 like Loki. Entries that fail validation are ' +
+          'Each entry becomes one event (mapping in docs/SHIPPERS.md); answers 204 like Loki. Entries that fail validation are ' +
           'reported in a 400 while the others are stored. Topic: the first of LOKI_TOPIC_LABELS present, or ?topic= / X-Logbus-Topic.',
       },
     },

@@ -38,7 +38,7 @@ export function otlpRoutes(acceptor: Acceptor, { maxBodyBytes, defaultTopic }: O
       detail: {
         summary: 'OTLP/HTTP logs (ExportLogsServiceRequest, protobuf or JSON)',
         description:
-          'Each log record becomes one event (mapping in the README). Answers ExportLogsServiceResponse in the request encoding, ' +
+          'Each log record becomes one event (mapping in docs/SHIPPERS.md). Answers ExportLogsServiceResponse in the request encoding, ' +
           'with partial_success for rejected records; errors are google.rpc.Status; 429/503 carry Retry-After. ' +
           'Topic override: ?topic= or X-Logbus-Topic.',
       },
