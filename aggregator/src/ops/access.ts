@@ -14,16 +14,6 @@
  * Adding a route: add one row here in the same commit, e.g.
  *   'POST /v1/logs': 'publish',        // OTLP ingest
  *   'GET /topics': 'read',
-  // The Loki query API (query/routes.ts): reads events like GET /events.
-  'GET /loki/api/v1/query_range': 'read',
-  'GET /loki/api/v1/query': 'read',
-  'GET /loki/api/v1/labels': 'read',
-  'GET /loki/api/v1/label/:name/values': 'read',
-  'GET /loki/api/v1/series': 'read',
-  'GET /loki/api/v1/index/stats': 'read',
-  'GET /loki/api/v1/status/buildinfo': 'read',
-  // The live tail: a WebSocket upgrade, a GET (Elysia lists the route as WS; auth sees GET).
-  'GET /loki/api/v1/tail': 'read',
  *   'PUT /topics/:topic': 'admin',
  * test/integration/auth-routes.test.ts walks every registered route and fails for one without
  * a row, so a forgotten row is caught (it would be admin-only meanwhile, never open).
