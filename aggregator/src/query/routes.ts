@@ -40,7 +40,12 @@ const json = (body: unknown) => new Response(JSON.stringify(body), { headers: { 
 
 export function queryRoutes(engine: QueryEngine) {
   const tails = new Map<string, { start(): Promise<void>; stop(): void }>();
+  // Bun closes a connection that sends nothing for 10 s; a query may run up to its time limit.
+  const idleSeconds = Math.ceil(engine.limits.timeoutMs / 1000) + 10;
   return new Elysia({ name: 'query' })
+    .onBeforeHandle(({ request, server }) => {
+      server?.timeout(request, idleSeconds);
+    })
     .get('/loki/api/v1/query_range', async ({ request }) => json(await engine.queryRange(queryOf(request), encodingFlags(request))), {
       detail: { summary: 'Loki API: a LogQL log or metric query over a time range', tags: ['query'] },
     })
