@@ -97,23 +97,25 @@ export class QueryEngine {
     return vectorBody(value, steps);
   }
 
+  /** The newest `metadataRows` events of a range matching `matchers`: what the metadata calls look at. */
+  private newestEntries(
+    tx: TransactionSql,
+    bound: HorizonBound,
+    deadline: number,
+    range: { startNs: bigint; endNs: bigint },
+    matchers: readonly Matcher[],
+  ) {
+    const { chunkRows, maxScanBytes, metadataRows } = this.limits;
+    return scanEntries(tx, bound, { ...range, matchers, direction: 'backward', chunkRows, maxScanBytes, maxRows: metadataRows, deadline });
+  }
+
   /** The label sets of the newest events of the range matching one of `selectors` (all, when none). */
   private async labelSets(query: Query, selectors: LogSelector[]): Promise<Labels[]> {
     const { startNs, endNs } = parseRange(query, this.limits, this.now());
     const sets = new Map<string, Labels>();
     const readSets = async (tx: TransactionSql, bound: HorizonBound, deadline: number, selector: LogSelector | null) => {
       const matchers: Matcher[] = selector?.matchers ?? [];
-      const scan = scanEntries(tx, bound, {
-        startNs,
-        endNs,
-        matchers,
-        direction: 'backward',
-        chunkRows: this.limits.chunkRows,
-        maxScanBytes: this.limits.maxScanBytes,
-        maxRows: this.limits.metadataRows,
-        deadline,
-      });
-      for await (const entries of scan) {
+      for await (const entries of this.newestEntries(tx, bound, deadline, { startNs, endNs }, matchers)) {
         for (const entry of entries) {
           const labels = selector ? runPipeline(selector.stages, entry.labels, entry.line)?.labels : entry.labels;
           if (labels) sets.set(streamKey(labels), labels);
@@ -201,17 +203,7 @@ export class QueryEngine {
     let entries = 0;
     let bytes = 0;
     await this.run(async (tx, bound, deadline) => {
-      const scan = scanEntries(tx, bound, {
-        startNs,
-        endNs,
-        matchers: selector!.matchers,
-        direction: 'backward',
-        chunkRows: this.limits.chunkRows,
-        maxScanBytes: this.limits.maxScanBytes,
-        maxRows: this.limits.metadataRows,
-        deadline,
-      });
-      for await (const batch of scan) {
+      for await (const batch of this.newestEntries(tx, bound, deadline, { startNs, endNs }, selector!.matchers)) {
         for (const entry of batch) {
           streams.add(streamKey(entry.labels));
           entries++;

@@ -12,7 +12,7 @@ import type { TransactionSql } from 'postgres';
 import type { Sql } from '../db/client';
 import { QueryRejected } from '../errors';
 import { type HorizonBound, horizonCte } from '../events/horizon';
-import { type Entry, toEntry } from './entry';
+import { type Entry, type EventRow, toEntry } from './entry';
 import type { Matcher } from './logql/ast';
 
 export interface ScanRange {
@@ -36,13 +36,9 @@ export interface ScanOptions extends ScanRange {
   belowSeq?: bigint;
 }
 
-interface Row {
-  topic: string;
-  seq: string;
-  source: string;
-  micros: string;
-  payload: string;
-}
+/** An events row as the scans read it: what toEntry needs, and the seq. */
+export type ScannedRow = EventRow & { seq: string };
+type Row = ScannedRow;
 
 const floorMicros = (ns: bigint) => ns / 1000n - (ns % 1000n < 0n ? 1n : 0n);
 

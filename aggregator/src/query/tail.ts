@@ -16,7 +16,7 @@ import type { LogSelector } from './logql/ast';
 import type { QueryLimits } from './limits';
 import { runLogQuery, type StreamResult } from './log-query';
 import { runPipeline } from './pipeline';
-import { candidateTopics, inQueryTransaction } from './scan';
+import { candidateTopics, inQueryTransaction, type ScannedRow } from './scan';
 
 export interface TailOptions {
   selector: LogSelector;
@@ -27,14 +27,6 @@ export interface TailOptions {
 
 const POLL_MS = 1000;
 const FOLLOW_ROWS = 1000;
-
-interface Row {
-  topic: string;
-  seq: string;
-  source: string;
-  micros: string;
-  payload: string;
-}
 
 async function horizonNow(sql: Sql, bound: HorizonBound): Promise<bigint> {
   const [row] = await sql<{ h: string }[]>`WITH ${horizonCte(sql, bound)} SELECT h::text AS h FROM horizon`;
@@ -105,7 +97,7 @@ export class Tail {
       (await this.sql<{ name: string }[]>`SELECT name FROM topics`).map((t) => t.name);
     if (topics.length === 0) return;
     for (;;) {
-      const rows = await this.sql<Row[]>`
+      const rows = await this.sql<ScannedRow[]>`
         WITH ${horizonCte(this.sql, bound)}
         SELECT topic, seq::text AS seq, source, payload::text AS payload,
           (extract(epoch FROM "timestamp") * 1000000)::int8::text AS micros
