@@ -49,11 +49,15 @@ export class QueryEngine {
   /** Runs a read with a query slot, its byte budget, the horizon and the time limit. */
   private async run<T>(body: (tx: TransactionSql, bound: HorizonBound, deadline: number) => Promise<T>): Promise<T> {
     const { sql, horizon, budget, limits } = this.deps;
+    // The time limit counts from arrival: waiting for a slot behind heavy queries spends it too,
+    // so a request is answered (a 400 at worst) before Bun's idle timer (routes.ts) resets it.
+    const deadline = Date.now() + limits.timeoutMs;
     return this.slots.run(1, () =>
       budget.run(limits.maxResponseBytes, async () => {
-        const deadline = Date.now() + limits.timeoutMs;
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw new QueryRejected('query timed out waiting for a query slot: the replica is busy with other queries; retry');
         const bound = await horizon.current();
-        return inQueryTransaction(sql, limits.timeoutMs, (tx) => body(tx, bound, deadline));
+        return inQueryTransaction(sql, remaining, (tx) => body(tx, bound, deadline));
       }),
     );
   }
