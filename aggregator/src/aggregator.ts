@@ -14,6 +14,7 @@ import { enqueueEvents } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
 import { Metrics } from './ops/metrics/metrics';
+import { DatabaseOutage } from './ops/outage';
 import { RetentionMaintainer } from './retention/maintenance';
 import { ReadBudget } from './events/read-budget';
 import { SUBSCRIBE_DEFAULTS, SubscriptionHub } from './subscribe/hub';
@@ -51,6 +52,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const lifecycle: Lifecycle = { migrated: false, draining: false };
   let layoutTimer: ReturnType<typeof setInterval> | null = null;
   const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
+  const outage = new DatabaseOutage(log);
   const wakeup = new Wakeup(sql, log);
   const readBudget = new ReadBudget(config.readBytesInFlight);
   const subscriptions = new SubscriptionHub(
@@ -61,7 +63,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     readBudget,
   );
   const notifier = new EventsNotifier(sql, log, (slots) => subscriptions.wake(slots));
-  const backpressure = new Backpressure(sql, config.maxPending);
+  const backpressure = new Backpressure(sql, config.maxPending, outage);
   const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight });
   const pool = new WorkerPool(sql, wakeup, log, {
     workers: config.workers,
@@ -70,6 +72,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     claimBytes: config.claimBytes,
     parkedRetryMs: config.parkedRetryMs,
     metrics,
+    outage,
     // Only batches that stored something can interest a subscriber.
     onApplied: (applied) => {
       if (applied.unique > 0) notifier.announce(applied.topics);
@@ -83,7 +86,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     maxBytes: config.ingestStatementBytes,
     onCommitted: (partitions) => wakeup.announce(partitions),
   });
-  const retention = new RetentionMaintainer(databaseUrl, log, config);
+  const retention = new RetentionMaintainer(databaseUrl, log, config, outage);
   const app = createApp({
     config,
     sql,
@@ -95,6 +98,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     subscriptions,
     readBudget,
     maintainRetention: () => retention.tick(true),
+    outage,
   });
 
   return {

@@ -5,8 +5,9 @@
 import { openapi } from '@elysiajs/openapi';
 import { Elysia, type ValidationError as ElysiaValidationError } from 'elysia';
 import type { Config } from './config';
+import { type RegisteredRoute, allowedMethods } from './api/methods';
 import type { Sql } from './db/client';
-import { AppError, NotFound, ValidationError, fromDatabaseError, schemaDetails } from './errors';
+import { AppError, MethodNotAllowed, NotFound, StorageUnavailable, ValidationError, fromDatabaseError, schemaDetails } from './errors';
 import { ReadBudget } from './events/read-budget';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
@@ -20,6 +21,7 @@ import { ingestRoutes } from './ingest/routes';
 import type { Logger } from './log';
 import { dashboardRoutes } from './dashboard/routes';
 import { Authenticator, authGuard } from './ops/auth';
+import type { DatabaseOutage } from './ops/outage';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
 import { loggablePath, noteError, requestIdOf, requestLog } from './ops/request-log';
@@ -45,6 +47,8 @@ export interface AppDeps {
   maintainRetention?: () => Promise<unknown>;
   /** Bytes that GET /events pages may hold at once (shared with /subscribe reads). */
   readBudget?: ReadBudget;
+  /** Counts 503s of a database outage, logged once per state change (ops/outage.ts). */
+  outage?: DatabaseOutage;
 }
 
 /** Elysia's own validation error (query strings) in the contract shape. */
@@ -67,6 +71,7 @@ export function createApp({
   subscriptions,
   readBudget,
   maintainRetention = async () => {},
+  outage,
 }: AppDeps) {
   // Every ingest route, /publish and the shipper protocols, ends in this one acceptor.
   const acceptor = createAcceptor({
@@ -79,14 +84,23 @@ export function createApp({
   const { maxBodyBytes, ingestDefaultTopic: defaultTopic } = config;
   const sharedReadBudget = readBudget ?? new ReadBudget(config.readBytesInFlight);
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });
-  return (
+  // onError reads the registered routes at request time (405 vs 404), once the app is built.
+  let routes: () => readonly RegisteredRoute[] = () => [];
+  const remember = <App extends { routes: readonly RegisteredRoute[] }>(app: App): App => {
+    routes = () => app.routes;
+    return app;
+  };
+  return remember(
     new Elysia()
       // First, so every response (a 401 included) carries x-request-id and is measured.
-      .use(requestLog({ log, metrics }))
+      .use(requestLog({ log, metrics, outage }))
       // Before every route, so its hooks apply to all of them (deny by default; ops/access.ts).
       .use(authGuard(auth))
       .use(
         openapi({
+          // Its UIs load an unpinned script from a CDN (blank without internet): only the JSON
+          // here; GET /openapi is our own page (dashboard/api-reference.*).
+          provider: null,
           documentation: {
             info: {
               title: 'logbus aggregator',
@@ -101,11 +115,14 @@ export function createApp({
         if (code === 'NOT_FOUND') {
           try {
             auth.checkUnmatched(request);
+            const allowed = allowedMethods(routes(), path);
+            if (allowed.length > 0) error = new MethodNotAllowed(request.method, path, allowed);
           } catch (refused) {
             error = refused as Error;
           }
         }
         const mapped = fromDatabaseError(error);
+        if (mapped instanceof StorageUnavailable) outage?.failed(mapped.cause);
         noteError(request, mapped);
         const response = toErrorResponse(code, mapped, request, path, log);
         // The request log and metrics read the status from here (see ops/request-log.ts).
@@ -123,7 +140,7 @@ export function createApp({
       .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
       .use(metricsRoutes(metrics))
       .use(queryRoutes(new QueryEngine({ sql, horizon: subscriptions.horizon, budget: sharedReadBudget, limits: { ...QUERY_LIMITS } })))
-      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon: subscriptions.horizon }))
+      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon: subscriptions.horizon })),
   );
 }
 

@@ -81,6 +81,8 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
   readonly port: number;
+  /** REUSE_PORT: share the port with other processes (SO_REUSEPORT); off, a second logbus on it refuses to start. */
+  readonly reusePort: boolean;
   readonly workers: number;
   readonly batchSize: number;
   readonly maxBodyBytes: number;
@@ -194,6 +196,7 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
     return raw === 'true' || raw === '1';
   };
   const metricsAuth = flag('METRICS_AUTH', env.METRICS_AUTH);
+  const reusePort = flag('REUSE_PORT', env.REUSE_PORT);
   // The chart sets it whenever a token Secret is configured: a Secret missing its keys must
   // stop the pod, not start it with auth off.
   if (flag('AUTH_REQUIRED', env.AUTH_REQUIRED) && authTokens.length === 0)
@@ -205,6 +208,7 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
     databaseUrl,
     dataDir: env.DATA_DIR?.trim() || DEFAULTS.DATA_DIR,
     port: int('PORT', 0, 65535),
+    reusePort,
     workers,
     batchSize: int('BATCH_SIZE', 1, 50_000),
     maxBodyBytes: int('MAX_BODY_BYTES', 1024, 512 * 1024 * 1024),

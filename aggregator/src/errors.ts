@@ -82,6 +82,23 @@ export class NotFound extends AppError {
   readonly status = 404;
 }
 
+/** The path exists, the method does not: `Allow` lists the ones it has (RFC 9110 15.5.6). */
+export class MethodNotAllowed extends AppError {
+  readonly status = 405;
+  constructor(
+    method: string,
+    path: string,
+    readonly allowed: readonly string[],
+  ) {
+    super(`${method} is not allowed on ${path}; use ${allowed.join(' or ')}`);
+  }
+  override toResponse(): Response {
+    const response = super.toResponse();
+    response.headers.set('allow', this.allowed.join(', '));
+    return response;
+  }
+}
+
 export class PayloadTooLarge extends AppError {
   readonly status = 413;
 }

@@ -47,10 +47,12 @@ export const Stats = t.Object({
   pending: t.Integer({ description: 'Acknowledged events not yet applied.' }),
   parked: t.Integer({ description: 'Of pending: events that failed to apply even alone, kept aside so their partition flows on.' }),
   expired: t.Integer({
-    description: 'Stored events removed since by retention (RETENTION, a topic override, or MAX_STORAGE_BYTES); stored = unique_processed - expired.',
+    description:
+      'Stored events removed since by retention (RETENTION, a topic override, or MAX_STORAGE_BYTES); stored = unique_processed - expired - deleted.',
   }),
+  deleted: t.Integer({ description: 'Stored events removed by DELETE /topics/{topic}.' }),
   topics: t.Array(t.String(), { description: 'Topics with processed events (or a retention set by PUT /topics), sorted.' }),
-  uptime: t.Number({ description: 'Seconds since this replica started.' }),
+  uptime: t.Number({ description: 'Seconds since this replica started (millisecond precision).' }),
 });
 export type Stats = typeof Stats.static;
 

@@ -16,13 +16,31 @@ const $ = (id) => document.getElementById(id);
 const number = new Intl.NumberFormat('en-US');
 let token = sessionStorage.getItem(TOKEN_KEY);
 
-class AuthRequired extends Error {}
+/** 401 or 403, with what the server said (403: a valid token without the read scope). */
+class AuthRequired extends Error {
+  constructor(status, reason) {
+    super(reason);
+    this.status = status;
+  }
+}
+
+/** The `error` of a contract error body, or '' when the body is not one. */
+async function errorOf(response) {
+  try {
+    const body = await response.json();
+    return typeof body?.error === 'string' ? body.error : '';
+  } catch {
+    return '';
+  }
+}
 
 async function api(path) {
   const response = await fetch(path, { headers: token ? { authorization: `Bearer ${token}` } : {}, cache: 'no-store' });
-  // 403: a valid token without the read scope (a publish-only one, say): ask for another.
-  if (response.status === 401 || response.status === 403) throw new AuthRequired();
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  if (response.status === 401 || response.status === 403) throw new AuthRequired(response.status, await errorOf(response));
+  if (!response.ok) {
+    const reason = await errorOf(response);
+    throw new Error(`${path.split('?')[0]}: HTTP ${response.status}${reason ? ` ${reason}` : ''}`);
+  }
   return response.json();
 }
 
@@ -50,7 +68,7 @@ async function subscribe(topic, { signal, onOpen, onEvent }) {
       await new Promise((resolve) => setTimeout(resolve, retryMs));
       continue;
     }
-    if (response.status === 401 || response.status === 403) throw new AuthRequired();
+    if (response.status === 401 || response.status === 403) throw new AuthRequired(response.status, await errorOf(response));
     if (response.status === 404) throw new NoSubscribe();
     if (!response.ok || !response.body) {
       // 429 (subscriber cap) or 503 (draining): come back when told to.
@@ -122,6 +140,21 @@ const throughput = new TimeChart($('throughput'), {
 const backlog = new TimeChart($('backlog'), { windowMs: WINDOW_MS, series: [{ key: 'pending', color: '#7c3aed', fill: true }] });
 let previous = null;
 
+/** The charts' screen-reader text: what the last sample says, in words. */
+function describeCharts(rates, pending) {
+  const words = Object.entries(rates).map(([key, value]) => `${key} ${compact(value)}`);
+  $('throughput').setAttribute('aria-label', `Throughput, events per second, latest sample: ${words.join(', ')}`);
+  $('backlog').setAttribute('aria-label', `Backlog, latest sample: ${number.format(pending)} pending events`);
+}
+
+/** A failed poll: the charts show a gap, and the next rate is measured from the next sample. */
+function markGap() {
+  const now = Date.now();
+  throughput.gap(now);
+  backlog.gap(now);
+  previous = null;
+}
+
 function showStats(stats) {
   const now = Date.now();
   $('kpi-received').textContent = number.format(stats.received);
@@ -130,12 +163,16 @@ function showStats(stats) {
   $('kpi-pending').textContent = number.format(stats.pending);
   $('kpi-topics').textContent = number.format(stats.topics.length);
   $('uptime').textContent = duration(stats.uptime);
-  // Rates from successive samples; a counter that went down (a fresh database) counts as 0.
-  const rate = (key) => (previous ? Math.max(0, (stats[key] - previous[key]) / ((now - previous.t) / 1000)) : 0);
-  const rates = { received: rate('received'), unique: rate('unique_processed'), duplicates: rate('duplicate_dropped') };
-  for (const [key, value] of Object.entries(rates)) $(`rate-${key}`).textContent = compact(value);
-  throughput.push(now, rates);
+  // Rates from successive samples (none from the first, or the first after a gap: it would
+  // average over time not measured); a counter that went down (a fresh database) counts as 0.
   backlog.push(now, { pending: stats.pending });
+  if (previous) {
+    const rate = (key) => Math.max(0, (stats[key] - previous[key]) / ((now - previous.t) / 1000));
+    const rates = { received: rate('received'), unique: rate('unique_processed'), duplicates: rate('duplicate_dropped') };
+    for (const [key, value] of Object.entries(rates)) $(`rate-${key}`).textContent = compact(value);
+    throughput.push(now, rates);
+    describeCharts(rates, stats.pending);
+  }
   previous = { ...stats, t: now };
 }
 
@@ -169,6 +206,7 @@ function showTopics(topics) {
       const tailButton = document.createElement('button');
       tailButton.type = 'button';
       tailButton.textContent = 'tail';
+      tailButton.setAttribute('aria-label', `Tail ${t.topic}`);
       tailButton.addEventListener('click', () => chooseTopic(t.topic));
       cell('action').append(tailButton);
       return row;
@@ -245,7 +283,7 @@ function startTail(topic) {
         page.events.forEach(seen);
         if (page.events.length === 1000) continue;
       } catch (error) {
-        if (error instanceof AuthRequired) return askForToken(true);
+        if (error instanceof AuthRequired) return askForToken(error);
       }
       await new Promise((resolve) => setTimeout(resolve, TAIL_POLL_MS));
     }
@@ -260,7 +298,7 @@ function startTail(topic) {
     onEvent: seen,
   }).catch((error) => {
     if (stopped) return;
-    if (error instanceof AuthRequired) return askForToken(true);
+    if (error instanceof AuthRequired) return askForToken(error);
     // No /subscribe here: poll from where we are.
     void poll();
   });
@@ -270,23 +308,56 @@ function startTail(topic) {
   };
 }
 
-// ── polling loop and token ───────────────────────────────────────────────────────────────────
+// ── polling loop, staleness and token ────────────────────────────────────────────────────────
 // Each start() begins a generation; loops of an earlier one (before a token prompt) end.
 let generation = 0;
 let running = false;
+/** When /stats last answered (ms); null: not yet. The page says how old what it shows is. */
+let updatedAt = null;
+/** The failure of each loop that is failing now, by name: the banner quotes them. */
+const failures = new Map();
+const STALE_AFTER_MS = 2.5 * STATS_EVERY_MS;
 
-async function loop(every, work) {
+function showFailures() {
+  const banner = $('banner');
+  banner.textContent = [...failures.values()].join(' · ');
+  banner.hidden = failures.size === 0;
+}
+
+/** Dims what is shown once it is older than a couple of polls, and says how old. */
+function showStaleness() {
+  const age = updatedAt === null ? null : Date.now() - updatedAt;
+  const stale = failures.size > 0 && (age === null || age > STALE_AFTER_MS);
+  document.body.classList.toggle('stale', stale);
+  $('staleness').textContent = !stale ? '' : age === null ? 'no data yet' : `last updated ${Math.round(age / 1000)} s ago`;
+}
+setInterval(showStaleness, 1000);
+
+async function loop(name, every, work, onFailure = () => {}) {
   const mine = generation;
   while (running && mine === generation) {
     try {
       await work();
-      setStatus('live', 'live');
+      failures.delete(name);
+      if (failures.size === 0) setStatus('live', 'live');
     } catch (error) {
-      if (error instanceof AuthRequired) return askForToken(token !== null);
-      setStatus('error', error instanceof TypeError ? 'aggregator unreachable' : error.message);
+      if (error instanceof AuthRequired) return askForToken(error);
+      const message = error instanceof TypeError ? 'aggregator unreachable' : error.message;
+      failures.set(name, message);
+      setStatus('error', message);
+      onFailure(error);
     }
+    showFailures();
+    showStaleness();
     await new Promise((resolve) => setTimeout(resolve, every));
   }
+}
+
+/** Topic counts that could not be read: say so, never "No events yet." (not measured). */
+function overviewFailed() {
+  if ($('topics').tBodies[0].rows.length > 0) return; // the last counts stay, dimmed
+  $('topics-empty').textContent = 'Topic counts unavailable: the aggregator did not answer.';
+  $('topics-empty').hidden = false;
 }
 
 function start() {
@@ -294,19 +365,38 @@ function start() {
   running = true;
   generation++;
   $('forget').hidden = token === null;
-  void loop(STATS_EVERY_MS, async () => showStats(await api('/stats')));
-  void loop(OVERVIEW_EVERY_MS, async () => showOverview(await api('/dashboard/overview')));
+  $('signin').hidden = true;
+  const stats = async () => {
+    showStats(await api('/stats'));
+    updatedAt = Date.now();
+  };
+  void loop('stats', STATS_EVERY_MS, stats, markGap);
+  void loop('overview', OVERVIEW_EVERY_MS, async () => showOverview(await api('/dashboard/overview')), overviewFailed);
 }
 
-function askForToken(refused) {
+/** Opens the sign-in dialog; `refusal` (an AuthRequired) says why the last token was not enough. */
+function askForToken(refusal) {
   running = false;
   stopTail();
   setStatus('error', 'token required');
-  $('login-error').hidden = !refused;
+  const error = $('login-error');
+  error.hidden = token === null;
+  if (token !== null && refusal) {
+    error.textContent =
+      refusal.status === 403
+        ? `This token lacks the read scope the dashboard needs${refusal.message ? ` (server: ${refusal.message})` : ''}.`
+        : `That token was refused${refusal.message ? ` (server: ${refusal.message})` : ''}.`;
+  }
   const dialog = $('login');
   if (!dialog.open) dialog.showModal();
   $('token').focus();
 }
+
+// Escape (or any close without a token): the page keeps a way back to the dialog.
+$('login').addEventListener('close', () => {
+  if (!running) $('signin').hidden = false;
+});
+$('signin').addEventListener('click', () => askForToken(null));
 
 $('login-form').addEventListener('submit', () => {
   token = $('token').value.trim();

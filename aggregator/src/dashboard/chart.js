@@ -28,7 +28,9 @@ export function compact(value) {
   if (value >= 1e9) return `${(value / 1e9).toFixed(value >= 1e10 ? 0 : 1)}G`;
   if (value >= 1e6) return `${(value / 1e6).toFixed(value >= 1e7 ? 0 : 1)}M`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(value >= 1e4 ? 0 : 1)}k`;
-  return String(value >= 100 ? Math.round(value) : Math.round(value * 10) / 10);
+  // Two decimals below 10: axis steps of 0.25 print as 0.25 and 0.75, not 0.3 and 0.8.
+  if (value >= 100) return String(Math.round(value));
+  return String(value >= 10 ? Math.round(value * 10) / 10 : Math.round(value * 100) / 100);
 }
 
 export class TimeChart {
@@ -46,12 +48,23 @@ export class TimeChart {
     new ResizeObserver(() => this.draw()).observe(canvas);
   }
 
-  /** Adds a sample at time `t` (ms) and drops samples older than the window. */
+  /** Marks time `t` as not measured (a failed poll): the lines break there instead of bridging it. */
+  gap(t) {
+    const last = this.points[this.points.length - 1];
+    if (last?.values === null) {
+      last.t = t; // the gap grows with the outage; the time axis moves on
+      this.draw();
+    } else this.push(t, null);
+  }
+
+  /** Adds a sample at time `t` (ms) (null: a gap) and drops samples older than the window. */
   push(t, values) {
     this.points.push({ t, values });
     while (this.points.length > 2 && this.points[0].t < t - this.windowMs) this.points.shift();
-    const peak = Math.max(0, ...this.points.flatMap((p) => this.series.map((s) => p.values[s.key] ?? 0)));
-    this.canvas.dataset.samples = String(this.points.length);
+    const measured = this.points.filter((p) => p.values !== null);
+    const peak = Math.max(0, ...measured.flatMap((p) => this.series.map((s) => p.values[s.key] ?? 0)));
+    this.canvas.dataset.samples = String(measured.length);
+    this.canvas.dataset.gaps = String(this.points.length - measured.length);
     this.canvas.dataset.peak = String(peak);
     this.draw();
   }
@@ -76,13 +89,14 @@ export class TimeChart {
     const pad = { left: 48, right: 12, top: 10, bottom: 22 };
     const plotW = width - pad.left - pad.right;
     const plotH = height - pad.top - pad.bottom;
+    // The axis ends at the last sample or gap: during an outage the chart does not claim "now".
     const now = this.points.length ? this.points[this.points.length - 1].t : Date.now();
     const first = this.points.length ? this.points[0].t : now;
     const span = Math.min(this.windowMs, Math.max(MIN_WINDOW_MS, now - first));
     const start = now - span;
 
     let max = 0;
-    for (const p of this.points) for (const s of this.series) max = Math.max(max, p.values[s.key] ?? 0);
+    for (const p of this.points) for (const s of this.series) max = Math.max(max, p.values?.[s.key] ?? 0);
     const step = niceStep(max || 1, 4);
     const top = Math.max(step, Math.ceil((max || 1) / step) * step);
     const x = (t) => pad.left + ((t - start) / span) * plotW;
@@ -93,7 +107,9 @@ export class TimeChart {
     ctx.fillStyle = text;
     ctx.textAlign = 'right';
     ctx.textBaseline = 'middle';
+    const ticks = [];
     for (let v = 0; v <= top + step / 2; v += step) {
+      ticks.push(compact(v));
       ctx.strokeStyle = grid;
       ctx.beginPath();
       ctx.moveTo(pad.left, Math.round(y(v)) + 0.5);
@@ -101,6 +117,7 @@ export class TimeChart {
       ctx.stroke();
       ctx.fillText(compact(v), pad.left - 6, y(v));
     }
+    canvas.dataset.ticks = ticks.join(' ');
     ctx.textAlign = 'center';
     ctx.textBaseline = 'top';
     const tick = TIME_STEPS_S.find((s) => span / 1000 / s <= 6) ?? TIME_STEPS_S[TIME_STEPS_S.length - 1];
@@ -109,26 +126,35 @@ export class TimeChart {
     }
 
     for (const s of this.series) {
-      const visible = this.points.filter((p) => p.t >= start && Number.isFinite(p.values[s.key]));
-      if (visible.length === 0) continue;
-      ctx.beginPath();
-      visible.forEach((p, i) => {
-        if (i === 0) ctx.moveTo(x(p.t), y(p.values[s.key]));
-        else ctx.lineTo(x(p.t), y(p.values[s.key]));
-      });
-      ctx.strokeStyle = s.color;
-      ctx.lineWidth = 2;
-      ctx.lineJoin = 'round';
-      ctx.stroke();
-      if (s.fill && visible.length > 1) {
-        ctx.lineTo(x(visible[visible.length - 1].t), y(0));
-        ctx.lineTo(x(visible[0].t), y(0));
-        ctx.closePath();
-        ctx.globalAlpha = 0.12;
-        ctx.fillStyle = s.color;
-        ctx.fill();
-        ctx.globalAlpha = 1;
+      // Runs of measured samples; a gap (null) ends one, so no line crosses time not measured.
+      const runs = [[]];
+      for (const p of this.points) {
+        if (p.t < start) continue;
+        if (p.values === null) runs.push([]);
+        else if (Number.isFinite(p.values[s.key])) runs[runs.length - 1].push(p);
       }
+      for (const run of runs) if (run.length > 0) this.drawRun(ctx, run, s, x, y);
+    }
+  }
+
+  drawRun(ctx, run, s, x, y) {
+    ctx.beginPath();
+    run.forEach((p, i) => {
+      if (i === 0) ctx.moveTo(x(p.t), y(p.values[s.key]));
+      else ctx.lineTo(x(p.t), y(p.values[s.key]));
+    });
+    ctx.strokeStyle = s.color;
+    ctx.lineWidth = 2;
+    ctx.lineJoin = 'round';
+    ctx.stroke();
+    if (s.fill && run.length > 1) {
+      ctx.lineTo(x(run[run.length - 1].t), y(0));
+      ctx.lineTo(x(run[0].t), y(0));
+      ctx.closePath();
+      ctx.globalAlpha = 0.12;
+      ctx.fillStyle = s.color;
+      ctx.fill();
+      ctx.globalAlpha = 1;
     }
   }
 }

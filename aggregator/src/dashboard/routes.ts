@@ -15,6 +15,9 @@ const ASSETS = {
   '/dashboard/app.js': ['app.js', 'text/javascript; charset=utf-8'],
   '/dashboard/chart.js': ['chart.js', 'text/javascript; charset=utf-8'],
   '/dashboard/style.css': ['style.css', 'text/css; charset=utf-8'],
+  // The API reference, drawn from /openapi/json by a script of ours (no CDN renderer).
+  '/openapi': ['api-reference.html', 'text/html; charset=utf-8'],
+  '/openapi/reference.js': ['api-reference.js', 'text/javascript; charset=utf-8'],
 } as const;
 
 /** Paths of the static files; ops/access.ts lists each as public. */

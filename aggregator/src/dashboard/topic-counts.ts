@@ -33,7 +33,7 @@ export interface TopicCounts {
 }
 
 export class TopicCounter {
-  private readonly known = new Map<string, { last: number; events: number; expired: number }>();
+  private readonly known = new Map<string, { last: number; events: number; expired: number; created: string }>();
   private inflight: Promise<TopicCounts> | null = null;
   private cached: { at: number; counts: TopicCounts } | null = null;
 
@@ -59,15 +59,17 @@ export class TopicCounter {
   private async refresh(): Promise<TopicCounts> {
     const names = [...this.known.keys()];
     const afters = names.map((name) => this.known.get(name)!.last);
+    const createds = names.map((name) => this.known.get(name)!.created);
     const bound = await this.horizon.current();
-    const rows = await this.sql<{ topic: string; added: string; last: string | null; expired: string; more: boolean }[]>`
+    const rows = await this.sql<{ topic: string; added: string; last: string | null; expired: string; created: string; more: boolean }[]>`
       WITH ${horizonCte(this.sql, bound)},
       listed AS (
-        SELECT name, expired FROM topics ORDER BY name LIMIT ${MAX_TOPICS + 1}
+        SELECT name, expired, created_at FROM topics ORDER BY name LIMIT ${MAX_TOPICS + 1}
       )
-      SELECT l.name AS topic, c.added, c.last, l.expired, (SELECT count(*) FROM listed) > ${MAX_TOPICS} AS more
-      FROM (SELECT name, expired FROM listed ORDER BY name LIMIT ${MAX_TOPICS}) AS l
-      LEFT JOIN unnest(${names}::text[], ${afters}::int8[]) AS k(name, after) ON k.name = l.name
+      SELECT l.name AS topic, c.added, c.last, l.expired, l.created_at::text AS created, (SELECT count(*) FROM listed) > ${MAX_TOPICS} AS more
+      FROM (SELECT name, expired, created_at FROM listed ORDER BY name LIMIT ${MAX_TOPICS}) AS l
+      LEFT JOIN unnest(${names}::text[], ${afters}::int8[], ${createds}::text[]) AS k(name, after, created)
+        ON k.name = l.name AND k.created = l.created_at::text
       CROSS JOIN LATERAL (
         SELECT count(*) AS added, max(e.seq) AS last
         FROM events AS e
@@ -76,8 +78,10 @@ export class TopicCounter {
     `;
     const topics: TopicCount[] = [];
     for (const row of rows) {
-      // A topic seen for the first time is counted whole: what expired before is not in it.
-      const entry = this.known.get(row.topic) ?? { last: 0, events: 0, expired: Number(row.expired) };
+      // A topic seen for the first time is counted whole: what expired before is not in it. One
+      // deleted (DELETE /topics) and begun again has a new row: counted whole again.
+      const seen = this.known.get(row.topic);
+      const entry = seen?.created === row.created ? seen : { last: 0, events: 0, expired: Number(row.expired), created: row.created };
       entry.events += Number(row.added) - (Number(row.expired) - entry.expired);
       entry.expired = Number(row.expired);
       if (row.last !== null) entry.last = Number(row.last);

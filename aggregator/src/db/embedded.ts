@@ -18,7 +18,11 @@ export interface EmbeddedPostgres {
   readonly port: number;
   /** The cluster's folder: `<dataDir>/pg`, or where embedded-root.ts put it when root cannot share that. */
   readonly databaseDir: string;
+  /** The postmaster's process id. */
+  readonly pid: number;
   stop(): Promise<void>;
+  /** Called once if the server exits without stop() having been asked (killed, crashed, stopped by hand). */
+  onUnexpectedExit(listener: (how: string) => void): void;
 }
 
 export interface EmbeddedOptions {
@@ -153,7 +157,9 @@ async function startOrThrow(options: EmbeddedOptions): Promise<EmbeddedPostgres>
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
     databaseDir,
+    pid: postmaster.pid,
     stop: () => postmaster.stop(),
+    onUnexpectedExit: (listener) => postmaster.onUnexpectedExit(listener),
   };
 }
 
@@ -231,7 +237,10 @@ async function startPostmaster(binary: string, databaseDir: string, port: number
     env: { ...process.env, LC_MESSAGES: 'C' },
     ...(account ?? {}),
   });
-  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  let stopping = false;
+  const exited = new Promise<string>((resolveExit) =>
+    child.once('exit', (code, signal) => resolveExit(signal ? `killed by ${signal}` : `exit code ${code}`)),
+  );
   await new Promise<void>((resolveReady, reject) => {
     let output = '';
     child.once('error', reject);
@@ -244,10 +253,17 @@ async function startPostmaster(binary: string, databaseDir: string, port: number
     void exited.then(() => reject(new Error(`the server exited during start: ${lastWords(output)}`)));
   });
   return {
+    pid: child.pid!,
     /** Fast shutdown (SIGINT): sessions are ended, committed work is already on disk. */
     async stop(): Promise<void> {
+      stopping = true;
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       await exited;
+    },
+    onUnexpectedExit(listener: (how: string) => void): void {
+      void exited.then((how) => {
+        if (!stopping) listener(how);
+      });
     },
   };
 }

@@ -202,4 +202,7 @@ export const counters = pgTable('counters', {
   received: bigint('received', { mode: 'number' }).notNull().default(0),
   uniqueProcessed: bigint('unique_processed', { mode: 'number' }).notNull().default(0),
   duplicateDropped: bigint('duplicate_dropped', { mode: 'number' }).notNull().default(0),
+  /** Shard 0 only: what DELETE /topics removed, and what retention had removed from those topics (0011). */
+  expired: bigint('expired', { mode: 'number' }).notNull().default(0),
+  deleted: bigint('deleted', { mode: 'number' }).notNull().default(0),
 });

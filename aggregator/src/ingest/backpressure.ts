@@ -8,6 +8,7 @@
  */
 import type { Sql } from '../db/client';
 import { TooManyRequests } from '../errors';
+import type { DatabaseOutage } from '../ops/outage';
 
 const SAMPLE_MS = 250;
 
@@ -33,6 +34,7 @@ export class Backpressure {
   constructor(
     private readonly sql: Sql,
     private readonly maxPending: number,
+    private readonly outage?: Pick<DatabaseOutage, 'failed' | 'succeeded'>,
   ) {}
 
   /** Takes a first sample so the bound holds from the first request after a restart. */
@@ -60,8 +62,9 @@ export class Backpressure {
         (pending) => {
           this.pending = pending;
           this.sampledAt = performance.now();
+          this.outage?.succeeded();
         },
-        () => {}, // an outage shows up on /publish itself as 503
+        (error) => void this.outage?.failed(error), // and on /publish itself as 503
       )
       .finally(() => {
         this.sampling = null;

@@ -38,6 +38,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   // logger): a guarded spec let every stranger's request add raw lines to the log.
   'GET /openapi': 'public',
   'GET /openapi/json': 'public',
+  'GET /openapi/reference.js': 'public',
 
   'POST /publish': 'publish',
   // Shipper protocols (ingest/otlp, ingest/loki, ingest/elastic): the same as /publish.
@@ -66,6 +67,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
 
   // Changes how long every copy of a topic's events is kept: an operator's decision.
   'PUT /topics/:topic': 'admin',
+  // Removes stored events for good.
+  'DELETE /topics/:topic': 'admin',
 };
 
 /** Access a matched route needs; routes not in the table need `admin`. */

@@ -15,6 +15,7 @@ import { Elysia } from 'elysia';
 import type { Logger } from '../log';
 import { grantOf } from './auth';
 import type { Metrics } from './metrics/metrics';
+import type { DatabaseOutage } from './outage';
 
 const SANE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -53,9 +54,11 @@ function levelFor(status: number): 'debug' | 'info' | 'warn' | null {
 export interface RequestLogDeps {
   log: Logger;
   metrics?: Pick<Metrics, 'observeRequest'>;
+  /** While the database is known to be down (ops/outage.ts logged it once), its 503s log at debug. */
+  outage?: Pick<DatabaseOutage, 'down'>;
 }
 
-export function requestLog({ log, metrics }: RequestLogDeps) {
+export function requestLog({ log, metrics, outage }: RequestLogDeps) {
   return new Elysia({ name: 'request-log' })
     .onRequest(({ request, set }) => {
       const incoming = request.headers.get('x-request-id');
@@ -71,7 +74,7 @@ export function requestLog({ log, metrics }: RequestLogDeps) {
       const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200;
       const seconds = (performance.now() - info.started) / 1000;
       metrics?.observeRequest(request.method, route, status, seconds);
-      const level = levelFor(status);
+      const level = status === 503 && outage?.down ? 'debug' : levelFor(status);
       if (level !== null && log.isLevelEnabled(level)) {
         const line: Record<string, unknown> = {
           reqId: info.id,

@@ -48,10 +48,20 @@ export function installSignalHandlers(log: Logger, drain: () => Promise<boolean>
  * unhandled rejection still ends the process, as Bun's default would.
  */
 export function guardDriverCrash(log: Logger): void {
+  // Absorbed errors come in bursts when the database goes (one per connection in use): the first
+  // of a minute is a warning with its message, the rest debug lines (the outage itself is logged
+  // once by ops/outage.ts).
+  let loudAt = Number.NEGATIVE_INFINITY;
+  const absorbedLevel = (): 'warn' | 'debug' => {
+    if (performance.now() - loudAt < 60_000) return 'debug';
+    loudAt = performance.now();
+    return 'warn';
+  };
   process.on('uncaughtException', (error) => {
     const stack = error instanceof Error ? (error.stack ?? '') : '';
     if (error instanceof TypeError && /postgres[\\/](src|cjs[\\/]src)[\\/]connection\.js/.test(stack)) {
-      log.error({ err: error }, 'absorbed postgres.js socket error after a lost connection');
+      const level = absorbedLevel();
+      log[level](level === 'debug' ? { err: error } : { error: error.message }, 'absorbed postgres.js socket error after a lost connection');
       return;
     }
     // Bun throws some non-Error values (a failed import's ResolveMessage) that pino logs as {}.
@@ -61,8 +71,12 @@ export function guardDriverCrash(log: Logger): void {
   process.on('unhandledRejection', (reason) => {
     if (isConnectionLoss(reason)) {
       const query = (reason as { query?: unknown }).query;
-      log.warn(
-        { err: reason, query: typeof query === 'string' ? query.slice(0, 200) : undefined },
+      const level = absorbedLevel();
+      log[level](
+        {
+          ...(level === 'debug' ? { err: reason } : { error: (reason as Error).message }),
+          query: typeof query === 'string' ? query.slice(0, 200) : undefined,
+        },
         'absorbed unhandled postgres.js rejection after a lost connection',
       );
       return;

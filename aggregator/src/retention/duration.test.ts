@@ -19,7 +19,7 @@ describe('durations', () => {
 
   test('formatting picks the largest exact unit and round-trips', () => {
     expect(formatDuration(259_200_000)).toBe('3d');
-    expect(formatDuration(1_209_600_000)).toBe('2w');
+    expect(formatDuration(1_209_600_000)).toBe('14d');
     expect(formatDuration(90_000)).toBe('90s');
     expect(formatDuration(1_500)).toBe('1500ms');
     for (const ms of [1, 999, 1_000, 61_000, 3_600_000, 86_400_000 * 10]) expect(parseDuration(formatDuration(ms))).toBe(ms);

@@ -12,9 +12,12 @@ export function parseDuration(text: string): number | null {
   return Number.isSafeInteger(ms) ? ms : null;
 }
 
-/** The largest unit that divides `ms` exactly: 259200000 -> "3d", 1500 -> "1500ms". */
+/**
+ * The largest unit up to days that divides `ms` exactly: 259200000 -> "3d", 1500 -> "1500ms".
+ * Never weeks: the defaults are written `7d` (config, docs), so a week prints as `7d`, not `1w`.
+ */
 export function formatDuration(ms: number): string {
-  for (const unit of ['w', 'd', 'h', 'm', 's'] as const) {
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
     if (ms > 0 && ms % UNITS[unit]! === 0) return `${ms / UNITS[unit]!}${unit}`;
   }
   return `${ms}ms`;

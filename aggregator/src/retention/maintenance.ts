@@ -9,6 +9,7 @@
  */
 import postgres from 'postgres';
 import type { Logger } from '../log';
+import type { DatabaseOutage } from '../ops/outage';
 import { closedFor, countPartition, dropEventPartition } from './expire';
 import { dropKeyGeneration, listKeyGenerations, planGenerations, startKeyGeneration } from './generations';
 import { type EventPartition, ensureEventPartitions, listEventPartitions } from './partitions';
@@ -63,6 +64,7 @@ export class RetentionMaintainer {
     databaseUrl: string,
     private readonly log: Logger,
     private readonly options: RetentionOptions,
+    private readonly outage?: Pick<DatabaseOutage, 'failed'>,
   ) {
     this.sql = postgres(databaseUrl, {
       max: 1,
@@ -82,7 +84,9 @@ export class RetentionMaintainer {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.running = this.tick(false)
-        .catch((error) => this.log.warn({ err: error }, 'retention maintenance failed; retrying next tick'))
+        .catch((error) => {
+          if (!this.outage?.failed(error)) this.log.warn({ err: error }, 'retention maintenance failed; retrying next tick');
+        })
         .finally(() => {
           this.running = null;
           this.schedule();

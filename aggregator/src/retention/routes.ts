@@ -1,18 +1,18 @@
 /**
- * GET /topics (scope: read) and PUT /topics/:topic (scope: admin): per-topic storage and the
- * retention override.
+ * GET /topics (scope: read), PUT /topics/:topic and DELETE /topics/:topic (scope: admin):
+ * per-topic storage, the retention override, and removing a topic.
  */
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
 import type { Config } from '../config';
 import type { Sql } from '../db/client';
-import { type Detail, PayloadTooLarge, ValidationError } from '../errors';
+import { type Detail, NotFound, PayloadTooLarge, ValidationError } from '../errors';
 import { readBodyText } from '../ingest/body';
 import { ErrorBody, Topic } from '../api/contract';
 import { jsonContent } from '../openapi';
 import { formatDuration, parseDuration } from './duration';
-import { readTopicStorage, setTopicRetention, type TopicStorage } from './topics';
+import { deleteTopic, readTopicStorage, setTopicRetention, type TopicStorage } from './topics';
 
 const MAX_BODY = 4096;
 
@@ -42,6 +42,12 @@ export const RetentionBody = t.Object(
   },
   { additionalProperties: false },
 );
+
+export const TopicDeleted = t.Object({
+  topic: t.String(),
+  deleted: t.Integer({ description: 'Stored events removed.' }),
+  dedup_keys: t.String({ description: "What happens to the topic's (topic, event_id) keys: kept for DEDUP_WINDOW." }),
+});
 
 const checkBody = TypeCompiler.Compile(RetentionBody);
 const checkTopic = TypeCompiler.Compile(Topic);
@@ -103,6 +109,16 @@ async function parseRetention(request: Request, config: Config): Promise<number 
   return ms! / 1000;
 }
 
+/** The topic of a /topics/:topic route, or a ValidationError. Elysia has decoded it; a malformed escape leaves it null. */
+function topicParam(topic: unknown): string {
+  if (typeof topic !== 'string' || !checkTopic.Check(topic)) {
+    throw new ValidationError('invalid topic', [
+      { index: null, field: 'topic', message: 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128' },
+    ]);
+  }
+  return topic;
+}
+
 export function topicsRoutes({ sql, config, maintain }: TopicsDeps) {
   return new Elysia({ name: 'topics' })
     .get(
@@ -122,13 +138,7 @@ export function topicsRoutes({ sql, config, maintain }: TopicsDeps) {
     .put(
       '/topics/:topic',
       async ({ params, request }) => {
-        // Elysia has decoded the segment already; a malformed escape leaves it null.
-        const topic: unknown = params.topic;
-        if (typeof topic !== 'string' || !checkTopic.Check(topic)) {
-          throw new ValidationError('invalid topic', [
-            { index: null, field: 'topic', message: 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128' },
-          ]);
-        }
+        const topic = topicParam(params.topic);
         const retentionSeconds = await parseRetention(request, config);
         await setTopicRetention(sql, topic, retentionSeconds);
         await maintain();
@@ -144,6 +154,33 @@ export function topicsRoutes({ sql, config, maintain }: TopicsDeps) {
           responses: {
             200: { description: 'The topic with its new retention', content: jsonContent(TopicInfo) },
             400: { description: 'Invalid topic or retention', content: jsonContent(ErrorBody) },
+          },
+        },
+      },
+    )
+    .delete(
+      '/topics/:topic',
+      async ({ params }) => {
+        const topic = topicParam(params.topic);
+        const result = await deleteTopic(sql, topic);
+        if (result === null) throw new NotFound(`no topic ${topic}`);
+        const window = formatDuration(config.dedupWindowMs);
+        return {
+          topic,
+          deleted: result.deleted,
+          dedup_keys: `kept until the dedup window (DEDUP_WINDOW=${window}) passes: an event_id of this topic published again within ${window} is still dropped as a duplicate`,
+        };
+      },
+      {
+        parse: 'none',
+        detail: {
+          summary: 'Delete a topic and its stored events',
+          description:
+            "Removes the topic's stored events and its retention override at once; /stats counts them in `deleted`. The (topic, event_id) dedup keys are kept until DEDUP_WINDOW passes, so a retry of an event acknowledged before the delete cannot bring it back; new event ids are stored as usual. Events still pending (accepted, not yet applied) are stored after the delete and start the topic again; open subscriptions stay open and see them.",
+          responses: {
+            200: { description: 'The topic is gone', content: jsonContent(TopicDeleted) },
+            400: { description: 'Invalid topic', content: jsonContent(ErrorBody) },
+            404: { description: 'No such topic', content: jsonContent(ErrorBody) },
           },
         },
       },

@@ -66,3 +66,28 @@ export async function setTopicRetention(sql: Sql, topic: string, retentionSecond
     ON CONFLICT (name) DO UPDATE SET retention_seconds = excluded.retention_seconds
   `;
 }
+
+/**
+ * Removes a topic: its stored events and its `topics` row (retention override, expiry counts),
+ * in one transaction. What the topic counted moves to counters shard 0 (`deleted`, `expired`) so
+ * /stats stays exact. Dedup keys stay: they leave with their generation after DEDUP_WINDOW like
+ * every key, so a copy of a deleted event published again within the window is still a
+ * duplicate (a late retry must not bring back what was deleted). Events still pending in the
+ * inbox are applied afterwards and start the topic again. Null when the topic does not exist.
+ */
+export async function deleteTopic(sql: Sql, topic: string): Promise<{ deleted: number } | null> {
+  const [row] = await sql<{ existed: boolean; deleted: string }[]>`
+    WITH gone AS (
+      DELETE FROM topics WHERE name = ${topic} RETURNING expired
+    ), removed AS (
+      DELETE FROM events WHERE topic = ${topic} RETURNING 1
+    ), counted AS (
+      SELECT (SELECT count(*) FROM removed) AS deleted, (SELECT coalesce(sum(expired), 0) FROM gone) AS expired
+    )
+    UPDATE counters AS c SET deleted = c.deleted + n.deleted, expired = c.expired + n.expired
+    FROM counted AS n
+    WHERE c.shard = 0
+    RETURNING EXISTS (SELECT 1 FROM gone) OR n.deleted > 0 AS existed, n.deleted
+  `;
+  return row?.existed ? { deleted: Number(row.deleted) } : null;
+}

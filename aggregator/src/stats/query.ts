@@ -5,7 +5,8 @@
  * received == unique_processed + duplicate_dropped + pending.
  *
  * `expired` moves in the transaction that drops the events (retention/expire.ts), so the events
- * stored in that snapshot number unique_processed - expired.
+ * stored in that snapshot number unique_processed - expired - deleted (`deleted` and a deleted
+ * topic's `expired` move to counters in the transaction of DELETE /topics).
  * Parked events (inbox_parked: acknowledged, failed to apply even alone) are part of pending.
  */
 import type { Stats } from '../api/contract';
@@ -16,7 +17,16 @@ export type Totals = Omit<Stats, 'uptime'>;
 
 export async function readTotals(sql: Sql): Promise<Totals> {
   const [row] = await sql<
-    { received: string; unique_processed: string; duplicate_dropped: string; pending: string; parked: string; expired: string; topics: string[] }[]
+    {
+      received: string;
+      unique_processed: string;
+      duplicate_dropped: string;
+      pending: string;
+      parked: string;
+      expired: string;
+      deleted: string;
+      topics: string[];
+    }[]
   >`
     SELECT
       sum(received) AS received,
@@ -24,7 +34,8 @@ export async function readTotals(sql: Sql): Promise<Totals> {
       sum(duplicate_dropped) AS duplicate_dropped,
       (SELECT coalesce(sum(n), 0) FROM inbox) + (SELECT count(*) FROM inbox_parked) AS pending,
       (SELECT count(*) FROM inbox_parked) AS parked,
-      (SELECT coalesce(sum(expired), 0) FROM topics) AS expired,
+      (SELECT coalesce(sum(expired), 0) FROM topics) + sum(expired) AS expired,
+      sum(deleted) AS deleted,
       (SELECT coalesce(array_agg(name ORDER BY name), '{}') FROM topics) AS topics
     FROM counters
   `;
@@ -35,6 +46,7 @@ export async function readTotals(sql: Sql): Promise<Totals> {
     pending: Number(row!.pending),
     parked: Number(row!.parked),
     expired: Number(row!.expired),
+    deleted: Number(row!.deleted),
     topics: row!.topics,
   };
 }

@@ -6,6 +6,7 @@
 import type { Sql } from '../db/client';
 import { isUnavailable } from '../errors';
 import type { Logger } from '../log';
+import type { DatabaseOutage } from '../ops/outage';
 import { type Applied, applyBatch } from './apply';
 import { Backoff } from './backoff';
 import { leasePartition } from './lease';
@@ -30,6 +31,8 @@ export interface WorkerPoolOptions {
   onApplied?: (applied: AppliedBatch) => void;
   /** In-memory metric hooks (ops/metrics/metrics.ts). */
   metrics?: WorkerMetrics;
+  /** Logs a database outage once (ops/outage.ts) instead of once per retry. */
+  outage?: Pick<DatabaseOutage, 'failed' | 'succeeded'>;
 }
 
 export interface WorkerMetrics {
@@ -125,6 +128,7 @@ export class WorkerPool {
         const started = performance.now();
         const applied = await this.applyOnce();
         backoff.reset();
+        this.options.outage?.succeeded();
         if (applied === null) {
           pauseMs = IDLE_POLL_MS;
           this.options.metrics?.observeEmptyLease();
@@ -141,7 +145,8 @@ export class WorkerPool {
         if (outcome === 'none') {
           pauseMs = backoff.next();
           const level = isUnavailable(error) ? 'warn' : 'error';
-          this.log[level]({ err: error, worker: id, retryInMs: pauseMs }, 'worker batch failed; backing off');
+          if (!this.options.outage?.failed(error))
+            this.log[level]({ err: error, worker: id, retryInMs: pauseMs }, 'worker batch failed; backing off');
         }
       } finally {
         this.busy--;

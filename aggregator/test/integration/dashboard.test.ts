@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { type BrowserContext, type Page, chromium } from 'playwright-core';
 import { type BrowserSearch, findBrowser } from '../support/browser';
 import { makeEvent } from '../support/harness';
+import { startDedicatedPostgres } from '../../local/dedicated-postgres';
 import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../../local/process';
 
@@ -30,6 +31,7 @@ const CHROMIUM_ARGS = [
   '--no-first-run',
 ];
 const TOKEN = 'dashboard-token-0123456789';
+const PUBLISH_ONLY = 'dashboard-publish-only-0123456789';
 const ROOT = resolve(import.meta.dir, '../../..');
 const DENO = join(ROOT, 'node_modules/.bin/deno');
 
@@ -217,7 +219,13 @@ async function exerciseDashboard(page: Page): Promise<void> {
 beforeAll(async () => {
   if (skip) return;
   db = await createTestDatabase('dashboard');
-  agg = await spawnAggregator({ DATABASE_URL: db.url, AUTH_TOKEN: TOKEN, LOG_LEVEL: 'debug', WORKERS: '2' });
+  agg = await spawnAggregator({
+    DATABASE_URL: db.url,
+    AUTH_TOKEN: TOKEN,
+    AUTH_TOKENS: `publisher:publish:${PUBLISH_ONLY}`,
+    LOG_LEVEL: 'debug',
+    WORKERS: '2',
+  });
   profile = mkdtempSync(join(tmpdir(), 'logbus-chromium-'));
   // A persistent context on a fresh folder: Playwright refuses --user-data-dir in args.
   [context] = await Promise.all([
@@ -259,6 +267,149 @@ describe.skipIf(skip)('dashboard in Chromium', () => {
     }
     expect(pageErrors).toEqual([]);
   }, 90_000);
+
+  test('at 390 px with tail rows nothing overflows; charts, status, buttons and the sign-in dialog have accessible names', async () => {
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      // The sign-in dialog: named, its field labelled; Escape leaves a way back.
+      await page.goto(agg.url);
+      await page.getByRole('dialog', { name: 'Token required' }).waitFor({ state: 'visible' });
+      expect(await page.getByLabel('Token', { exact: true }).getAttribute('id')).toBe('token');
+      expect(await page.locator('#login-help').innerText()).not.toContain('has AUTH_TOKEN set');
+      await page.keyboard.press('Escape');
+      await page.locator('#login').waitFor({ state: 'hidden' });
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.locator('#login').waitFor({ state: 'visible' });
+      // A valid token without the read scope is told so, with the server's words.
+      await page.fill('#token', PUBLISH_ONLY);
+      await page.click('#login button[type=submit]');
+      await page.locator('#login-error').waitFor({ state: 'visible' });
+      const refusal = await text(page, '#login-error');
+      expect(refusal).toContain('lacks the read scope');
+      expect(refusal).toMatch(/\(server: token "publisher" lacks the read scope needed for GET \//);
+      await page.fill('#token', TOKEN);
+      await page.click('#login button[type=submit]');
+      await page.locator('#login').waitFor({ state: 'hidden' });
+
+      // A topic with long ids and a wide payload, tailed.
+      const long = (i: number) =>
+        makeEvent({
+          topic: 'phone-topic',
+          event_id: `a-rather-long-event-identifier-${i}-${'x'.repeat(40)}`,
+          source: 'a-source-name-that-is-long-too',
+          payload: { message: 'w'.repeat(300), i },
+        });
+      expect((await api('/publish', { method: 'POST', body: JSON.stringify([long(0), makeEvent({ topic: 'phone-other' })]) })).status).toBe(202);
+      await page.getByRole('button', { name: 'Tail phone-topic' }).waitFor({ timeout: 20_000 });
+      await page.getByRole('button', { name: 'Tail phone-topic' }).click();
+      await waitFor('the tail to go live', async () => (await text(page, '#tail-mode')).length > 0);
+      expect((await api('/publish', { method: 'POST', body: JSON.stringify([1, 2, 3].map(long)) })).status).toBe(202);
+      await waitFor('three tail rows', async () => (await page.locator('#tail li').count()) >= 3);
+
+      const overflow = await page.evaluate(() => {
+        const width = document.documentElement.clientWidth;
+        const wide = [...document.querySelectorAll('.kpi, .legend li, .card, #tail li span, header > *')]
+          .filter((el) => el.getBoundingClientRect().right > width + 0.5)
+          .map((el) => `${el.tagName.toLowerCase()}#${el.id}.${el.className}`);
+        return { width, scrollWidth: document.documentElement.scrollWidth, wide };
+      });
+      expect(overflow.width).toBe(390);
+      expect(overflow).toEqual({ width: 390, scrollWidth: 390, wide: [] });
+
+      // Text alternatives and names.
+      // (described from the second /stats sample on: the first has no rate yet)
+      await page.getByRole('img', { name: /^Throughput, events per second, latest sample: received \d/ }).waitFor({ timeout: 20_000 });
+      await page.getByRole('img', { name: /^Backlog, latest sample: \d+ pending events$/ }).waitFor({ timeout: 20_000 });
+      expect(await page.locator('#status').getAttribute('aria-live')).toBe('polite');
+      const names = await page.locator('#topics button').evaluateAll((buttons) => buttons.map((b) => b.getAttribute('aria-label')));
+      expect(names.length).toBeGreaterThan(1);
+      expect(new Set(names).size).toBe(names.length);
+      // Axis labels keep two decimals below 10 (a 0.25 step is 0.25, not 0.3).
+      const ticks = await page.evaluate(async (module) => {
+        const { compact } = (await import(module)) as { compact: (n: number) => string };
+        return [0.25, 0.5, 0.75, 2.5, 12.5, 1500].map(compact);
+      }, '/dashboard/chart.js');
+      expect(ticks).toEqual(['0.25', '0.5', '0.75', '2.5', '12.5', '1.5k']);
+      const shot = process.env.DASHBOARD_PHONE_SCREENSHOT;
+      if (shot) await page.screenshot({ path: resolve(ROOT, shot), fullPage: true });
+    } finally {
+      await page.close();
+    }
+  }, 90_000);
+
+  test('a database outage: banner with the server error, "last updated N s ago" and dimmed, gaps in the charts, no claimed emptiness', async () => {
+    const pg = await startDedicatedPostgres();
+    const down = await spawnAggregator({ DATABASE_URL: pg.url, WORKERS: '1' });
+    const pages: Page[] = [];
+    try {
+      await down.waitReady(60_000);
+      const publish = await fetch(`${down.url}/publish`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify([makeEvent({ topic: 'outage-topic' })]),
+      });
+      expect(publish.status).toBe(202);
+      const watching = await context.newPage();
+      pages.push(watching);
+      await watching.goto(down.url);
+      await watching.locator('#topics td.name', { hasText: 'outage-topic' }).waitFor({ timeout: 20_000 });
+      await waitFor('two throughput samples', async () => Number(await watching.locator('#throughput').getAttribute('data-samples')) >= 2);
+      // Positive control: healthy, nothing stale, no gap.
+      expect(await watching.locator('#banner').isVisible()).toBe(false);
+      expect(await watching.locator('#throughput').getAttribute('data-gaps')).toBe('0');
+
+      await pg.stop();
+      const stats = await fetch(`${down.url}/stats`);
+      expect(stats.status).toBe(503);
+      const serverError = ((await stats.json()) as { error: string }).error;
+      await watching.locator('#banner').waitFor({ state: 'visible', timeout: 20_000 });
+      // (the overview's failure may show first; the next /stats poll adds its own)
+      await waitFor('the banner to quote /stats', async () => (await text(watching, '#banner')).includes(`/stats: HTTP 503 ${serverError}`));
+      await waitFor('"last updated N s ago"', async () => /^last updated \d+ s ago$/.test(await text(watching, '#staleness')));
+      expect(await watching.evaluate(() => document.body.classList.contains('stale'))).toBe(true);
+      await waitFor('a gap in the chart', async () => (await watching.locator('#throughput').getAttribute('data-gaps')) === '1');
+
+      // Opened during the outage: it knows nothing, and says so.
+      const late = await context.newPage();
+      pages.push(late);
+      await late.goto(down.url);
+      await late.locator('#banner').waitFor({ state: 'visible', timeout: 20_000 });
+      await waitFor('the topics note', async () => (await text(late, '#topics-empty')).includes('unavailable'));
+      expect(await text(late, '#topics-empty')).not.toContain('No events yet');
+      expect(await text(late, '#kpi-received')).toBe('–');
+      await waitFor('"no data yet"', async () => (await text(late, '#staleness')) === 'no data yet');
+
+      await pg.start();
+      await watching.locator('#banner').waitFor({ state: 'hidden', timeout: 60_000 });
+      await waitFor('fresh again', async () => (await text(watching, '#staleness')) === '');
+      expect(await watching.evaluate(() => document.body.classList.contains('stale'))).toBe(false);
+      const samples = Number(await watching.locator('#throughput').getAttribute('data-samples'));
+      await waitFor('samples after the gap', async () => Number(await watching.locator('#throughput').getAttribute('data-samples')) > samples);
+      expect(await watching.locator('#throughput').getAttribute('data-gaps')).toBe('1');
+      await late.locator('#topics td.name', { hasText: 'outage-topic' }).waitFor({ timeout: 20_000 });
+    } finally {
+      for (const page of pages) await page.close();
+      down.kill('SIGTERM');
+      await down.exited;
+      await pg.destroy();
+    }
+  }, 180_000);
+
+  test('/openapi renders the API from /openapi/json with nothing but same-origin requests', async () => {
+    const page = await context.newPage();
+    const origins = new Set<string>();
+    page.on('request', (request) => void origins.add(new URL(request.url()).origin));
+    try {
+      await page.goto(`${agg.url}/openapi`);
+      await page.locator('.operation', { hasText: 'DELETE' }).first().waitFor({ timeout: 20_000 });
+      expect(await page.locator('.operation').count()).toBeGreaterThan(10);
+      expect(await page.locator('.operation', { hasText: '/publish' }).count()).toBeGreaterThan(0);
+      expect([...origins].filter((origin) => origin !== 'null')).toEqual([new URL(agg.url).origin]);
+    } finally {
+      await page.close();
+    }
+  }, 60_000);
 
   test('the Deno publisher is refused without the right token (exit 1, nothing stored)', async () => {
     const before = (await (await api('/stats')).json()) as Stats;

@@ -158,17 +158,25 @@ describe('errors', () => {
     }
   }, 30_000);
 
-  test('a 503 is logged at warn with the database error as its cause', async () => {
+  test('a 503 of a database outage: the outage is one warn line with its cause, each request a debug line with its own', async () => {
     // Nothing listens on port 1: the pool's connect fails at once.
-    const { request, lines } = await capture('info', 'postgres://nobody@127.0.0.1:1/none', false);
-    const response = await request('/stats', { headers: { 'x-request-id': 'down-1' } });
-    expect(response.status).toBe(503);
-    await settled(lines, 'down-1');
-    const mine = requestLines(lines).filter((l) => l.reqId === 'down-1');
-    expect(mine).toHaveLength(1);
-    expect(mine[0]).toMatchObject({ level: 40, status: 503 });
-    const err = mine[0]!.err as { message: string; cause?: { code?: string } };
-    expect(err.message).toBe('storage unavailable');
-    expect(err.cause?.code).toBe('ECONNREFUSED');
+    const { request, lines } = await capture('debug', 'postgres://nobody@127.0.0.1:1/none', false);
+    for (const id of ['down-1', 'down-2']) {
+      const response = await request('/stats', { headers: { 'x-request-id': id } });
+      expect(response.status).toBe(503);
+      await settled(lines, id);
+    }
+    const outage = lines.filter((l) => l.msg === 'database unreachable, retrying');
+    expect(outage).toHaveLength(1);
+    expect(outage[0]).toMatchObject({ level: 40 });
+    expect(outage[0]!.cause).toContain('ECONNREFUSED');
+    for (const id of ['down-1', 'down-2']) {
+      const mine = requestLines(lines).filter((l) => l.reqId === id);
+      expect(mine).toHaveLength(1);
+      expect(mine[0]).toMatchObject({ level: 20, status: 503 });
+      const err = mine[0]!.err as { message: string; cause?: { code?: string } };
+      expect(err.message).toBe('storage unavailable');
+      expect(err.cause?.code).toBe('ECONNREFUSED');
+    }
   });
 });

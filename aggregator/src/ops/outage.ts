@@ -1,0 +1,44 @@
+/**
+ * One log line per change of the database's reachability, not one per failed retry or 503: a
+ * 23 s outage used to write about 1,700 lines, 54 of them stack traces. The first failure says
+ * "database unreachable, retrying" with its cause; every later one is only counted; the first
+ * success after it says "database back after N s" with that count.
+ */
+import { isUnavailable } from '../errors';
+import type { Logger } from '../log';
+
+export class DatabaseOutage {
+  private downSince: number | null = null;
+  private failures = 0;
+
+  constructor(private readonly log: Logger) {}
+
+  /** True while the last database call this process made failed for lack of a database. */
+  get down(): boolean {
+    return this.downSince !== null;
+  }
+
+  /**
+   * Notes a failed database call. Returns true when `error` is an outage (now counted, so the
+   * caller logs nothing of its own), false for any other error (the caller logs it as before).
+   */
+  failed(error: unknown): boolean {
+    if (!isUnavailable(error)) return false;
+    this.failures++;
+    if (this.downSince === null) {
+      this.downSince = performance.now();
+      const { code, message } = error as { code?: unknown; message?: unknown };
+      this.log.warn({ cause: `${String(code ?? '')} ${String(message ?? '')}`.trim().slice(0, 300) }, 'database unreachable, retrying');
+    }
+    return true;
+  }
+
+  /** Notes a database call that worked; the first after an outage logs how long it lasted. */
+  succeeded(): void {
+    if (this.downSince === null) return;
+    const seconds = Math.round((performance.now() - this.downSince) / 1000);
+    this.log.info({ downSeconds: seconds, failedCalls: this.failures }, `database back after ${seconds} s`);
+    this.downSince = null;
+    this.failures = 0;
+  }
+}
