@@ -22,6 +22,7 @@ import { ceilingResult, runCeiling } from './scenarios/ceiling';
 import { idleResult, runIdle } from './scenarios/idle';
 import { latencyResult, runLatency } from './scenarios/latency';
 import { protocolsResult, runProtocols } from './scenarios/protocols';
+import { queryResult, runQuery } from './scenarios/query';
 import { retentionResult, runRetention } from './scenarios/retention';
 import { recoveryResult, runRecovery } from './scenarios/recovery';
 import { runScale, scaleResult } from './scenarios/scale';
@@ -73,6 +74,7 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('scale', scaleResult(ctx), (r) => runScale(ctx, r, pool));
   add('protocols', protocolsResult(), (r) => runProtocols(ctx, r, seedPool(ctx, 0x9707)));
   add('retention', retentionResult(ctx), (r) => runRetention(ctx, r, pool));
+  add('query', queryResult(ctx), (r) => runQuery(ctx, r, pool));
   // On a PostgreSQL of its own: the shared server stays up.
   add('recovery', recoveryResult(), (r) => runRecovery(ctx, r));
   const chosen = all.filter((p) => options.only.includes(p.name));
