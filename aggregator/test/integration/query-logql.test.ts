@@ -26,8 +26,8 @@ const WEB_PROD = [
   'status=200 path=/c took=1s',
   'garbage "unterminated',
   'status=503 path=/b took=5s',
-];
-const WEB_DEV = ['{"status":200,"req":{"path":"/x","ms":12}}', '{"status":500,"req":{"path":"/y","ms":900}}', 'not json'];
+] as const;
+const WEB_DEV = ['{"status":200,"req":{"path":"/x","ms":12}}', '{"status":500,"req":{"path":"/y","ms":900}}', 'not json'] as const;
 const DB = ['q1', 'query two', 'q3'];
 
 const stream = (labels: Record<string, string>, lines: string[], at: (i: number) => number) => ({
@@ -65,8 +65,8 @@ beforeAll(async () => {
   agg = await startTestAggregator();
   const push = {
     streams: [
-      stream({ app: 'web', env: 'prod' }, WEB_PROD, (i) => T0 + 1 + i),
-      stream({ app: 'web', env: 'dev' }, WEB_DEV, (i) => T0 + 2 + i),
+      stream({ app: 'web', env: 'prod' }, [...WEB_PROD], (i) => T0 + 1 + i),
+      stream({ app: 'web', env: 'dev' }, [...WEB_DEV], (i) => T0 + 2 + i),
       stream({ app: 'db', env: 'prod' }, DB, (i) => T0 + 10 * (i + 1)),
       stream({ app: 'regex' }, [CATASTROPHIC_LINE], () => T0 + 40),
       // 501 streams of one topic: one more than a metric query may return
@@ -299,7 +299,7 @@ describe('bounds: every bad request is a 400 with a message, never a 500 or a ha
     const engine = (limits: Partial<QueryLimits>) =>
       new QueryEngine({
         sql: agg.aggregator.sql,
-        horizon: agg.aggregator.subscriptions.horizon,
+        horizon: agg.aggregator.horizon,
         budget: new ReadBudget(1 << 30),
         limits: { ...QUERY_LIMITS, ...limits },
       });
