@@ -19,6 +19,7 @@ import { type Context, createContext, type ScenarioResult } from './lib/scenario
 import { startServer } from './lib/server';
 import { evaluateTargets } from './lib/targets';
 import { ceilingResult, runCeiling } from './scenarios/ceiling';
+import { costResult, runCost } from './scenarios/cost';
 import { idleResult, runIdle } from './scenarios/idle';
 import { protocolsResult, runProtocols } from './scenarios/protocols';
 import { retentionResult, runRetention } from './scenarios/retention';
@@ -73,6 +74,8 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('retention', retentionResult(ctx), (r) => runRetention(ctx, r, pool));
   // On a PostgreSQL of its own: the shared server stays up.
   add('recovery', recoveryResult(), (r) => runRecovery(ctx, r));
+  // Each stage's PostgreSQL CPU and WAL alone, through the aggregator's statements (docs/SCALING.md).
+  add('cost', costResult(ctx), (r) => runCost(ctx, r));
   const chosen = all.filter((p) => options.only.includes(p.name));
   const isRepeated = (p: Plan) => ['ceiling', 'seed', 'sustained', 'topics', 'protocols'].includes(p.name);
   return { repeated: chosen.filter(isRepeated), once: chosen.filter((p) => !isRepeated(p)) };
