@@ -4,7 +4,20 @@
  */
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['ceiling', 'seed', 'sustained', 'topics', 'soak', 'scale', 'idle', 'protocols', 'retention', 'recovery', 'cost'] as const;
+export const SCENARIOS = [
+  'ceiling',
+  'seed',
+  'sustained',
+  'topics',
+  'soak',
+  'scale',
+  'idle',
+  'protocols',
+  'retention',
+  'recovery',
+  'cost',
+  'shards',
+] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface Options {
