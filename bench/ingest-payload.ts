@@ -10,6 +10,8 @@
 import { parseArgs } from 'node:util';
 import { withPayloadTexts } from '../aggregator/src/ingest/inbox-event';
 import { inboxColumns } from '../aggregator/src/ingest/enqueue';
+import { loadConfig } from '../aggregator/src/config';
+import { DecodeBudget } from '../aggregator/src/ingest/decode-budget';
 import { parseBody, parsePublishBody } from '../aggregator/src/ingest/parse';
 import { validateEvents } from '../aggregator/src/ingest/validate';
 import { BatchPool } from './lib/generate';
@@ -24,13 +26,13 @@ const bodies = Array.from({ length: requests }, (_, i) => pool.body(i));
 
 let sink = 0;
 function before(text: string): void {
-  const events = validateEvents(parseBody(text, 'json'), text);
+  const events = validateEvents(parseBody(text, 'json', new DecodeBudget(loadConfig({}))), text);
   // Without a payload text, each payload is JSON.stringify'd: what postgres.js did with the
   // json[] parameter of objects before.
   sink += inboxColumns(events).payloads.length;
 }
 function after(text: string): void {
-  const { candidates, payloadTexts } = parsePublishBody(text, 'json');
+  const { candidates, payloadTexts } = parsePublishBody(text, 'json', new DecodeBudget(loadConfig({})));
   sink += inboxColumns(withPayloadTexts(validateEvents(candidates, text), payloadTexts)).payloads.length;
 }
 

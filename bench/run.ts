@@ -21,6 +21,7 @@ import { evaluateTargets } from './lib/targets';
 import { ceilingResult, runCeiling } from './scenarios/ceiling';
 import { costResult, runCost } from './scenarios/cost';
 import { idleResult, runIdle } from './scenarios/idle';
+import { latencyResult, runLatency } from './scenarios/latency';
 import { protocolsResult, runProtocols } from './scenarios/protocols';
 import { retentionResult, runRetention } from './scenarios/retention';
 import { recoveryResult, runRecovery } from './scenarios/recovery';
@@ -69,6 +70,7 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('topics', topicsResult(), (r) => runTopics(ctx, r));
   // Idle before the long ones: a quiet server, not one still settling after 10M rows.
   add('idle', idleResult(ctx), (r) => runIdle(ctx, r, pool));
+  add('latency', latencyResult(), (r) => runLatency(ctx, r));
   add('soak', soakResult(), (r) => runSoak(ctx, r, pool));
   add('scale', scaleResult(ctx), (r) => runScale(ctx, r, pool));
   add('protocols', protocolsResult(), (r) => runProtocols(ctx, r, seedPool(ctx, 0x9707)));

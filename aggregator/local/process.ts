@@ -24,6 +24,8 @@ export interface AggregatorProcess {
 export interface SpawnOptions {
   /** Sees every chunk of output as it arrives (the cluster command prints them). */
   onOutput?: (text: string) => void;
+  /** Another build's entry point (the upgrade test runs the previous release's main.ts). */
+  main?: string;
 }
 
 // A long-running replica (npm run cluster) must not grow the parent's memory with its logs;
@@ -32,7 +34,7 @@ const OUTPUT_KEPT = 1 << 20;
 
 export async function spawnAggregator(env: Record<string, string>, port?: number, options: SpawnOptions = {}): Promise<AggregatorProcess> {
   const chosen = port ?? (await freePort());
-  const proc = spawn([process.execPath, MAIN], {
+  const proc = spawn([process.execPath, options.main ?? MAIN], {
     env: { ...process.env, LOG_LEVEL: 'info', ...env, PORT: String(chosen) },
     stdin: 'ignore',
     stdout: 'pipe',

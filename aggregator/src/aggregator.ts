@@ -17,6 +17,7 @@ import { Metrics } from './ops/metrics/metrics';
 import { DatabaseOutage } from './ops/outage';
 import { RetentionMaintainer } from './retention/maintenance';
 import { ReadBudget } from './events/read-budget';
+import { HORIZON_DEFAULTS, ReadHorizon } from './events/horizon';
 import { SUBSCRIBE_DEFAULTS, SubscriptionHub } from './subscribe/hub';
 import { EventsNotifier } from './subscribe/notifier';
 import { Backoff } from './workers/backoff';
@@ -25,15 +26,19 @@ import { Wakeup } from './workers/wakeup';
 
 export type Aggregator = ReturnType<typeof createAggregator>;
 
-/** Retries until the database accepts the migrations: in a cluster it may start after us. */
-async function migrateWithRetry(url: string, log: Logger): Promise<void> {
+/**
+ * Runs `step` until it succeeds, backing off from 250 ms to 5 s: at start the database may not
+ * be up yet (in a cluster it may start after us), and a replica waits for it rather than exit.
+ */
+async function retryUntilDone(step: () => Promise<unknown>, log: Logger, failure: string): Promise<void> {
   const backoff = new Backoff(250, 5_000);
   for (;;) {
     try {
-      return await migrateDatabase(url);
+      await step();
+      return;
     } catch (error) {
       const delay = backoff.next();
-      log.warn({ err: error, retryInMs: delay }, 'migration failed; retrying');
+      log.warn({ err: error, retryInMs: delay }, failure);
       await Bun.sleep(delay);
     }
   }
@@ -54,17 +59,21 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   const sql: Sql = createPool(databaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator' });
   const outage = new DatabaseOutage(log);
   const wakeup = new Wakeup(sql, log);
+  // The read side's two shared bounds, one each per replica: bytes held by reads at once, and
+  // what reads see up to. GET /events, the hub and the dashboard use the same ones.
   const readBudget = new ReadBudget(config.readBytesInFlight);
-  const subscriptions = new SubscriptionHub(
+  const horizon = new ReadHorizon(sql, log, { ...HORIZON_DEFAULTS, drawerTimeoutMs: config.drawerTimeoutMs });
+  const subscriptions = new SubscriptionHub({
     sql,
     log,
-    { ...SUBSCRIBE_DEFAULTS, readBytes: config.subscribeReadBytes },
-    { maxTotal: config.subscribeMax, maxPerKey: config.subscribeMaxPerToken, readConcurrency: config.subscribeReadConcurrency },
-    readBudget,
-  );
+    budget: readBudget,
+    horizon,
+    options: { ...SUBSCRIBE_DEFAULTS, readBytes: config.subscribeReadBytes },
+    limits: { maxTotal: config.subscribeMax, maxPerKey: config.subscribeMaxPerToken, readConcurrency: config.subscribeReadConcurrency },
+  });
   const notifier = new EventsNotifier(sql, log, (slots) => subscriptions.wake(slots));
   const backpressure = new Backpressure(sql, config.maxPending, outage);
-  const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight });
+  const metrics = new Metrics({ sql, poolMax: config.dbPoolSize, workersBusy: () => pool.inFlight, horizonLag: () => horizon.lag() });
   const pool = new WorkerPool(sql, wakeup, log, {
     workers: config.workers,
     batchSize: config.batchSize,
@@ -97,6 +106,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     metrics,
     subscriptions,
     readBudget,
+    horizon,
     maintainRetention: () => retention.tick(true),
     outage,
   });
@@ -109,22 +119,15 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     backpressure,
     subscriptions,
     retention,
+    readBudget,
 
     /** Migrates (retrying until the database answers), then starts the workers. */
     async start(): Promise<void> {
-      await migrateWithRetry(databaseUrl, log);
+      await retryUntilDone(() => migrateDatabase(databaseUrl), log, 'migration failed; retrying');
       // Refuse before serving anything if this build's layout is not the database's.
       await checkLayout(sql);
       // Before the workers: the first maintenance creates the partitions their applies need.
-      for (const backoff = new Backoff(250, 5_000); ; ) {
-        try {
-          await retention.start();
-          break;
-        } catch (error) {
-          log.warn({ err: error }, 'retention maintenance could not start; retrying');
-          await Bun.sleep(backoff.next());
-        }
-      }
+      await retryUntilDone(() => retention.start(), log, 'retention maintenance could not start; retrying');
       lifecycle.migrated = true;
       layoutTimer = setInterval(() => {
         checkLayout(sql).catch((error) => {
@@ -151,6 +154,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
       if (layoutTimer !== null) clearInterval(layoutTimer);
       // Streams end with `event: shutdown`; clients resume on another replica by Last-Event-ID.
       subscriptions.closeAll();
+      horizon.close();
       const deadline = Date.now() + timeoutMs;
       while (pendingRequests() > 0 && Date.now() < deadline) await Bun.sleep(20);
       const drained = await Promise.race([

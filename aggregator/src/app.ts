@@ -8,6 +8,7 @@ import type { Config } from './config';
 import { type RegisteredRoute, allowedMethods } from './api/methods';
 import type { Sql } from './db/client';
 import { AppError, MethodNotAllowed, NotFound, StorageUnavailable, ValidationError, fromDatabaseError, schemaDetails } from './errors';
+import type { ReadHorizon } from './events/horizon';
 import { ReadBudget } from './events/read-budget';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
@@ -20,7 +21,7 @@ import { otlpRoutes } from './ingest/otlp/routes';
 import { ingestRoutes } from './ingest/routes';
 import type { Logger } from './log';
 import { dashboardRoutes } from './dashboard/routes';
-import { Authenticator, authGuard } from './ops/auth';
+import { Authenticator, authGuard } from './auth/guard';
 import type { DatabaseOutage } from './ops/outage';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
@@ -43,7 +44,9 @@ export interface AppDeps {
   /** One retention maintenance round now (PUT /topics/:topic); a no-op where no maintainer runs. */
   maintainRetention?: () => Promise<unknown>;
   /** Bytes that GET /events pages may hold at once (shared with /subscribe reads). */
-  readBudget?: ReadBudget;
+  readBudget: ReadBudget;
+  /** What every read of this replica sees up to (shared with /subscribe and the dashboard). */
+  horizon: ReadHorizon;
   /** Counts 503s of a database outage, logged once per state change (ops/outage.ts). */
   outage?: DatabaseOutage;
 }
@@ -67,6 +70,7 @@ export function createApp({
   metrics,
   subscriptions,
   readBudget,
+  horizon,
   maintainRetention = async () => {},
   outage,
 }: AppDeps) {
@@ -77,8 +81,9 @@ export function createApp({
     backpressure,
     isDraining: () => lifecycle.draining,
     onAccepted: metrics.observeAccepted,
+    decodeGate: new ReadBudget(config.ingestBytesInFlight),
   });
-  const { maxBodyBytes, ingestDefaultTopic: defaultTopic } = config;
+  const { ingestDefaultTopic: defaultTopic } = config;
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });
   // onError reads the registered routes at request time (405 vs 404), once the app is built.
   let routes: () => readonly RegisteredRoute[] = () => [];
@@ -90,7 +95,7 @@ export function createApp({
     new Elysia()
       // First, so every response (a 401 included) carries x-request-id and is measured.
       .use(requestLog({ log, metrics, outage }))
-      // Before every route, so its hooks apply to all of them (deny by default; ops/access.ts).
+      // Before every route, so its hooks apply to all of them (deny by default; auth/access.ts).
       .use(authGuard(auth))
       .use(
         openapi({
@@ -126,16 +131,16 @@ export function createApp({
         return response;
       })
       .use(healthRoutes(sql, lifecycle))
-      .use(ingestRoutes(acceptor, maxBodyBytes))
-      .use(otlpRoutes(acceptor, { maxBodyBytes, defaultTopic }))
-      .use(lokiRoutes(acceptor, { maxBodyBytes, defaultTopic, topicLabels: config.lokiTopicLabels }))
-      .use(elasticRoutes(acceptor, { maxBodyBytes }))
-      .use(eventsRoutes(sql, config.maxPageBytes, readBudget ?? new ReadBudget(config.readBytesInFlight), subscriptions.horizon))
-      .use(subscribeRoutes({ sql, hub: subscriptions, isDraining: () => lifecycle.draining }))
+      .use(ingestRoutes(acceptor, config))
+      .use(otlpRoutes(acceptor, { limits: config, defaultTopic }))
+      .use(lokiRoutes(acceptor, { limits: config, defaultTopic, topicLabels: config.lokiTopicLabels }))
+      .use(elasticRoutes(acceptor, config))
+      .use(eventsRoutes(sql, config.maxPageBytes, readBudget, horizon))
+      .use(subscribeRoutes({ hub: subscriptions, isDraining: () => lifecycle.draining }))
       .use(statsRoutes(sql))
       .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
       .use(metricsRoutes(metrics))
-      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon: subscriptions.horizon })),
+      .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon })),
   );
 }
 

@@ -2,6 +2,12 @@ import { describe, expect, test } from 'bun:test';
 import { ConfigError, loadConfig } from './config';
 
 describe('loadConfig', () => {
+  test('INGEST_DEFAULT_TOPIC must be a topic name, the same rule as a published topic (api/contract.ts)', () => {
+    expect(loadConfig({ INGEST_DEFAULT_TOPIC: `a${'b'.repeat(127)}` }).ingestDefaultTopic).toHaveLength(128);
+    for (const bad of [`a${'b'.repeat(128)}`, '-dash', 'has space', 'slash/es'])
+      expect(() => loadConfig({ INGEST_DEFAULT_TOPIC: bad })).toThrow(/INGEST_DEFAULT_TOPIC/);
+  });
+
   test('byte budgets are read and bounded', () => {
     expect(loadConfig({ MAX_PAGE_BYTES: '1000', SUBSCRIBE_READ_BYTES: '2000', CLAIM_BYTES: '3000', INGEST_STATEMENT_BYTES: '4000' })).toMatchObject({
       maxPageBytes: 1000,
@@ -26,8 +32,32 @@ describe('loadConfig', () => {
       claimBytes: 16 * 1024 * 1024,
       ingestStatementBytes: 16 * 1024 * 1024,
       authTokens: [],
+      ingestMaxItems: 200_000,
+      ingestMaxPayloadBytes: 16 * 1024 * 1024,
+      maxJsonDepth: 64,
+      bodyReadTimeoutMs: 30_000,
+      ingestBytesInFlight: 64 * 1024 * 1024,
     });
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  test('the ingest limits (docs/LIMITS.md) are read and validated', () => {
+    const env = {
+      INGEST_MAX_ITEMS: '10',
+      INGEST_MAX_PAYLOAD_BYTES: '2048',
+      MAX_JSON_DEPTH: '8',
+      BODY_READ_TIMEOUT_MS: '500',
+      INGEST_BYTES_IN_FLIGHT: '2097152',
+    };
+    expect(loadConfig(env)).toMatchObject({
+      ingestMaxItems: 10,
+      ingestMaxPayloadBytes: 2048,
+      maxJsonDepth: 8,
+      bodyReadTimeoutMs: 500,
+      ingestBytesInFlight: 2097152,
+    });
+    for (const name of Object.keys(env)) expect(() => loadConfig({ [name]: '0' })).toThrow(name);
+    expect(() => loadConfig({ MAX_JSON_DEPTH: '5000' })).toThrow('MAX_JSON_DEPTH');
   });
 
   test('reads every variable', () => {

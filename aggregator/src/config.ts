@@ -5,7 +5,8 @@
  */
 
 import { readFileSync } from 'node:fs';
-import { type TokenGrant, checkGrants, parsePlainTokens, parseScopedTokens } from './ops/tokens';
+import { TOPIC_RULE, isTopic } from './api/contract';
+import { type TokenGrant, checkGrants, parsePlainTokens, parseScopedTokens } from './auth/tokens';
 import { parseDuration } from './retention/duration';
 
 /** Defaults and limits, one row per variable. */
@@ -33,10 +34,28 @@ const DEFAULTS = {
   // after this long, in case the cause was temporary.
   PARKED_RETRY_MS: 60_000,
   MAX_BATCH: 5000,
+  // The decode budget of one ingest request (docs/LIMITS.md), enforced while the body is decoded
+  // and before any event is built: records, containers (empty ones too), attributes and labels
+  // counted as read; payload bytes as mapping would produce them, shared resource attributes
+  // and stream labels counted once per record they are copied into; JSON nesting depth.
+  INGEST_MAX_ITEMS: 200_000,
+  INGEST_MAX_PAYLOAD_BYTES: 16 * 1024 * 1024,
+  // Far below PostgreSQL's JSON parser limit (max_stack_depth near 16,400 nested objects).
+  MAX_JSON_DEPTH: 64,
+  // A body must arrive whole within this long after the handler starts reading it: a client
+  // trickling bytes holds a socket and a buffer, and Bun's idle timeout resets on every byte.
+  BODY_READ_TIMEOUT_MS: 30_000,
+  // All ingest requests of a replica being decoded and enqueued together: each reserves ten
+  // times its decoded body (ingest/accept.ts DECODE_EXPANSION); more wait their turn, holding
+  // only their body. One body at MAX_BODY_BYTES at a time (smaller ones side by side): 16
+  // concurrent worst-case requests peaked at 483 MiB RSS with it, 719 MiB with 128 MiB.
+  INGEST_BYTES_IN_FLIGHT: 64 * 1024 * 1024,
   // Backpressure: /publish answers 429 while more events than this wait in the inbox.
   MAX_PENDING: 1_000_000,
   // Upper bound on a graceful drain after SIGTERM; the chart's grace period is longer.
   DRAIN_TIMEOUT_MS: 10_000,
+  // A seq-drawing statement older than this is ended so readers wait no longer (events/horizon.ts).
+  DRAWER_TIMEOUT_MS: 4_000,
   // Connections per process: one per worker, the rest shared by HTTP requests.
   DB_POOL_SIZE: 12,
   DATA_DIR: './data',
@@ -93,12 +112,20 @@ export interface Config {
   readonly parkedRetryMs: number;
   readonly readBytesInFlight: number;
   readonly maxBatch: number;
+  /** Decode budget per ingest request (INGEST_MAX_ITEMS, INGEST_MAX_PAYLOAD_BYTES, MAX_JSON_DEPTH). */
+  readonly ingestMaxItems: number;
+  readonly ingestMaxPayloadBytes: number;
+  readonly maxJsonDepth: number;
+  readonly bodyReadTimeoutMs: number;
+  readonly ingestBytesInFlight: number;
   readonly maxPending: number;
   readonly drainTimeoutMs: number;
+  /** Longest a seq-drawing transaction may hold readers back before it is ended (DRAWER_TIMEOUT_MS). */
+  readonly drawerTimeoutMs: number;
   readonly dbPoolSize: number;
   /**
    * Accepted bearer tokens with their scopes (AUTH_TOKEN, AUTH_TOKENS, AUTH_TOKENS_FILE; see
-   * ops/tokens.ts); empty means auth is off. Several allow rotation without downtime.
+   * auth/tokens.ts); empty means auth is off. Several allow rotation without downtime.
    */
   readonly authTokens: readonly TokenGrant[];
   /** GET /metrics needs a `read` or `metrics` token (it shows topic names). */
@@ -179,8 +206,8 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
   checkGrants(authTokens, problems);
 
   const ingestDefaultTopic = env.INGEST_DEFAULT_TOPIC?.trim() || DEFAULTS.INGEST_DEFAULT_TOPIC;
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(ingestDefaultTopic)) {
-    problems.push(`INGEST_DEFAULT_TOPIC=${JSON.stringify(env.INGEST_DEFAULT_TOPIC)}: expected a topic name (letters, digits, ".", "_", "-")`);
+  if (!isTopic(ingestDefaultTopic)) {
+    problems.push(`INGEST_DEFAULT_TOPIC=${JSON.stringify(env.INGEST_DEFAULT_TOPIC)}: expected a topic name (${TOPIC_RULE})`);
   }
   const lokiTopicLabels = (env.LOKI_TOPIC_LABELS?.trim() || DEFAULTS.LOKI_TOPIC_LABELS)
     .split(',')
@@ -219,8 +246,14 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
     parkedRetryMs: int('PARKED_RETRY_MS', 100, 86_400_000),
     readBytesInFlight: int('READ_BYTES_IN_FLIGHT', 1, 4 * 1024 * 1024 * 1024),
     maxBatch: int('MAX_BATCH', 1, 100_000),
+    ingestMaxItems: int('INGEST_MAX_ITEMS', 1, 10_000_000),
+    ingestMaxPayloadBytes: int('INGEST_MAX_PAYLOAD_BYTES', 1024, 1024 * 1024 * 1024),
+    maxJsonDepth: int('MAX_JSON_DEPTH', 2, 1000),
+    bodyReadTimeoutMs: int('BODY_READ_TIMEOUT_MS', 100, 3_600_000),
+    ingestBytesInFlight: int('INGEST_BYTES_IN_FLIGHT', 1024 * 1024, 16 * 1024 * 1024 * 1024),
     maxPending: int('MAX_PENDING', 1, 1_000_000_000),
     drainTimeoutMs: int('DRAIN_TIMEOUT_MS', 0, 600_000),
+    drawerTimeoutMs: int('DRAWER_TIMEOUT_MS', 500, 600_000),
     dbPoolSize,
     authTokens,
     metricsAuth,

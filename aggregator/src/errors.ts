@@ -73,7 +73,7 @@ export class Unauthorized extends AppError {
   }
 }
 
-/** A valid token without the scope the route needs (ops/access.ts). */
+/** A valid token without the scope the route needs (auth/access.ts). */
 export class Forbidden extends AppError {
   readonly status = 403;
 }
@@ -101,6 +101,17 @@ export class MethodNotAllowed extends AppError {
 
 export class PayloadTooLarge extends AppError {
   readonly status = 413;
+}
+
+/** The body did not arrive within BODY_READ_TIMEOUT_MS; the connection is closed after the answer. */
+export class RequestTimeout extends AppError {
+  readonly status = 408;
+
+  override toResponse(): Response {
+    const response = super.toResponse();
+    response.headers.set('connection', 'close');
+    return response;
+  }
 }
 
 export class UnsupportedMediaType extends AppError {

@@ -15,6 +15,7 @@ export const SCENARIOS = [
   'protocols',
   'retention',
   'recovery',
+  'latency',
   'cost',
   'shards',
 ] as const;

@@ -122,6 +122,18 @@ export function evaluateTargets(results: Results): Target[] {
     (v) => v <= 1.5,
     `${fmt(median('scale', 'tail_ratio'))}x`,
   );
+  for (const n of [1, 3]) {
+    for (const read of ['events', 'subscribe']) {
+      const p90 = median('latency', `${read}_p90_${n}`);
+      add(
+        `idle latency, 202 -> on ${read === 'events' ? 'GET /events' : '/subscribe'}, ${n} replica(s), p90`,
+        '<= 100 ms',
+        p90,
+        (v) => v <= 100,
+        `${fmt(p90, 0)} ms`,
+      );
+    }
+  }
   add('idle aggregator CPU', '< 1% of a core', median('idle', 'cpu'), (v) => v < 1, `${fmt(median('idle', 'cpu'))}%`);
   // db/client.ts caps the reconnect delay at 1 s: every replica should be back within about that.
   add(

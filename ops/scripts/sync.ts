@@ -65,7 +65,7 @@ function kustomizeManifests(): Record<string, string> {
     const comment = (doc.contents as { commentBefore?: string | null }).commentBefore ?? '';
     const match = /^ ?Source: aggregator\/templates\/(\S+)/.exec(comment);
     if (!match) throw new Error(`rendered document without a Source comment: ${comment}`);
-    const template = match[1];
+    const template = match[1]!;
     if (!(template in FILE_OF)) throw new Error(`sync.ts: map templates/${template} in FILE_OF`);
     const target = FILE_OF[template];
     if (!target) continue;
@@ -173,7 +173,7 @@ export function documentValues(text: string): { rows: ValueDoc[]; undocumented: 
       if (m) {
         const value = (pair.value as { toJSON?: () => unknown })?.toJSON?.() ?? null;
         const type = value === null ? 'string' : Array.isArray(value) ? 'list' : typeof value === 'object' ? 'object' : typeof value;
-        rows.push({ key, type, default: JSON.stringify(value), description: m[1].replace(/\n ?/g, ' ').trim() });
+        rows.push({ key, type, default: JSON.stringify(value), description: m[1]!.replace(/\n ?/g, ' ').trim() });
       } else if (isMap(pair.value)) {
         walk(pair.value, `${key}.`, pair.value.commentBefore);
       } else {

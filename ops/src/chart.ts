@@ -68,7 +68,7 @@ export function helmTemplate(o: RenderOptions = {}): string {
 export function parseManifests(text: string, source = 'manifest'): K8sObject[] {
   const out: K8sObject[] = [];
   for (const doc of parseAllDocuments(text)) {
-    if (doc.errors.length) throw new Error(`${source}: ${doc.errors[0].message}`);
+    if (doc.errors.length) throw new Error(`${source}: ${doc.errors[0]!.message}`);
     const obj = doc.toJS();
     if (obj == null) continue;
     out.push(obj as K8sObject);

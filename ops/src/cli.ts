@@ -43,9 +43,11 @@ commands:
 common flags:
   --release NAME        Helm release (or kustomize prefix) [logbus]
   -n, --namespace NS    namespace [the kubeconfig context's, else default]
-  -f, --values FILE     values file the release was installed with (repeatable)
+  -f, --values FILE     extra values file (repeatable); the Helm release's own values are
+                        read from the cluster and applied first
   --set K=V             extra chart value (repeatable)
-  --timeout SECONDS     wait at most this long [publish/load: 900, verify: 30]
+  --timeout SECONDS     wait at most this long, log following included; a Job still running
+                        then is left running [publish/load: 900, verify: 30]
   --keep                publish/load: keep the Job and its pods when it fails (deleted by default)
 
 publish:  --events N --dup-rate R --topics N --batch N --concurrency N --rate N --seed N
@@ -117,7 +119,7 @@ export function parseCommand(argv: string[]): Command {
       timeoutSeconds: 0,
       help: true,
     };
-  const name = positionals[0];
+  const name = positionals[0] ?? '';
   if (positionals.length !== 1 || !['publish', 'load', 'verify'].includes(name)) {
     throw new OpsError(
       `expected one command: publish, load or verify (got ${positionals.join(' ') || 'none'})\n(run with --help for usage)`,

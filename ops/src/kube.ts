@@ -3,6 +3,9 @@
  * what `npm run k8s` uses). Every API failure becomes an OpsError with one readable line.
  */
 import * as k8s from '@kubernetes/client-node';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
 import type { K8sObject } from './chart.ts';
 import { ExitCode, OpsError } from './error.ts';
 import { configurationFor, type Transport, transportFor } from './transport.ts';
@@ -39,8 +42,28 @@ export function describeError(err: unknown, server: string): OpsError {
   );
 }
 
+/**
+ * Where client-node's loadFromDefault looks: every file in KUBECONFIG, else ~/.kube/config, else
+ * the pod's service account. When none is there it silently falls back to http://localhost:8080,
+ * which on a laptop is logbus itself (`npm start`), and every call then "answers HTTP 404".
+ * Returns the reason to stop, or undefined when a kubeconfig (or a service account) exists.
+ */
+export function missingKubeconfig(env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): string | undefined {
+  const fromEnv = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean);
+  const paths = fromEnv.length ? fromEnv : [join(env.HOME || homedir(), '.kube', 'config')];
+  if (paths.some(exists)) return undefined;
+  if (env.KUBERNETES_SERVICE_HOST && exists('/var/run/secrets/kubernetes.io/serviceaccount/token')) return undefined;
+  const where = fromEnv.length ? `KUBECONFIG names ${paths.join(', ')}, and none exists` : `KUBECONFIG is not set and ${paths[0]} does not exist`;
+  return (
+    `no kubeconfig: ${where}, and this is not a pod with a service account. ` +
+    'Create a cluster (docs/DEPLOY.md: `kind create cluster --config kind-config.yaml`) or point KUBECONFIG at one.'
+  );
+}
+
 /** Loads the kubeconfig (KUBECONFIG or ~/.kube/config) and checks the API server answers. */
 export async function connect(namespace: string | undefined): Promise<Cluster> {
+  const missing = missingKubeconfig();
+  if (missing) throw new OpsError(missing, ExitCode.Cluster);
   const kc = new k8s.KubeConfig();
   try {
     kc.loadFromDefault();
@@ -130,55 +153,83 @@ export function podSelectors(uid: string): string[] {
   return [`batch.kubernetes.io/controller-uid=${uid}`, `controller-uid=${uid}`];
 }
 
-/**
- * Waits for the Job's first pod to leave Pending (so its log can be followed) and returns its
- * name, or returns the Job's outcome if the Job finishes first (its pod never seen: a label
- * this cluster does not set, a pod already deleted): the Job's own status decides, never a
- * timeout alone.
- */
-export async function waitForPod(c: Cluster, job: k8s.V1Job, deadline: number): Promise<{ pod: string } | { result: JobResult }> {
-  const name = job.metadata!.name!;
-  for (;;) {
-    for (const labelSelector of podSelectors(job.metadata!.uid!)) {
-      const pods = await api(c, () => c.core.listNamespacedPod({ namespace: c.namespace, labelSelector }));
-      const pod = pods.items.find((p) => p.status?.phase && p.status.phase !== 'Pending');
-      if (pod) return { pod: pod.metadata!.name! };
-      const waiting = pods.items[0]?.status?.containerStatuses?.[0]?.state?.waiting;
-      if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
-        throw new OpsError(
-          `pod ${pods.items[0].metadata!.name}: ${waiting.reason}: ${waiting.message ?? ''} (was the image loaded with \`kind load docker-image\`?)`,
-        );
-      }
-      if (pods.items.length) break;
-    }
-    const result = jobOutcome(await api(c, () => c.batch.readNamespacedJobStatus({ name, namespace: c.namespace })));
-    if (result) return { result };
-    if (Date.now() > deadline) throw new OpsError(`Job ${name}: no pod started before the timeout`);
-    await sleep(1000);
+/** The newest of the Job's pods by creation time (a retry replaces a failed pod), if any. */
+async function newestPod(c: Cluster, uid: string): Promise<k8s.V1Pod | undefined> {
+  for (const labelSelector of podSelectors(uid)) {
+    const pods = await api(c, () => c.core.listNamespacedPod({ namespace: c.namespace, labelSelector }));
+    if (!pods.items.length) continue;
+    const created = (p: k8s.V1Pod) => new Date(p.metadata?.creationTimestamp ?? 0).getTime();
+    return pods.items.reduce((a, b) => (created(b) >= created(a) ? b : a));
+  }
+  return undefined;
+}
+
+/** A pod that cannot start for good: say why now instead of waiting out the timeout. */
+function checkPullable(pod: k8s.V1Pod): void {
+  const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
+  if (waiting && /ErrImagePull|ImagePullBackOff|InvalidImageName|CreateContainerConfigError/.test(waiting.reason ?? '')) {
+    throw new OpsError(
+      `pod ${pod.metadata!.name}: ${waiting.reason}: ${waiting.message ?? ''} (was the image loaded with \`kind load docker-image\`?)`,
+    );
   }
 }
 
-/** Streams the container's log to `out` until the container exits (GET .../log?follow=true). */
-export async function followLogs(c: Cluster, pod: string, container: string, out: NodeJS.WritableStream): Promise<void> {
+/** How following a Job ended: its own status, or the deadline with the Job still running. */
+export type JobWatch = { result: JobResult; podsFollowed: number } | { timedOut: true; podsFollowed: number };
+
+/**
+ * Follows the Job to its end: the log of its newest pod, then, if the Job retries, the log of
+ * the replacement pod, until the Job's status says Complete or Failed. The deadline holds while
+ * a log is being followed too; when it passes, the Job's status decides (a Job that succeeded
+ * meanwhile is a success), and a Job still running is reported as such, never as failed.
+ */
+export async function followJob(
+  c: Cluster,
+  job: k8s.V1Job,
+  container: string,
+  deadline: number,
+  out: NodeJS.WritableStream,
+  log: (msg: string) => void,
+): Promise<JobWatch> {
+  const name = job.metadata!.name!;
+  const followed = new Set<string>();
+  const status = async () => jobOutcome(await api(c, () => c.batch.readNamespacedJobStatus({ name, namespace: c.namespace })));
+  for (;;) {
+    const pod = await newestPod(c, job.metadata!.uid!);
+    if (pod) checkPullable(pod);
+    const podName = pod?.metadata?.name;
+    if (pod && podName && !followed.has(podName) && pod.status?.phase && pod.status.phase !== 'Pending') {
+      followed.add(podName);
+      log(`following pod ${podName}${followed.size > 1 ? ' (the Job retried)' : ''}`);
+      await followLogs(c, podName, container, out, AbortSignal.timeout(Math.max(1, deadline - Date.now())));
+      continue;
+    }
+    const result = await status();
+    if (result) return { result, podsFollowed: followed.size };
+    if (Date.now() >= deadline) return { timedOut: true, podsFollowed: followed.size };
+    await sleep(Math.min(1000, Math.max(0, deadline - Date.now())));
+  }
+}
+
+/**
+ * Streams the container's log to `out` until the container exits (GET .../log?follow=true) or
+ * `signal` aborts (the caller's deadline), whichever comes first.
+ */
+export async function followLogs(c: Cluster, pod: string, container: string, out: NodeJS.WritableStream, signal?: AbortSignal): Promise<void> {
   const url = `${c.server.replace(/\/+$/, '')}/api/v1/namespaces/${encodeURIComponent(c.namespace)}/pods/${encodeURIComponent(pod)}/log?follow=true&container=${encodeURIComponent(container)}`;
   let res: Response;
   try {
-    res = await c.transport.fetch(url);
+    res = await c.transport.fetch(url, { signal });
   } catch (err) {
+    if (signal?.aborted) return;
     throw describeError(err, c.server);
   }
   if (!res.ok || !res.body)
     throw new OpsError(`reading the log of pod ${pod} failed: HTTP ${res.status} ${(await res.text()).slice(0, 200)}`, ExitCode.Cluster);
-  for await (const chunk of res.body) out.write(chunk);
-}
-
-/** Waits until the Job has a Complete or Failed condition. */
-export async function waitForJob(c: Cluster, name: string, deadline: number): Promise<JobResult> {
-  for (;;) {
-    const result = jobOutcome(await api(c, () => c.batch.readNamespacedJobStatus({ name, namespace: c.namespace })));
-    if (result) return result;
-    if (Date.now() > deadline) return { ok: false, reason: 'timed out waiting for the Job' };
-    await sleep(2000);
+  try {
+    for await (const chunk of res.body) out.write(chunk);
+  } catch (err) {
+    if (!signal?.aborted) throw describeError(err, c.server);
   }
 }
 

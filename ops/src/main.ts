@@ -7,18 +7,9 @@ import { type Command, parseCommand, USAGE } from './cli.ts';
 import { helmTemplate, parseManifests } from './chart.ts';
 import { ExitCode, OpsError } from './error.ts';
 import { renderJob } from './jobs.ts';
-import {
-  applyConfigMap,
-  type Cluster,
-  connect,
-  createJob,
-  deleteConfigMap,
-  deleteJob,
-  followLogs,
-  proxyGetJson,
-  waitForJob,
-  waitForPod,
-} from './kube.ts';
+import { applyConfigMap, type Cluster, connect, createJob, deleteConfigMap, deleteJob, followJob, proxyGetJson } from './kube.ts';
+import { managedByOperator, runThroughOperator } from './operator-runs.ts';
+import { readReleaseValues } from './release-values.ts';
 import { formatStats, type Stats, statsProblems } from './stats.ts';
 
 const log = (msg: string) => console.error(`k8s: ${msg}`);
@@ -36,7 +27,7 @@ function serviceOf(cmd: Command, namespace: string): { name: string; portName: s
       showOnly: ['templates/service.yaml'],
     }),
   );
-  return { name: objects[0].metadata.name, portName: objects[0].spec.ports[0].name };
+  return { name: objects[0]!.metadata.name, portName: objects[0]!.spec.ports[0]!.name };
 }
 
 /** Reads /stats until pending is 0 (or the deadline), then checks the invariant. */
@@ -75,21 +66,27 @@ async function runJob(cmd: Command, c: Cluster): Promise<void> {
   }
   const name = job.metadata!.name!;
   log(`created Job ${c.namespace}/${name}`);
+  const logs = `kubectl -n ${c.namespace} logs job/${name}`;
+  let watch: Awaited<ReturnType<typeof followJob>>;
   try {
-    const started = await waitForPod(c, job, deadline);
-    let result: Awaited<ReturnType<typeof waitForJob>>;
-    if ('pod' in started) {
-      log(`following pod ${started.pod}`);
-      await followLogs(c, started.pod, kind, process.stdout);
-      result = await waitForJob(c, name, deadline);
-    } else {
-      log(`Job ${name} finished before a pod of it was seen; its log: kubectl -n ${c.namespace} logs job/${name}`);
-      result = started.result;
-    }
-    if (!result.ok) throw new OpsError(`Job ${name} failed (${result.reason}); logs: kubectl -n ${c.namespace} logs job/${name}`);
+    watch = await followJob(c, job, kind, deadline, process.stdout, log);
   } catch (err) {
     await cleanUp(c, cmd, name, configMap);
     throw err;
+  }
+  if ('timedOut' in watch) {
+    // Still running: it is neither failed nor ours to delete; the user can follow it on.
+    throw new OpsError(
+      `Job ${name} is still running after --timeout ${cmd.timeoutSeconds} s; it was left running: follow it with ` +
+        `\`${logs} -f\`, delete it with \`kubectl -n ${c.namespace} delete job ${name}\``,
+    );
+  }
+  if (watch.podsFollowed === 0) log(`Job ${name} finished before a pod of it was seen; its log: ${logs}`);
+  if (!watch.result.ok) {
+    await cleanUp(c, cmd, name, configMap);
+    // Point at `kubectl logs` only when the Job is still there to answer it.
+    const where = cmd.keep ? `logs: ${logs}` : 'its log is above; rerun with --keep to keep the Job for kubectl logs';
+    throw new OpsError(`Job ${name} failed (${watch.result.reason}); ${where}`);
   }
   log(`Job ${name} completed`);
   await verify(c, rendered.service, 30);
@@ -115,16 +112,33 @@ async function cleanUp(c: Cluster, cmd: Command, job: string | undefined, config
   }
 }
 
+/**
+ * The release's own values go first, so the Job matches what was installed (images, names,
+ * ports); the user's -f files and --set flags still win over them.
+ */
+async function withReleaseValues(cmd: Command, c: Cluster): Promise<Command> {
+  const release = await readReleaseValues(c, cmd.release);
+  if ('missing' in release) {
+    // verify only needs the Service's name, which the defaults give for a default install.
+    if (cmd.name !== 'verify') log(`${release.missing}: using the chart's defaults and your flags only`);
+    return cmd;
+  }
+  log(`using the values of Helm release ${cmd.release} (revision ${release.revision}), then your -f/--set`);
+  return { ...cmd, valuesFiles: [release.file, ...cmd.valuesFiles] };
+}
+
 /** Runs the tool; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   try {
-    const cmd = parseCommand(argv);
-    if (cmd.help) {
+    const parsed = parseCommand(argv);
+    if (parsed.help) {
       console.log(USAGE);
       return 0;
     }
-    const c = await connect(cmd.namespace);
+    const c = await connect(parsed.namespace);
+    const cmd = await withReleaseValues(parsed, c);
     if (cmd.name === 'verify') await verify(c, serviceOf(cmd, c.namespace), cmd.timeoutSeconds);
+    else if (await managedByOperator(c, cmd.release)) await runThroughOperator(cmd, c);
     else await runJob(cmd, c);
     return 0;
   } catch (err) {

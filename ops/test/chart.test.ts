@@ -19,6 +19,7 @@ const FULLNAME = 'logbus-aggregator';
 const EXISTING: Record<string, string[]> = {
   'existing-secret-values.yaml': ['logbus-db-credentials', 'logbus-auth'],
   'external-db-values.yaml': ['logbus-external-db'],
+  'ingress-values.yaml': ['logbus-external-db', 'logbus-db-ca'],
 };
 
 let helm = '';
@@ -35,7 +36,7 @@ beforeAll(() => {
   // killed a helm spawn mid-way (seen in a full `npm test`).
 }, 180_000);
 
-test('there are ci scenarios for defaults, HA, existing secrets, external DB, no policies, jobs and kind', () => {
+test('there are ci scenarios for defaults, HA, existing secrets, external DB, no policies, jobs, kind and ingress', () => {
   expect(SCENARIOS).toEqual(
     expect.arrayContaining([
       'default-values.yaml',
@@ -45,6 +46,7 @@ test('there are ci scenarios for defaults, HA, existing secrets, external DB, no
       'netpol-off-values.yaml',
       'jobs-values.yaml',
       'kind-values.yaml',
+      'ingress-values.yaml',
     ]),
   );
 });
@@ -164,6 +166,36 @@ describe('values', () => {
     for (const name of ['AUTH_TOKEN', 'AUTH_TOKENS_FILE', 'AUTH_REQUIRED', 'METRICS_AUTH']) expect(plain).not.toContain(name);
     expect(plain).toContain('SUBSCRIBE_MAX');
     expect(fails(['auth.metricsAuth=true'])).toMatch(/auth\.metricsAuth=true needs auth\.existingSecret/);
+  });
+
+  test('ingress and httpRoute lead to the aggregator Service with TLS; the database CA is mounted and named in NODE_EXTRA_CA_CERTS', () => {
+    const objects = rendered.get('ingress-values.yaml')!;
+    const ingress = objects.find((o) => o.kind === 'Ingress')!;
+    expect(ingress.spec.tls).toEqual([{ secretName: 'logbus-tls', hosts: ['logbus.example.com'] }]);
+    expect(ingress.metadata.annotations?.['cert-manager.io/cluster-issuer']).toBe('letsencrypt');
+    expect(ingress.spec.rules[0].host).toBe('logbus.example.com');
+    const route = objects.find((o) => o.kind === 'HTTPRoute')!;
+    expect(route.spec.parentRefs[0]).toMatchObject({ name: 'shared-gateway', namespace: 'gateway-system', sectionName: 'https' });
+    expect(route.spec.rules[0].timeouts).toEqual({ request: '0s' });
+    const pod = objects.find((o) => o.kind === 'Deployment')!.spec.template.spec;
+    const env = Object.fromEntries(pod.containers[0].env.map((e: any) => [e.name, e.value]));
+    expect(env.NODE_EXTRA_CA_CERTS).toBe('/etc/logbus/db-ca/ca.crt');
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'db-ca', mountPath: '/etc/logbus/db-ca', readOnly: true });
+    expect(pod.volumes).toContainEqual({
+      name: 'db-ca',
+      secret: { secretName: 'logbus-db-ca', defaultMode: 0o444, items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+    });
+    // Off by default: nothing exposed beyond the Service, no CA variable.
+    const plain = renderChart({});
+    expect(plain.filter((o) => o.kind === 'Ingress' || o.kind === 'HTTPRoute')).toEqual([]);
+    expect(plain.find((o) => o.kind === 'Deployment')!.spec.template.spec.containers[0].env.map((e: any) => e.name)).not.toContain(
+      'NODE_EXTRA_CA_CERTS',
+    );
+    // Behind default-deny policies a controller needs a way in, and a route needs a Gateway.
+    expect(fails(['ingress.enabled=true'])).toMatch(/networkPolicy\.extraIngressFrom/);
+    expect(fails(['httpRoute.enabled=true'])).toMatch(/httpRoute\.parentRefs/);
+    expect(fails(['httpRoute.enabled=true', 'httpRoute.parentRefs[0].name=gw'])).toMatch(/networkPolicy\.extraIngressFrom/);
+    expect(renderChart({ set: ['ingress.enabled=true', 'networkPolicy.enabled=false'] }).some((o) => o.kind === 'Ingress')).toBe(true);
   });
 
   test('the chart renders for the oldest supported Kubernetes (1.30: native preStop sleep)', () => {

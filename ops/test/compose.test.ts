@@ -129,7 +129,7 @@ describe('docker-compose.yml', () => {
     const connect = /proxy_connect_timeout\s+(\d+)(ms|s);/.exec(conf);
     expect(connect).not.toBeNull();
     expect(Number(connect![1]) * (connect![2] === 's' ? 1000 : 1)).toBeLessThanOrEqual(1000);
-    const next = /proxy_next_upstream\s+([^;]+);/.exec(conf)![1].split(/\s+/);
+    const next = /proxy_next_upstream\s+([^;]+);/.exec(conf)![1]!.split(/\s+/);
     expect(next).toEqual(expect.arrayContaining(['error', 'timeout', 'http_503', 'non_idempotent']));
   });
 

@@ -7,7 +7,9 @@
 import { describe, expect, test } from 'bun:test';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../src/chart.ts';
+import { parse } from 'yaml';
+import { IMAGES, helmFlags, imageCommands, parseImageArgs } from '../../scripts/images.ts';
+import { REPO_ROOT, renderChart } from '../src/chart.ts';
 
 interface Instruction {
   op: string;
@@ -33,7 +35,7 @@ export function parseDockerfile(text: string): { args: Record<string, string>; s
     buf += (buf ? ' ' : '') + line.replace(/\\$/, '').trim();
     if (!line.endsWith('\\')) {
       const [op, ...rest] = buf.split(/\s+/);
-      instructions.push({ op: op.toUpperCase(), args: rest.join(' '), line: start });
+      instructions.push({ op: op!.toUpperCase(), args: rest.join(' '), line: start });
       buf = '';
     }
   });
@@ -42,13 +44,13 @@ export function parseDockerfile(text: string): { args: Record<string, string>; s
   for (const ins of instructions) {
     if (ins.op === 'FROM') {
       const m = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args)!;
-      const from = m[1].replace(/\$\{(\w+)\}/g, (_, k) => args[k] ?? `\${${k}}`);
+      const from = m[1]!.replace(/\$\{(\w+)\}/g, (_, k) => args[k] ?? `\${${k}}`);
       stages.push({ from, name: m[2], body: [] });
     } else if (ins.op === 'ARG' && stages.length === 0) {
       const [k, v = ''] = ins.args.split('=');
-      args[k] = v;
+      args[k!] = v;
     } else if (stages.length) {
-      stages[stages.length - 1].body.push(ins);
+      stages[stages.length - 1]!.body.push(ins);
     }
   }
   return { args, stages };
@@ -56,7 +58,11 @@ export function parseDockerfile(text: string): { args: Record<string, string>; s
 
 const read = (p: string) => readFileSync(join(REPO_ROOT, p), 'utf8');
 const ops = (s: Stage, op: string) => s.body.filter((i) => i.op === op).map((i) => i.args);
-const last = <T>(xs: T[]) => xs[xs.length - 1];
+/** The last item; a test that calls it on an empty list is wrong, so it throws. */
+const last = <T>(xs: T[]): T => {
+  if (xs.length === 0) throw new Error('last() of an empty list');
+  return xs[xs.length - 1]!;
+};
 
 function commonRules(path: string, official: RegExp) {
   const { stages } = parseDockerfile(read(path));
@@ -185,6 +191,26 @@ describe('publisher/Dockerfile', () => {
   });
 });
 
+describe('ops/Dockerfile (the operator)', () => {
+  const { stages, final } = commonRules('ops/Dockerfile', /^oven\/bun:1\.\d+\.\d+(-[a-z]+)?$/);
+
+  test('dependencies: npm ci from the lockfile, ops workspace only, no dev dependencies', () => {
+    const ci = stages.flatMap((s) => ops(s, 'RUN')).find((r) => /npm ci/.test(r))!;
+    expect(ci).toContain('--workspace=@logbus/ops');
+    expect(ci).toContain('--omit=dev');
+  });
+
+  test('runtime: bun runs ops/src/operator/main.ts as PID 1, the k6 script in place, writes only under /tmp', () => {
+    expect(last(ops(final, 'ENTRYPOINT'))).toBe('["bun"]');
+    expect(last(ops(final, 'CMD'))).toBe('["ops/src/operator/main.ts"]');
+    const env = ops(final, 'ENV').join(' ');
+    expect(env).toContain('HOME=/tmp');
+    expect(env).toContain('BUN_RUNTIME_TRANSPILER_CACHE_PATH=0');
+    expect(env).toContain('K6_SCRIPT=/app/k6/load.js');
+    expect(ops(final, 'COPY')).toContain('k6/load.js k6/load.js');
+  });
+});
+
 describe('.dockerignore', () => {
   const lines = read('.dockerignore')
     .split('\n')
@@ -193,7 +219,7 @@ describe('.dockerignore', () => {
   test('is an allow-list: everything excluded, then only what the Dockerfiles copy', () => {
     expect(lines[0]).toBe('*');
     const allowed = lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1).replace(/\/$/, ''));
-    for (const path of ['aggregator/Dockerfile', 'publisher/Dockerfile']) {
+    for (const path of ['aggregator/Dockerfile', 'publisher/Dockerfile', 'ops/Dockerfile']) {
       for (const s of parseDockerfile(read(path)).stages)
         for (const c of ops(s, 'COPY').filter((x) => !x.includes('--from='))) {
           for (const src of c
@@ -213,5 +239,56 @@ describe('.dockerignore', () => {
       expect(existsSync(join(REPO_ROOT, l.slice(1)))).toBe(true);
     }
     expect(statSync(join(REPO_ROOT, 'aggregator/drizzle')).isDirectory()).toBe(true);
+  });
+});
+
+describe('publishing images: scripts/images.ts and .github/workflows/images.yml', () => {
+  const registry = { registry: 'ghcr.io/acme', tag: '0.2.0' };
+
+  test('the script builds every Dockerfile from the repository root, pushes it, and one platform needs no buildx', () => {
+    for (const dockerfile of Object.values(IMAGES)) expect(existsSync(join(REPO_ROOT, dockerfile))).toBe(true);
+    const single = imageCommands({ ...registry, platform: '', push: true });
+    expect(single).toEqual([
+      ['docker', 'build', '--file', 'aggregator/Dockerfile', '--tag', 'ghcr.io/acme/logbus-aggregator:0.2.0', '.'],
+      ['docker', 'push', 'ghcr.io/acme/logbus-aggregator:0.2.0'],
+      ['docker', 'build', '--file', 'publisher/Dockerfile', '--tag', 'ghcr.io/acme/logbus-publisher:0.2.0', '.'],
+      ['docker', 'push', 'ghcr.io/acme/logbus-publisher:0.2.0'],
+    ]);
+    const multi = imageCommands({ ...registry, platform: 'linux/amd64,linux/arm64', push: true });
+    expect(multi.map((c) => c.slice(0, 3).join(' '))).toEqual(['docker buildx build', 'docker buildx build']);
+    expect(multi.every((c) => c.includes('--push') && c.at(-1) === '.')).toBe(true);
+    expect(() => parseImageArgs(['--tag', '1.0'])).toThrow(/--registry/);
+    expect(() => parseImageArgs(['--load', '--platform', 'linux/amd64,linux/arm64'])).toThrow(/one platform/);
+    expect(() => parseImageArgs(['--registry', 'r', '--tag', 'bad tag'])).toThrow(/tag/);
+  });
+
+  test('the helm flags it prints point the chart at the pushed images', () => {
+    const flags = helmFlags({ ...registry, platform: '', push: true })
+      .split('--set ')
+      .filter(Boolean)
+      .map((f) => f.trim());
+    const objects = renderChart({ set: [...flags, 'publisher.enabled=true'] });
+    const imageOf = (component: string) =>
+      objects.find((o) => o.metadata.labels?.['app.kubernetes.io/component'] === component && o.spec?.template)!.spec.template.spec.containers[0]
+        .image;
+    expect(imageOf('aggregator')).toBe('ghcr.io/acme/logbus-aggregator:0.2.0');
+    expect(imageOf('publisher')).toBe('ghcr.io/acme/logbus-publisher:0.2.0');
+  });
+
+  test('the workflow publishes the same images, multi-arch, on a version tag', () => {
+    // GitHub expressions as the workflow spells them (not template strings).
+    const expr = (inner: string) => `\${{ ${inner} }}`;
+    const workflow = parse(readFileSync(join(REPO_ROOT, '.github/workflows/images.yml'), 'utf8'));
+    expect(workflow.on.push.tags).toEqual(['v*.*.*']);
+    expect(workflow.permissions).toMatchObject({ packages: 'write' });
+    const job = workflow.jobs.publish;
+    const matrix = Object.fromEntries(job.strategy.matrix.include.map((m: { image: string; dockerfile: string }) => [m.image, m.dockerfile]));
+    expect(matrix).toEqual(IMAGES);
+    const build = job.steps.find((s: { uses?: string }) => s.uses?.startsWith('docker/build-push-action'));
+    expect(build.with).toMatchObject({ context: '.', file: expr('matrix.dockerfile'), platforms: 'linux/amd64,linux/arm64', push: true });
+    const meta = job.steps.find((s: { uses?: string }) => s.uses?.startsWith('docker/metadata-action'));
+    expect(meta.with.images).toBe(`ghcr.io/${expr('github.repository_owner')}/${expr('matrix.image')}`);
+    for (const action of ['setup-qemu-action', 'setup-buildx-action', 'login-action'])
+      expect(job.steps.some((s: { uses?: string }) => s.uses?.startsWith(`docker/${action}`))).toBe(true);
   });
 });

@@ -101,8 +101,8 @@ describe('k6/load.js', () => {
     calls.length = 0;
     k6.default({ runId: 't' });
     expect(calls).toHaveLength(1);
-    expect(calls[0].url).toBe('http://127.0.0.1:8080/publish');
-    expect(JSON.parse(calls[0].body!)).toHaveLength(50);
+    expect(calls[0]!.url).toBe('http://127.0.0.1:8080/publish');
+    expect(JSON.parse(calls[0]!.body!)).toHaveLength(50);
   });
 
   test('the chart and kustomize ship byte-identical copies (run `npm run -w @logbus/ops sync`)', () => {

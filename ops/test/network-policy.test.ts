@@ -87,7 +87,7 @@ describe('NetworkPolicies', () => {
         (o) => o.kind === 'NetworkPolicy' && !o.spec.ingress && !o.spec.egress && ['Ingress', 'Egress'].every((t) => o.spec.policyTypes?.includes(t)),
       );
       expect(deny).toHaveLength(1);
-      for (const t of podTemplates(objects)) expect(selectorMatches(deny[0].spec.podSelector, t.labels)).toBe(true);
+      for (const t of podTemplates(objects)) expect(selectorMatches(deny[0]!.spec.podSelector, t.labels)).toBe(true);
     }
   });
 

@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHART_DIR, renderChart, REPO_ROOT } from '../src/chart.ts';
@@ -135,7 +135,7 @@ describe("Job builder (renders the chart's Job template)", () => {
       const text = readFileSync(join(REPO_ROOT, file), 'utf8')
         .replaceAll('{{ .Release.Name }}', 'logbus')
         .replaceAll('{{ .Release.Namespace }}', 'logbus');
-      const found = [...text.matchAll(/npm run k8s -- ((?:publish|load)\b[^#\n]*)/g)].map((m) => m[1].trim());
+      const found = [...text.matchAll(/npm run k8s -- ((?:publish|load)\b[^#\n]*)/g)].map((m) => m[1]!.trim());
       expect({ file, found: found.length > 0 }).toEqual({ file, found: true });
       commands.push(...found);
     }
@@ -170,7 +170,7 @@ describe("Job builder (renders the chart's Job template)", () => {
     const objects = renderChart({ set: ['publisher.enabled=true', 'k6.enabled=true'] });
     const env = (component: string) =>
       objects
-        .filter((o) => o.spec?.template?.metadata?.labels?.['app.kubernetes.io/component'] === component)[0]
+        .filter((o) => o.spec?.template?.metadata?.labels?.['app.kubernetes.io/component'] === component)[0]!
         .spec.template.spec.containers[0].env.map((e: { name: string }) => e.name);
     for (const n of env('aggregator')) expect(aggregatorEnvNames()).toContain(n);
     for (const n of env('publisher')) expect(publisherEnvNames()).toContain(n);
@@ -202,6 +202,20 @@ describe('against a fake API server', () => {
     expect(r.fake.requests).toContain('GET /api/v1/namespaces/logbus/services/logbus-aggregator%3Ahttp/proxy/stats');
   }, 30_000);
 
+  test('publish uses the values the Helm release was installed with (kind: image tag dev), flags still win', async () => {
+    const helmRelease = { version: 3, config: { publisher: { image: { tag: 'dev' } }, service: { type: 'NodePort', nodePort: 30080 } } };
+    const r = await runTool(['publish', '--events', '100'], { helmRelease });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('using the values of Helm release logbus (revision 3)');
+    expect(r.fake.created.jobs[0].spec.template.spec.containers[0].image).toBe('logbus-publisher:dev');
+    const flagged = await runTool(['publish', '--image', 'reg/pub:v9'], { helmRelease });
+    expect(flagged.fake.created.jobs[0].spec.template.spec.containers[0].image).toBe('reg/pub:v9');
+    // Positive control: without a release the chart's default image is what renders.
+    const none = await runTool(['publish']);
+    expect(none.stderr).toContain('no deployed Helm release "logbus" in namespace logbus');
+    expect(none.fake.created.jobs[0].spec.template.spec.containers[0].image).toMatch(/^logbus-publisher:(?!dev)/);
+  }, 120_000);
+
   test('load: replaces an existing script ConfigMap, then runs the k6 Job', async () => {
     const r = await runTool(['load', '--vus', '2', '--duration', '5s']);
     expect(r.code).toBe(0);
@@ -209,11 +223,49 @@ describe('against a fake API server', () => {
     expect(r.fake.created.jobs[0].spec.template.spec.containers[0].env).toContainEqual({ name: 'DURATION', value: '5s' });
   }, 30_000);
 
-  test('a failed Job exits 1 and says how to read its logs', async () => {
+  test('a failed Job exits 1; it points at `kubectl logs` only when the Job is kept to answer it', async () => {
     const r = await runTool(['publish'], { jobOutcome: 'Failed' });
     expect(r.code).toBe(ExitCode.Failed);
-    expect(r.stderr).toMatch(/failed \(BackoffLimitExceeded\).*kubectl -n logbus logs job\//);
-  }, 30_000);
+    expect(r.fake.deleted).toHaveLength(1);
+    expect(r.stderr).toMatch(/failed \(BackoffLimitExceeded\); its log is above; rerun with --keep/);
+    expect(r.stderr).not.toContain('logs job/');
+    const kept = await runTool(['publish', '--keep'], { jobOutcome: 'Failed' });
+    expect(kept.fake.deleted).toEqual([]);
+    expect(kept.stderr).toMatch(/failed \(BackoffLimitExceeded\); logs: kubectl -n logbus logs job\//);
+  }, 60_000);
+
+  test("when the Job retries its pod, the newest pod is followed and the retry's summary shown", async () => {
+    const r = await runTool(['publish', '--timeout', '120'], {
+      pods: [
+        { name: 'pod-a', created: '2026-01-01T00:00:00Z', phase: 'Failed', log: ['attempt 1: aggregator unreachable'] },
+        { name: 'pod-b', created: '2026-01-01T00:01:00Z', phase: 'Running', log: ['attempt 2: 20,000 accepted'], visibleAfterLogs: 1 },
+      ],
+      outcomeAfterLogs: 2,
+    });
+    expect(r.stderr).toContain('following pod pod-b (the Job retried)');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('attempt 1: aggregator unreachable');
+    expect(r.stdout).toContain('attempt 2: 20,000 accepted');
+  }, 60_000);
+
+  test('--timeout holds while a log is followed: a Job still running is left running and pointed to', async () => {
+    const r = await runTool(['publish', '--timeout', '2'], {
+      pods: [{ name: 'pod-a', created: '2026-01-01T00:00:00Z', phase: 'Running', log: ['working'], holdLog: true }],
+      outcomeAfterLogs: 99,
+    });
+    expect(r.code).toBe(ExitCode.Failed);
+    expect(r.stderr).toMatch(/still running after --timeout 2 s; it was left running: follow it with `kubectl -n logbus logs job\/\S+ -f`/);
+    expect(r.fake.deleted).toEqual([]);
+  }, 60_000);
+
+  test('at the timeout the Job status decides: a Job that completed while its log stayed open is a success', async () => {
+    const r = await runTool(['publish', '--timeout', '2'], {
+      pods: [{ name: 'pod-a', created: '2026-01-01T00:00:00Z', phase: 'Running', log: ['done'], holdLog: true }],
+    });
+    expect(r.stderr).toContain('/stats ok');
+    expect(r.code).toBe(0);
+    expect(r.fake.deleted).toEqual([]);
+  }, 60_000);
 
   test('a failed Job is deleted with its pods (background propagation); --keep keeps it', async () => {
     const r = await runTool(['publish'], { jobOutcome: 'Failed' });
@@ -226,7 +278,7 @@ describe('against a fake API server', () => {
     expect(kept.code).toBe(ExitCode.Failed);
     expect(kept.fake.deleted).toEqual([]);
     expect(kept.stderr).toContain('(--keep)');
-  }, 30_000);
+  }, 60_000);
 
   test('a failed load deletes the Job and the script ConfigMap it created, never one it replaced', async () => {
     const created = await runTool(['load'], { jobOutcome: 'Failed', configMapAbsent: true });
@@ -237,7 +289,7 @@ describe('against a fake API server', () => {
     ]);
     const replaced = await runTool(['load'], { jobOutcome: 'Failed' });
     expect(replaced.fake.deleted).toEqual([`jobs/${replaced.fake.created.jobs[0].metadata.name}?propagationPolicy=Background`]);
-  }, 30_000);
+  }, 60_000);
 
   test('pods labelled the pre-1.27 way (controller-uid only) are found and followed', async () => {
     const r = await runTool(['publish'], { podLabels: 'legacy' });
@@ -297,6 +349,24 @@ test('no reachable cluster: one clear line and exit code 3', () => {
   expect(r.status).toBe(ExitCode.Cluster);
   expect(r.stderr.trim().split('\n')).toHaveLength(1);
   expect(r.stderr).toContain('cannot reach the Kubernetes API at https://127.0.0.1:1');
+});
+
+test('no kubeconfig: says so and where it looked, instead of asking localhost:8080 (logbus itself)', () => {
+  const home = mkdtempSync(join(tmpdir(), 'kube-none-'));
+  const env = { ...process.env, HOME: home, KUBECONFIG: '', KUBERNETES_SERVICE_HOST: '' };
+  const r = spawnSync(BUN, [MAIN, 'verify'], { env, encoding: 'utf8', timeout: 20_000 });
+  expect(r.status).toBe(ExitCode.Cluster);
+  expect(r.stderr.trim()).toStartWith(`k8s: no kubeconfig: KUBECONFIG is not set and ${join(home, '.kube', 'config')} does not exist`);
+  const listed = spawnSync(BUN, [MAIN, 'verify'], { env: { ...env, KUBECONFIG: `${home}/a:${home}/b` }, encoding: 'utf8', timeout: 20_000 });
+  expect(listed.stderr).toContain(`KUBECONFIG names ${home}/a, ${home}/b, and none exists`);
+  // Positive control: with a kubeconfig in that home the check passes and the API is asked.
+  mkdirSync(join(home, '.kube'));
+  writeFileSync(
+    join(home, '.kube', 'config'),
+    'apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\ncurrent-context: c\nusers:\n- name: u\n  user: {token: t}\n',
+  );
+  const found = spawnSync(BUN, [MAIN, 'verify'], { env, encoding: 'utf8', timeout: 20_000 });
+  expect(found.stderr).toContain('cannot reach the Kubernetes API at https://127.0.0.1:1');
 });
 
 /** A throwaway CA, a server certificate for 127.0.0.1 and a client certificate (openssl). */

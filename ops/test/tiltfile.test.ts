@@ -17,7 +17,7 @@ const only = (fn: string) => calls.filter((c) => c.fn === fn);
 
 beforeAll(() => {
   calls = JSON.parse(run('python3', [join(import.meta.dir, 'support/tilt_stub.py'), join(REPO_ROOT, 'Tiltfile')]));
-  const h = only('helm')[0].args;
+  const h = only('helm')[0]!.args;
   objects = renderChart({
     release: h.name,
     namespace: h.namespace,
@@ -33,8 +33,8 @@ describe('Tiltfile', () => {
   });
 
   test('version_settings comes first and only the kind context is allowed', () => {
-    expect(calls[0].fn).toBe('version_settings');
-    expect(only('allow_k8s_contexts')[0].args.contexts).toBe('kind-logbus');
+    expect(calls[0]!.fn).toBe('version_settings');
+    expect(only('allow_k8s_contexts')[0]!.args.contexts).toBe('kind-logbus');
   });
 
   test('builds both images from their Dockerfiles; the aggregator live-updates src under bun --watch', () => {
@@ -53,7 +53,7 @@ describe('Tiltfile', () => {
   test('the chart is deployed with images Tilt builds and a writable root for live_update', () => {
     const images = podTemplates(objects).flatMap((t) => t.spec.containers.map((c: any) => c.image.split(':')[0]));
     expect(images).toEqual(expect.arrayContaining(['logbus-aggregator', 'logbus-publisher']));
-    const h = only('helm')[0].args;
+    const h = only('helm')[0]!.args;
     expect(h.paths).toBe('charts/aggregator');
     expect(h.set).toContain('securityContext.readOnlyRootFilesystem=false');
   });

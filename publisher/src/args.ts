@@ -33,6 +33,10 @@ export interface Options {
   readonly attempts: number;
   /** Overall deadline in ms for sending and verifying. */
   readonly deadlineMs: number;
+  /** How long the start-up probe waits for something to listen at `url` (0: say so at once). */
+  readonly waitMs: number;
+  /** Send the events of this NDJSON file ("-" = stdin) instead of generated ones. */
+  readonly ndjson: string | undefined;
 }
 
 /** Raw values as parseArgs returns them: strings for values, booleans for switches. */
@@ -129,6 +133,20 @@ const SPECS: readonly Spec[] = [
     help: "overall deadline in seconds",
   },
   {
+    flag: "wait",
+    env: "PUBLISHER_WAIT_S",
+    kind: "string",
+    default: "0",
+    help: "seconds to wait for the aggregator to listen (a Job starting with it)",
+  },
+  {
+    flag: "ndjson",
+    env: "PUBLISHER_NDJSON",
+    kind: "string",
+    default: "",
+    help: "send your own events: one JSON object per line from FILE, or - for stdin",
+  },
+  {
     flag: "json",
     env: "PUBLISHER_JSON",
     kind: "boolean",
@@ -140,7 +158,7 @@ const SPECS: readonly Spec[] = [
     env: "PUBLISHER_VERIFY",
     kind: "boolean",
     default: "false",
-    help: "check /stats grew by exactly the generated counts",
+    help: "check /stats grew by exactly the sent counts (the token needs the read scope)",
   },
   { flag: "help", env: "", kind: "boolean", default: "false", help: "show this help" },
 ];
@@ -156,11 +174,20 @@ export function helpText(): string {
   return [
     "logbus publisher: load and duplicate generator, and an at-least-once client",
     "",
-    "usage: deno run --allow-net --allow-env --allow-read publisher/main.ts [flags]",
+    "usage: npm run publish -- [flags]",
+    "   or: deno run --allow-net --allow-env --allow-read publisher/main.ts [flags]  (from the repository root)",
+    "",
+    "examples:",
+    "  npm run publish -- --events 1000 --verify",
+    "  npm run publish -- --ndjson events.ndjson --token $TOKEN",
+    "  producer | npm run publish -- --ndjson -",
     "",
     ...rows,
     "",
-    "exit codes: 0 all accepted (and verified), 1 delivery or verification failed, 2 bad arguments",
+    "With --ndjson, --events, --dup-rate, --topics and --seed do not apply.",
+    "",
+    "exit codes: 0 all accepted (and verified), 1 delivery or verification failed, 2 bad arguments or input,",
+    "            130 interrupted (Ctrl-C or SIGTERM; the summary says what was accepted, in flight and failed)",
   ].join("\n");
 }
 
@@ -209,6 +236,7 @@ export function toOptions(args: RawArgs, env: Record<string, string | undefined>
   const seed = seedInput.text === "" ? undefined : readInt(seedInput, 0, 0xffff_ffff, problems);
   const token = pick(spec("token")).text || undefined;
   if (token !== undefined && /[\s,]/.test(token)) problems.push("--token must not contain spaces or commas");
+  const ndjson = pick(spec("ndjson")).text || undefined;
   const options: Options = {
     url: url ?? new URL("http://invalid"),
     events,
@@ -226,9 +254,17 @@ export function toOptions(args: RawArgs, env: Record<string, string | undefined>
     attempts: int("attempts", 1, 100),
     deadlineMs: readNumber(pick(spec("deadline")), problems, (n) => n > 0, "a positive number of seconds") *
       1000,
+    waitMs: readNumber(pick(spec("wait")), problems, (n) => n >= 0, "a number of seconds ≥ 0") * 1000,
+    ndjson,
   };
+  const generatorFlags = ["events", "dup-rate", "topics", "seed"].filter((f) => args[f] !== undefined);
+  if (ndjson !== undefined && generatorFlags.length > 0) {
+    problems.push(
+      `--ndjson sends the file's events: ${generatorFlags.map((f) => `--${f}`).join(", ")} cannot apply`,
+    );
+  }
   // A duplicate re-sends an earlier unique event, so at least one must exist.
-  if (problems.length === 0 && Math.round(events * dupRate) >= events) {
+  if (problems.length === 0 && ndjson === undefined && Math.round(events * dupRate) >= events) {
     problems.push(`--dup-rate ${dupRate} leaves no unique event among ${events}`);
   }
   if (problems.length > 0 && !options.help) throw new UsageError(problems);

@@ -63,7 +63,24 @@ Deno.test("toOptions: flags, environment and defaults", async (t) => {
       timeoutMs: 500,
       attempts: 3,
       deadlineMs: 1500,
+      waitMs: 0,
+      ndjson: undefined,
     });
+  });
+
+  await t.step("--ndjson takes a file or -, and refuses the generator's flags", () => {
+    assert.equal(parse(["--ndjson", "-"]).ndjson, "-");
+    assert.equal(parse([], { PUBLISHER_NDJSON: "/tmp/e.ndjson" }).ndjson, "/tmp/e.ndjson");
+    assert.throws(
+      () => parse(["--ndjson", "e.ndjson", "--events", "5", "--seed", "1"]),
+      /--ndjson sends the file's events: --events, --seed cannot apply/,
+    );
+  });
+
+  await t.step("--help names the npm command users run, not deno's command line first", () => {
+    const usage = helpText().split("\n").find((l) => l.startsWith("usage:"));
+    assert.equal(usage, "usage: npm run publish -- [flags]");
+    assert.match(helpText(), /--ndjson <v>/);
   });
 
   await t.step("environment variables stand in for flags", () => {

@@ -9,8 +9,10 @@ export const ExitCode = {
   Ok: 0,
   /** Some events could not be delivered after retries, or --verify found a mismatch. */
   Failed: 1,
-  /** Bad flags or environment variables; nothing was sent. */
+  /** Bad flags, environment variables or --ndjson input; nothing was sent. */
   Usage: 2,
+  /** Ctrl-C or SIGTERM: the summary says what was accepted, in flight and never sent (128 + SIGINT). */
+  Interrupted: 130,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

@@ -28,5 +28,5 @@ export function mix32(seed: number, index: number): number {
 
 /** A fresh random 32-bit seed for runs without --seed. */
 export function randomSeed(): number {
-  return crypto.getRandomValues(new Uint32Array(1))[0];
+  return crypto.getRandomValues(new Uint32Array(1))[0]!;
 }

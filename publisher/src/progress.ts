@@ -12,12 +12,27 @@ export interface ProgressOptions {
   intervalMs?: number;
 }
 
-/** The bar or line for the current counters (pure). */
+/** Seconds as "42 s", "3m05s" or "1h02m". */
+export function duration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s} s`;
+  const pad = (x: number) => String(x).padStart(2, "0");
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  return `${Math.floor(s / 3600)}h${pad(Math.floor((s % 3600) / 60))}m`;
+}
+
+/** The bar or line for the current counters (pure). ETA from the average rate so far. */
 export function progressText(c: Counters, total: number, elapsedMs: number, tty: boolean): string {
   const done = c.accepted + c.failed;
   const rate = elapsedMs > 0 ? Math.round((c.accepted / elapsedMs) * 1000) : 0;
   const pct = total > 0 ? Math.floor((done / total) * 100) : 100;
-  const tail = `${done}/${total} events, ${rate} ev/s, ${c.retries} retries, ${c.failed} failed`;
+  const eta = done >= total
+    ? "done"
+    : done > 0
+    ? `ETA ${duration((elapsedMs / done) * (total - done))}`
+    : "ETA ?";
+  const tail = `${done}/${total} events, ${rate} ev/s, ${c.retries} retries, ${c.failed} failed, ` +
+    `${duration(elapsedMs)} elapsed, ${eta}`;
   if (!tty) return `progress: ${pct}% ${tail}`;
   const width = 30;
   const filled = Math.round((pct / 100) * width);

@@ -14,11 +14,31 @@ export interface Latency {
   max: number;
 }
 
+/** What a run sends: generated (with its seed) or read from --ndjson (distinct keys as unique). */
+export interface RunShape {
+  seed: number | null;
+  /** "generated", or the --ndjson path ("stdin" for -). */
+  source: string;
+  events: number;
+  unique: number;
+  duplicates: number;
+  topics: number;
+}
+
+/** The shape of a generated run. */
+export function shapeOfPlan(plan: Plan): RunShape {
+  const { seed, events, unique, duplicates } = plan;
+  return { seed, source: "generated", events, unique, duplicates, topics: plan.topics.length };
+}
+
 /** Everything a run reports; `ok` decides the exit code. */
 export interface Summary {
   ok: boolean;
+  /** Stopped by Ctrl-C or SIGTERM (exit code 130). */
+  interrupted: boolean;
   url: string;
-  seed: number;
+  seed: number | null;
+  source: string;
   events: number;
   unique: number;
   duplicates_injected: number;
@@ -28,6 +48,9 @@ export interface Summary {
   sent: number;
   accepted: number;
   failed: number;
+  /** Interrupted: events whose request was cut off (stored or not: unknown) and never sent. */
+  in_flight: number;
+  not_sent: number;
   requests: number;
   retries: number;
   retry_reasons: Record<string, number>;
@@ -64,8 +87,9 @@ export function latencyOf(samples: readonly number[]): Latency | null {
 /** Assemble the summary from the plan, the sender's counters and the optional verification. */
 export function summarize(input: {
   url: URL;
-  plan: Plan;
+  shape: RunShape;
   expected: ExpectedStats;
+  interrupted?: boolean;
   batch: number;
   concurrency: number;
   counters: Counters;
@@ -74,21 +98,26 @@ export function summarize(input: {
   verifyError?: string;
   verifyRequested: boolean;
 }): Summary {
-  const { plan, counters: c } = input;
+  const { shape, counters: c } = input;
+  const interrupted = input.interrupted === true;
   const verified = !input.verifyRequested || (input.verify?.ok === true && !input.verifyError);
   return {
-    ok: c.failed === 0 && c.accepted === plan.events && verified,
+    ok: !interrupted && c.failed === 0 && c.accepted === shape.events && verified,
+    interrupted,
     url: input.url.href,
-    seed: plan.seed,
-    events: plan.events,
-    unique: plan.unique,
-    duplicates_injected: plan.duplicates,
-    topics: plan.topics.length,
+    seed: shape.seed,
+    source: shape.source,
+    events: shape.events,
+    unique: shape.unique,
+    duplicates_injected: shape.duplicates,
+    topics: shape.topics,
     batch: input.batch,
     concurrency: input.concurrency,
     sent: c.sent,
     accepted: c.accepted,
     failed: c.failed,
+    in_flight: c.interruptedInFlight,
+    not_sent: c.notSent,
     requests: c.requests,
     retries: c.retries,
     retry_reasons: { ...c.retryReasons },
@@ -108,16 +137,24 @@ const n = (x: number) => x.toLocaleString("en-US");
 /** Human-readable summary, one fact per line. */
 export function formatSummary(s: Summary): string {
   const reasons = Object.entries(s.retry_reasons).map(([k, v]) => `${k} ×${v}`).join(", ");
+  const generated = s.seed !== null;
   const lines = [
-    `publisher → ${s.url} (seed ${s.seed})`,
-    `  events         ${n(s.events)} = ${n(s.unique)} unique + ${
+    `publisher → ${s.url} (${generated ? `seed ${s.seed}` : `events from ${s.source}`})`,
+    `  events         ${n(s.events)} = ${n(s.unique)} ${generated ? "unique" : "distinct"} + ${
       n(s.duplicates_injected)
-    } duplicates injected, ${s.topics} topics`,
-    `  sent           ${n(s.sent)} in ${
+    } ${generated ? "duplicates injected" : "repeated in the input"}, ${s.topics} topics`,
+    `  sent           ${n(s.sent)} answered by the server, in ${
       n(s.requests)
     } requests (batch ${s.batch}, concurrency ${s.concurrency})`,
     `  accepted       ${n(s.accepted)}`,
     `  failures       ${n(s.failed)}`,
+    ...(s.interrupted
+      ? [
+        `  interrupted    ${
+          n(s.in_flight)
+        } in flight (may or may not be stored: re-send them, dedup drops copies), ${n(s.not_sent)} not sent`,
+      ]
+      : []),
     `  retries        ${n(s.retries)}${reasons ? ` (${reasons})` : ""}`,
     `  throughput     ${n(s.events_per_sec)} events/s over ${(s.elapsed_ms / 1000).toFixed(2)} s`,
     s.latency_ms
@@ -143,6 +180,11 @@ export function formatSummary(s: Summary): string {
       (s.verify.drain_ms / 1000).toFixed(2)
     } s)`;
     lines.push(`  verify         ${s.verify.ok ? "ok" : "MISMATCH"}: ${facts}`);
+    if (s.verify.already_stored > 0) {
+      lines.push(
+        `                 ${n(s.verify.already_stored)} of these events were stored before this run`,
+      );
+    }
     for (const p of s.verify.problems) lines.push(`                 ${p}`);
   }
   if (s.verify_error) lines.push(`  verify         FAILED: ${s.verify_error}`);

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { planRun } from "./generate.ts";
 import { progressText } from "./progress.ts";
-import { formatSummary, latencyOf, percentile, summarize } from "./report.ts";
+import { formatSummary, latencyOf, percentile, shapeOfPlan, summarize } from "./report.ts";
 import { newCounters } from "./send.ts";
 import { compareStats } from "./verify.ts";
 
-const plan = planRun({ events: 1_000, dupRate: 0.3, topics: 2, seed: 5, epochMs: 0 });
+const shape = shapeOfPlan(planRun({ events: 1_000, dupRate: 0.3, topics: 2, seed: 5, epochMs: 0 }));
 const expected = { received: 1_000, unique_processed: 700, duplicate_dropped: 300 };
 
 Deno.test("summary and progress", async (t) => {
@@ -34,7 +34,7 @@ Deno.test("summary and progress", async (t) => {
     };
     const s = summarize({
       url: new URL("http://127.0.0.1:8080"),
-      plan,
+      shape,
       expected,
       batch: 100,
       concurrency: 4,
@@ -67,7 +67,7 @@ Deno.test("summary and progress", async (t) => {
     const counters = { ...newCounters(), sent: 1_000, accepted: 900, failed: 100 };
     const base = {
       url: new URL("http://x"),
-      plan,
+      shape,
       expected,
       batch: 100,
       concurrency: 1,
@@ -96,8 +96,11 @@ Deno.test("summary and progress", async (t) => {
     const c = { ...newCounters(), accepted: 500, retries: 3 };
     assert.equal(
       progressText(c, 1_000, 1_000, false),
-      "progress: 50% 500/1000 events, 500 ev/s, 3 retries, 0 failed",
+      "progress: 50% 500/1000 events, 500 ev/s, 3 retries, 0 failed, 1 s elapsed, ETA 1 s",
     );
+    // The ETA follows the average rate so far: 100 of 1,000 in 20 s leaves 180 s.
+    assert.match(progressText({ ...c, accepted: 100 }, 1_000, 20_000, false), /20 s elapsed, ETA 3m00s$/);
+    assert.match(progressText(newCounters(), 1_000, 0, false), /0 s elapsed, ETA \?$/);
     assert.match(progressText(c, 1_000, 1_000, true), /^\[#{15}\.{15}\] {2}50% /);
   });
 });

@@ -8,14 +8,18 @@
 /** Backoff base and cap: the first retry waits up to 100 ms, later ones at most 5 s. */
 export const BACKOFF = { baseMs: 100, capMs: 5_000 } as const;
 
-/** An overall deadline as a signal, with a timer we can clear (AbortSignal.timeout cannot be). */
+/**
+ * An overall deadline as a signal, with a timer we can clear (AbortSignal.timeout cannot be).
+ * An interrupt (Ctrl-C) ends it early, which aborts every request and backoff sleep at once.
+ */
 export class Deadline {
   readonly at: number;
   readonly #controller = new AbortController();
   readonly #timer: ReturnType<typeof setTimeout>;
-  constructor(ms: number) {
+  constructor(ms: number, interrupt?: AbortSignal) {
     this.at = Date.now() + ms;
     this.#timer = setTimeout(() => this.#controller.abort(new DOMException("deadline", "TimeoutError")), ms);
+    interrupt?.addEventListener("abort", () => this.#controller.abort(interrupt.reason), { once: true });
   }
   get signal(): AbortSignal {
     return this.#controller.signal;

@@ -20,8 +20,14 @@ export interface Rejection {
 
 /** Running totals, read live by the progress line and at the end by the summary. */
 export interface Counters {
-  /** Events handed to the server at least once. */
+  /** Events in requests the server answered at least once (a refused connection sends nothing). */
   sent: number;
+  /** Events in requests not yet settled (live, for the progress line). */
+  inFlight: number;
+  /** Events whose request was cut off by an interrupt: stored or not, we cannot tell. */
+  interruptedInFlight: number;
+  /** Events never sent because the run was interrupted. */
+  notSent: number;
   /** Events acknowledged by a 202. */
   accepted: number;
   /** Events given up on: rejected, out of attempts or time, or never sent after a stop. */
@@ -41,6 +47,9 @@ export interface Counters {
 export function newCounters(): Counters {
   return {
     sent: 0,
+    inFlight: 0,
+    interruptedInFlight: 0,
+    notSent: 0,
     accepted: 0,
     failed: 0,
     requests: 0,
@@ -63,6 +72,8 @@ export interface SendContext {
   readonly limiter?: RateLimiter;
   readonly counters: Counters;
   readonly random?: () => number;
+  /** Ctrl-C / SIGTERM: take no new batch; the deadline (which aborts in-flight requests) follows it. */
+  readonly interrupt?: AbortSignal;
 }
 
 /** Resolve an aggregator path against the base URL, keeping any base path prefix. */
@@ -79,7 +90,7 @@ export async function sendBatches(batches: Iterable<Batch>, ctx: SendContext): P
   // same way, and after the deadline nothing may be sent.
   let stop = false;
   const worker = async () => {
-    while (!stop) {
+    while (!stop && !ctx.interrupt?.aborted) {
       const next = iterator.next();
       if (next.done) return;
       const batch = next.value;
@@ -87,16 +98,20 @@ export async function sendBatches(batches: Iterable<Batch>, ctx: SendContext): P
         await ctx.limiter?.take(batch.events, deadline.signal);
       } catch {
         stop = true;
-        record(counters, { why: "deadline", reason: "deadline before sending" }, batch);
+        if (ctx.interrupt?.aborted) counters.notSent += batch.events;
+        else record(counters, { why: "deadline", reason: "deadline before sending" }, batch);
         return;
       }
       const result = await postBatch(batch, ctx);
-      if (!result.ok && (result.status === 401 || result.status === 403 || result.why === "deadline")) stop = true;
+      if (!result.ok && (result.status === 401 || result.status === 403 || result.why === "deadline")) {
+        stop = true;
+      }
     }
   };
   await Promise.all(Array.from({ length: ctx.concurrency }, worker));
   for (const batch of { [Symbol.iterator]: () => iterator }) {
-    record(counters, { why: "not sent", reason: "stopped after an earlier failure" }, batch);
+    if (ctx.interrupt?.aborted) counters.notSent += batch.events;
+    else record(counters, { why: "not sent", reason: "stopped after an earlier failure" }, batch);
   }
   return counters;
 }
@@ -107,7 +122,8 @@ async function postBatch(batch: Batch, ctx: SendContext): Promise<RetryResult> {
   if (ctx.token) headers.authorization = `Bearer ${ctx.token}`;
   const url = endpoint(ctx.url, "/publish");
   const bytes = encoder.encode(batch.body);
-  counters.sent += batch.events;
+  let answered = false;
+  counters.inFlight += batch.events;
   const result = await requestWithRetry(
     (signal) => {
       counters.requests++;
@@ -121,9 +137,16 @@ async function postBatch(batch: Batch, ctx: SendContext): Promise<RetryResult> {
       },
       onExchange(latencyMs) {
         counters.latenciesMs.push(latencyMs);
+        if (!answered) counters.sent += batch.events;
+        answered = true;
       },
     },
   );
+  counters.inFlight -= batch.events;
+  if (!result.ok && result.why === "deadline" && ctx.interrupt?.aborted) {
+    counters.interruptedInFlight += batch.events;
+    return result;
+  }
   if (!result.ok) {
     record(counters, result, batch);
     return result;

@@ -57,6 +57,16 @@ Deno.test("sender", async (t) => {
     assert.equal(endpoint(new URL("http://h/api/"), "/stats").href, "http://h/api/stats");
   });
 
+  await t.step("a refused connection counts as not sent: `sent` is what the server answered", async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = listener.addr as Deno.NetAddr;
+    listener.close();
+    const c = await send(new URL(`http://127.0.0.1:${port}`), { attempts: 2 });
+    // Positive control: requests were attempted and every event failed.
+    assert.ok(c.requests >= 2);
+    assert.deepEqual([c.sent, c.accepted, c.failed], [0, 0, 1_000]);
+  });
+
   await t.step("every batch is delivered with at most `concurrency` requests in flight", async () => {
     await withFakeServer(accepted, async (url, seen) => {
       const c = await send(url, { token: "tok" });
@@ -92,7 +102,10 @@ Deno.test("sender", async (t) => {
           const c = await send(url, { concurrency: 1 });
           assert.equal(calls, 1);
           assert.deepEqual([c.accepted, c.failed], [0, 1_000]);
-          assert.deepEqual(c.rejections.map((r) => [r.why, r.events]), [["rejected", 100], ["not sent", 900]]);
+          assert.deepEqual(c.rejections.map((r) => [r.why, r.events]), [["rejected", 100], [
+            "not sent",
+            900,
+          ]]);
         },
       );
     });

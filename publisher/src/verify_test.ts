@@ -42,3 +42,16 @@ Deno.test("verification compares /stats deltas", async (t) => {
     );
   });
 });
+
+Deno.test("compareStats with --ndjson input: events stored before the run count as duplicates", () => {
+  const fromFile = { received: 10, unique_processed: 8, duplicate_dropped: 2 };
+  // 3 of the 8 distinct events were already stored: unique +5, duplicates +2+3.
+  const v = compareStats(stats(0, 0, 0), stats(10, 5, 5), fromFile, 0, 0, "possible");
+  assert.deepEqual([v.ok, v.already_stored], [true, 3], v.problems.join());
+  // The same figures for generated events (fresh ids) are a mismatch.
+  assert.equal(compareStats(stats(0, 0, 0), stats(10, 5, 5), fromFile, 0).ok, false);
+  // A lost event is still caught: unique +5 but duplicates only +4.
+  assert.equal(compareStats(stats(0, 0, 0), stats(9, 5, 4), fromFile, 0, 0, "possible").ok, false);
+  // More new events than the input holds is impossible.
+  assert.equal(compareStats(stats(0, 0, 0), stats(10, 9, 1), fromFile, 0, 0, "possible").ok, false);
+});

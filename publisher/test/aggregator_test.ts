@@ -8,8 +8,7 @@ import { type Options, parseCliArgs, toOptions } from "../src/args.ts";
 import { publish } from "../src/publish.ts";
 import { formatSummary, type Summary } from "../src/report.ts";
 import type { Stats } from "../src/verify.ts";
-import { type AggregatorProcess, startAggregator } from "./support/aggregator.ts";
-import { createDatabase, type TestDatabase } from "./support/database.ts";
+import { withAggregator } from "./support/aggregator.ts";
 import { type Fault, startFaultProxy } from "./support/fault_proxy.ts";
 
 const TEST_DATABASE_URL = Deno.env.get("TEST_DATABASE_URL");
@@ -49,11 +48,7 @@ Deno.test({
   name: "publisher against a real aggregator",
   ignore: !TEST_DATABASE_URL,
   async fn(t) {
-    let db: TestDatabase | undefined;
-    let aggregator: AggregatorProcess | undefined;
-    try {
-      db = await createDatabase(TEST_DATABASE_URL!);
-      aggregator = await startAggregator(db.url);
+    await withAggregator(TEST_DATABASE_URL!, {}, async (aggregator) => {
       const target = aggregator.url;
 
       await t.step(
@@ -75,7 +70,7 @@ Deno.test({
           assert.equal(
             r.code,
             0,
-            `exit ${r.code}\n${r.stderr}\n${r.stdout}\n--- aggregator log ---\n${aggregator!.logs()}`,
+            `exit ${r.code}\n${r.stderr}\n${r.stdout}\n--- aggregator log ---\n${aggregator.logs()}`,
           );
           const s = r.summary!;
           assert.deepEqual([s.ok, s.sent, s.accepted, s.failed, s.duplicates_injected], [
@@ -148,7 +143,7 @@ Deno.test({
               proxy.unacknowledgedEvents,
             );
 
-            assert.equal(s.ok, true, `${text}\n--- aggregator log ---\n${aggregator!.logs()}`);
+            assert.equal(s.ok, true, `${text}\n--- aggregator log ---\n${aggregator.logs()}`);
             assert.deepEqual([s.accepted, s.failed], [5_000, 0]);
             for (const fault of ["reset", "unavailable", "stall", "lost-ack"] as const) {
               assert.ok(proxy.injected[fault] >= 4, `${fault} injected ${proxy.injected[fault]} times`);
@@ -185,12 +180,6 @@ Deno.test({
           }
         },
       );
-    } finally {
-      const code = await aggregator?.stop();
-      if (code !== undefined && code !== 0) {
-        console.log(`aggregator exited ${code} after SIGTERM (contract: 0)`);
-      }
-      await db?.drop();
-    }
+    });
   },
 });

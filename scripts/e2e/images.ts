@@ -3,13 +3,13 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { aptInstall } from './engine';
-import { AGGREGATOR_IMAGE, PUBLISHER_IMAGE, REPO, STANDINS_DIR, childEnv, docker, lastLines, must, run, say, which } from './shell';
+import { AGGREGATOR_IMAGE, OPERATOR_IMAGE, PUBLISHER_IMAGE, REPO, STANDINS_DIR, childEnv, docker, lastLines, must, run, say, which } from './shell';
 import { check } from './steps';
 
 /** The base images the Dockerfiles and the compose file name (ARG defaults substituted). */
 export function baseImages(): string[] {
   const tags = new Set<string>();
-  for (const file of ['aggregator/Dockerfile', 'publisher/Dockerfile']) {
+  for (const file of ['aggregator/Dockerfile', 'publisher/Dockerfile', 'ops/Dockerfile']) {
     const args: Record<string, string> = {};
     for (const line of readFileSync(join(REPO, file), 'utf8').split('\n')) {
       const arg = /^ARG\s+(\w+)=(\S+)/.exec(line);
@@ -120,6 +120,19 @@ export async function prunedImage(): Promise<string> {
     .find((l) => l.includes('node_modules'))
     ?.split('\t')[0];
   return `node_modules ${(listing.bytes / 1e6).toFixed(1)} MB of files (layer ${layer}), none of ${PRUNED.join(', ')}; elysia, postgres, drizzle-orm, pino, prom-client present (the later steps run it)`;
+}
+
+/** The operator image builds and its module graph loads: outside a cluster it refuses at once, exit 3. */
+export async function operatorImage(): Promise<string> {
+  const t0 = performance.now();
+  await must(docker('build', '-q', '-f', 'ops/Dockerfile', '-t', OPERATOR_IMAGE, '.'), 600_000);
+  const built = ((performance.now() - t0) / 1000).toFixed(0);
+  const r = await run(docker('run', '--rm', '--read-only', '--user', '1000:1000', '--cap-drop', 'ALL', '--network', 'none', OPERATOR_IMAGE), {
+    timeoutMs: 60_000,
+  });
+  const out = `${r.stdout}\n${r.stderr}`;
+  check(r.code === 3 && /no Kubernetes cluster/.test(out), `expected exit 3 "no Kubernetes cluster", got ${r.code}: ${lastLines(out, 3)}`);
+  return `built in ${built} s; without a cluster: exit 3 "no Kubernetes cluster"`;
 }
 
 export async function noDatabaseUrl(): Promise<string> {

@@ -36,7 +36,7 @@
 import { chartStyle } from './chart-style';
 import { ensureEngine, startedOwnEngine, stopOurDockerd } from './engine';
 import { postgresRestart, replicaStop } from './faults';
-import { baseImages, buildImages, ensureBaseImages, noDatabaseUrl, prunedImage } from './images';
+import { baseImages, buildImages, ensureBaseImages, noDatabaseUrl, operatorImage, prunedImage } from './images';
 import { CHART_CONTAINER, compose, docker, engine, lastLines, run, say } from './shell';
 import { composeUp, teardown } from './stack';
 import { finish, isBlocked, step, unblock } from './steps';
@@ -82,6 +82,7 @@ try {
   await step('build images', buildImages, { blocking: true });
   await step('aggregator image pruned', prunedImage);
   await step('aggregator image without DATABASE_URL', noDatabaseUrl);
+  await step('operator image', operatorImage);
   composeStarted = true;
   await step('compose up', composeUp, { blocking: true });
   await step('aggregator run the chart way', chartStyle);

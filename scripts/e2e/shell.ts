@@ -16,6 +16,7 @@ export const STANDINS_DIR = process.env.E2E_STANDINS_DIR ?? '/var/tmp/logbus-e2e
 export const DOCKERD_LOG = `/tmp/logbus-e2e-dockerd-${RUN_ID}.log`;
 export const AGGREGATOR_IMAGE = 'logbus-aggregator:dev';
 export const PUBLISHER_IMAGE = 'logbus-publisher:dev';
+export const OPERATOR_IMAGE = 'logbus-operator:dev';
 export const CHART_CONTAINER = `${PROJECT}-chart-style`;
 
 export const say = (line: string) => console.log(`e2e: ${line}`);

@@ -9,11 +9,25 @@ import { timestampProblem } from './timestamp';
 // document and PostgreSQL's timestamptz parser all agree on what a timestamp is.
 FormatRegistry.Set('date-time', (value) => timestampProblem(value) === null);
 
-export const TOPIC_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
+// What a topic name is, in one place: the Topic schema below, and through isTopic() and these
+// constants for what checks or makes a name outside a request schema (config.ts, shipper records).
+/** The characters a topic may hold (a regex character class body). */
+export const TOPIC_CHARS = 'A-Za-z0-9._-';
+export const TOPIC_PATTERN = `^[A-Za-z0-9][${TOPIC_CHARS}]*$`;
+export const TOPIC_MAX_LENGTH = 128;
+/** The rule in words, for error messages. */
+export const TOPIC_RULE = `letters, digits, ".", "_" and "-", starting with a letter or digit, at most ${TOPIC_MAX_LENGTH}`;
+
+const topicRegex = new RegExp(TOPIC_PATTERN);
+
+/** Whether `value` is a valid topic name (the Topic schema's rule). */
+export function isTopic(value: unknown): value is string {
+  return typeof value === 'string' && value.length <= TOPIC_MAX_LENGTH && topicRegex.test(value);
+}
 
 export const Topic = t.String({
   minLength: 1,
-  maxLength: 128,
+  maxLength: TOPIC_MAX_LENGTH,
   pattern: TOPIC_PATTERN,
   description: 'Topic name: letters, digits, ".", "_" and "-", starting with a letter or digit.',
   examples: ['auth.login'],

@@ -20,7 +20,7 @@ const ASSETS = {
   '/openapi/reference.js': ['api-reference.js', 'text/javascript; charset=utf-8'],
 } as const;
 
-/** Paths of the static files; ops/access.ts lists each as public. */
+/** Paths of the static files; auth/access.ts lists each as public. */
 export const DASHBOARD_ASSET_PATHS: readonly string[] = Object.keys(ASSETS);
 
 const HEADERS = {

@@ -30,6 +30,8 @@ export interface EmbeddedOptions {
   port?: number;
   /** Where server output goes; silent by default. */
   onLog?: (line: string) => void;
+  /** Server settings added to the defaults below (`name=value`), e.g. max_prepared_transactions=4 for a test. */
+  settings?: readonly string[];
 }
 
 // The server is ours alone on loopback; these flags trade nothing of durability (fsync and
@@ -152,7 +154,7 @@ async function startOrThrow(options: EmbeddedOptions): Promise<EmbeddedPostgres>
     await initialise(join(nativeDir, 'bin', 'initdb'), databaseDir, password, account, log);
   }
   await stopOrphan(databaseDir);
-  const postmaster = await startPostmaster(join(nativeDir, 'bin', 'postgres'), databaseDir, port, account, log);
+  const postmaster = await startPostmaster(join(nativeDir, 'bin', 'postgres'), databaseDir, port, account, log, options.settings);
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
     port,
@@ -229,8 +231,16 @@ async function initialise(
  * shutdown while the aggregator is still draining onto it. Detached, only the aggregator hears
  * the signal and stops the server after the drain.
  */
-async function startPostmaster(binary: string, databaseDir: string, port: number, account: Account | null, log: (line: string) => void) {
-  const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...SERVER_FLAGS], {
+async function startPostmaster(
+  binary: string,
+  databaseDir: string,
+  port: number,
+  account: Account | null,
+  log: (line: string) => void,
+  settings: readonly string[] = [],
+) {
+  const flags = [...SERVER_FLAGS, ...settings.flatMap((setting) => ['-c', setting])];
+  const child = spawn(binary, ['-D', databaseDir, '-p', String(port), ...flags], {
     detached: true,
     cwd: dirname(databaseDir),
     stdio: ['ignore', 'ignore', 'pipe'],

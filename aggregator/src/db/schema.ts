@@ -79,7 +79,7 @@ export const inbox = pgTable(
 /**
  * Events that failed to apply even alone (a batch that kept failing was split down to one
  * event; workers/split.ts). Parked, not dropped: they were acknowledged, so they count as
- * pending in /stats until re-queued (docs/ARCHITECTURE.md, "Parked events"), and the rest of
+ * pending in /stats until re-queued (docs/ARCHITECTURE.md, "Bounded by bytes, never stalled by one batch"), and the rest of
  * their partition flows on.
  */
 export const inboxParked = pgTable('inbox_parked', {

@@ -5,7 +5,7 @@ import { Elysia } from 'elysia';
 import type { Sql } from '../db/client';
 import { ErrorBody, StoredEvent, Topic } from '../api/contract';
 import { parseQuery, queryParameters } from '../api/query';
-import { jsonContent } from '../openapi';
+import { jsonContent } from '../api/openapi';
 import { readPage } from './read';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { ReadBudget } from './read-budget';

@@ -1,6 +1,6 @@
 /** Reads a request body as UTF-8 text without ever holding more than the configured limit. */
 import { ValidationError } from '../errors';
-import { readBodyBytes } from './decompress';
+import { type BodyLimits, readBodyBytes } from './decompress';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
@@ -14,6 +14,6 @@ export function decodeUtf8(bytes: Uint8Array): string {
 }
 
 /** The decoded (decompressed) body as text; see decompress.ts for the size bound. */
-export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
-  return decodeUtf8(await readBodyBytes(request, maxBytes));
+export async function readBodyText(request: Request, limits: BodyLimits): Promise<string> {
+  return decodeUtf8(await readBodyBytes(request, limits));
 }

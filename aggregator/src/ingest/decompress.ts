@@ -9,7 +9,12 @@
  * reading 10 MiB of a 1 GiB gzip bomb then cancelling grew RSS by ~10 MB), which is what makes
  * the counter a real bound rather than a check after the fact.
  */
-import { PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../errors';
+import { setImmediate } from 'node:timers/promises';
+import type { Config } from '../config';
+import { AppError, PayloadTooLarge, RequestTimeout, UnsupportedMediaType, ValidationError } from '../errors';
+
+/** What bounds one body read: its decoded size and how long it may take to arrive. */
+export type BodyLimits = Pick<Config, 'maxBodyBytes' | 'bodyReadTimeoutMs'>;
 
 /** Content-Encoding tokens we decode, mapped to the DecompressionStream format. */
 const ENCODINGS: Record<string, CompressionFormat | 'zstd' | null> = {
@@ -40,10 +45,13 @@ export function decodersFor(header: string | null): (CompressionFormat | 'zstd')
 }
 
 /**
- * The decoded body bytes. Throws PayloadTooLarge past `maxBytes` (decoded), UnsupportedMediaType
- * for an unknown encoding and ValidationError when the compressed data is corrupt.
+ * The decoded body bytes. Throws PayloadTooLarge past `maxBodyBytes` (decoded), RequestTimeout
+ * when the whole body has not arrived within `bodyReadTimeoutMs` (a client trickling a byte a
+ * second holds a socket and a buffer forever otherwise: Bun's idle timeout resets on every
+ * byte), UnsupportedMediaType for an unknown encoding and ValidationError when the compressed
+ * data is corrupt or the HTTP layer refused the request after its body (see below).
  */
-export async function readBodyBytes(request: Request, maxBytes: number): Promise<Uint8Array> {
+export async function readBodyBytes(request: Request, { maxBodyBytes: maxBytes, bodyReadTimeoutMs }: BodyLimits): Promise<Uint8Array> {
   const tooLarge = () => new PayloadTooLarge(`request body exceeds MAX_BODY_BYTES (${maxBytes} bytes, after decompression)`);
   const decoders = decodersFor(request.headers.get('content-encoding'));
   const declared = Number(request.headers.get('content-length') ?? Number.NaN);
@@ -58,25 +66,50 @@ export async function readBodyBytes(request: Request, maxBytes: number): Promise
   const chunks: Uint8Array[] = [];
   let size = 0;
   const reader = stream.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new RequestTimeout(`request body not received within BODY_READ_TIMEOUT_MS (${bodyReadTimeoutMs} ms)`)),
+      bodyReadTimeoutMs,
+    );
+  });
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await Promise.race([reader.read(), expired]);
       if (done) break;
       size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge();
-      }
+      if (size > maxBytes) throw tooLarge();
       chunks.push(value);
     }
   } catch (error) {
-    if (error instanceof PayloadTooLarge) throw error;
+    await reader.cancel().catch(() => {});
+    if (error instanceof AppError) throw error;
     if (decoders.length > 0) {
       throw new ValidationError(`request body is not valid ${request.headers.get('content-encoding')} data`, [
         { index: null, field: null, message: (error as Error).message },
       ]);
     }
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
+  await refusedAfterBody(request);
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+}
+
+/**
+ * Bun 1.4 ends a chunked body at the last chunk (`0\r\n`) and only then parses the trailer
+ * section: a trailer field makes it answer `400 Bad Request` itself and abort the request
+ * (oven-sh/bun#32887). Had the handler committed meanwhile, the client would be told nothing
+ * was stored although it was. A trailer sent with the last chunk is parsed within the same
+ * turn of the event loop, so one turn later the abort is visible and the request is refused
+ * before anything is stored. (A trailer held back by the client until after the commit is
+ * answered after our 2xx, which the client reads first.)
+ */
+async function refusedAfterBody(request: Request): Promise<void> {
+  if (request.headers.get('transfer-encoding') === null) return;
+  await setImmediate();
+  if (request.signal.aborted) {
+    throw new ValidationError('the HTTP layer refused the request after its body (a chunked trailer section?); nothing was stored');
+  }
 }

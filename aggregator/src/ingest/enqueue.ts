@@ -4,14 +4,15 @@
  * and the 202 is sent only after that commit returns.
  *
  * Each event's seq is drawn here, in arrival order across the whole statement (so a request's
- * events keep their order whatever partitions they land in), and the transaction has its id
- * before the first seq is drawn: the read horizon (events/horizon.ts) relies on that to know
- * when every seq up to a value has either committed or never will.
+ * events keep their order whatever partitions they land in), and the transaction holds the
+ * drawer lock before the first seq is drawn: the read horizon (events/horizon.ts) relies on
+ * that to know when every seq up to a value has either committed or never will.
  */
 import type { Sql } from '../db/client';
 import { INGEST_SHARDS } from '../db/schema';
 import { type InboxEvent, payloadJsonOf } from './inbox-event';
 import { partitionOf } from '../db/partition';
+import { takeDrawerLock } from '../events/horizon';
 
 /**
  * The statement's events as one array per column, partition by partition (arrival order kept
@@ -85,15 +86,17 @@ export function inboxColumns(events: readonly InboxEvent[]): InboxColumns {
  */
 export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Promise<number> {
   const columns = inboxColumns(events);
-  // `drawn`: the WHERE runs on each series row before the aggregate reads nextval from it, so
-  // the transaction id exists before the first seq. The counter shard follows the backend pid:
+  // `drawn`: the WHERE (a one-time filter) is true before any series row reaches the aggregate
+  // that calls nextval, so the drawer lock is held before the first seq (events/horizon.ts). The
+  // transaction id is taken there too: replicas of the previous build (whose horizon waits on
+  // transaction ids) rely on it while a rolling upgrade runs both. The counter shard follows the backend pid:
   // a connection never waits on itself, and two connections share a row only when their pids
   // collide modulo INGEST_SHARDS.
   await sql`
     WITH drawn AS MATERIALIZED (
       SELECT array_agg(nextval('events_seq') ORDER BY g) AS seqs
       FROM generate_series(1, ${events.length}::int) AS g
-      WHERE pg_current_xact_id() IS NOT NULL
+      WHERE (SELECT ${takeDrawerLock(sql)}) IS NOT NULL AND pg_current_xact_id() IS NOT NULL
     ),
     columns AS MATERIALIZED (
       SELECT ${columns.positions}::int4[] AS positions, ${columns.topics}::text[] AS topics, ${columns.eventIds}::text[] AS event_ids,

@@ -1,6 +1,10 @@
 import { describe, expect, test } from 'bun:test';
+import { loadConfig } from '../config';
+import { DecodeBudget } from './decode-budget';
 import { UnsupportedMediaType, ValidationError } from '../errors';
 import { bodyFormat, parseBody } from './parse';
+
+const budget = () => new DecodeBudget(loadConfig({}));
 
 describe('bodyFormat', () => {
   test('JSON and +json read as JSON', () => {
@@ -26,18 +30,18 @@ describe('bodyFormat', () => {
 describe('parseBody', () => {
   const event = { topic: 't', event_id: '1' };
   test('one object, an array, and an envelope give the same list', () => {
-    expect(parseBody(JSON.stringify(event), 'json')).toEqual([event]);
-    expect(parseBody(JSON.stringify([event, event]), 'json')).toEqual([event, event]);
-    expect(parseBody(JSON.stringify({ events: [event] }), 'json')).toEqual([event]);
+    expect(parseBody(JSON.stringify(event), 'json', budget())).toEqual([event]);
+    expect(parseBody(JSON.stringify([event, event]), 'json', budget())).toEqual([event, event]);
+    expect(parseBody(JSON.stringify({ events: [event] }), 'json', budget())).toEqual([event]);
   });
   test('an object with events and other keys is an event, not an envelope', () => {
     const odd = { events: [1], topic: 't' };
-    expect(parseBody(JSON.stringify(odd), 'json')).toEqual([odd]);
+    expect(parseBody(JSON.stringify(odd), 'json', budget())).toEqual([odd]);
   });
   test('NDJSON skips blank lines and indexes events, naming the line', () => {
-    expect(parseBody('{"a":1}\n\n{"a":2}\n', 'ndjson')).toEqual([{ a: 1 }, { a: 2 }]);
+    expect(parseBody('{"a":1}\n\n{"a":2}\n', 'ndjson', budget())).toEqual([{ a: 1 }, { a: 2 }]);
     try {
-      parseBody('{"a":1}\n\nnot json\n', 'ndjson');
+      parseBody('{"a":1}\n\nnot json\n', 'ndjson', budget());
       throw new Error('expected ValidationError');
     } catch (error) {
       expect(error).toBeInstanceOf(ValidationError);
@@ -46,8 +50,8 @@ describe('parseBody', () => {
     }
   });
   test('malformed and empty bodies are 400', () => {
-    expect(() => parseBody('{"topic":', 'json')).toThrow(ValidationError);
-    expect(() => parseBody('', 'json')).toThrow(/empty body/);
-    expect(() => parseBody('\n\n', 'ndjson')).toThrow(/empty body/);
+    expect(() => parseBody('{"topic":', 'json', budget())).toThrow(ValidationError);
+    expect(() => parseBody('', 'json', budget())).toThrow(/empty body/);
+    expect(() => parseBody('\n\n', 'ndjson', budget())).toThrow(/empty body/);
   });
 });

@@ -2,7 +2,10 @@
  * Turns a request body into a list of candidate events (not yet validated). Pure: no I/O.
  * Accepted shapes: one event object, an array of events, `{"events": [...]}`, or NDJSON.
  */
+import { mediaTypeOf } from '../api/media-type';
 import { UnsupportedMediaType, ValidationError } from '../errors';
+import type { DecodeBudget } from './decode-budget';
+import { scanJson } from './json-scan';
 import { arrayPayloadTexts, envelopeEventsStart, eventPayloadText } from './payload-text';
 
 export type BodyFormat = 'json' | 'ndjson';
@@ -18,7 +21,7 @@ export function bodyFormat(contentType: string | null): BodyFormat {
   if (contentType === null || contentType.trim() === '') {
     throw new UnsupportedMediaType('missing Content-Type: send application/json or application/x-ndjson');
   }
-  const mediaType = contentType.split(';')[0]!.trim().toLowerCase();
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType === 'application/json' || (mediaType.startsWith('application/') && mediaType.endsWith('+json'))) {
     return 'json';
   }
@@ -33,13 +36,21 @@ export interface ParsedBody {
 }
 
 /** Parses the body text into candidate events; throws ValidationError on malformed input. */
-export function parseBody(text: string, format: BodyFormat): unknown[] {
-  return parsePublishBody(text, format).candidates;
+export function parseBody(text: string, format: BodyFormat, budget: DecodeBudget): unknown[] {
+  return parsePublishBody(text, format, budget).candidates;
 }
 
-/** parseBody plus the text of every payload, for storing payloads exactly as sent. */
-export function parsePublishBody(text: string, format: BodyFormat): ParsedBody {
-  return format === 'ndjson' ? parseNdjson(text) : parseJson(text);
+/**
+ * parseBody plus the text of every payload, for storing payloads exactly as sent. The text is
+ * scanned first (nesting depth, items: json-scan.ts), so JSON.parse only sees what the budget allows.
+ */
+export function parsePublishBody(text: string, format: BodyFormat, budget: DecodeBudget): ParsedBody {
+  scanJson(text, budget);
+  budget.payload(text.length);
+  if (format === 'ndjson') return parseNdjson(text, budget);
+  const parsed = parseJson(text);
+  budget.record(parsed.candidates.length);
+  return parsed;
 }
 
 function parseJson(text: string): ParsedBody {
@@ -71,21 +82,25 @@ function isEnvelope(value: unknown): value is { events: unknown[] } {
   return keys.length === 1 && keys[0] === 'events' && Array.isArray((value as { events: unknown }).events);
 }
 
-function parseNdjson(text: string): ParsedBody {
+function parseNdjson(text: string, budget: DecodeBudget): ParsedBody {
   const events: unknown[] = [];
   const payloadTexts: (string | undefined)[] = [];
   const problems: { index: number; field: null; message: string }[] = [];
-  const lines = text.split('\n');
   // `index` counts events (non-blank lines), as for a JSON array; the message names the line.
+  // Lines are cut one at a time: a body of newlines must not become millions of strings.
   let index = 0;
-  for (let line = 0; line < lines.length; line++) {
-    const raw = lines[line]!.trim();
+  let at = 0;
+  for (let line = 0; at < text.length; line++) {
+    const end = text.indexOf('\n', at);
+    const raw = text.slice(at, end === -1 ? text.length : end).trim();
+    at = end === -1 ? text.length : end + 1;
     if (raw === '') continue; // blank lines, including the trailing newline
+    budget.record();
     try {
       events.push(JSON.parse(raw));
       payloadTexts.push(eventPayloadText(raw, 0));
     } catch (error) {
-      problems.push({ index, field: null, message: `line ${line + 1}: ${(error as Error).message}` });
+      if (problems.length < 100) problems.push({ index, field: null, message: `line ${line + 1}: ${(error as Error).message}` });
     }
     index++;
   }

@@ -25,6 +25,8 @@ describe('topicOverride', () => {
   });
   test('an invalid override is a 400, not rewritten', () => {
     expect(() => topicOverride(new Request('http://x/'), { topic: 'a b' })).toThrow(ValidationError);
+    expect(() => topicOverride(new Request('http://x/'), { topic: 'a'.repeat(129) })).toThrow(ValidationError);
+    expect(topicOverride(new Request('http://x/'), { topic: 'a'.repeat(128) })).toHaveLength(128);
   });
 });
 

@@ -5,10 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../errors';
-import { TOPIC_PATTERN } from '../api/contract';
+import { TOPIC_CHARS, TOPIC_MAX_LENGTH, TOPIC_RULE, isTopic } from '../api/contract';
 
-const TOPIC = new RegExp(TOPIC_PATTERN);
-const NOT_TOPIC_CHAR = /[^A-Za-z0-9._-]/g;
+const NOT_TOPIC_CHAR = new RegExp(`[^${TOPIC_CHARS}]`, 'g');
 
 /**
  * A topic from a name the shipper chose, or null when nothing usable is left. Characters our
@@ -20,7 +19,7 @@ export function topicFromName(name: unknown): string | null {
   const topic = name
     .replace(NOT_TOPIC_CHAR, '_')
     .replace(/^[._-]+/, '')
-    .slice(0, 128);
+    .slice(0, TOPIC_MAX_LENGTH);
   return topic === '' ? null : topic;
 }
 
@@ -32,10 +31,8 @@ export function topicFromName(name: unknown): string | null {
 export function topicOverride(request: Request, query: Record<string, string | undefined>): string | null {
   const value = query.topic ?? request.headers.get('x-logbus-topic');
   if (value === undefined || value === null || value === '') return null;
-  if (value.length > 128 || !TOPIC.test(value)) {
-    throw new ValidationError('invalid topic override', [
-      { index: null, field: 'topic', message: 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128' },
-    ]);
+  if (!isTopic(value)) {
+    throw new ValidationError('invalid topic override', [{ index: null, field: 'topic', message: TOPIC_RULE }]);
   }
   return value;
 }

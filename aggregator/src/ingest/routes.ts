@@ -1,23 +1,28 @@
 /** POST /publish */
 import { Elysia } from 'elysia';
-import { jsonContent } from '../openapi';
+import { jsonContent } from '../api/openapi';
 import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { Acceptor } from './accept';
-import { readBodyText } from './body';
+import { decodeUtf8 } from './body';
+import { readBodyBytes } from './decompress';
+import { DecodeBudget, type IngestLimits } from './decode-budget';
 import { bodyFormat, parsePublishBody } from './parse';
 
-export function ingestRoutes(acceptor: Acceptor, maxBodyBytes: number) {
+export function ingestRoutes(acceptor: Acceptor, limits: IngestLimits) {
   return new Elysia({ name: 'ingest' }).post(
     '/publish',
     async ({ request, set }) => {
       acceptor.admit();
       const format = bodyFormat(request.headers.get('content-type'));
-      const text = await readBodyText(request, maxBodyBytes);
-      noteBytesMoved(text.length);
-      // Each payload's own text is kept, so it is stored and returned exactly as sent.
-      const { candidates, payloadTexts } = parsePublishBody(text, format);
-      const { accepted } = await acceptor.accept(candidates, { atomic: true, sourceText: text, payloadTexts, bytes: text.length });
+      const body = await readBodyBytes(request, limits);
+      noteBytesMoved(body.length);
+      const { accepted } = await acceptor.decoding(body.length, async () => {
+        const text = decodeUtf8(body);
+        // Each payload's own text is kept, so it is stored and returned exactly as sent.
+        const { candidates, payloadTexts } = parsePublishBody(text, format, new DecodeBudget(limits));
+        return acceptor.accept(candidates, { atomic: true, sourceText: text, payloadTexts, bytes: text.length });
+      });
       set.status = 202;
       return { accepted };
     },

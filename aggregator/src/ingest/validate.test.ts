@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { ValidationError } from '../errors';
 import { timestampProblem } from '../api/timestamp';
-import { mayHoldUnstorable, validateEvents } from './validate';
+import { mayHoldUnstorable, sortEvents, validateEvents } from './validate';
 
 const valid = { topic: 'auth.login', event_id: 'e-1', timestamp: '2025-01-31T12:00:00Z', source: 'svc', payload: { a: 1 } };
 
@@ -105,5 +105,24 @@ describe('mayHoldUnstorable', () => {
     expect(() => validateEvents(JSON.parse(text), text)).toThrow(ValidationError);
     const clean = JSON.stringify([valid, valid]);
     expect(validateEvents(JSON.parse(clean), clean)).toHaveLength(2);
+  });
+});
+
+describe('sortEvents', () => {
+  test('keeps the valid events in input order and reports each rejected one by its input index', () => {
+    const candidates = [valid, { ...valid, topic: '' }, { ...valid, event_id: 'e-2' }, 'not an event', { ...valid, event_id: 'e-3' }];
+    const sorted = sortEvents(candidates);
+    expect(sorted.valid.map((e) => e.event_id)).toEqual(['e-1', 'e-2', 'e-3']);
+    expect([...sorted.rejected.keys()]).toEqual([1, 3]);
+    expect(sorted.rejected.get(1)!.map((d) => d.field)).toEqual(['topic']);
+    // The same checks as validateEvents: what it rejects, sortEvents rejects.
+    expect(() => validateEvents([candidates[1]])).toThrow(ValidationError);
+  });
+
+  test('with the source text, strings PostgreSQL cannot store are still found', () => {
+    const text = JSON.stringify([valid, { ...valid, event_id: 'e-2', payload: { log: 'a\u0000b' } }]);
+    const sorted = sortEvents(JSON.parse(text), text);
+    expect(sorted.valid.map((e) => e.event_id)).toEqual(['e-1']);
+    expect([...sorted.rejected.keys()]).toEqual([1]);
   });
 });

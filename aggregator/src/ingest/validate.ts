@@ -9,22 +9,35 @@ import { timestampProblem } from '../api/timestamp';
 
 const checkEvent = TypeCompiler.Compile(Event);
 
+function stringProblem(value: string, path: string): string | null {
+  if (value.includes('\u0000')) return `${path} contains U+0000, which cannot be stored`;
+  if (!value.isWellFormed()) return `${path} contains an unpaired UTF-16 surrogate`;
+  return null;
+}
+
 /**
  * PostgreSQL text and jsonb cannot hold U+0000, and lone UTF-16 surrogates are not valid
- * Unicode; both must be a 400 here rather than a failure after the event was accepted.
+ * Unicode; both must be a 400 here rather than a failure after the event was accepted. The
+ * walk keeps its own stack: client data never drives recursion (a deep payload would overflow
+ * the call stack before any depth limit could answer).
  */
-function unstorableString(value: unknown, path: string): string | null {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000')) return `${path} contains U+0000, which cannot be stored`;
-    if (!value.isWellFormed()) return `${path} contains an unpaired UTF-16 surrogate`;
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  for (const [key, inner] of Object.entries(value)) {
-    const keyProblem = unstorableString(key, `${path} key`);
-    if (keyProblem) return keyProblem;
-    const problem = unstorableString(inner, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`);
-    if (problem) return problem;
+function unstorableString(root: unknown, rootPath: string): string | null {
+  const stack: [unknown, string][] = [[root, rootPath]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string') {
+      const problem = stringProblem(value, path);
+      if (problem) return problem;
+      continue;
+    }
+    if (typeof value !== 'object' || value === null) continue;
+    const entries = Object.entries(value);
+    // Pushed last-first so the first problem in document order is the one reported.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, inner] = entries[i]!;
+      stack.push([inner, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`]);
+      if (!Array.isArray(value)) stack.push([key, `${path} key`]);
+    }
   }
   return null;
 }

@@ -13,7 +13,7 @@
  */
 import { Elysia } from 'elysia';
 import type { Logger } from '../log';
-import { grantOf } from './auth';
+import { grantOf } from '../auth/guard';
 import type { Metrics } from './metrics/metrics';
 import type { DatabaseOutage } from './outage';
 

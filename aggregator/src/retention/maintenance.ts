@@ -12,7 +12,7 @@ import type { Logger } from '../log';
 import type { DatabaseOutage } from '../ops/outage';
 import { closedFor, countPartition, dropEventPartition } from './expire';
 import { dropKeyGeneration, listKeyGenerations, planGenerations, startKeyGeneration } from './generations';
-import { type EventPartition, ensureEventPartitions, listEventPartitions } from './partitions';
+import { type EventPartition, ensureEventPartitions, listEventPartitions, pastDeadline } from './partitions';
 
 /** Arbitrary constant shared by every replica: "logbus retention". */
 const MAINTENANCE_LOCK_KEY = 7_351_013;
@@ -162,7 +162,7 @@ export class RetentionMaintainer {
     }
 
     const partitions = await listEventPartitions(this.sql);
-    for (const partition of partitions.filter((p) => p.upper <= now)) {
+    for (const partition of pastDeadline(partitions, now)) {
       await this.expire(partition, minRetention, report);
     }
     if (this.options.maxStorageBytes > 0)

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test';
-import { missingRanges } from './partitions';
+import { missingRanges, pastDeadline } from './partitions';
 
 const p = (lower: number, upper: number) => ({ name: `p${lower}`, lower, upper });
 
@@ -22,5 +22,16 @@ describe('missingRanges', () => {
 
   test('nothing missing when covered', () => {
     expect(missingRanges([p(0, 10), p(10, 20)], 5, 20, 10)).toEqual([]);
+  });
+});
+
+describe('pastDeadline', () => {
+  test('a partition expires once its upper bound has passed, never while a deadline in it is ahead', () => {
+    const partitions = [p(0, 10), p(10, 20), p(20, 30)];
+    // Positive control: at 20 the first two are wholly past.
+    expect(pastDeadline(partitions, 20).map((x) => x.lower)).toEqual([0, 10]);
+    // At 19 the second still holds a deadline of 19 (not yet passed): it stays, as does the third.
+    expect(pastDeadline(partitions, 19).map((x) => x.lower)).toEqual([0]);
+    expect(pastDeadline(partitions, 10.5).map((x) => x.lower)).toEqual([0]);
   });
 });

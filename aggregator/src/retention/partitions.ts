@@ -42,6 +42,14 @@ export function missingRanges(existing: readonly EventPartition[], from: number,
   return missing;
 }
 
+/**
+ * The partitions whose every deadline has passed at `now`: a partition holds deadlines in
+ * [lower, upper), so only `upper <= now` says all of them have; the rest wait (never early).
+ */
+export function pastDeadline(partitions: readonly EventPartition[], now: number): EventPartition[] {
+  return partitions.filter((p) => p.upper <= now);
+}
+
 export const partitionName = (lower: number) => `events_p${lower}`;
 
 /** Creates one empty partition for deadlines in [lower, upper). */

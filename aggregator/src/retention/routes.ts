@@ -10,7 +10,7 @@ import type { Sql } from '../db/client';
 import { type Detail, NotFound, PayloadTooLarge, ValidationError } from '../errors';
 import { readBodyText } from '../ingest/body';
 import { ErrorBody, Topic } from '../api/contract';
-import { jsonContent } from '../openapi';
+import { jsonContent } from '../api/openapi';
 import { formatDuration, parseDuration } from './duration';
 import { deleteTopic, readTopicStorage, setTopicRetention, type TopicStorage } from './topics';
 
@@ -78,7 +78,7 @@ function render(topic: TopicStorage, config: Config) {
 async function parseRetention(request: Request, config: Config): Promise<number | null> {
   let text: string;
   try {
-    text = await readBodyText(request, MAX_BODY);
+    text = await readBodyText(request, { maxBodyBytes: MAX_BODY, bodyReadTimeoutMs: config.bodyReadTimeoutMs });
   } catch (error) {
     if (error instanceof PayloadTooLarge) throw new PayloadTooLarge(`request body exceeds ${MAX_BODY} bytes`);
     throw error;

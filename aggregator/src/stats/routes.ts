@@ -2,7 +2,7 @@
 import { Elysia } from 'elysia';
 import { Stats } from '../api/contract';
 import type { Sql } from '../db/client';
-import { jsonContent } from '../openapi';
+import { jsonContent } from '../api/openapi';
 import { readTotals } from './query';
 
 export function statsRoutes(sql: Sql) {

@@ -10,8 +10,9 @@ import { isUnavailable } from '../errors';
 import { topicSlotOf } from '../db/partition';
 import type { Logger } from '../log';
 import { ReadGate, SubscriberCaps } from './limit';
-import { ReadBudget } from '../events/read-budget';
-import { ReadHorizon } from '../events/horizon';
+import type { ReadBudget } from '../events/read-budget';
+import type { ReadHorizon } from '../events/horizon';
+import { type Expiry, readExpiry } from '../events/read';
 import { readEvents, readHead, readHeads } from './read';
 import { type EndReason, type StreamOptions, Subscription } from './stream';
 
@@ -45,6 +46,20 @@ export interface HubLimits {
   readConcurrency: number;
 }
 
+export const HUB_LIMIT_DEFAULTS: HubLimits = { maxTotal: 1000, maxPerKey: 100, readConcurrency: 2 };
+
+/** What a hub is made of; the budget and the horizon are the replica's, shared with GET /events. */
+export interface HubDeps {
+  sql: Sql;
+  log: Logger;
+  /** The replica's bound on bytes held by reads at once. */
+  budget: ReadBudget;
+  /** What every read of this replica sees up to (aggregator.ts owns it and closes it). */
+  horizon: ReadHorizon;
+  options?: HubOptions;
+  limits?: HubLimits;
+}
+
 export class SubscriptionHub {
   private readonly byTopic = new Map<string, Set<Subscription>>();
   private readonly topicsBySlot = new Map<number, Set<string>>();
@@ -60,16 +75,18 @@ export class SubscriptionHub {
   /** Every subscriber read of the database goes through it (the route's first read too). */
   readonly gate: ReadGate;
 
-  constructor(
-    private readonly sql: Sql,
-    private readonly log: Logger,
-    private readonly options: HubOptions = SUBSCRIBE_DEFAULTS,
-    limits: HubLimits = { maxTotal: 1000, maxPerKey: 100, readConcurrency: 2 },
-    /** The replica's bound on bytes held by reads at once (shared with GET /events). */
-    private readonly budget: ReadBudget = new ReadBudget(Number.MAX_SAFE_INTEGER),
-    /** What every read of this replica sees up to (shared with GET /events). */
-    readonly horizon: ReadHorizon = new ReadHorizon(sql, log),
-  ) {
+  private readonly sql: Sql;
+  private readonly log: Logger;
+  private readonly options: HubOptions;
+  private readonly budget: ReadBudget;
+  private readonly horizon: ReadHorizon;
+
+  constructor({ sql, log, budget, horizon, options = SUBSCRIBE_DEFAULTS, limits = HUB_LIMIT_DEFAULTS }: HubDeps) {
+    this.sql = sql;
+    this.log = log;
+    this.options = options;
+    this.budget = budget;
+    this.horizon = horizon;
     this.caps = new SubscriberCaps(limits.maxTotal, limits.maxPerKey);
     this.gate = new ReadGate(limits.readConcurrency);
   }
@@ -133,7 +150,10 @@ export class SubscriptionHub {
     }
   }
 
-  /** Ends every stream with `event: shutdown` (drain); later open() calls are the route's to refuse. */
+  /**
+   * Ends every stream with `event: shutdown` (drain); later open() calls are the route's to
+   * refuse. The horizon is the replica's: the aggregator's drain closes it.
+   */
   closeAll(): void {
     this.closed = true;
     for (const subscriptions of [...this.byTopic.values()]) {
@@ -142,7 +162,6 @@ export class SubscriptionHub {
       }
     }
     this.stopTimer();
-    this.horizon.close();
   }
 
   get isClosed(): boolean {
@@ -153,6 +172,11 @@ export class SubscriptionHub {
   async head(topic: string): Promise<number> {
     const bound = await this.horizon.current();
     return this.gate.run(() => readHead(this.sql, bound, topic));
+  }
+
+  /** What expired after `after` in `topic` (null: nothing), through the read gate. */
+  expiry(topic: string, after: number): Promise<Expiry | null> {
+    return this.gate.run(() => readExpiry(this.sql, topic, after));
   }
 
   /** The heads of `topics` below the horizon, through the read gate. */

@@ -2,14 +2,13 @@
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
-import type { Sql } from '../db/client';
 import { Draining, ValidationError } from '../errors';
 import { parseQuery, queryParameters } from '../api/query';
 import { ErrorBody, Topic } from '../api/contract';
-import { jsonContent } from '../openapi';
-import { grantOf } from '../ops/auth';
+import { jsonContent } from '../api/openapi';
+import { grantOf } from '../auth/guard';
 import type { SubscriptionHub } from './hub';
-import { type Expiry, readExpiry } from '../events/read';
+import type { Expiry } from '../events/read';
 
 /** `event: expired` (no id: the client's last event id stays where it was). */
 function expiredMessage(lastEventId: number, expiry: Expiry): string {
@@ -61,7 +60,6 @@ export function parseLastEventId(header: string | null): number | null {
 }
 
 export interface SubscribeDeps {
-  sql: Sql;
   hub: SubscriptionHub;
   isDraining: () => boolean;
 }
@@ -77,7 +75,7 @@ const DESCRIPTION = `Server-Sent Events (text/event-stream) for one topic, in se
 - A subscriber that stops reading while events wait for it, for about 5 s in all since it last caught up, gets \`event: overflow\` with \`data: {"reason", "last_event_id"}\` and the stream ends: reconnect with Last-Event-ID. A replica shutting down ends its streams with \`event: shutdown\` the same way. Neither final message carries an \`id\`.
 - To read a large history quickly, page with GET /events and subscribe with \`after\` set to the last seq read.`;
 
-export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
+export function subscribeRoutes({ hub, isDraining }: SubscribeDeps) {
   return new Elysia({ name: 'subscribe' }).get(
     '/subscribe',
     async ({ query, request, server }) => {
@@ -94,7 +92,7 @@ export function subscribeRoutes({ sql, hub, isDraining }: SubscribeDeps) {
       try {
         start = resumeFrom ?? (await hub.head(topic));
         // Resuming from an id whose successors expired: say so before the first kept event.
-        const expiry = resumeFrom === undefined ? null : await hub.gate.run(() => readExpiry(sql, topic, start));
+        const expiry = resumeFrom === undefined ? null : await hub.expiry(topic, start);
         if (expiry) preamble = expiredMessage(start, expiry);
       } catch (error) {
         release();

@@ -10,15 +10,17 @@
  * SKIP LOCKED: replicas doing this at once move disjoint rows, each exactly once.
  */
 import type { Queryable } from '../db/client';
+import { takeDrawerLock } from '../events/horizon';
 
 /** Moves due parked events back into the inbox (one row each); returns how many moved. */
 export async function requeueParked(sql: Queryable, afterMs: number): Promise<number> {
   const rows = await sql`
-    WITH due AS (
+    WITH locked AS MATERIALIZED (SELECT ${takeDrawerLock(sql)} IS NOT NULL AS ok),
+    due AS (
       DELETE FROM inbox_parked
       WHERE id IN (
         SELECT id FROM inbox_parked
-        WHERE parked_at <= now() - make_interval(secs => ${afterMs / 1000})
+        WHERE parked_at <= now() - make_interval(secs => ${afterMs / 1000}) AND (SELECT ok FROM locked)
         ORDER BY id
         LIMIT 1000
         FOR UPDATE SKIP LOCKED
@@ -28,8 +30,8 @@ export async function requeueParked(sql: Queryable, afterMs: number): Promise<nu
     INSERT INTO inbox (part, id, n, bytes, topics, event_ids, timestamps, sources, payloads, seqs)
     SELECT part, seq, 1, octet_length(payload::text), ARRAY[topic], ARRAY[event_id], ARRAY["timestamp"], ARRAY[source], ARRAY[payload], ARRAY[seq]
     FROM (
-      -- The DELETE gave this transaction its id before the first seq is drawn (events/horizon.ts);
-      -- nextval is computed after the sort, in parked order.
+      -- due reads locked first: the drawer lock is held before the first seq is drawn
+      -- (events/horizon.ts); nextval is computed after the sort, in parked order.
       SELECT due.*, nextval('events_seq') AS seq FROM due ORDER BY id
     ) AS renumbered
     RETURNING part

@@ -41,14 +41,16 @@ export class Wakeup {
   /** Resolves on the next wake-up or after `timeoutMs`, whichever comes first. */
   wait(timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      const waiters = this.waiters;
-      function done() {
+      // The current array, not the one this waiter joined: wakeLocal replaces it, and a waiter
+      // that timed out but stayed in the new one was woken in place of a live worker (which
+      // then slept on until its poll: 0.6 s from publish to visible at idle).
+      const done = () => {
         clearTimeout(timer);
-        const i = waiters.indexOf(done);
-        if (i >= 0) waiters.splice(i, 1);
+        const i = this.waiters.indexOf(done);
+        if (i >= 0) this.waiters.splice(i, 1);
         resolve();
-      }
+      };
+      const timer = setTimeout(done, timeoutMs);
       this.waiters.push(done);
     });
   }

@@ -3,12 +3,12 @@
  * once slipped past a URL re-parse (missing, empty or invalid Host, HTTP/1.0, absolute-form,
  * dot segments, doubled and trailing slashes, percent-encoding, HEAD), over a raw socket, with
  * no token, a wrong one and a token of each scope. Whatever route runs, the access it needs is
- * decided from that route (ops/access.ts), so each shape either reaches the route with the
+ * decided from that route (auth/access.ts), so each shape either reaches the route with the
  * route's rules, or reaches no route (401 before 404), or is refused by the HTTP server (400).
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { ROUTE_ACCESS } from '../../src/ops/access';
-import type { Scope } from '../../src/ops/tokens';
+import { ROUTE_ACCESS } from '../../src/auth/access';
+import type { Scope } from '../../src/auth/tokens';
 import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
 import { type RawResponse, rawRequest } from '../support/raw-http';
 
@@ -241,7 +241,7 @@ for (const who of WHO) {
 }
 
 describe('the table', () => {
-  test('every route the app registers has a row in ops/access.ts; the test above covers each non-public one', () => {
+  test('every route the app registers has a row in auth/access.ts; the test above covers each non-public one', () => {
     const registered = agg.aggregator.app.routes.map((r) => `${r.method} ${r.path}`);
     for (const key of registered) expect({ key, listed: key in ROUTE_ACCESS }).toEqual({ key, listed: true });
     const covered = new Set(

@@ -4,12 +4,42 @@
  * claims at CLAIM_BYTES; paging and streaming still deliver every event exactly once, in order.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import postgres from 'postgres';
 import { SUBSCRIBE_DEFAULTS } from '../../src/subscribe/hub';
 import { applyBatch } from '../../src/workers/apply';
 import { type TestAggregator, idsInPartition, makeEvent, startTestAggregator } from '../support/harness';
+import { waitFor } from '../support/faults';
 import { SseReader } from '../support/sse';
 
 let agg: TestAggregator;
+
+/**
+ * A table locked (ACCESS EXCLUSIVE) by a transaction of `admin` until `release()`, and how many
+ * statements matching a pattern wait for it (`waiting`). `admin` needs two connections:
+ * one holds the lock, one looks.
+ */
+async function lockTable(admin: postgres.Sql, table: 'events' | 'inbox') {
+  let unlock = () => {};
+  let locked = () => {};
+  const held = new Promise<void>((resolve) => (locked = resolve));
+  const holding = admin.begin(async (tx) => {
+    await tx.unsafe(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+    locked();
+    await new Promise<void>((resolve) => (unlock = resolve));
+  });
+  await Promise.race([held, holding]);
+  const waiting = async (query: string) =>
+    (
+      await admin<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM pg_stat_activity
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE ${query}`
+    )[0]!.n;
+  const release = async () => {
+    unlock();
+    await holding.catch(() => {});
+  };
+  return { waiting, release };
+}
 
 // Payload sizes in bytes: small ones, one far over the page budget, more small ones.
 const SIZES = [300, 300, 300, 300, 5_000, 300, 300, 300];
@@ -79,6 +109,59 @@ describe('byte budgets', () => {
       await reader.cancel();
     }
   });
+
+  test('READ_BYTES_IN_FLIGHT: a page beyond it waits for the bytes before it takes a connection', async () => {
+    const tight = await startTestAggregator({ MAX_PAGE_BYTES: '1000', READ_BYTES_IN_FLIGHT: '1000' }, agg.db);
+    const admin = postgres(agg.db.url, { max: 2, onnotice: () => {} });
+    const lock = await lockTable(admin, 'events');
+    // Reads of the page statement (events/read.ts) stuck behind the lock.
+    const blockedReads = () => lock.waiting('%RECURSIVE walk%');
+    try {
+      const pages = [0, 1].map(() => tight.request('/events?topic=sized&after=0&limit=1000'));
+      const budget = tight.aggregator.readBudget;
+      // Both reads have gone as far as they can: into the database, or into the budget's queue.
+      await waitFor('both pages to be held up', async () => (await blockedReads()) + budget.load.waiting === 2, 20_000);
+      // Positive control: the first page is in the database (so the lock holds reads there)...
+      expect(await blockedReads()).toBe(1);
+      // ...and the second waits for its 1000 bytes, not for PostgreSQL.
+      expect(budget.load).toEqual({ active: 1000, waiting: 1 });
+      await lock.release();
+      for (const page of pages) expect((await page).status).toBe(200);
+    } finally {
+      await lock.release();
+      await admin.end();
+      await tight.close();
+    }
+  }, 60_000);
+
+  test('INGEST_STATEMENT_BYTES: requests over it together go in separate statements', async () => {
+    // One inbox row per statement and partition (ingest/enqueue.ts): with every event in one
+    // partition, inbox rows count statements. No workers, so rows stay where ingest put them.
+    const rowsFor = async (env: Record<string, string>, prefix: string) => {
+      const node = await startTestAggregator({ WORKERS: '0', ...env });
+      const admin = postgres(node.db.url, { max: 2, onnotice: () => {} });
+      // Holding the inbox keeps the first statements in flight, so the later requests queue up.
+      const lock = await lockTable(admin, 'inbox');
+      try {
+        const ids = idsInPartition(3, 'statements', prefix, 10);
+        const answers = ids.map((id) => node.publish([makeEvent({ topic: 'statements', event_id: id, payload: payloadOf(400, 0) })]));
+        await waitFor('the two statements in flight to wait for the inbox', async () => (await lock.waiting('%insert into inbox%')) >= 2, 20_000);
+        await lock.release();
+        for (const answer of answers) expect((await answer).status).toBe(202);
+        const [row] = await admin<{ rows: number; events: number }[]>`SELECT count(*)::int AS rows, coalesce(sum(n), 0)::int AS events FROM inbox`;
+        expect(row!.events).toBe(10);
+        return row!.rows;
+      } finally {
+        await lock.release();
+        await admin.end();
+        await node.close();
+      }
+    };
+    // Positive control: without a tight bound, the queued requests share statements.
+    expect(await rowsFor({}, 'wide-')).toBeLessThan(10);
+    // Each request is about 400 bytes: over a 100-byte bound every one goes alone.
+    expect(await rowsFor({ INGEST_STATEMENT_BYTES: '100' }, 'tight-')).toBe(10);
+  }, 120_000);
 
   test('a worker claim stops at CLAIM_BYTES but always takes the oldest row', async () => {
     const idle = await startTestAggregator({ WORKERS: '0' });

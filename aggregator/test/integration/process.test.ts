@@ -6,6 +6,7 @@ import { afterAll, describe, expect, test } from 'bun:test';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Stats } from '../../src/api/contract';
 import { makeEvents } from '../support/harness';
 import { createTestDatabase } from '../../local/postgres';
 import { spawnAggregator } from '../../local/process';
@@ -20,7 +21,7 @@ async function publish(url: string, events: unknown[]) {
 }
 
 async function stats(url: string) {
-  return (await (await fetch(`${url}/stats`)).json()) as Record<string, number>;
+  return (await (await fetch(`${url}/stats`)).json()) as Stats;
 }
 
 describe('the aggregator process', () => {

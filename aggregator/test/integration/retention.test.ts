@@ -133,8 +133,8 @@ describe('retention', () => {
     expect(stats.duplicate_dropped).toBe(sent - 3_600);
     const snap = await snapshot(node);
     expect(snap.stored).toBe(snap.unique_processed - snap.expired);
-    const [{ gens }] = await postgres(node.db.url, { max: 1 })`SELECT max(gen)::int AS gens FROM key_generations`;
-    expect(gens).toBeGreaterThanOrEqual(2);
+    const [row] = await postgres(node.db.url, { max: 1 })`SELECT max(gen)::int AS gens FROM key_generations`;
+    expect(row!.gens).toBeGreaterThanOrEqual(2);
   }, 60_000);
 
   test('a topic override expires that topic only; GET /topics reports counts, bytes, seqs, retention; bad input is a 400', async () => {

@@ -130,6 +130,15 @@ describe('subscriptions across replica processes', () => {
       // About 25 MB of events, more than the socket buffers between the server and the stalled
       // client can hold, published while it does not read.
       const events = Array.from({ length: EVENTS }, (_, i) => makeEvent({ topic: TOPIC, event_id: `f-${i}`, payload: { i, pad: PAD } }));
+      // After its final frame the server gives a client that still does not read 10 s before it
+      // drops the connection (subscribe/routes.ts, LINGER_AFTER_OVERFLOW_S), and that frame waits
+      // behind the full socket buffers: a reader that resumes later loses it, by design. So the
+      // reader resumes as soon as the server says it ended the stream, not after the publishing
+      // (which on a loaded machine may outlast the overflow by more than 10 s).
+      const overflowed = waitFor('the overflow', () => agg.output().includes('slow subscriber: stream ended with overflow'), 90_000, 50).then(() =>
+        slow.resume(),
+      );
+      overflowed.catch(() => {}); // awaited below; a failure before then must not go unhandled
       const publishing = performance.now();
       const healthyIds: number[] = [];
       const reading = (async () => {
@@ -146,8 +155,7 @@ describe('subscriptions across replica processes', () => {
       expect(publishSeconds).toBeLessThan(60);
 
       // The server ends the slow stream by itself (it logs it), then the reader catches up.
-      await waitFor('the overflow', () => agg.output().includes('slow subscriber: stream ended with overflow'), 20_000, 100);
-      slow.resume();
+      await overflowed;
       await waitFor('the slow stream to end', () => slow.ended, 20_000);
       const rssAfter = residentMiB(agg.pid);
       const received = slow.events.filter((m) => m.event === undefined);

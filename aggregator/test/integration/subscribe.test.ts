@@ -5,6 +5,8 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import { Elysia } from 'elysia';
 import { createLogger } from '../../src/log';
+import { ReadBudget } from '../../src/events/read-budget';
+import { ReadHorizon } from '../../src/events/horizon';
 import { SUBSCRIBE_DEFAULTS, SubscriptionHub } from '../../src/subscribe/hub';
 import { subscribeRoutes } from '../../src/subscribe/routes';
 import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
@@ -143,9 +145,15 @@ describe('subscription streams with short timings', () => {
   /** The route on its own hub: wake-ups come only from the test, so timing is under control. */
   async function hubApp(options: Partial<typeof SUBSCRIBE_DEFAULTS>) {
     const node = await aggregator();
-    const hub = new SubscriptionHub(node.aggregator.sql, createLogger('silent'), { ...SUBSCRIBE_DEFAULTS, ...options });
-    cleanups.push(async () => hub.closeAll());
-    const app = new Elysia().use(subscribeRoutes({ sql: node.aggregator.sql, hub, isDraining: () => false }));
+    const log = createLogger('silent');
+    const horizon = new ReadHorizon(node.aggregator.sql, log);
+    const budget = new ReadBudget(Number.MAX_SAFE_INTEGER);
+    const hub = new SubscriptionHub({ sql: node.aggregator.sql, log, budget, horizon, options: { ...SUBSCRIBE_DEFAULTS, ...options } });
+    cleanups.push(async () => {
+      hub.closeAll();
+      horizon.close();
+    });
+    const app = new Elysia().use(subscribeRoutes({ hub, isDraining: () => false }));
     const open = async (query: string, headers: Record<string, string> = {}) => {
       const response = await app.handle(new Request(`http://localhost/subscribe?${query}`, { headers }));
       expect(response.status).toBe(200);

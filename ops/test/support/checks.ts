@@ -31,7 +31,22 @@ export function labelProblems(objects: K8sObject[], managedBy: 'Helm' | 'kustomi
 export function exposureProblems(objects: K8sObject[], aggregatorService: string): string[] {
   const out: string[] = [];
   for (const o of objects) {
-    if (['Ingress', 'Gateway', 'HTTPRoute'].includes(o.kind)) out.push(`${id(o)}: unexpected ${o.kind}`);
+    if (o.kind === 'Gateway') out.push(`${id(o)}: unexpected ${o.kind} (routes attach to the cluster's own Gateway)`);
+    // An Ingress or HTTPRoute may only lead to the aggregator Service, on its http port.
+    if (o.kind === 'Ingress') {
+      const backends = (o.spec.rules ?? []).flatMap((r: any) => (r.http?.paths ?? []).map((p: any) => p.backend));
+      if (o.spec.defaultBackend) backends.push(o.spec.defaultBackend);
+      for (const b of backends)
+        if (b?.service?.name !== aggregatorService || b.service.port?.name !== 'http')
+          out.push(`${id(o)}: backend ${JSON.stringify(b)} is not ${aggregatorService}:http`);
+    }
+    if (o.kind === 'HTTPRoute') {
+      const service = objects.find((s) => s.kind === 'Service' && s.metadata.name === aggregatorService);
+      const port = service?.spec.ports?.find((p: any) => p.name === 'http')?.port;
+      for (const b of (o.spec.rules ?? []).flatMap((r: any) => r.backendRefs ?? []))
+        if ((b.kind ?? 'Service') !== 'Service' || b.name !== aggregatorService || b.port !== port)
+          out.push(`${id(o)}: backendRef ${JSON.stringify(b)} is not ${aggregatorService}:${port}`);
+    }
     if (o.kind !== 'Service' || o.metadata.name === aggregatorService) continue;
     if ((o.spec.type ?? 'ClusterIP') !== 'ClusterIP') out.push(`${id(o)}: type ${o.spec.type} exposes a non-aggregator Service`);
     if (o.spec.clusterIP !== 'None') out.push(`${id(o)}: only the aggregator Service may have a cluster IP (expected headless)`);
@@ -155,8 +170,10 @@ export function selectorProblems(objects: K8sObject[], existingSecrets: string[]
         const ref = e.valueFrom?.secretKeyRef;
         if (ref && !secrets.has(ref.name)) out.push(`${t.owner}/${c.name}: env ${e.name} refers to unknown Secret ${ref.name}`);
       }
-    for (const v of t.spec.volumes ?? [])
+    for (const v of t.spec.volumes ?? []) {
       if (v.configMap && !configMaps.has(v.configMap.name)) out.push(`${t.owner}: volume ${v.name} refers to unknown ConfigMap ${v.configMap.name}`);
+      if (v.secret && !secrets.has(v.secret.secretName)) out.push(`${t.owner}: volume ${v.name} refers to unknown Secret ${v.secret.secretName}`);
+    }
     const sa = t.spec.serviceAccountName;
     if (sa && sa !== 'default' && !accounts.has(sa)) out.push(`${t.owner}: ServiceAccount ${sa} is not rendered`);
   }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../../src/chart.ts';
 
 const read = (p: string) => readFileSync(join(REPO_ROOT, p), 'utf8');
-const all = (re: RegExp, text: string) => [...text.matchAll(re)].map((m) => m[1]);
+const all = (re: RegExp, text: string) => [...text.matchAll(re)].map((m) => m[1]!);
 
 /** aggregator/src/config.ts: `env.NAME`, `env[...]` via int('NAME', ...). */
 export function aggregatorEnvNames(): string[] {

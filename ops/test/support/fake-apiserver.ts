@@ -6,6 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 
 export interface FakeOptions {
   /** /stats bodies served in order (the last one repeats). */
@@ -19,6 +20,16 @@ export interface FakeOptions {
   /** The k6 script ConfigMap does not exist yet (created with 201, not replaced). */
   configMapAbsent?: boolean;
   logLines?: string[];
+  /**
+   * The Job's pods, instead of the one default pod: a retry is a newer pod that appears once
+   * `visibleAfterLogs` log streams have been served; `holdLog` keeps its log stream open (a
+   * container that keeps running) until the server stops.
+   */
+  pods?: { name: string; created: string; phase: string; log: string[]; holdLog?: boolean; visibleAfterLogs?: number }[];
+  /** A deployed Helm release (its user-supplied values), served as Helm's release Secret. */
+  helmRelease?: { version: number; config: Record<string, unknown> };
+  /** The Job's status has no Complete/Failed condition until this many log streams were served. */
+  outcomeAfterLogs?: number;
   /** TLS material; when given the server speaks HTTPS and demands this client certificate. */
   tls?: { cert: string; key: string; ca: string; clientCert: string; clientKey: string };
 }
@@ -38,6 +49,7 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
   const requests: string[] = [];
   const deleted: string[] = [];
   let statsServed = 0;
+  let logsServed = 0;
   const json = (body: unknown, status = 200) => Response.json(body, { status });
   const server = Bun.serve({
     hostname: '127.0.0.1',
@@ -56,6 +68,8 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
       }
       if ((m = /^\/apis\/batch\/v1\/namespaces\/([^/]+)\/jobs\/([^/]+)\/status$/.exec(p))) {
         const outcome = o.jobOutcome ?? 'Complete';
+        if (logsServed < (o.outcomeAfterLogs ?? 0))
+          return json({ kind: 'Job', apiVersion: 'batch/v1', metadata: { name: m[2] }, status: { active: 1 } });
         return json({
           kind: 'Job',
           apiVersion: 'batch/v1',
@@ -72,9 +86,38 @@ export function startFakeApiServer(o: FakeOptions = {}): FakeApiServer {
               ? ['controller-uid=uid-1']
               : [];
         if (!selectors.includes(url.searchParams.get('labelSelector') ?? '')) return json({ items: [] });
+        if (o.pods) {
+          const items = o.pods
+            .filter((pod) => (pod.visibleAfterLogs ?? 0) <= logsServed)
+            .map((pod) => ({ metadata: { name: pod.name, creationTimestamp: pod.created }, status: { phase: pod.phase } }));
+          return json({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items });
+        }
         return json({ kind: 'PodList', apiVersion: 'v1', metadata: {}, items: [{ metadata: { name: 'job-pod-1' }, status: { phase: 'Running' } }] });
       }
+      if (req.method === 'GET' && /^\/api\/v1\/namespaces\/([^/]+)\/secrets$/.test(p)) {
+        const selector = url.searchParams.get('labelSelector') ?? '';
+        if (!o.helmRelease || selector !== 'owner=helm,name=logbus,status=deployed')
+          return json({ kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [] });
+        // As Helm 3 stores it: base64(gzip(JSON)), which the API then base64-encodes once more.
+        const helm = gzipSync(JSON.stringify({ name: 'logbus', version: o.helmRelease.version, config: o.helmRelease.config })).toString('base64');
+        const secret = {
+          metadata: {
+            name: `sh.helm.release.v1.logbus.v${o.helmRelease.version}`,
+            labels: { owner: 'helm', name: 'logbus', status: 'deployed', version: String(o.helmRelease.version) },
+          },
+          type: 'helm.sh/release.v1',
+          data: { release: Buffer.from(helm).toString('base64') },
+        };
+        return json({ kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [secret] });
+      }
       if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/log$/.exec(p))) {
+        const pod = o.pods?.find((x) => x.name === m![2]);
+        if (pod?.holdLog) {
+          const text = `${pod.log.join('\n')}\n`;
+          return new Response(new ReadableStream({ start: (controller) => controller.enqueue(new TextEncoder().encode(text)) }));
+        }
+        logsServed++;
+        if (pod) return new Response(`${pod.log.join('\n')}\n`);
         return new Response(`${(o.logLines ?? ['publisher started', '{"ok": true}']).join('\n')}\n`);
       }
       if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/]+)\/proxy\/(.*)$/.exec(p))) {

@@ -53,7 +53,7 @@ export function selectorMatches(sel: LabelSelector | undefined | null, labels: R
   for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
   for (const e of sel.matchExpressions ?? []) {
     const has = e.key in labels;
-    const inValues = has && (e.values ?? []).includes(labels[e.key]);
+    const inValues = has && (e.values ?? []).includes(labels[e.key]!);
     if (e.operator === 'In' && !inValues) return false;
     if (e.operator === 'NotIn' && inValues) return false;
     if (e.operator === 'Exists' && !has) return false;
@@ -78,7 +78,7 @@ function ipInCidr(ip: string, cidr: string): boolean {
   const [base, bits] = cidr.split('/');
   const n = (s: string) => s.split('.').reduce((a, b) => (a << 8) + Number(b), 0) >>> 0;
   const mask = Number(bits) === 0 ? 0 : (~0 << (32 - Number(bits))) >>> 0;
-  return (n(ip) & mask) === (n(base) & mask);
+  return (n(ip) & mask) === (n(base!) & mask);
 }
 
 function peerMatches(peer: any, policyNs: string, ep: Endpoint): boolean {

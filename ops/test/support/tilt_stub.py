@@ -43,10 +43,32 @@ BUILTINS = {
     "restart_container": [],
     "link": ["url", "name"],
     "port_forward": ["local_port", "container_port", "name", "link_path", "host"],
+    "k8s_kind": ["kind", "api_version", "image_json_path", "image_object", "pod_readiness"],
+    "blob": ["input"],
 }
 
+
+class Config:
+    """Tilt's `config` module: flags after `--` on the command line (here: argv[2:], e.g. --operator)."""
+
+    def __init__(self, argv):
+        self.argv = argv
+        self.flags = {}
+
+    def define_bool(self, name, args=False, usage=""):
+        self.flags[name] = "bool"
+
+    def parse(self):
+        out = {}
+        for a in self.argv:
+            name = a.lstrip("-")
+            if self.flags.get(name) != "bool":
+                raise TypeError("unknown flag %s" % a)
+            out[name] = True
+        return out
+
 env = {name: recorder(name, params) for name, params in BUILTINS.items()}
-env.update({"TRIGGER_MODE_AUTO": "auto", "TRIGGER_MODE_MANUAL": "manual", "__name__": "tiltfile"})
+env.update({"TRIGGER_MODE_AUTO": "auto", "TRIGGER_MODE_MANUAL": "manual", "__name__": "tiltfile", "config": Config(sys.argv[2:])})
 
 with open(sys.argv[1]) as f:
     source = f.read()

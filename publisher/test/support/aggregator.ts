@@ -3,6 +3,7 @@
  * way `npm start` runs it, on a free port and a database of our own. Its log is kept (last 200
  * lines) and shown when start-up fails, so a broken aggregator explains itself in our output.
  */
+import { createDatabase, type TestDatabase } from "./database.ts";
 
 const REPO_ROOT = new URL("../../../", import.meta.url).pathname;
 const BUN = `${REPO_ROOT}node_modules/.bin/bun`;
@@ -83,4 +84,28 @@ export async function startAggregator(
   }
   const code = await stop(2_000);
   throw new Error(`aggregator did not become ready (exit code ${code}); its log:\n${logs()}`);
+}
+
+/**
+ * Runs `fn` against an aggregator on a fresh database of the server at `adminUrl`; afterwards
+ * stops the aggregator (saying so when it breaks the exit-0 contract) and drops the database.
+ */
+export async function withAggregator(
+  adminUrl: string,
+  env: Record<string, string>,
+  fn: (aggregator: AggregatorProcess) => Promise<void>,
+): Promise<void> {
+  let db: TestDatabase | undefined;
+  let aggregator: AggregatorProcess | undefined;
+  try {
+    db = await createDatabase(adminUrl);
+    aggregator = await startAggregator(db.url, env);
+    await fn(aggregator);
+  } finally {
+    const code = await aggregator?.stop();
+    if (code !== undefined && code !== 0) {
+      console.log(`aggregator exited ${code} after SIGTERM (contract: 0)`);
+    }
+    await db?.drop();
+  }
 }

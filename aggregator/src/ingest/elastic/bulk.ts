@@ -5,6 +5,8 @@
  * its item.
  */
 import { ValidationError } from '../../errors';
+import type { DecodeBudget } from '../decode-budget';
+import { scanJson } from '../json-scan';
 
 export type BulkAction = 'index' | 'create' | 'update' | 'delete';
 const ACTIONS = new Set<string>(['index', 'create', 'update', 'delete']);
@@ -43,13 +45,24 @@ function parseObject(text: string): Record<string, unknown> | null {
   }
 }
 
-export function parseBulk(text: string, urlIndex: string | undefined): BulkItem[] {
-  const lines = text.split('\n');
+/** The items of a bulk body, counted against the decode budget (json-scan.ts) before any line is parsed. */
+export function parseBulk(text: string, urlIndex: string | undefined, budget: DecodeBudget): BulkItem[] {
+  scanJson(text, budget);
+  budget.payload(text.length);
   const items: BulkItem[] = [];
+  // `n`: the 1-based number of the line last returned. Lines are cut one at a time, never split
+  // into an array up front (a body of newlines would be millions of strings).
   let n = 0;
+  let at = 0;
   const next = () => {
-    while (n < lines.length && lines[n]!.trim() === '') n++;
-    return n < lines.length ? lines[n++]! : undefined;
+    while (at < text.length) {
+      const end = text.indexOf('\n', at);
+      const line = text.slice(at, end === -1 ? text.length : end);
+      at = end === -1 ? text.length : end + 1;
+      n++;
+      if (line.trim() !== '') return line;
+    }
+    return undefined;
   };
   for (let line = next(); line !== undefined; line = next()) {
     const actionLine = parseObject(line);
@@ -63,6 +76,7 @@ export function parseBulk(text: string, urlIndex: string | undefined): BulkItem[
       );
     }
     const action = keys[0] as BulkAction;
+    budget.record();
     const meta = (actionLine[action] ?? {}) as Record<string, unknown>;
     if (typeof meta !== 'object' || Array.isArray(meta)) {
       throw new BulkParseError('x_content_parse_exception', `line [${n}]: the ${action} action's metadata must be an object`);

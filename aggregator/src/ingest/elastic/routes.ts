@@ -1,8 +1,11 @@
 /** POST|PUT /_bulk and /{index}/_bulk: the Elasticsearch bulk API, index and create actions. */
 import { Elysia } from 'elysia';
+import { mediaTypeOf } from '../../api/media-type';
 import { AppError, UnsupportedMediaType, fromDatabaseError } from '../../errors';
 import type { Acceptor } from '../accept';
-import { readBodyText } from '../body';
+import { decodeUtf8 } from '../body';
+import { readBodyBytes } from '../decompress';
+import { DecodeBudget, type IngestLimits } from '../decode-budget';
 import { topicOverride } from '../record-mapping';
 import { type BulkItem, parseBulk } from './bulk';
 import { bulkDocToEvent, bulkTopic } from './map';
@@ -10,7 +13,7 @@ import { type ItemResult, bulkResponse, elasticFailure } from './respond';
 
 /** Clients send x-ndjson (or the vendored +x-ndjson / +json of the 8.x/9.x clients); a missing type is read as NDJSON. */
 function checkContentType(contentType: string | null): void {
-  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType === '' || /^application\/(?:(?:vnd\.elasticsearch\+)?x-ndjson|(?:vnd\.elasticsearch\+)?json)$/.test(mediaType)) return;
   throw new UnsupportedMediaType(`unsupported content type ${JSON.stringify(mediaType)}: send application/x-ndjson`);
 }
@@ -49,16 +52,19 @@ async function storeItems(acceptor: Acceptor, items: BulkItem[], override: strin
   return results;
 }
 
-export function elasticRoutes(acceptor: Acceptor, { maxBodyBytes }: { maxBodyBytes: number }) {
+export function elasticRoutes(acceptor: Acceptor, limits: IngestLimits) {
   const handle = async ({ request, query, params }: { request: Request; query: Record<string, string | undefined>; params?: { index?: string } }) => {
     const startedAt = performance.now();
     try {
       checkContentType(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const text = await readBodyText(request, maxBodyBytes);
-      const items = parseBulk(text, params?.index);
-      return bulkResponse(await storeItems(acceptor, items, override, text), startedAt);
+      const body = await readBodyBytes(request, limits);
+      const results = await acceptor.decoding(body.length, () => {
+        const text = decodeUtf8(body);
+        return storeItems(acceptor, parseBulk(text, params?.index, new DecodeBudget(limits)), override, text);
+      });
+      return bulkResponse(results, startedAt);
     } catch (error) {
       const mapped = fromDatabaseError(error);
       if (mapped instanceof AppError) return elasticFailure(mapped);

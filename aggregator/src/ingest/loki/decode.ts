@@ -1,7 +1,11 @@
 import protobuf from 'protobufjs';
 import * as snappy from 'snappyjs';
+import { mediaTypeOf } from '../../api/media-type';
 import { PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../../errors';
 import { decodeUtf8 } from '../body';
+import type { DecodeBudget } from '../decode-budget';
+import { scanJson } from '../json-scan';
+import { type WireMessage, scanProtobuf } from '../protobuf-scan';
 import { parseLabels } from './labels';
 
 /** One stream of a push: its labels and its entries (time as decimal Unix nanoseconds). */
@@ -23,7 +27,7 @@ const PushRequest = protoRoot.lookupType('logproto.PushRequest');
 
 /** Loki reads JSON when told so and protobuf otherwise; a non-JSON, non-protobuf type is a 415. */
 export function lokiEncoding(contentType: string | null): LokiEncoding {
-  const mediaType = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const mediaType = mediaTypeOf(contentType);
   if (mediaType === 'application/json') return 'json';
   if (mediaType === '' || mediaType === 'application/x-protobuf' || mediaType === 'application/protobuf') return 'protobuf';
   throw new UnsupportedMediaType(`unsupported content type ${JSON.stringify(mediaType)}: send application/json or application/x-protobuf (snappy)`);
@@ -41,14 +45,38 @@ export interface DecodedPush {
   text?: string;
 }
 
-/** The streams of a push; `maxBytes` bounds the snappy-decoded size too. */
-export function decodeLoki(bytes: Uint8Array, encoding: LokiEncoding, maxBytes: number): DecodedPush {
-  if (encoding === 'protobuf') return { streams: decodeProtobuf(bytes, maxBytes) };
+// push.proto as the decode budget sees it: entries are records, a stream's labels are copied
+// into each of its entries' payloads, structured metadata pairs are items.
+const ENTRY: WireMessage = { 3: { kind: 'item' } };
+const STREAM: WireMessage = { 1: { kind: 'shared' }, 2: { kind: 'record', message: () => ENTRY } };
+const PUSH: WireMessage = { 1: { kind: 'item', message: () => STREAM } };
+
+/**
+ * The streams of a push; `maxBytes` bounds the snappy-decoded size too. Throws
+ * PayloadTooLarge, before building entries, when the push would overrun the decode budget.
+ */
+export function decodeLoki(bytes: Uint8Array, encoding: LokiEncoding, maxBytes: number, budget: DecodeBudget): DecodedPush {
+  if (encoding === 'protobuf') return { streams: decodeProtobuf(bytes, maxBytes, budget) };
   const text = decodeUtf8(bytes);
-  return { streams: decodeJson(text), text };
+  return { streams: decodeJson(text, budget), text };
 }
 
-function decodeJson(text: string): LokiStream[] {
+/**
+ * What a push decodes to, before decoding it: a snappy block starts with its uncompressed
+ * length (a varint), capped here at `maxBytes` as the decoder caps it.
+ */
+export function decodedSize(bytes: Uint8Array, encoding: LokiEncoding, maxBytes: number): number {
+  if (encoding === 'json') return bytes.length;
+  let length = 0;
+  for (let i = 0, scale = 1; i < 5 && i < bytes.length; i++, scale *= 128) {
+    length += (bytes[i]! & 0x7f) * scale;
+    if (bytes[i]! < 0x80) break;
+  }
+  return Math.min(Math.max(length, bytes.length), maxBytes);
+}
+
+function decodeJson(text: string, budget: DecodeBudget): LokiStream[] {
+  scanJson(text, budget);
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -57,6 +85,7 @@ function decodeJson(text: string): LokiStream[] {
   }
   const streams = (value as { streams?: unknown } | null)?.streams;
   if (!Array.isArray(streams)) throw invalid('Loki push body must be {"streams": [...]}');
+  countJsonEntries(streams, budget, text.length);
   return streams.map((stream: unknown, s) => {
     const { stream: labels, values } = (stream ?? {}) as { stream?: unknown; values?: unknown };
     if (!isStringMap(labels)) throw invalid(`streams[${s}].stream must be an object of string labels`);
@@ -73,6 +102,17 @@ function decodeJson(text: string): LokiStream[] {
   });
 }
 
+/** Entries and fan-out of a parsed JSON push, before mapping: each stream's labels count once per entry. */
+function countJsonEntries(streams: unknown[], budget: DecodeBudget, bodyBytes: number): void {
+  budget.payload(bodyBytes);
+  for (const stream of streams) {
+    const { stream: labels, values } = (typeof stream === 'object' && stream !== null ? stream : {}) as Record<string, unknown>;
+    if (!Array.isArray(values)) continue;
+    budget.record(values.length);
+    if (typeof labels === 'object' && labels !== null) budget.payload((JSON.stringify(labels)?.length ?? 0) * values.length);
+  }
+}
+
 interface ProtoPush {
   streams?: {
     labels?: string;
@@ -80,7 +120,7 @@ interface ProtoPush {
   }[];
 }
 
-function decodeProtobuf(bytes: Uint8Array, maxBytes: number): LokiStream[] {
+function decodeProtobuf(bytes: Uint8Array, maxBytes: number, budget: DecodeBudget): LokiStream[] {
   let raw: Uint8Array;
   try {
     raw = snappy.uncompress(bytes, maxBytes);
@@ -89,6 +129,7 @@ function decodeProtobuf(bytes: Uint8Array, maxBytes: number): LokiStream[] {
     if (/too big/.test((error as Error).message)) throw new PayloadTooLarge(`snappy-decoded push exceeds MAX_BODY_BYTES (${maxBytes} bytes)`);
     throw invalid('Loki protobuf push body is not snappy-compressed data', error);
   }
+  scanProtobuf(raw, PUSH, budget, budget.limits.maxJsonDepth);
   let push: ProtoPush;
   try {
     push = PushRequest.toObject(PushRequest.decode(raw), { longs: String, defaults: false }) as ProtoPush;

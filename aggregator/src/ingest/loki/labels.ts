@@ -9,7 +9,8 @@ export function parseLabels(text: string): Record<string, string> {
   const trimmed = text.trim();
   if (!trimmed.startsWith('{') || !trimmed.endsWith('}')) throw new Error(`labels ${JSON.stringify(text)} are not a {name="value", ...} set`);
   const inner = trimmed.slice(1, -1);
-  const labels: Record<string, string> = {};
+  // No prototype: a label named `__proto__` is a label like any other.
+  const labels: Record<string, string> = Object.create(null);
   if (inner.trim() === '') return labels;
   LABEL.lastIndex = 0;
   while (LABEL.lastIndex < inner.length) {

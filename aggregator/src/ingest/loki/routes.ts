@@ -2,31 +2,35 @@
 import { Elysia } from 'elysia';
 import { ValidationError } from '../../errors';
 import type { Acceptor } from '../accept';
+import { DecodeBudget, type IngestLimits } from '../decode-budget';
 import { readBodyBytes } from '../decompress';
 import { topicOverride } from '../record-mapping';
-import { decodeLoki, lokiEncoding } from './decode';
+import { decodeLoki, decodedSize, lokiEncoding } from './decode';
 import { lokiToEvents } from './map';
 
 export interface LokiRouteOptions {
-  maxBodyBytes: number;
+  limits: IngestLimits;
   topicLabels: readonly string[];
   defaultTopic: string;
 }
 
-export function lokiRoutes(acceptor: Acceptor, { maxBodyBytes, topicLabels, defaultTopic }: LokiRouteOptions) {
+export function lokiRoutes(acceptor: Acceptor, { limits, topicLabels, defaultTopic }: LokiRouteOptions) {
   return new Elysia({ name: 'ingest-loki' }).post(
     '/loki/api/v1/push',
     async ({ request, query }) => {
       const encoding = lokiEncoding(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const { streams, text } = decodeLoki(await readBodyBytes(request, maxBodyBytes), encoding, maxBodyBytes);
-      const events = lokiToEvents(streams, { topicOverride: override, topicLabels, defaultTopic });
-      const { accepted, rejected } = await acceptor.accept(events, { atomic: false, sourceText: text });
+      const body = await readBodyBytes(request, limits);
+      const { accepted, rejected, events } = await acceptor.decoding(decodedSize(body, encoding, limits.maxBodyBytes), async () => {
+        const { streams, text } = decodeLoki(body, encoding, limits.maxBodyBytes, new DecodeBudget(limits));
+        const events = lokiToEvents(streams, { topicOverride: override, topicLabels, defaultTopic });
+        return { ...(await acceptor.accept(events, { atomic: false, sourceText: text })), events: events.length };
+      });
       if (rejected.size > 0) {
         // Like Loki: the valid entries are stored and the push is answered 400 (not retried).
         throw new ValidationError(
-          `${rejected.size} of ${events.length} entries rejected; the other ${accepted} were stored`,
+          `${rejected.size} of ${events} entries rejected; the other ${accepted} were stored`,
           [...rejected.values()].flat().slice(0, 100),
         );
       }

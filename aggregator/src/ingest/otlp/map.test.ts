@@ -1,4 +1,6 @@
 import { describe, expect, test } from 'bun:test';
+import { loadConfig } from '../../config';
+import { DecodeBudget } from '../decode-budget';
 import { decodeOtlp } from './decode';
 import { anyValueToJson, attributesToJson, otlpToEvents } from './map';
 import { ExportLogsServiceRequest } from './schema';
@@ -65,7 +67,10 @@ describe('decoded protobuf messages', () => {
         resourceLogs: [{ scopeLogs: [{ logRecords: values.map((body, i) => ({ timeUnixNano: String(i + 1), body })) }] }],
       }),
     ).finish();
-    const events = otlpToEvents(decodeOtlp(bytes, 'protobuf').request, { topicOverride: null, defaultTopic: 'logs' });
+    const events = otlpToEvents(decodeOtlp(bytes, 'protobuf', new DecodeBudget(loadConfig({}))).request, {
+      topicOverride: null,
+      defaultTopic: 'logs',
+    });
     // int64 max as unsigned text wraps to -1: int_value is signed on the wire.
     expect(events.map((e) => (e.payload as { body: unknown }).body)).toEqual([false, 0, -1, 0, '', null]);
     expect((events[0]!.payload as { time_unix_nano: string }).time_unix_nano).toBe('1');

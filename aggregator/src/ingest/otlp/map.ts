@@ -1,6 +1,6 @@
 /**
  * OTLP log records -> our events. `otlpRecordToEvent` is the one place the mapping lives (see the
- * README table "OTLP/HTTP"); the rest walks the resource / scope / record nesting.
+ * docs/SHIPPERS.md table "OTLP/HTTP"); the rest walks the resource / scope / record nesting.
  *
  * The input comes from JSON as well as protobuf, so nothing here trusts a field's type: a value
  * of the wrong type reads as absent, and what cannot make an event is left to validation, which
@@ -18,9 +18,26 @@ export interface OtlpMappingOptions {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-/** protobufjs' 64-bit integer (from the `long` package); its toString is the exact decimal. */
-const isLong = (value: unknown): value is { toString(): string } =>
-  typeof value === 'object' && value !== null && (value as { __isLong__?: unknown }).__isLong__ === true;
+/**
+ * A 64-bit integer as exact decimal text, or undefined: decimal text or a safe integer (JSON),
+ * or protobufjs' Long, read from its `low`/`high`/`unsigned` fields and never by calling a
+ * method of it (a JSON body can send `{"__isLong__":true,"toString":1}`).
+ */
+function int64Text(value: unknown): string | undefined {
+  if (typeof value === 'string') return /^-?\d{1,20}$/.test(value) ? value : undefined;
+  if (typeof value === 'number') return Number.isSafeInteger(value) ? String(value) : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { low, high, unsigned } = value as { low?: unknown; high?: unknown; unsigned?: unknown };
+  if (typeof low !== 'number' || typeof high !== 'number' || typeof unsigned !== 'boolean') return undefined;
+  const bits = (BigInt(high >>> 0) << 32n) | BigInt(low >>> 0);
+  return (unsigned ? bits : BigInt.asIntN(64, bits)).toString();
+}
+
+/** A small non-negative integer field (severity, counts) from a number or decimal text; else undefined. */
+function count(value: unknown): number | undefined {
+  const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d{1,10}$/.test(value) ? Number(value) : Number.NaN;
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
 
 const list = <T>(value: unknown): T[] => (Array.isArray(value) ? (value as T[]) : []);
 const text = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
@@ -42,25 +59,34 @@ export function anyValueToJson(value: OtlpAnyValue | undefined): Json {
   if (has(value, 'stringValue') && typeof value.stringValue === 'string') return value.stringValue;
   if (has(value, 'boolValue') && typeof value.boolValue === 'boolean') return value.boolValue;
   if (has(value, 'intValue')) {
-    const digits = String(value.intValue); // a Long from protobuf, text or a number from JSON
+    const digits = int64Text(value.intValue); // a Long from protobuf, text or a number from JSON
+    if (digits === undefined) return null;
     const n = Number(digits);
     return Number.isSafeInteger(n) ? n : digits;
   }
   if (has(value, 'doubleValue')) {
-    const n = Number(value.doubleValue);
-    return Number.isFinite(n) ? n : String(value.doubleValue); // NaN and Infinity have no JSON number
+    const double = value.doubleValue;
+    if (typeof double === 'number') return Number.isFinite(double) ? double : String(double); // NaN and Infinity have no JSON number
+    if (typeof double !== 'string') return null;
+    const n = Number(double);
+    return Number.isFinite(n) ? n : double;
   }
   if (has(value, 'arrayValue')) return list<OtlpAnyValue>(value.arrayValue?.values).map(anyValueToJson);
   if (has(value, 'kvlistValue')) return attributesToJson(value.kvlistValue?.values);
   if (has(value, 'bytesValue')) {
-    return value.bytesValue instanceof Uint8Array ? Buffer.from(value.bytesValue).toString('base64') : String(value.bytesValue);
+    const bytes = value.bytesValue;
+    return bytes instanceof Uint8Array ? Buffer.from(bytes).toString('base64') : typeof bytes === 'string' ? bytes : null;
   }
   return null;
 }
 
-/** A KeyValue list as an object; a repeated key keeps its last value (OTLP forbids repeats). */
+/**
+ * A KeyValue list as an object; a repeated key keeps its last value (OTLP forbids repeats). The
+ * object has no prototype: a key `__proto__` is an attribute like any other, never the object's
+ * prototype (which would let a nested `log.record.uid` pose as the record's own).
+ */
 export function attributesToJson(attributes: unknown): { [key: string]: Json } {
-  const object: { [key: string]: Json } = {};
+  const object: { [key: string]: Json } = Object.create(null);
   for (const pair of list<OtlpKeyValue>(attributes)) {
     if (typeof pair === 'object' && pair !== null && typeof pair.key === 'string') object[pair.key] = anyValueToJson(pair.value);
   }
@@ -69,11 +95,8 @@ export function attributesToJson(attributes: unknown): { [key: string]: Json } {
 
 /** Nonzero Unix nanoseconds as text, or undefined (0 means "unknown" in OTLP). */
 function nanos(value: unknown): string | undefined {
-  if (isLong(value)) value = value.toString();
-  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
-  if (typeof value === 'number' && !Number.isFinite(value)) return undefined;
-  const digits = typeof value === 'number' ? BigInt(Math.trunc(value)).toString() : value;
-  return /^\d+$/.test(digits) && !/^0+$/.test(digits) ? digits : undefined;
+  const digits = typeof value === 'number' && Number.isFinite(value) ? BigInt(Math.trunc(value)).toString() : int64Text(value);
+  return digits !== undefined && /^\d+$/.test(digits) && !/^0+$/.test(digits) ? digits : undefined;
 }
 
 /** What a record's resource and scope contribute, computed once per group of records. */
@@ -116,8 +139,7 @@ export function otlpRecordToEvent(record: OtlpLogRecord, context: OtlpRecordCont
   };
   put('body', anyValueToJson(record.body));
   put('severity_text', text(record.severityText));
-  const severity = Number(record.severityNumber);
-  put('severity_number', Number.isInteger(severity) && severity > 0 ? severity : undefined);
+  put('severity_number', count(record.severityNumber));
   put('event_name', text(record.eventName));
   const attributes = attributesToJson(record.attributes);
   if (Object.keys(attributes).length > 0) payload.attributes = attributes;
@@ -128,8 +150,7 @@ export function otlpRecordToEvent(record: OtlpLogRecord, context: OtlpRecordCont
   const observed = nanos(record.observedTimeUnixNano);
   put('time_unix_nano', time);
   put('observed_time_unix_nano', observed);
-  const dropped = Number(record.droppedAttributesCount);
-  put('dropped_attributes_count', dropped > 0 ? dropped : undefined);
+  put('dropped_attributes_count', count(record.droppedAttributesCount));
   if (Object.keys(context.resource).length > 0) payload.resource = context.resource;
   if (context.scope) payload.scope = context.scope;
 

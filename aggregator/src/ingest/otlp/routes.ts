@@ -2,6 +2,7 @@
 import { Elysia } from 'elysia';
 import { AppError, fromDatabaseError } from '../../errors';
 import type { Acceptor } from '../accept';
+import { DecodeBudget, type IngestLimits } from '../decode-budget';
 import { readBodyBytes } from '../decompress';
 import { topicOverride } from '../record-mapping';
 import { type OtlpEncoding, decodeOtlp, otlpEncoding } from './decode';
@@ -9,11 +10,11 @@ import { otlpToEvents } from './map';
 import { otlpFailure, otlpSuccess } from './respond';
 
 export interface OtlpRouteOptions {
-  maxBodyBytes: number;
+  limits: IngestLimits;
   defaultTopic: string;
 }
 
-export function otlpRoutes(acceptor: Acceptor, { maxBodyBytes, defaultTopic }: OtlpRouteOptions) {
+export function otlpRoutes(acceptor: Acceptor, { limits, defaultTopic }: OtlpRouteOptions) {
   return new Elysia({ name: 'ingest-otlp' }).post(
     '/v1/logs',
     async ({ request, query }) => {
@@ -23,9 +24,12 @@ export function otlpRoutes(acceptor: Acceptor, { maxBodyBytes, defaultTopic }: O
         encoding = otlpEncoding(request.headers.get('content-type'));
         acceptor.admit();
         const override = topicOverride(request, query);
-        const { request: otlp, text } = decodeOtlp(await readBodyBytes(request, maxBodyBytes), encoding);
-        const events = otlpToEvents(otlp, { topicOverride: override, defaultTopic });
-        const { rejected } = await acceptor.accept(events, { atomic: false, sourceText: text });
+        const body = await readBodyBytes(request, limits);
+        const { rejected } = await acceptor.decoding(body.length, () => {
+          const { request: otlp, text } = decodeOtlp(body, encoding, new DecodeBudget(limits));
+          const events = otlpToEvents(otlp, { topicOverride: override, defaultTopic });
+          return acceptor.accept(events, { atomic: false, sourceText: text });
+        });
         return otlpSuccess(encoding, rejected);
       } catch (error) {
         const mapped = fromDatabaseError(error);

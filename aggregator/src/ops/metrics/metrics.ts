@@ -49,6 +49,8 @@ export interface MetricsOptions {
   poolMax: number;
   /** Worker loops inside a transaction right now. */
   workersBusy?: () => number;
+  /** How far this replica's readers are held back (events/horizon.ts ReadHorizon.lag). */
+  horizonLag?: () => Promise<{ seconds: number; seqs: number }>;
   topicLabelCap?: number;
 }
 
@@ -171,6 +173,41 @@ export class Metrics {
         this.set(options.poolMax);
       },
     });
+    const lag = options.horizonLag;
+    if (lag) {
+      // One fresh horizon tick per scrape, shared by the two gauges.
+      let reading: Promise<{ seconds: number; seqs: number }> | null = null;
+      const read = () => {
+        reading ??= lag().finally(() => queueMicrotask(() => (reading = null)));
+        return reading;
+      };
+      const gauges: [string, string, 'seconds' | 'seqs'][] = [
+        [
+          'logbus_read_horizon_lag_seconds',
+          'How long readers of this replica have been held back: seconds since the oldest drawn seq not yet known final was read (0: none). Seq-drawing transactions still running hold it; a backlog shows in logbus_inbox_oldest_pending_age_seconds.',
+          'seconds',
+        ],
+        [
+          'logbus_read_horizon_lag_events',
+          'Seqs drawn (acknowledged events, duplicates included) that readers of this replica cannot see yet: waiting in the inbox, being applied, or held by a running seq-drawing transaction.',
+          'seqs',
+        ],
+      ];
+      for (const [name, help, field] of gauges) {
+        new Gauge({
+          name,
+          help,
+          registers: [this.replica],
+          async collect() {
+            this.set(
+              await read()
+                .then((l) => l[field])
+                .catch(() => 0),
+            );
+          },
+        });
+      }
+    }
     const busy = options.workersBusy;
     new Gauge({
       name: 'logbus_workers_busy',

@@ -29,7 +29,7 @@ export interface TokenGrant {
 export const MIN_TOKEN_LENGTH = 16;
 
 const NAME = /^[A-Za-z0-9._-]{1,64}$/;
-// What an Authorization header can carry as one token (see ops/auth.ts BEARER).
+// What an Authorization header can carry as one token (see auth/guard.ts BEARER).
 const TOKEN_CHARS = /^[^\s,]+$/;
 
 /** Tokens of AUTH_TOKEN (comma-separated), each with every scope, named `auth-token-<n>`. */

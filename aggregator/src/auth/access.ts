@@ -1,5 +1,5 @@
 /**
- * Who may call which route: the one table the auth guard (ops/auth.ts) reads.
+ * Who may call which route: the one table the auth guard (auth/guard.ts) reads.
  *
  * Keys are `METHOD /route` with the route exactly as registered in Elysia (`/topics/:topic`,
  * not a URL): the guard looks the MATCHED route up here, never a path parsed from the URL. HEAD
@@ -15,8 +15,8 @@
  *   'POST /v1/logs': 'publish',        // OTLP ingest
  *   'GET /topics': 'read',
  *   'PUT /topics/:topic': 'admin',
- * test/integration/auth-routes.test.ts walks every registered route and fails for one without
- * a row, so a forgotten row is caught (it would be admin-only meanwhile, never open).
+ * test/integration/auth-shapes.test.ts ("the table") walks every registered route and fails for
+ * one without a row, so a forgotten row is caught (it would be admin-only meanwhile, never open).
  */
 import type { Scope } from './tokens';
 
@@ -26,7 +26,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   // Probes: kubelet holds no secret; they say nothing about the data.
   'GET /health': 'public',
   'GET /ready': 'public',
-  // Prometheus scrape; shows topic names (see README "Threat model").
+  // Prometheus scrape; shows topic names (see docs/OPERATIONS.md "Threat model and auth").
   'GET /metrics': 'metrics',
   // Dashboard markup, script and style: no data; its API calls carry the token.
   'GET /': 'public',

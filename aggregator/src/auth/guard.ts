@@ -1,8 +1,8 @@
 /**
- * Bearer-token auth with scopes, on when at least one token is configured (ops/tokens.ts).
+ * Bearer-token auth with scopes, on when at least one token is configured (auth/tokens.ts).
  *
  * What a request needs is decided from the route Elysia MATCHED (`route`, the pattern as
- * registered) looked up in ops/access.ts, never from a second parse of the URL: Bun hands a
+ * registered) looked up in auth/access.ts, never from a second parse of the URL: Bun hands a
  * request without a usable Host header (or an HTTP/1.0 one) a URL that is only a path, and a
  * re-parse of it once turned `GET /stats` into `/`, which was public. Three checkpoints:
  * - onRequest: a request that carries a body and no valid token is refused before routing, so
