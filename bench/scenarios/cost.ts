@@ -22,19 +22,17 @@
 import postgres from 'postgres';
 import type { InboxEvent } from '../../aggregator/src/ingest/inbox-event';
 import { loadConfig } from '../../aggregator/src/config';
-import { migrateDatabase } from '../../aggregator/src/db/migrate';
 import { readPage } from '../../aggregator/src/events/read';
 import { enqueueEvents } from '../../aggregator/src/ingest/enqueue';
-import { createLogger } from '../../aggregator/src/log';
 import { countPartition, dropEventPartition } from '../../aggregator/src/retention/expire';
 import { dropKeyGeneration, listKeyGenerations, startKeyGeneration } from '../../aggregator/src/retention/generations';
-import { RetentionMaintainer } from '../../aggregator/src/retention/maintenance';
 import { listEventPartitions } from '../../aggregator/src/retention/partitions';
 import { applyBatch } from '../../aggregator/src/workers/apply';
 import { leasePartition } from '../../aggregator/src/workers/lease';
 import { topicNames } from '../lib/generate';
 import { resetStatements, walBytes } from '../lib/pg-stats';
 import { postgresSeconds } from '../lib/proc';
+import { migrateWithPartitions } from '../lib/layout';
 import { type Context, ScenarioResult } from '../lib/scenario';
 
 const DAY = 86_400_000;
@@ -182,15 +180,7 @@ export async function runCost(ctx: Context, result: ScenarioResult): Promise<voi
   const db = `bench_cost_${Date.now()}`;
   const url = await server.createDatabase(db, false);
   try {
-    await migrateDatabase(url);
-    const maintainer = new RetentionMaintainer(url, createLogger('silent'), {
-      retentionMs: 7 * DAY,
-      dedupWindowMs: 7 * DAY,
-      storageIntervalMs: DAY / 4,
-      maxStorageBytes: 0,
-    });
-    await maintainer.tick(true);
-    await maintainer.stop();
+    await migrateWithPartitions(url);
     const published = costEventsOf(count, topics, dupRate, 'cost');
     const expectedUnique = new Set(published.map((e) => `${e.topic}\n${e.event_id}`)).size;
     const sql = postgres(url, { max: INGEST_CONNECTIONS + APPLY_LOOPS, onnotice: () => {} });

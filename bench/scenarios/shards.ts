@@ -13,16 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../aggregator/src/db/embedded';
-import { migrateDatabase } from '../../aggregator/src/db/migrate';
-import { createLogger } from '../../aggregator/src/log';
 import type { InboxEvent } from '../../aggregator/src/ingest/inbox-event';
-import { RetentionMaintainer } from '../../aggregator/src/retention/maintenance';
 import { CORES, cpuSeconds, postgresSeconds } from '../lib/proc';
+import { migrateWithPartitions } from '../lib/layout';
 import { type Context, ScenarioResult } from '../lib/scenario';
 import { withDatabase } from '../lib/server';
 import { applyAll, costEventsOf, ingestAll } from './cost';
 
-const DAY = 86_400_000;
 const COUNTS = [1, 2, 4] as const;
 /** Ingest connections and apply loops per server: one each, about a core's worth of PostgreSQL work. */
 const LANES = 1;
@@ -53,15 +50,7 @@ async function startShard(index: number): Promise<Shard> {
   await admin.unsafe('CREATE DATABASE shard');
   await admin.end();
   const url = withDatabase(server.url, 'shard');
-  await migrateDatabase(url);
-  const maintainer = new RetentionMaintainer(url, createLogger('silent'), {
-    retentionMs: 7 * DAY,
-    dedupWindowMs: 7 * DAY,
-    storageIntervalMs: DAY / 4,
-    maxStorageBytes: 0,
-  });
-  await maintainer.tick(true);
-  await maintainer.stop();
+  await migrateWithPartitions(url);
   return { server, dir, url };
 }
 
