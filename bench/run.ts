@@ -23,6 +23,7 @@ import { costResult, runCost } from './scenarios/cost';
 import { idleResult, runIdle } from './scenarios/idle';
 import { latencyResult, runLatency } from './scenarios/latency';
 import { protocolsResult, runProtocols } from './scenarios/protocols';
+import { queryResult, runQuery } from './scenarios/query';
 import { retentionResult, runRetention } from './scenarios/retention';
 import { recoveryResult, runRecovery } from './scenarios/recovery';
 import { runScale, scaleResult } from './scenarios/scale';
@@ -75,6 +76,7 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('scale', scaleResult(ctx), (r) => runScale(ctx, r, pool));
   add('protocols', protocolsResult(), (r) => runProtocols(ctx, r, seedPool(ctx, 0x9707)));
   add('retention', retentionResult(ctx), (r) => runRetention(ctx, r, pool));
+  add('query', queryResult(ctx), (r) => runQuery(ctx, r, pool));
   // On a PostgreSQL of its own: the shared server stays up.
   add('recovery', recoveryResult(), (r) => runRecovery(ctx, r));
   // Each stage's PostgreSQL CPU and WAL alone, through the aggregator's statements (docs/SCALING.md).

@@ -120,6 +120,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     subscriptions,
     retention,
     readBudget,
+    horizon,
 
     /** Migrates (retrying until the database answers), then starts the workers. */
     async start(): Promise<void> {

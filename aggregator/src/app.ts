@@ -26,6 +26,9 @@ import type { DatabaseOutage } from './ops/outage';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
 import { loggablePath, noteError, requestIdOf, requestLog } from './ops/request-log';
+import { QueryEngine } from './query/engine';
+import { QUERY_LIMITS } from './query/limits';
+import { queryRoutes } from './query/routes';
 import { topicsRoutes } from './retention/routes';
 import { statsRoutes } from './stats/routes';
 import type { SubscriptionHub } from './subscribe/hub';
@@ -140,6 +143,7 @@ export function createApp({
       .use(statsRoutes(sql))
       .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
       .use(metricsRoutes(metrics))
+      .use(queryRoutes(new QueryEngine({ sql, horizon, budget: readBudget, limits: { ...QUERY_LIMITS } })))
       .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon })),
   );
 }

@@ -211,3 +211,14 @@ export function fromDatabaseError(error: unknown): unknown {
   }
   return error;
 }
+
+/**
+ * A Loki-API request refused (a LogQL parse error, a bad parameter, a query over a bound): 400
+ * with a plain-text body, as Loki answers, because Grafana shows that body to the user as is.
+ */
+export class QueryRejected extends AppError {
+  readonly status = 400;
+  override toResponse(): Response {
+    return new Response(this.message, { status: this.status, headers: { 'content-type': 'text/plain; charset=utf-8' } });
+  }
+}

@@ -16,6 +16,7 @@ export const SCENARIOS = [
   'retention',
   'recovery',
   'latency',
+  'query',
   'cost',
   'shards',
 ] as const;
@@ -54,6 +55,9 @@ export interface Options {
   dropRows: number;
   drainTimeoutSeconds: number;
   replicas: number;
+  /** Stored events of the query scenario, and sequential reads per query kind per run. */
+  queryRows: number;
+  queryReads: number;
   /** Extra aggregator environment (WORKERS, BATCH_SIZE, MAX_PENDING, …). */
   env: Readonly<Record<string, string>>;
 }
@@ -85,6 +89,9 @@ const DEFAULTS = {
   dropRows: 1_000_000,
   drainTimeoutSeconds: 180,
   replicas: 1,
+  // The issue's figure: the scale scenario's 10,000,000 events.
+  queryRows: 10_000_000,
+  queryReads: 50,
 };
 
 /** --quick: a smoke test of every scenario in about three minutes. */
@@ -98,6 +105,8 @@ const QUICK = {
   idleSeconds: 9,
   retentionEvents: 100_000,
   dropRows: 200_000,
+  queryRows: 200_000,
+  queryReads: 10,
 };
 
 export const USAGE = `Usage: npm run bench -- [options]
@@ -122,6 +131,8 @@ export const USAGE = `Usage: npm run bench -- [options]
   --retention-events N events applied per layout in the retention scenario (default ${DEFAULTS.retentionEvents})
   --drop-rows N        events in the partition dropped under load (default ${DEFAULTS.dropRows})
   --drain-timeout S    give up waiting for pending == 0 after this long (default ${DEFAULTS.drainTimeoutSeconds})
+  --query-rows N       stored events of the query scenario (default ${DEFAULTS.queryRows})
+  --query-reads N      sequential reads per query kind per run (default ${DEFAULTS.queryReads})
   --replicas N         aggregator processes sharing the database (default ${DEFAULTS.replicas})
   --env KEY=VALUE      aggregator environment, repeatable (e.g. --env WORKERS=4 --env BATCH_SIZE=5000)
   -h, --help           this text
@@ -149,6 +160,8 @@ const FLAGS = {
   'drop-rows': { type: 'string' },
   'drain-timeout': { type: 'string' },
   replicas: { type: 'string' },
+  'query-rows': { type: 'string' },
+  'query-reads': { type: 'string' },
   env: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -232,6 +245,8 @@ export function toOptions(values: Values): Options {
     dropRows: num('drop-rows', base.dropRows, 10_000, 100_000_000),
     drainTimeoutSeconds: num('drain-timeout', DEFAULTS.drainTimeoutSeconds, 1, 3600),
     replicas: num('replicas', DEFAULTS.replicas, 1, 16),
+    queryRows: num('query-rows', base.queryRows, 1000, 1_000_000_000),
+    queryReads: num('query-reads', base.queryReads, 1, 10_000),
     env,
   };
   if (problems.length > 0) throw new UsageError(problems.join('\n'));

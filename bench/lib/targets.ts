@@ -107,6 +107,41 @@ export function evaluateTargets(results: Results): Target[] {
     `${fmt(median('topics', 'three_ratio'))}x (${fmt(median('topics', 'e2e_3'), 0)} / ${fmt(median('topics', 'direct'), 0)} ev/s)`,
   );
 
+  add(
+    'query: newest 1,000 lines |= over 1 h, p50',
+    '<= 300 ms',
+    median('query', 'logs_p50'),
+    (v) => v <= 300,
+    `${fmt(median('query', 'logs_p50'), 0)} ms`,
+  );
+  add(
+    'query: newest 1,000 lines |= over 1 h, p99',
+    '<= 1 s',
+    median('query', 'logs_p99'),
+    (v) => v <= 1000,
+    `${fmt(median('query', 'logs_p99'), 0)} ms`,
+  );
+  add(
+    'query: volume by level over 24 h, p50',
+    '<= 300 ms',
+    median('query', 'volume_p50'),
+    (v) => v <= 300,
+    `${fmt(median('query', 'volume_p50'), 0)} ms`,
+  );
+  add(
+    'query: volume by level over 24 h, p99',
+    '<= 1 s',
+    median('query', 'volume_p99'),
+    (v) => v <= 1000,
+    `${fmt(median('query', 'volume_p99'), 0)} ms`,
+  );
+  add(
+    'query: ingest with / without the 0010 indexes',
+    '>= 0.9x',
+    median('query', 'ingest_ratio'),
+    (v) => v >= 0.9,
+    `${fmt(median('query', 'ingest_ratio'))}x`,
+  );
   add('scale: publish p99, large / small', '<= 1.5x', median('scale', 'publish_ratio'), (v) => v <= 1.5, `${fmt(median('scale', 'publish_ratio'))}x`);
   add(
     'scale: GET /events random-offset p99, large / small',

@@ -6,6 +6,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseDocument } from 'yaml';
 import { CHART_DIR, type K8sObject, renderChart, run } from '../src/chart.ts';
 import { ensureK8sTools } from '../src/k8s-tools.ts';
 import { aggregatorProblems, exposureProblems, labelProblems, podProblems, selectorProblems } from './support/checks.ts';
@@ -111,6 +112,32 @@ describe('values', () => {
     }).find((o) => o.kind === 'Deployment')!;
     const env = Object.fromEntries(deployment.spec.template.spec.containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
     expect(env).toMatchObject({ RETENTION: '3d', DEDUP_WINDOW: '2w', STORAGE_INTERVAL: '1h', MAX_STORAGE_BYTES: '10737418240' });
+  });
+
+  test('grafanaDatasource: off by default; on, a ConfigMap with the sidecar label holding a Loki data source at the Service', () => {
+    const configMap = (objects: K8sObject[]) => objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-grafana-datasource'));
+    expect(configMap(renderChart({}))).toBeUndefined();
+    const on = configMap(renderChart({ set: ['grafanaDatasource.enabled=true'] }))!;
+    expect(on.metadata.labels?.grafana_datasource).toBe('1');
+    const provisioning = parseDocument(on.data['logbus-datasource.yaml']).toJS();
+    expect(provisioning).toEqual({
+      apiVersion: 1,
+      datasources: [
+        {
+          name: 'logbus',
+          uid: 'logbus',
+          type: 'loki',
+          access: 'proxy',
+          url: `http://${FULLNAME}.default.svc:8080`,
+          jsonData: { maxLines: 1000, httpHeaderName1: 'Authorization' },
+          // Grafana expands the variable from its own environment when it provisions.
+          secureJsonData: { httpHeaderValue1: `Bearer $${'{'}LOGBUS_READ_TOKEN}` },
+        },
+      ],
+    });
+    const noToken = configMap(renderChart({ set: ['grafanaDatasource.enabled=true', 'grafanaDatasource.tokenEnvVar='] }))!;
+    expect(parseDocument(noToken.data['logbus-datasource.yaml']).toJS().datasources[0].secureJsonData).toBeUndefined();
+    expect(fails(['grafanaDatasource.maxLines=6000'])).toMatch(/maxLines/);
   });
 
   test('a grace period not longer than preStop + drain fails rendering', () => {

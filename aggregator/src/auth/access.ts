@@ -54,6 +54,16 @@ export const ROUTE_ACCESS: Readonly<Record<string, Access>> = {
   'GET /stats': 'read',
   'GET /dashboard/overview': 'read',
   'GET /topics': 'read',
+  // The Loki query API (query/routes.ts): reads events like GET /events.
+  'GET /loki/api/v1/query_range': 'read',
+  'GET /loki/api/v1/query': 'read',
+  'GET /loki/api/v1/labels': 'read',
+  'GET /loki/api/v1/label/:name/values': 'read',
+  'GET /loki/api/v1/series': 'read',
+  'GET /loki/api/v1/index/stats': 'read',
+  'GET /loki/api/v1/status/buildinfo': 'read',
+  // The live tail: a WebSocket upgrade, a GET (Elysia lists the route as WS; auth sees GET).
+  'GET /loki/api/v1/tail': 'read',
 
   // Changes how long every copy of a topic's events is kept: an operator's decision.
   'PUT /topics/:topic': 'admin',

@@ -143,6 +143,9 @@ export const events = pgTable(
   (table) => [
     // Serves GET /events and /subscribe (`WHERE topic = $1 AND seq > $2 ORDER BY seq`), per partition.
     index('events_topic_seq_idx').on(table.topic, table.seq),
+    // Serves the Loki query API (src/query/scan.ts): a topic's lines in a time range, newest
+    // first. Migration 0010, which also adds a BRIN index on "timestamp" (drizzle cannot say BRIN).
+    index('events_topic_timestamp_idx').on(table.topic, table.timestamp),
   ],
 );
 

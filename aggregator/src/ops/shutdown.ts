@@ -49,13 +49,13 @@ export function installSignalHandlers(log: Logger, drain: () => Promise<boolean>
  */
 export function guardDriverCrash(log: Logger): void {
   // Absorbed errors come in bursts when the database goes (one per connection in use): the first
-  // of a minute is a warning with its message, the rest debug lines (the outage itself is logged
-  // once by ops/outage.ts).
+  // of a minute is an info line with its message, the rest debug lines. Not a warning: the
+  // outage itself is the one warning (ops/outage.ts), and these are its echo.
   let loudAt = Number.NEGATIVE_INFINITY;
-  const absorbedLevel = (): 'warn' | 'debug' => {
+  const absorbedLevel = (): 'info' | 'debug' => {
     if (performance.now() - loudAt < 60_000) return 'debug';
     loudAt = performance.now();
-    return 'warn';
+    return 'info';
   };
   process.on('uncaughtException', (error) => {
     const stack = error instanceof Error ? (error.stack ?? '') : '';

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { partitionOf } from '../../src/db/partition';
+import { takeDrawerLock } from '../../src/events/horizon';
 import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
 import { SseReader } from '../support/sse';
 import { type TestDatabase, createTestDatabase } from '../../local/postgres';
@@ -189,8 +190,8 @@ describe('one hot topic', () => {
   }, 120_000);
 
   test('a transaction that drew a seq and has not ended holds readers back, though later events are applied', async () => {
-    // What an ingest does before it commits (ingest/enqueue.ts): take a transaction id, draw a
-    // seq. Its inbox row, had it written one, would be invisible to every reader: only the
+    // What an ingest does before it commits (ingest/enqueue.ts): take the drawer lock and a
+    // transaction id, draw a seq. Its inbox row, had it written one, would be invisible to every reader: only the
     // sealed seqs (horizon.ts) keep the later events back. Done by hand, so nothing waits on a
     // lock or a statement timeout meanwhile.
     let drawer: postgres.ReservedSql | null = null;
@@ -205,7 +206,7 @@ describe('one hot topic', () => {
     // Read once before: a horizon sealed while no transaction was open covers "first".
     expect((await finalSet(node!, 'pending')).map((e) => e.event_id)).toEqual(['first']);
     await drawer!`BEGIN`;
-    await drawer!`SELECT pg_current_xact_id()`;
+    await drawer!`SELECT ${takeDrawerLock(drawer!)}, pg_current_xact_id()`;
     const [{ drawn }] = (await drawer!`SELECT nextval('events_seq')::int8 AS drawn`) as unknown as [{ drawn: string }];
     const later = ['l-0', 'l-1', 'l-2'];
     for (const id of later) expect((await node!.publish([makeEvent({ topic: 'pending', event_id: id })])).status).toBe(202);

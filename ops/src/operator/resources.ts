@@ -63,6 +63,11 @@ export interface AggregatorConfig {
   maxBodyBytes: number;
   maxBatch: number;
   maxPending: number;
+  ingestMaxItems: number;
+  ingestMaxPayloadBytes: number;
+  maxJsonDepth: number;
+  bodyReadTimeoutMs: number;
+  ingestBytesInFlight: number;
   drainTimeoutMs: number;
   dbPoolSize: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -206,6 +211,11 @@ export const LOGBUS_DEFAULTS: LogBusSpec = {
     maxBodyBytes: 5242880,
     maxBatch: 5000,
     maxPending: 1000000,
+    ingestMaxItems: 200000,
+    ingestMaxPayloadBytes: 16777216,
+    maxJsonDepth: 64,
+    bodyReadTimeoutMs: 30000,
+    ingestBytesInFlight: 67108864,
     drainTimeoutMs: 10000,
     dbPoolSize: 12,
     logLevel: 'info',

@@ -69,6 +69,8 @@ export function publishJob(run: PublishRun, lb: LogBus): K8sObject {
     ...(s.seed ? [['PUBLISHER_SEED', s.seed]] : []),
     ['PUBLISHER_VERIFY', s.verify],
     ['PUBLISHER_DEADLINE_S', s.deadlineSeconds],
+    // The Job may start before the aggregator listens (as the chart's publisher Job does).
+    ['PUBLISHER_WAIT_S', 60],
     ['PUBLISHER_JSON', true],
   ].map(([name, value]) => ({ name, value: String(value) }));
   return job(run, lb, 'publisher', {
