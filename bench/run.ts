@@ -19,6 +19,7 @@ import { type Context, createContext, type ScenarioResult } from './lib/scenario
 import { startServer } from './lib/server';
 import { evaluateTargets } from './lib/targets';
 import { ceilingResult, runCeiling } from './scenarios/ceiling';
+import { costResult, runCost } from './scenarios/cost';
 import { idleResult, runIdle } from './scenarios/idle';
 import { latencyResult, runLatency } from './scenarios/latency';
 import { protocolsResult, runProtocols } from './scenarios/protocols';
@@ -27,6 +28,7 @@ import { retentionResult, runRetention } from './scenarios/retention';
 import { recoveryResult, runRecovery } from './scenarios/recovery';
 import { runScale, scaleResult } from './scenarios/scale';
 import { runSeed, seedPool, seedResult } from './scenarios/seed';
+import { runShards, shardsResult } from './scenarios/shards';
 import { runSoak, soakResult } from './scenarios/soak';
 import { runSustained, sustainedResult } from './scenarios/sustained';
 import { runTopics, topicsResult } from './scenarios/topics';
@@ -77,6 +79,10 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('query', queryResult(ctx), (r) => runQuery(ctx, r, pool));
   // On a PostgreSQL of its own: the shared server stays up.
   add('recovery', recoveryResult(), (r) => runRecovery(ctx, r));
+  // Each stage's PostgreSQL CPU and WAL alone, through the aggregator's statements (docs/SCALING.md).
+  add('cost', costResult(ctx), (r) => runCost(ctx, r));
+  // Its own 4 servers: the Citus stand-in of docs/SCALING.md.
+  add('shards', shardsResult(), (r) => runShards(ctx, r));
   const chosen = all.filter((p) => options.only.includes(p.name));
   const isRepeated = (p: Plan) => ['ceiling', 'seed', 'sustained', 'topics', 'protocols'].includes(p.name);
   return { repeated: chosen.filter(isRepeated), once: chosen.filter((p) => !isRepeated(p)) };

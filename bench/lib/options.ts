@@ -17,6 +17,8 @@ export const SCENARIOS = [
   'recovery',
   'latency',
   'query',
+  'cost',
+  'shards',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 

@@ -17,9 +17,7 @@
 import postgres from 'postgres';
 import { migrateDatabase } from '../../aggregator/src/db/migrate';
 import { topicSlotOf } from '../../aggregator/src/db/partition';
-import { createLogger } from '../../aggregator/src/log';
 import { startKeyGeneration } from '../../aggregator/src/retention/generations';
-import { RetentionMaintainer } from '../../aggregator/src/retention/maintenance';
 import { loadConfig } from '../../aggregator/src/config';
 import { applyBatch } from '../../aggregator/src/workers/apply';
 import { leasePartition } from '../../aggregator/src/workers/lease';
@@ -28,6 +26,7 @@ import { topicNames } from '../lib/generate';
 import { runLoad } from '../lib/http-load';
 import { legacyApplyBatch, legacyLeasePartition, legacyMigrations } from '../lib/legacy-apply';
 
+import { migrateWithPartitions } from '../lib/layout';
 import { type Context, recordMachine, ScenarioResult } from '../lib/scenario';
 import { startAggregators } from '../lib/server';
 
@@ -139,15 +138,7 @@ async function applyRates(ctx: Context, result: ScenarioResult): Promise<void> {
     return { ...measured, expected: unique };
   });
   const partitioned = await ctx.withDatabase('retention_new', async (url) => {
-    await migrateDatabase(url);
-    const maintainer = new RetentionMaintainer(url, createLogger('silent'), {
-      retentionMs: 7 * DAY,
-      dedupWindowMs: 7 * DAY,
-      storageIntervalMs: DAY / 4,
-      maxStorageBytes: 0,
-    });
-    await maintainer.tick(true);
-    await maintainer.stop();
+    await migrateWithPartitions(url);
     const sql = postgres(url, { max: 1, onnotice: () => {} });
     // Older generations full of other keys, as after days of traffic: gen 0 (from the migration) and 1, inserts go to 2.
     for (const gen of [1, 2]) await startKeyGeneration(sql, gen);

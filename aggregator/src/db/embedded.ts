@@ -258,7 +258,8 @@ async function startPostmaster(
       const text = chunk.toString('utf8');
       log(text);
       if (output.length < 10_000) output += text;
-      if (text.includes('database system is ready to accept connections')) resolveReady();
+      // A hot standby (a data directory with standby.signal) says "read-only connections".
+      if (/database system is ready to accept (read-only )?connections/.test(text)) resolveReady();
     });
     void exited.then(() => reject(new Error(`the server exited during start: ${lastWords(output)}`)));
   });
