@@ -19,7 +19,11 @@ export class WorkQueue {
   constructor(
     readonly backoff = new ItemBackoff(),
     private readonly onDepth: (depth: number) => void = () => {},
-  ) {}
+  ) {
+    // Reported from the start: while a worker always waits, keys go straight to it and the
+    // queue never grows, and a depth gauge set only on growth would have no sample at all.
+    this.onDepth(0);
+  }
 
   get depth(): number {
     return this.queue.length;

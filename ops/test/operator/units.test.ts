@@ -6,6 +6,14 @@ import { WorkQueue } from '../../src/operator/queue.ts';
 import { k6Result, publisherResult } from '../../src/operator/results.ts';
 
 describe('work queue', () => {
+  test('reports its depth from the start, so the gauge has a sample while keys go straight to a waiting worker', async () => {
+    const depths: number[] = [];
+    const q = new WorkQueue(undefined, (depth) => depths.push(depth));
+    const next = q.get(); // a worker waits
+    q.add('a'); // handed to it at once: the queue never grows
+    expect(await next).toBe('a');
+    expect(depths).toEqual([0]);
+  });
   test('a key added many times is queued once', async () => {
     const q = new WorkQueue();
     for (let i = 0; i < 5; i++) q.add('ns/a');
