@@ -46,7 +46,7 @@ export async function main(argv: string[], env: Record<string, string | undefine
     interrupt.dispose();
   }
   console.log(options.json ? JSON.stringify(summary, null, 2) : formatSummary(summary));
-  if (summary.interrupted) error(`interrupted: ${interruptMessage(summary)}`, ExitCode.Interrupted);
+  if (summary.interrupted) error(`interrupted: ${interruptMessage(summary)}`, interrupt.exitCode());
   if (!summary.ok) error(failureMessage(summary), ExitCode.Failed);
 }
 
@@ -54,18 +54,31 @@ export async function main(argv: string[], env: Record<string, string | undefine
  * The first Ctrl-C (or SIGTERM from a Job being deleted) stops sending and aborts what is in
  * flight, so the summary is printed within moments; a second one exits at once.
  */
-function onInterrupt(): { signal: AbortSignal; dispose(): void } {
+function onInterrupt(): { signal: AbortSignal; exitCode(): ExitCode; dispose(): void } {
   const controller = new AbortController();
-  const handler = () => {
-    if (controller.signal.aborted) Deno.exit(ExitCode.Interrupted);
+  // 128 + the signal's number, as a shell reports it: 130 for Ctrl-C, 143 for SIGTERM.
+  let code: ExitCode = ExitCode.Interrupted;
+  const handlers = {
+    SIGINT: () => interrupted(ExitCode.Interrupted),
+    SIGTERM: () => interrupted(ExitCode.Terminated),
+  };
+  const interrupted = (signalCode: ExitCode) => {
+    if (controller.signal.aborted) Deno.exit(signalCode);
+    code = signalCode;
     write("\ninterrupted: stopping, summary follows (interrupt again to quit at once)\n");
     controller.abort(new DOMException("interrupted", "AbortError"));
   };
-  const signals = ["SIGINT", "SIGTERM"] as const;
-  for (const name of signals) Deno.addSignalListener(name, handler);
+  for (const [name, handler] of Object.entries(handlers)) {
+    Deno.addSignalListener(name as Deno.Signal, handler);
+  }
   return {
     signal: controller.signal,
-    dispose: () => signals.forEach((name) => Deno.removeSignalListener(name, handler)),
+    exitCode: () => code,
+    dispose: () => {
+      for (const [name, handler] of Object.entries(handlers)) {
+        Deno.removeSignalListener(name as Deno.Signal, handler);
+      }
+    },
   };
 }
 

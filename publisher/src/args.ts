@@ -187,7 +187,7 @@ export function helpText(): string {
     "With --ndjson, --events, --dup-rate, --topics and --seed do not apply.",
     "",
     "exit codes: 0 all accepted (and verified), 1 delivery or verification failed, 2 bad arguments or input,",
-    "            130 interrupted (Ctrl-C or SIGTERM; the summary says what was accepted, in flight and failed)",
+    "            130/143 interrupted by Ctrl-C / SIGTERM (the summary says what was accepted, in flight and failed)",
   ].join("\n");
 }
 

@@ -11,8 +11,10 @@ export const ExitCode = {
   Failed: 1,
   /** Bad flags, environment variables or --ndjson input; nothing was sent. */
   Usage: 2,
-  /** Ctrl-C or SIGTERM: the summary says what was accepted, in flight and never sent (128 + SIGINT). */
+  /** Ctrl-C: the summary says what was accepted, in flight and never sent (128 + SIGINT). */
   Interrupted: 130,
+  /** SIGTERM (a Job being deleted, `docker stop`): as Interrupted, with the shell's code for it (128 + SIGTERM). */
+  Terminated: 143,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

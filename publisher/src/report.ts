@@ -34,7 +34,7 @@ export function shapeOfPlan(plan: Plan): RunShape {
 /** Everything a run reports; `ok` decides the exit code. */
 export interface Summary {
   ok: boolean;
-  /** Stopped by Ctrl-C or SIGTERM (exit code 130). */
+  /** Stopped by Ctrl-C or SIGTERM (exit code 130 or 143). */
   interrupted: boolean;
   url: string;
   seed: number | null;
