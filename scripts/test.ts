@@ -35,7 +35,25 @@ export function countResults(output: string): Counts {
   return { passed: last(/^\s*(\d+) pass$/gm), failed: last(/^\s*(\d+) fail$/gm), skipped: last(/^\s*(\d+) skip$/gm) };
 }
 
-async function runSuite(workspace: string, env: Record<string, string>): Promise<Counts & { code: number; seconds: number }> {
+/**
+ * The failed tests of a suite's output, each with what bun printed between it and the test before
+ * (its error, at most `context` lines), so the closing summary, the part of a CI log people read,
+ * names what failed and why.
+ */
+export function failedTests(output: string, context = 30): string[] {
+  const lines = output.split('\n');
+  const failures: string[] = [];
+  lines.forEach((line, index) => {
+    if (!line.startsWith('(fail) ')) return;
+    let start = index;
+    while (start > 0 && !/^\((pass|fail|skip|todo)\) /.test(lines[start - 1]!)) start--;
+    const error = lines.slice(Math.max(start, index - context), index).filter((l) => l.trim() !== '');
+    failures.push([line, ...error.map((l) => `    ${l}`)].join('\n'));
+  });
+  return failures;
+}
+
+async function runSuite(workspace: string, env: Record<string, string>): Promise<Counts & { code: number; seconds: number; failures: string[] }> {
   const started = performance.now();
   const proc = Bun.spawn(['npm', 'run', 'test', '--silent', '-w', workspace], {
     env: { ...process.env, ...env },
@@ -54,7 +72,8 @@ async function runSuite(workspace: string, env: Record<string, string>): Promise
   };
   await Promise.all([pump(proc.stdout, process.stdout), pump(proc.stderr, process.stderr)]);
   const code = await proc.exited;
-  return { ...countResults(output.replace(/\x1b\[[0-9;]*m/g, '')), code, seconds: (performance.now() - started) / 1000 };
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+  return { ...countResults(plain), code, seconds: (performance.now() - started) / 1000, failures: failedTests(plain) };
 }
 
 async function main(): Promise<number> {
@@ -69,6 +88,7 @@ async function main(): Promise<number> {
   console.log(`[test] PostgreSQL from ${server.kind}`);
   const totals: Counts = { passed: 0, failed: 0, skipped: 0 };
   const rows: string[] = [];
+  const failures: string[] = [];
   let exitCode = 0;
   try {
     for (const [name, command] of STATIC_CHECKS) {
@@ -99,6 +119,7 @@ async function main(): Promise<number> {
       totals.failed += failed;
       totals.skipped += result.skipped;
       if (result.code !== 0) exitCode = 1;
+      failures.push(...result.failures.map((failure) => `[${workspace}] ${failure}`));
       rows.push(
         `  ${workspace}: ${result.passed} passed, ${failed} failed, ${result.skipped} skipped, exit ${result.code}, ${result.seconds.toFixed(1)} s`,
       );
@@ -106,6 +127,7 @@ async function main(): Promise<number> {
   } finally {
     await server.stop();
   }
+  if (failures.length) console.log(`\n[test] failed tests, each after the lines before it\n${failures.join('\n\n')}`);
   console.log(`\n[test] summary\n${rows.join('\n')}`);
   console.log(`tests: ${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
   return exitCode;
