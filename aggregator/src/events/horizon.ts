@@ -31,6 +31,12 @@
  * `drawerTimeoutMs` (a replica frozen mid-statement) is ended with pg_terminate_backend, so its
  * seqs are never used and its publisher gets an error and retries. The other thing that holds
  * the horizon is the oldest waiting inbox row, until the transaction applying it commits.
+ *
+ * All of this is about one server's memory: after a restart, a crash or a failover, values at
+ * or below the old seal may be handed out again (a nextval whose WAL was lost, in a transaction
+ * that never committed). Every tick and every read checks that a session the state was read
+ * under (the Witness) is still alive; gone, the state starts afresh (docs/ARCHITECTURE.md "A new
+ * server starts the seal afresh").
  */
 import type { Queryable, Sql } from '../db/client';
 import type { Logger } from '../log';
@@ -46,10 +52,27 @@ export const DRAWER_LOCK = { classid: 0x6c6f6762, objid: 21 } as const;
 /** SQL that takes the drawer lock; returns void (non-null), so `(SELECT …) IS NOT NULL` gates a statement on it. */
 export const takeDrawerLock = (sql: Queryable) => sql`pg_advisory_xact_lock_shared(${DRAWER_LOCK.classid}::int4, ${DRAWER_LOCK.objid}::int4)`;
 
+/**
+ * A session of this replica's pool, named so it cannot be mistaken for another: a backend pid
+ * and its backend_start. While it is alive the server has not restarted, crashed (a crash
+ * restarts every backend) or failed over since it was seen: state read from the server before
+ * is still that server's.
+ */
+export interface Witness {
+  pid: number;
+  /** pg_stat_activity.backend_start in microseconds since the epoch, as text. */
+  started: string;
+}
+
 /** What a read statement needs to compute the horizon in its own snapshot (horizonCte). */
 export interface HorizonBound {
   /** Every seq at or below this was drawn by a transaction that ended before this bound was handed out. */
   sealed: number;
+  /**
+   * The session `sealed` was established under: the reading statement trusts `sealed` only while
+   * it is alive. null: not tied to a server (sealed 0, or a bound built by hand in a bench).
+   */
+  witness: Witness | null;
 }
 
 /** A drawer transaction seen holding the drawer lock. */
@@ -107,6 +130,8 @@ interface Pair {
 
 export class ReadHorizon {
   private sealed = 0;
+  /** The session every value below was read under (null: none yet, or it was lost: start afresh). */
+  private witness: Witness | null = null;
   private pairs: Pair[] = [];
   /** The horizon as of the last tick's snapshot (for waking held subscriptions). */
   private lastHorizon = 0;
@@ -136,7 +161,7 @@ export class ReadHorizon {
     const target = this.pairs.at(-1)?.lastValue ?? this.sealed;
     const deadline = performance.now() + MAX_SEAL_WAIT_MS;
     while (this.sealed < target && performance.now() < deadline) await this.refresh();
-    return { sealed: this.sealed };
+    return { sealed: this.sealed, witness: this.witness };
   }
 
   /**
@@ -200,12 +225,23 @@ export class ReadHorizon {
     const at = performance.now();
     this.lastStart = at;
     // Two statements, in this order: the drawers are read after L (the proof needs no more).
-    const [drawn] = await this.sql<{ last_value: string }[]>`
-      SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last_value FROM events_seq`;
+    // Each checks the witness: a new server (restart, crash, failover) starts the state afresh.
+    const [drawn] = await this.sql<{ last_value: string; pid: number; started: string; same_server: boolean | null }[]>`
+      SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last_value,
+        pg_backend_pid() AS pid,
+        (SELECT ${startedMicros(this.sql)} FROM pg_stat_get_activity(pg_backend_pid())) AS started,
+        ${witnessAlive(this.sql, this.witness)} AS same_server
+      FROM events_seq`;
+    if (this.witness === null || !drawn!.same_server) {
+      this.reset();
+      this.witness = { pid: drawn!.pid, started: drawn!.started };
+    }
+    const witness = this.witness;
     // pg_stat_get_activity(pid) for each drawer only: the pg_stat_activity view reads every
     // backend's status even when no drawer runs (1.5 ms of 2.5 per tick with 113 backends).
-    const [row] = await this.sql<{ drawers: Drawer[]; waiting: string | null }[]>`
+    const [row] = await this.sql<{ drawers: Drawer[]; waiting: string | null; same_server: boolean | null }[]>`
       SELECT
+        ${witnessAlive(this.sql, witness)} AS same_server,
         (SELECT coalesce(json_agg(json_build_object(
             'vxid', l.virtualtransaction, 'pid', l.pid, 'applicationName', a.application_name, 'database', current_database(),
             'ageSeconds', extract(epoch FROM clock_timestamp() - a.xact_start))), '[]')
@@ -216,6 +252,11 @@ export class ReadHorizon {
            AND l.classid = ${DRAWER_LOCK.classid}::int4::oid AND l.objid = ${DRAWER_LOCK.objid}::int4::oid AND l.objsubid = 2) AS drawers,
         (${lowestWaiting(this.sql)})::text AS waiting
     `;
+    // L and the drawers from two servers would seal values the new one may hand out again.
+    if (!row!.same_server) {
+      this.reset();
+      return;
+    }
     const lastValue = Number(drawn!.last_value);
     const drawers = row!.drawers;
     const running = new Set(drawers.map((d) => d.vxid));
@@ -231,6 +272,23 @@ export class ReadHorizon {
     this.lastHorizon = Math.min(this.sealed + 1, waitingId);
     this.wakeHeld();
     this.watch(drawers, at);
+  }
+
+  /**
+   * Forgets everything read from the server: the sealed value, the pairs, the horizon, the ended
+   * drawers (a new server reuses vxids). After a failover to a standby that missed the old
+   * primary's last nextvals, or a crash that lost their WAL, values at or below the old seal are
+   * handed out again: keeping it would let readers step over them. Costs one tick: the next one
+   * seals the new server's value once its drawers have ended.
+   */
+  private reset(): void {
+    if (this.witness !== null) this.log.debug({ witnessPid: this.witness.pid }, 'read horizon starts afresh: the session it was read under is gone');
+    this.witness = null;
+    this.sealed = 0;
+    this.pairs = [];
+    this.lastHorizon = 0;
+    this.lastDrawn = 0;
+    this.terminated.clear();
   }
 
   /** Ends drawers past the timeout; warns (rate-limited) while readers are held back long. */
@@ -294,12 +352,27 @@ const lowestWaiting = (sql: Sql) => sql`
   CROSS JOIN LATERAL (SELECT i.id FROM inbox AS i WHERE i.part = p.part ORDER BY i.id LIMIT 1) AS o`;
 
 /**
+ * True when `witness` (a session of ours) is still alive on the server the statement runs on;
+ * null when it is gone. Every restart, crash and failover ends every session, and a pid and
+ * backend_start name one session of one server. A null witness is trusted (nothing sealed yet).
+ */
+const witnessAlive = (sql: Queryable, witness: Witness | null) =>
+  witness === null ? sql`true` : sql`(SELECT ${startedMicros(sql)} FROM pg_stat_get_activity(${witness.pid}::int)) = ${witness.started}`;
+
+/** backend_start as text of whole microseconds: a timestamptz parameter would pass through a JS Date (milliseconds). */
+const startedMicros = (sql: Queryable) => sql`(extract(epoch FROM backend_start) * 1000000)::int8::text`;
+
+/**
  * A CTE named `horizon` with one column `h`: the read horizon in the reading statement's own
  * snapshot. `sealed` was established before the statement began, and the drawers it waited for
  * released their lock after their commit became visible, so the snapshot sees their rows. A
- * read must take the lowest inbox id in the same statement as the rows it returns.
+ * read must take the lowest inbox id in the same statement as the rows it returns. On a server
+ * other than the one `sealed` was read from (its witness gone: a failover between the tick and
+ * this statement), h is 0: the read returns nothing rather than step over a seq handed out again.
  */
 export const horizonCte = (sql: Sql, bound: HorizonBound) => sql`
   horizon AS MATERIALIZED (
-    SELECT least(${bound.sealed}::int8 + 1, coalesce((${lowestWaiting(sql)}), 9223372036854775807)) AS h
+    SELECT CASE WHEN ${witnessAlive(sql, bound.witness)}
+      THEN least(${bound.sealed}::int8 + 1, coalesce((${lowestWaiting(sql)}), 9223372036854775807))
+      ELSE 0 END AS h
   )`;
