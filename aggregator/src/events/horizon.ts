@@ -135,7 +135,6 @@ export class ReadHorizon {
   private pairs: Pair[] = [];
   /** The horizon as of the last tick's snapshot (for waking held subscriptions). */
   private lastHorizon = 0;
-  private lastDrawn = 0;
   private lastStart = Number.NEGATIVE_INFINITY;
   private lastWarn = Number.NEGATIVE_INFINITY;
   private readonly terminated = new Set<string>();
@@ -166,15 +165,15 @@ export class ReadHorizon {
 
   /**
    * How far readers are held back, after a fresh tick: `seconds` since the oldest value not yet
-   * sealed was read (0 when every drawn seq is sealed), `seqs` drawn but not below the horizon.
+   * sealed was read (0 when every drawn seq is sealed), `events` applied (stored in `events`) at
+   * or above the horizon: the events between it and the newest applied seq, which readers cannot
+   * see yet. Events still waiting in the inbox are not counted (that is the processing lag).
    */
-  async lag(): Promise<{ seconds: number; seqs: number }> {
+  async lag(): Promise<{ seconds: number; events: number }> {
     await this.refresh();
     const oldest = this.pairs[0];
-    return {
-      seconds: oldest ? (performance.now() - oldest.at) / 1000 : 0,
-      seqs: Math.max(0, this.lastDrawn - (this.lastHorizon - 1)),
-    };
+    const seconds = oldest ? (performance.now() - oldest.at) / 1000 : 0;
+    return { seconds, events: await countHeldBack(this.sql, { sealed: this.sealed, witness: this.witness }) };
   }
 
   /**
@@ -267,7 +266,6 @@ export class ReadHorizon {
     this.pairs = this.pairs.filter((pair) => pair.lastValue > this.sealed);
     if (this.pairs.length > MAX_PAIRS) this.pairs.shift();
     for (const vxid of this.terminated) if (!running.has(vxid)) this.terminated.delete(vxid);
-    this.lastDrawn = lastValue;
     const waitingId = row!.waiting === null ? Number.POSITIVE_INFINITY : Number(row!.waiting);
     this.lastHorizon = Math.min(this.sealed + 1, waitingId);
     this.wakeHeld();
@@ -287,7 +285,6 @@ export class ReadHorizon {
     this.sealed = 0;
     this.pairs = [];
     this.lastHorizon = 0;
-    this.lastDrawn = 0;
     this.terminated.clear();
   }
 
@@ -376,3 +373,16 @@ export const horizonCte = (sql: Sql, bound: HorizonBound) => sql`
       THEN least(${bound.sealed}::int8 + 1, coalesce((${lowestWaiting(sql)}), 9223372036854775807))
       ELSE 0 END AS h
   )`;
+
+/**
+ * Applied events at or above the horizon, in the horizon's own snapshot: one index range probe
+ * per topic on (topic, seq) (`events_topic_seq_idx`), empty while nothing is held back. An
+ * applied event's topic row is written in its apply transaction, so no topic is missed.
+ */
+async function countHeldBack(sql: Sql, bound: HorizonBound): Promise<number> {
+  const [row] = await sql<{ n: string }[]>`
+    WITH ${horizonCte(sql, bound)}
+    SELECT coalesce(sum((SELECT count(*) FROM events AS e WHERE e.topic = t.name AND e.seq >= (SELECT h FROM horizon))), 0)::text AS n
+    FROM topics AS t`;
+  return Number(row!.n);
+}

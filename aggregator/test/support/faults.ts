@@ -2,7 +2,7 @@
  * Shared pieces of the fault tests: workloads with known answers, HTTP waits, and checks made
  * directly on the database (the source of truth) rather than through the replica under test.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { expect } from 'bun:test';
 import postgres from 'postgres';
 import { PARTITION_COUNT } from '../../src/db/schema';
@@ -133,4 +133,31 @@ export function residentMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
   return kib / 1024;
+}
+
+/**
+ * Local TCP ports of a process's sockets (Linux: its /proc/<pid>/fd socket inodes looked up in
+ * /proc/net/tcp{,6}): matched with pg_stat_activity.client_port, they name its database sessions.
+ */
+export function localTcpPorts(pid: number): Set<number> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const target = (() => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })();
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode) inodes.add(inode);
+  }
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 9 && inodes.has(fields[9]!)) ports.add(Number.parseInt(fields[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
 }

@@ -50,7 +50,7 @@ export interface MetricsOptions {
   /** Worker loops inside a transaction right now. */
   workersBusy?: () => number;
   /** How far this replica's readers are held back (events/horizon.ts ReadHorizon.lag). */
-  horizonLag?: () => Promise<{ seconds: number; seqs: number }>;
+  horizonLag?: () => Promise<{ seconds: number; events: number }>;
   topicLabelCap?: number;
 }
 
@@ -176,12 +176,12 @@ export class Metrics {
     const lag = options.horizonLag;
     if (lag) {
       // One fresh horizon tick per scrape, shared by the two gauges.
-      let reading: Promise<{ seconds: number; seqs: number }> | null = null;
+      let reading: Promise<{ seconds: number; events: number }> | null = null;
       const read = () => {
         reading ??= lag().finally(() => queueMicrotask(() => (reading = null)));
         return reading;
       };
-      const gauges: [string, string, 'seconds' | 'seqs'][] = [
+      const gauges: [string, string, 'seconds' | 'events'][] = [
         [
           'logbus_read_horizon_lag_seconds',
           'How long readers of this replica have been held back: seconds since the oldest drawn seq not yet known final was read (0: none). Seq-drawing transactions still running hold it; a backlog shows in logbus_inbox_oldest_pending_age_seconds.',
@@ -189,8 +189,8 @@ export class Metrics {
         ],
         [
           'logbus_read_horizon_lag_events',
-          'Seqs drawn (acknowledged events, duplicates included) that readers of this replica cannot see yet: waiting in the inbox, being applied, or held by a running seq-drawing transaction.',
-          'seqs',
+          'Events behind the newest applied seq: applied (stored) events that readers of this replica cannot see yet, because the read horizon is still below them. Events still waiting in the inbox are not counted (logbus_pending_events).',
+          'events',
         ],
       ];
       for (const [name, help, field] of gauges) {
