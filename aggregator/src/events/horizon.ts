@@ -34,8 +34,8 @@
  *
  * All of this is about one server's memory: after a restart, a crash or a failover, values at
  * or below the old seal may be handed out again (a nextval whose WAL was lost, in a transaction
- * that never committed). Every tick and every read checks that a session the state was read
- * under (the Witness) is still alive; gone, the state starts afresh (docs/ARCHITECTURE.md "A new
+ * that never committed). Every tick and every read checks that the server is the one the state
+ * was read from (serverKey); another, the state starts afresh (docs/ARCHITECTURE.md "A new
  * server starts the seal afresh").
  */
 import type { Queryable, Sql } from '../db/client';
@@ -52,27 +52,15 @@ export const DRAWER_LOCK = { classid: 0x6c6f6762, objid: 21 } as const;
 /** SQL that takes the drawer lock; returns void (non-null), so `(SELECT …) IS NOT NULL` gates a statement on it. */
 export const takeDrawerLock = (sql: Queryable) => sql`pg_advisory_xact_lock_shared(${DRAWER_LOCK.classid}::int4, ${DRAWER_LOCK.objid}::int4)`;
 
-/**
- * A session of this replica's pool, named so it cannot be mistaken for another: a backend pid
- * and its backend_start. While it is alive the server has not restarted, crashed (a crash
- * restarts every backend) or failed over since it was seen: state read from the server before
- * is still that server's.
- */
-export interface Witness {
-  pid: number;
-  /** pg_stat_activity.backend_start in microseconds since the epoch, as text. */
-  started: string;
-}
-
 /** What a read statement needs to compute the horizon in its own snapshot (horizonCte). */
 export interface HorizonBound {
   /** Every seq at or below this was drawn by a transaction that ended before this bound was handed out. */
   sealed: number;
   /**
-   * The session `sealed` was established under: the reading statement trusts `sealed` only while
-   * it is alive. null: not tied to a server (sealed 0, or a bound built by hand in a bench).
+   * The server `sealed` was read from (serverKey): the reading statement trusts `sealed` only on
+   * it. null: not tied to a server (sealed 0, or a bound built by hand in a bench).
    */
-  witness: Witness | null;
+  server: string | null;
 }
 
 /** A drawer transaction seen holding the drawer lock. */
@@ -130,8 +118,8 @@ interface Pair {
 
 export class ReadHorizon {
   private sealed = 0;
-  /** The session every value below was read under (null: none yet, or it was lost: start afresh). */
-  private witness: Witness | null = null;
+  /** The server every value below was read from (serverKey; null: none yet). */
+  private server: string | null = null;
   private pairs: Pair[] = [];
   /** The horizon as of the last tick's snapshot (for waking held subscriptions). */
   private lastHorizon = 0;
@@ -160,7 +148,7 @@ export class ReadHorizon {
     const target = this.pairs.at(-1)?.lastValue ?? this.sealed;
     const deadline = performance.now() + MAX_SEAL_WAIT_MS;
     while (this.sealed < target && performance.now() < deadline) await this.refresh();
-    return { sealed: this.sealed, witness: this.witness };
+    return { sealed: this.sealed, server: this.server };
   }
 
   /**
@@ -173,7 +161,7 @@ export class ReadHorizon {
     await this.refresh();
     const oldest = this.pairs[0];
     const seconds = oldest ? (performance.now() - oldest.at) / 1000 : 0;
-    return { seconds, events: await countHeldBack(this.sql, { sealed: this.sealed, witness: this.witness }) };
+    return { seconds, events: await countHeldBack(this.sql, { sealed: this.sealed, server: this.server }) };
   }
 
   /**
@@ -224,23 +212,21 @@ export class ReadHorizon {
     const at = performance.now();
     this.lastStart = at;
     // Two statements, in this order: the drawers are read after L (the proof needs no more).
-    // Each checks the witness: a new server (restart, crash, failover) starts the state afresh.
-    const [drawn] = await this.sql<{ last_value: string; pid: number; started: string; same_server: boolean | null }[]>`
-      SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last_value,
-        pg_backend_pid() AS pid,
-        (SELECT ${startedMicros(this.sql)} FROM pg_stat_get_activity(pg_backend_pid())) AS started,
-        ${witnessAlive(this.sql, this.witness)} AS same_server
+    // Each reads the server's identity: on a new server (restart, crash, failover) the state
+    // starts afresh, and L and the drawers from two servers would seal values the new one may
+    // hand out again.
+    const [drawn] = await this.sql<{ last_value: string; server: string }[]>`
+      SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last_value, ${serverKey(this.sql)} AS server
       FROM events_seq`;
-    if (this.witness === null || !drawn!.same_server) {
+    if (drawn!.server !== this.server) {
       this.reset();
-      this.witness = { pid: drawn!.pid, started: drawn!.started };
+      this.server = drawn!.server;
     }
-    const witness = this.witness;
     // pg_stat_get_activity(pid) for each drawer only: the pg_stat_activity view reads every
     // backend's status even when no drawer runs (1.5 ms of 2.5 per tick with 113 backends).
-    const [row] = await this.sql<{ drawers: Drawer[]; waiting: string | null; same_server: boolean | null }[]>`
+    const [row] = await this.sql<{ drawers: Drawer[]; waiting: string | null; server: string }[]>`
       SELECT
-        ${witnessAlive(this.sql, witness)} AS same_server,
+        ${serverKey(this.sql)} AS server,
         (SELECT coalesce(json_agg(json_build_object(
             'vxid', l.virtualtransaction, 'pid', l.pid, 'applicationName', a.application_name, 'database', current_database(),
             'ageSeconds', extract(epoch FROM clock_timestamp() - a.xact_start))), '[]')
@@ -252,7 +238,7 @@ export class ReadHorizon {
         (${lowestWaiting(this.sql)})::text AS waiting
     `;
     // L and the drawers from two servers would seal values the new one may hand out again.
-    if (!row!.same_server) {
+    if (row!.server !== this.server) {
       this.reset();
       return;
     }
@@ -280,8 +266,8 @@ export class ReadHorizon {
    * seals the new server's value once its drawers have ended.
    */
   private reset(): void {
-    if (this.witness !== null) this.log.debug({ witnessPid: this.witness.pid }, 'read horizon starts afresh: the session it was read under is gone');
-    this.witness = null;
+    if (this.server !== null) this.log.info('read horizon starts afresh: the PostgreSQL server was restarted, recovered from a crash or replaced');
+    this.server = null;
     this.sealed = 0;
     this.pairs = [];
     this.lastHorizon = 0;
@@ -349,27 +335,28 @@ const lowestWaiting = (sql: Sql) => sql`
   CROSS JOIN LATERAL (SELECT i.id FROM inbox AS i WHERE i.part = p.part ORDER BY i.id LIMIT 1) AS o`;
 
 /**
- * True when `witness` (a session of ours) is still alive on the server the statement runs on;
- * null when it is gone. Every restart, crash and failover ends every session, and a pid and
- * backend_start name one session of one server. A null witness is trusted (nothing sealed yet).
+ * Names one incarnation of a PostgreSQL server: its postmaster's start time (a restart, or
+ * another server: a promoted standby, a restore) and the shared statistics' reset time, which
+ * the server sets when it discards statistics after crash recovery (a backend crash restarts
+ * every backend without a new postmaster). Both in microseconds, independent of the session's
+ * TimeZone. 8 us per call (pg_stat_get_activity for a pool session, tried first: 160-240 us at
+ * load 22 with 109 backends). pg_stat_reset_shared('bgwriter') changes it too: one extra tick.
  */
-const witnessAlive = (sql: Queryable, witness: Witness | null) =>
-  witness === null ? sql`true` : sql`(SELECT ${startedMicros(sql)} FROM pg_stat_get_activity(${witness.pid}::int)) = ${witness.started}`;
-
-/** backend_start as text of whole microseconds: a timestamptz parameter would pass through a JS Date (milliseconds). */
-const startedMicros = (sql: Queryable) => sql`(extract(epoch FROM backend_start) * 1000000)::int8::text`;
+const serverKey = (sql: Queryable) => sql`(
+  (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::int8::text || '/' ||
+  coalesce((extract(epoch FROM pg_stat_get_bgwriter_stat_reset_time()) * 1000000)::int8::text, ''))`;
 
 /**
  * A CTE named `horizon` with one column `h`: the read horizon in the reading statement's own
  * snapshot. `sealed` was established before the statement began, and the drawers it waited for
  * released their lock after their commit became visible, so the snapshot sees their rows. A
  * read must take the lowest inbox id in the same statement as the rows it returns. On a server
- * other than the one `sealed` was read from (its witness gone: a failover between the tick and
+ * other than the one `sealed` was read from (a failover or crash between the tick and
  * this statement), h is 0: the read returns nothing rather than step over a seq handed out again.
  */
 export const horizonCte = (sql: Sql, bound: HorizonBound) => sql`
   horizon AS MATERIALIZED (
-    SELECT CASE WHEN ${witnessAlive(sql, bound.witness)}
+    SELECT CASE WHEN ${bound.server === null ? sql`true` : sql`${serverKey(sql)} = ${bound.server}`}
       THEN least(${bound.sealed}::int8 + 1, coalesce((${lowestWaiting(sql)}), 9223372036854775807))
       ELSE 0 END AS h
   )`;

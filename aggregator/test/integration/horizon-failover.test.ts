@@ -1,5 +1,5 @@
 /**
- * The read horizon across a change of server (events/horizon.ts `Witness`): an aggregator stays
+ * The read horizon across a change of server (events/horizon.ts `serverKey`): an aggregator stays
  * up while the PostgreSQL at its address is replaced by one whose sequence is behind what its
  * readers were shown (a promoted standby that had fallen behind, a restore from backup; a crash
  * that lost the WAL of the last nextvals does the same on a smaller scale). The new server hands
