@@ -3,15 +3,17 @@
  * the replica takes work, validate, apply backpressure, enqueue with group commit, wake the
  * workers and count. A protocol route only decodes its wire format into candidate events and
  * encodes the answer; durability, backpressure and metrics are the same as /publish by
- * construction.
+ * construction. Errors, database ones included, go up untranslated: app.ts's onError translates
+ * them for /publish and Loki, and the OTLP and bulk routes answer them in their protocol's shape
+ * (ingest/protocol-errors.ts).
  */
 import { setImmediate } from 'node:timers/promises';
 import type { Event } from '../api/contract';
 import type { Config } from '../config';
-import { type Detail, PayloadTooLarge, Draining, ValidationError, fromDatabaseError } from '../errors';
+import { type Detail, PayloadTooLarge, Draining, ValidationError } from '../errors';
 import type { Backpressure } from './backpressure';
 import type { EnqueueCoalescer } from './coalescer';
-import { type InboxEvent, withPayloadTexts } from './inbox-event';
+import type { Candidate, InboxEvent } from './inbox-event';
 import { sortEvents, validateEvents } from './validate';
 
 /** A FIFO bound on units held at once (events/read-budget.ts ReadBudget is one). */
@@ -59,16 +61,15 @@ export interface Acceptor {
    * Otherwise the valid ones are stored and the rest returned, for protocols with per-record answers.
    * `sourceText` (the JSON every string of the candidates came from, if any) lets validation skip
    * the U+0000 / surrogate walk when the text holds no escape that could produce one.
-   * `payloadTexts[i]`: candidate i's payload as received, stored instead of a re-serialisation.
+   * A candidate's `payloadText` is stored instead of a re-serialisation of its payload.
    * `bytes`: the request's size, for the group commit's byte bound.
    */
-  accept(candidates: unknown[], options: AcceptOptions): Promise<Accepted>;
+  accept(candidates: readonly Candidate[], options: AcceptOptions): Promise<Accepted>;
 }
 
 export interface AcceptOptions {
   atomic: boolean;
-  sourceText?: string;
-  payloadTexts?: readonly (string | undefined)[];
+  sourceText?: string | undefined;
   bytes?: number;
 }
 
@@ -89,7 +90,7 @@ export function createAcceptor({ inbox, config, backpressure, isDraining, onAcce
         return work();
       });
     },
-    async accept(candidates, { atomic, sourceText, payloadTexts = [], bytes }) {
+    async accept(candidates, { atomic, sourceText, bytes }) {
       if (candidates.length > config.maxBatch) {
         throw new PayloadTooLarge(`batch of ${candidates.length} events exceeds MAX_BATCH (${config.maxBatch})`);
       }
@@ -97,23 +98,13 @@ export function createAcceptor({ inbox, config, backpressure, isDraining, onAcce
       let rejected = new Map<number, Detail[]>();
       if (atomic) {
         if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
-        events = withPayloadTexts(validateEvents(candidates, sourceText), payloadTexts);
+        events = validateEvents(candidates, sourceText);
       } else {
-        const sorted = sortEvents(candidates, sourceText);
-        rejected = sorted.rejected;
-        events = withPayloadTexts(
-          sorted.valid,
-          sorted.validIndex.map((i) => payloadTexts[i]),
-        );
+        ({ valid: events, rejected } = sortEvents(candidates, sourceText));
       }
       if (events.length === 0) return { accepted: 0, rejected };
       backpressure.check();
-      try {
-        await inbox.enqueue(events, bytes);
-      } catch (error) {
-        // Translated here, not only in app.ts: the shipper routes answer errors in their own protocol's shape.
-        throw fromDatabaseError(error);
-      }
+      await inbox.enqueue(events, bytes);
       onAccepted?.(events);
       return { accepted: events.length, rejected };
     },

@@ -4,8 +4,8 @@ import { jsonContent } from '../api/openapi';
 import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { Acceptor } from './accept';
-import { decodeUtf8 } from './body';
-import { readBodyBytes } from './decompress';
+import { decodeUtf8 } from '../api/body';
+import { readBodyBytes } from '../api/decompress';
 import { DecodeBudget, type IngestLimits } from './decode-budget';
 import { bodyFormat, parsePublishBody } from './parse';
 
@@ -20,8 +20,8 @@ export function ingestRoutes(acceptor: Acceptor, limits: IngestLimits) {
       const { accepted } = await acceptor.decoding(body.length, async () => {
         const text = decodeUtf8(body);
         // Each payload's own text is kept, so it is stored and returned exactly as sent.
-        const { candidates, payloadTexts } = parsePublishBody(text, format, new DecodeBudget(limits));
-        return acceptor.accept(candidates, { atomic: true, sourceText: text, payloadTexts, bytes: text.length });
+        const candidates = parsePublishBody(text, format, new DecodeBudget(limits));
+        return acceptor.accept(candidates, { atomic: true, sourceText: text, bytes: text.length });
       });
       set.status = 202;
       return { accepted };

@@ -1,11 +1,13 @@
 /** POST|PUT /_bulk and /{index}/_bulk: the Elasticsearch bulk API, index and create actions. */
 import { Elysia } from 'elysia';
 import { mediaTypeOf } from '../../api/media-type';
-import { AppError, UnsupportedMediaType, fromDatabaseError } from '../../errors';
+import { UnsupportedMediaType } from '../../errors';
 import type { Acceptor } from '../accept';
-import { decodeUtf8 } from '../body';
-import { readBodyBytes } from '../decompress';
+import { decodeUtf8 } from '../../api/body';
+import { readBodyBytes } from '../../api/decompress';
 import { DecodeBudget, type IngestLimits } from '../decode-budget';
+import type { Candidate } from '../inbox-event';
+import { answeringIn } from '../protocol-errors';
 import { topicOverride } from '../record-mapping';
 import { type BulkItem, parseBulk } from './bulk';
 import { bulkDocToEvent, bulkTopic } from './map';
@@ -20,42 +22,41 @@ function checkContentType(contentType: string | null): void {
 
 const MISSING_INDEX = { type: 'action_request_validation_exception', reason: 'index is missing: name it in the URL, in _index, or with ?topic=' };
 
+/** A document to store, and the result it is answered with (turned into a 400 if it fails validation). */
+type BulkCandidate = Candidate & { result: ItemResult };
+
 /** Validates and enqueues the storable items; every item gets its result, in request order. */
 async function storeItems(acceptor: Acceptor, items: BulkItem[], override: string | null, text: string): Promise<ItemResult[]> {
   const results: ItemResult[] = [];
-  const candidates: Record<string, unknown>[] = [];
-  // The document is the payload: its own text is stored, so 64-bit ids and key order survive.
-  const payloadTexts: string[] = [];
-  const candidateOf: number[] = []; // results index -> candidate index, or -1
+  const candidates: BulkCandidate[] = [];
   for (const item of items) {
     const topic = item.doc ? bulkTopic(item, override) : null;
     const error = item.error ?? (topic === null ? MISSING_INDEX : undefined);
     if (error || topic === null) {
       results.push({ action: item.action, index: item.index ?? '', id: item.id ?? '', status: 400, error });
-      candidateOf.push(-1);
       continue;
     }
-    const event = bulkDocToEvent(item as BulkItem & { doc: Record<string, unknown>; docText: string }, topic);
-    results.push({ action: item.action, index: topic, id: String(event.event_id), status: 201 });
-    candidateOf.push(candidates.length);
-    candidates.push(event);
-    payloadTexts.push((item as BulkItem & { docText: string }).docText);
+    const document = item as BulkItem & { doc: Record<string, unknown>; docText: string };
+    const value = bulkDocToEvent(document, topic);
+    const result: ItemResult = { action: item.action, index: topic, id: String(value.event_id), status: 201 };
+    results.push(result);
+    // The document is the payload: its own text is stored, so 64-bit ids and key order survive.
+    candidates.push({ value, payloadText: document.docText, result });
   }
-  const { rejected } = await acceptor.accept(candidates, { atomic: false, sourceText: text, payloadTexts, bytes: text.length });
-  candidateOf.forEach((c, i) => {
-    const problems = c >= 0 ? rejected.get(c) : undefined;
-    if (problems) {
-      const reason = problems.map((p) => `${p.field ?? 'document'}: ${p.message}`).join('; ');
-      results[i] = { ...results[i]!, status: 400, error: { type: 'document_parsing_exception', reason } };
-    }
-  });
+  const { rejected } = await acceptor.accept(candidates, { atomic: false, sourceText: text, bytes: text.length });
+  for (const [c, problems] of rejected) {
+    const result = candidates[c]!.result;
+    result.status = 400;
+    result.error = { type: 'document_parsing_exception', reason: problems.map((p) => `${p.field ?? 'document'}: ${p.message}`).join('; ') };
+  }
   return results;
 }
 
 export function elasticRoutes(acceptor: Acceptor, limits: IngestLimits) {
-  const handle = async ({ request, query, params }: { request: Request; query: Record<string, string | undefined>; params?: { index?: string } }) => {
-    const startedAt = performance.now();
-    try {
+  const handle = answeringIn(
+    (error) => elasticFailure(error),
+    async ({ request, query, params }: { request: Request; query: Record<string, string | undefined>; params?: { index?: string } }) => {
+      const startedAt = performance.now();
       checkContentType(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
@@ -65,12 +66,8 @@ export function elasticRoutes(acceptor: Acceptor, limits: IngestLimits) {
         return storeItems(acceptor, parseBulk(text, params?.index, new DecodeBudget(limits)), override, text);
       });
       return bulkResponse(results, startedAt);
-    } catch (error) {
-      const mapped = fromDatabaseError(error);
-      if (mapped instanceof AppError) return elasticFailure(mapped);
-      throw mapped;
-    }
-  };
+    },
+  );
   const detail = {
     summary: 'Elasticsearch bulk API (index and create actions)',
     description:

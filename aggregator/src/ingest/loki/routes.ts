@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import { ValidationError } from '../../errors';
 import type { Acceptor } from '../accept';
 import { DecodeBudget, type IngestLimits } from '../decode-budget';
-import { readBodyBytes } from '../decompress';
+import { readBodyBytes } from '../../api/decompress';
 import { topicOverride } from '../record-mapping';
 import { decodeLoki, decodedSize, lokiEncoding } from './decode';
 import { lokiToEvents } from './map';
@@ -25,7 +25,11 @@ export function lokiRoutes(acceptor: Acceptor, { limits, topicLabels, defaultTop
       const { accepted, rejected, events } = await acceptor.decoding(decodedSize(body, encoding, limits.maxBodyBytes), async () => {
         const { streams, text } = decodeLoki(body, encoding, limits.maxBodyBytes, new DecodeBudget(limits));
         const events = lokiToEvents(streams, { topicOverride: override, topicLabels, defaultTopic });
-        return { ...(await acceptor.accept(events, { atomic: false, sourceText: text })), events: events.length };
+        const accepted = await acceptor.accept(
+          events.map((value) => ({ value })),
+          { atomic: false, sourceText: text },
+        );
+        return { ...accepted, events: events.length };
       });
       if (rejected.size > 0) {
         // Like Loki: the valid entries are stored and the push is answered 400 (not retried).
