@@ -13,9 +13,9 @@ import { type DedicatedPostgres, startDedicatedPostgres } from '../../local/dedi
 import { withDatabase } from '../../local/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../../local/process';
 import { migrateDatabase } from '../../src/db/migrate';
-import { statusOf, waitDrained, waitFor } from '../support/faults';
+import { slowIngestSql, statusOf, waitDrained, waitFor } from '../support/faults';
 import { makeEvent } from '../support/harness';
-import { SseReader } from '../support/sse';
+import { collectEventIds, SseReader } from '../support/sse';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -51,16 +51,11 @@ describe('the read horizon after the server behind it changes', () => {
     await migrateDatabase(url);
     const mine = postgres(url, { max: 1, onnotice: () => {} });
     // The ingest statement of 'slow-a' sleeps after its seq is drawn (as a large one would run).
-    await mine.unsafe(`
-      CREATE FUNCTION slow_first_ingest() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.event_ids[1] = 'slow-a' THEN PERFORM pg_sleep(3); END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER slow_first_ingest BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION slow_first_ingest();`);
+    await mine.unsafe(slowIngestSql('slow-a', 6));
     await mine.end();
 
-    // The drawer timeout far above the trigger's sleep: nothing here may end the slow drawer.
+    // The drawer timeout far above the trigger's 6 s sleep (long enough for b to be published and
+    // applied meanwhile on a loaded machine): nothing here may end the slow drawer.
     const agg = await spawnAggregator({ DATABASE_URL: url, WORKERS: '2', DRAWER_TIMEOUT_MS: '30000', LOG_LEVEL: 'warn' });
     cleanups.push(async () => {
       agg.kill('SIGKILL');
@@ -84,14 +79,7 @@ describe('the read horizon after the server behind it changes', () => {
     expect(response.status).toBe(200);
     const sse = new SseReader(response);
     cleanups.push(() => sse.cancel());
-    const streamed: string[] = [];
-    void (async () => {
-      for (;;) {
-        const message = await sse.nextEvent(600_000).catch(() => null);
-        if (message === null) return;
-        streamed.push((JSON.parse(message.data!) as { event_id: string }).event_id);
-      }
-    })();
+    const streamed = collectEventIds(sse);
 
     await pg.replaceWithCopy();
     await waitFor('the aggregator ready on the new server', async () => (await statusOf(`${agg.url}/ready`)) === 200, 60_000, 100);

@@ -19,9 +19,9 @@ import { migrateDatabase } from '../../src/db/migrate';
 import { DRAWER_LOCK } from '../../src/events/horizon';
 import { withDatabase } from '../../local/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../../local/process';
-import { SseReader } from '../support/sse';
+import { collectEventIds, SseReader } from '../support/sse';
 import { APPLY_IDLE_TIMEOUT_MS } from '../../src/workers/lease';
-import { expectExactlyOnce, localTcpPorts, waitDrained, waitFor, within, workload } from '../support/faults';
+import { expectExactlyOnce, localTcpPorts, slowIngestSql, waitDrained, waitFor, within, workload } from '../support/faults';
 import { makeEvent } from '../support/harness';
 import { type Attempt, RetryingClient } from '../support/retrying-client';
 
@@ -86,15 +86,7 @@ async function subscribe(topic: string) {
   expect(response.status).toBe(200);
   const reader = new SseReader(response);
   cleanups.push(() => reader.cancel());
-  const ids: string[] = [];
-  void (async () => {
-    for (;;) {
-      const message = await reader.nextEvent(600_000).catch(() => null);
-      if (message === null) return;
-      ids.push((JSON.parse(message.data!) as { event_id: string }).event_id);
-    }
-  })();
-  return ids;
+  return collectEventIds(reader);
 }
 
 async function publish(topic: string, count: number): Promise<string[]> {
@@ -231,13 +223,7 @@ describe('logbus drawers still hold readers', () => {
     const mine = postgres(logbusUrl, { max: 1, onnotice: () => {} });
     cleanups.push(() => mine.end());
     // The first publish's inbox insert sleeps after its seqs are drawn (DRAWER_TIMEOUT_MS is 3 s).
-    await mine.unsafe(`
-      CREATE FUNCTION slow_first_ingest() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        IF NEW.event_ids[1] = 'slow-a' THEN PERFORM pg_sleep(2); END IF;
-        RETURN NEW;
-      END $$;
-      CREATE TRIGGER slow_first_ingest BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION slow_first_ingest();`);
+    await mine.unsafe(slowIngestSql('slow-a', 2));
     cleanups.push(() => mine`DROP TRIGGER slow_first_ingest ON inbox`);
     const subscribed = await subscribe(topic);
     const event = (event_id: string) => ({ topic, event_id, timestamp: '2026-01-01T00:00:00Z', source: 'horizon-test', payload: {} });

@@ -180,3 +180,15 @@ export function localTcpPorts(pid: number): Set<number> {
   }
   return ports;
 }
+
+/**
+ * SQL that makes the ingest statement of the event `eventId` sleep `seconds` after its seq is
+ * drawn (a trigger on the inbox insert): a drawer that is still running, as a large one would be.
+ */
+export const slowIngestSql = (eventId: string, seconds: number) => `
+  CREATE FUNCTION slow_first_ingest() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF NEW.event_ids[1] = '${eventId}' THEN PERFORM pg_sleep(${seconds}); END IF;
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER slow_first_ingest BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION slow_first_ingest();`;
