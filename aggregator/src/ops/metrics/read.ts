@@ -3,7 +3,7 @@ import { Gauge, type Registry } from 'prom-client';
 
 export interface HorizonLag {
   seconds: number;
-  seqs: number;
+  events: number;
 }
 
 /** Registers the two horizon-lag gauges; one fresh horizon tick per scrape, shared by both. */
@@ -21,8 +21,8 @@ export function registerReadMetrics(registry: Registry, lag: () => Promise<Horiz
     ],
     [
       'logbus_read_horizon_lag_events',
-      'Seqs drawn (acknowledged events, duplicates included) that readers of this replica cannot see yet: waiting in the inbox, being applied, or held by a running seq-drawing transaction.',
-      'seqs',
+      'Events behind the newest applied seq: applied (stored) events that readers of this replica cannot see yet, because the read horizon is still below them. Events still waiting in the inbox are not counted (logbus_pending_events).',
+      'events',
     ],
   ];
   for (const [name, help, field] of gauges) {
