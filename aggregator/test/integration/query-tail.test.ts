@@ -3,21 +3,19 @@
  * events are published, and gets each matching line once, in Loki's frame shape; the history
  * it starts with; a bad query closes the socket with the reason; the read scope is required.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { type TestAggregator, startTestAggregator } from '../support/harness';
-import { type Listening, eventually, listen } from '../support/shipper';
+import { describe, expect, test } from 'bun:test';
+import { eventually, servedAggregator } from '../support/shipper';
 
 const READER = 'reader-token-0123456789abcdef';
 const PUBLISHER = 'publisher-token-0123456789abcdef';
-let agg: TestAggregator;
-let server: Listening;
+const served = servedAggregator({ AUTH_TOKENS: `r:read:${READER},p:publish:${PUBLISHER}` });
 
 interface Frame {
   streams: { stream: Record<string, string>; values: [string, string][] }[];
 }
 
 function tail(query: string, token: string | null = READER) {
-  const url = `${server.url.replace('http', 'ws')}/loki/api/v1/tail?${new URLSearchParams({ query, limit: '10' })}`;
+  const url = `${served.server.url.replace('http', 'ws')}/loki/api/v1/tail?${new URLSearchParams({ query, limit: '10' })}`;
   const socket = new WebSocket(url, token ? ({ headers: { authorization: `Bearer ${token}` } } as never) : undefined);
   const frames: Frame[] = [];
   let closed: { code: number; reason: string } | null = null;
@@ -33,20 +31,11 @@ function tail(query: string, token: string | null = READER) {
 }
 
 const publish = (events: object[]) =>
-  fetch(`${server.url}/publish`, {
+  fetch(`${served.server.url}/publish`, {
     method: 'POST',
     headers: { authorization: `Bearer ${PUBLISHER}`, 'content-type': 'application/json' },
     body: JSON.stringify(events),
   });
-
-beforeAll(async () => {
-  agg = await startTestAggregator({ AUTH_TOKENS: `r:read:${READER},p:publish:${PUBLISHER}` });
-  server = listen(agg);
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-  await agg?.close();
-}, 30_000);
 
 describe('live tail', () => {
   test('history first, then each published line that matches, once, in Loki frames', async () => {
@@ -60,7 +49,7 @@ describe('live tail', () => {
     });
     expect((await publish([event(0, 'before the tail'), event(1, 'other topic', 'elsewhere')])).status).toBe(202);
     await eventually(
-      async () => (await (await fetch(`${server.url}/stats`, { headers: { authorization: `Bearer ${READER}` } })).json()).pending === 0,
+      async () => (await (await fetch(`${served.server.url}/stats`, { headers: { authorization: `Bearer ${READER}` } })).json()).pending === 0,
     );
 
     const client = tail('{topic="tailed"} != "skip"');
@@ -92,7 +81,7 @@ describe('live tail', () => {
     const stranger = tail('{topic="tailed"}', null);
     expect(await stranger.opened).toBe(false);
     const upgrade = (token: string | null) =>
-      fetch(`${server.url}/loki/api/v1/tail?query=${encodeURIComponent('{topic="tailed"}')}`, {
+      fetch(`${served.server.url}/loki/api/v1/tail?query=${encodeURIComponent('{topic="tailed"}')}`, {
         headers: {
           upgrade: 'websocket',
           connection: 'Upgrade',
