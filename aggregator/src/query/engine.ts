@@ -27,6 +27,8 @@ export interface QueryEngineDeps {
   budget: ReadBudget;
   limits: QueryLimits;
   now?: () => bigint;
+  /** Subscribes to the replica's wake-ups for new applied events (subscribe/hub.ts); tails follow them. */
+  onWake?: (listener: (slots: readonly number[] | null) => void) => () => void;
 }
 
 const CATEGORIZE_LABELS = 'categorize-labels';
@@ -162,6 +164,7 @@ export class QueryEngine {
       startNs,
       limit: parseLimit(query, this.limits),
       send,
+      onWake: this.deps.onWake,
     });
     this.tails++;
     let stopped = false;

@@ -4,6 +4,9 @@
  * it starts with; a bad query closes the socket with the reason; the read scope is required.
  */
 import { describe, expect, test } from 'bun:test';
+import { ReadBudget } from '../../src/events/read-budget';
+import { QueryEngine } from '../../src/query/engine';
+import { QUERY_LIMITS } from '../../src/query/limits';
 import { eventually, servedAggregator } from '../support/shipper';
 
 const READER = 'reader-token-0123456789abcdef';
@@ -95,5 +98,43 @@ describe('live tail', () => {
     expect((await upgrade(PUBLISHER)).status).toBe(403);
     // positive control: the read token upgrades
     expect((await upgrade(READER)).status).toBe(101);
+  });
+
+  test('a new event reaches the tail on the wake-up for its apply, not on the safety poll', async () => {
+    // Both tails poll every 10 minutes: within this test only a wake-up can deliver a line.
+    const engine = (woken: boolean) =>
+      new QueryEngine({
+        sql: served.agg.aggregator.sql,
+        horizon: served.agg.aggregator.horizon,
+        budget: new ReadBudget(1 << 30),
+        limits: { ...QUERY_LIMITS, tailPollMs: 600_000 },
+        onWake: woken ? (listener) => served.agg.aggregator.subscriptions.onWake(listener) : undefined,
+      });
+    const open = (woken: boolean) => {
+      const lines: { line: string; at: number }[] = [];
+      const handle = engine(woken).openTail({ query: '{topic="woken"}', limit: '10' }, (text) => {
+        for (const stream of (JSON.parse(text) as Frame).streams) for (const [, line] of stream.values) lines.push({ line, at: Date.now() });
+      });
+      return { handle, lines };
+    };
+    const woken = open(true);
+    const polled = open(false);
+    await woken.handle.start();
+    await polled.handle.start();
+    try {
+      const sentAt = Date.now();
+      const published = await publish([
+        { topic: 'woken', event_id: 'w1', timestamp: new Date().toISOString(), source: 's', payload: { text: 'wake me' } },
+      ]);
+      expect(published.status).toBeLessThan(300);
+      await eventually(async () => woken.lines.length > 0);
+      console.log(`tail latency, publish to frame: ${woken.lines[0]!.at - sentAt} ms (safety poll 10 min)`);
+      expect(woken.lines.map((l) => l.line)).toEqual(['{"text":"wake me"}']);
+      // Positive control: a tail without wake-ups has not seen it (its next read is minutes away).
+      expect(polled.lines).toEqual([]);
+    } finally {
+      woken.handle.stop();
+      polled.handle.stop();
+    }
   });
 });
