@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { type Logger, createLogger } from './log';
 import { InstanceConflict, assertPortFree, claimDataDir, portInUse } from './ops/instance';
 import { guardDriverCrash, installSignalHandlers } from './ops/shutdown';
+import { loopBlocks } from './ops/metrics/loop-block';
 
 function readConfig(): Config {
   try {
@@ -90,6 +91,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   announce(config, server.port ?? config.port, log);
+  if (config.eventLoopMonitor) loopBlocks.start();
 
   async function stop(): Promise<boolean> {
     log.info('draining');
