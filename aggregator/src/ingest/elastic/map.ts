@@ -5,7 +5,9 @@
  */
 import { recordId, topicFromName } from '../record-mapping';
 import { timestampProblem } from '../../api/timestamp';
+import type { Detail } from '../../errors';
 import type { BulkItem } from './bulk';
+import type { ItemResult } from './respond';
 
 /** The document's time: `@timestamp` (ECS, what every shipper writes) or `timestamp`, else now. */
 function documentTime(doc: Record<string, unknown>): string {
@@ -47,4 +49,47 @@ export function bulkDocToEvent(item: BulkItem & { doc: Record<string, unknown>; 
     source: documentSource(item.doc),
     payload: item.doc,
   };
+}
+
+const MISSING_INDEX = { type: 'action_request_validation_exception', reason: 'index is missing: name it in the URL, in _index, or with ?topic=' };
+
+/** The items of a bulk request as candidate events, with every item's provisional result. */
+export interface BulkCandidates {
+  /** One per item, in request order: 201 for a candidate, 400 for an item that cannot be one. */
+  results: ItemResult[];
+  candidates: Record<string, unknown>[];
+  /** The document is the payload: its own text is stored, so 64-bit ids and key order survive. */
+  payloadTexts: string[];
+  /** results index -> candidate index, or -1. */
+  candidateOf: number[];
+}
+
+export function bulkCandidates(items: readonly BulkItem[], override: string | null): BulkCandidates {
+  const bulk: BulkCandidates = { results: [], candidates: [], payloadTexts: [], candidateOf: [] };
+  for (const item of items) {
+    const topic = item.doc ? bulkTopic(item, override) : null;
+    const error = item.error ?? (topic === null ? MISSING_INDEX : undefined);
+    if (error || topic === null) {
+      bulk.results.push({ action: item.action, index: item.index ?? '', id: item.id ?? '', status: 400, error });
+      bulk.candidateOf.push(-1);
+      continue;
+    }
+    const event = bulkDocToEvent(item as BulkItem & { doc: Record<string, unknown>; docText: string }, topic);
+    bulk.results.push({ action: item.action, index: topic, id: String(event.event_id), status: 201 });
+    bulk.candidateOf.push(bulk.candidates.length);
+    bulk.candidates.push(event);
+    bulk.payloadTexts.push((item as BulkItem & { docText: string }).docText);
+  }
+  return bulk;
+}
+
+/** Every item's final result: the candidates validation rejected become 400s. */
+export function rejectBulkItems({ results, candidateOf }: BulkCandidates, rejected: ReadonlyMap<number, Detail[]>): ItemResult[] {
+  return results.map((result, i) => {
+    const c = candidateOf[i]!;
+    const problems = c >= 0 ? rejected.get(c) : undefined;
+    if (!problems) return result;
+    const reason = problems.map((p) => `${p.field ?? 'document'}: ${p.message}`).join('; ');
+    return { ...result, status: 400, error: { type: 'document_parsing_exception', reason } };
+  });
 }
