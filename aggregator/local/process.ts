@@ -60,7 +60,7 @@ export async function spawnAggregator(env: Record<string, string>, port?: number
     url,
     output: () => output.slice(-OUTPUT_KEPT),
     exited: proc.exited,
-    async waitReady(timeoutMs = 30_000) {
+    async waitReady(timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         if (proc.exitCode !== null) throw new Error(`aggregator exited with ${proc.exitCode}:\n${output}`);

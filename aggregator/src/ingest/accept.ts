@@ -3,10 +3,12 @@
  * the replica takes work, validate, apply backpressure, enqueue with group commit, wake the
  * workers and count. A protocol route only decodes its wire format into candidate events and
  * encodes the answer; durability, backpressure and metrics are the same as /publish by
- * construction.
+ * construction. Errors, database ones included, go up untranslated: app.ts's onError translates
+ * them for /publish and Loki, and the OTLP and bulk routes answer them in their protocol's shape
+ * (ingest/protocol-errors.ts).
  */
 import { setImmediate } from 'node:timers/promises';
-import { type Detail, Draining, fromDatabaseError } from '../errors';
+import { type Detail, Draining } from '../errors';
 import type { Backpressure } from './backpressure';
 import type { EnqueueCoalescer } from './coalescer';
 import type { DecodePool } from './decode-pool';
@@ -67,12 +69,7 @@ export function createAcceptor({ inbox, backpressure, isDraining, onAccepted, de
   async function store({ rows, rejected, bytes }: Prepared): Promise<Accepted> {
     if (rows.count === 0) return { accepted: 0, rejected };
     backpressure.check();
-    try {
-      await inbox.enqueue(rows, bytes);
-    } catch (error) {
-      // Translated here, not only in app.ts: the shipper routes answer errors in their own protocol's shape.
-      throw fromDatabaseError(error);
-    }
+    await inbox.enqueue(rows, bytes);
     onAccepted?.(rows.topics);
     return { accepted: rows.count, rejected };
   }

@@ -13,7 +13,7 @@
  */
 import type { Config } from '../config';
 import { PayloadTooLarge } from '../errors';
-import type { BodyLimits } from './decompress';
+import type { BodyLimits } from '../api/decompress';
 
 export type DecodeLimits = Pick<Config, 'maxBatch' | 'ingestMaxItems' | 'ingestMaxPayloadBytes' | 'maxJsonDepth'>;
 

@@ -1,10 +1,20 @@
 /**
  * What the inbox stores per event: a validated Event plus, when the event came from JSON text,
  * that text of its payload. The text is what gets stored and returned, so a payload keeps its
- * digits and key order (ingest/payload-text.ts). Routes that build events from JavaScript
- * values (other ingest formats) pass plain Events: their payload is serialised here, once.
+ * digits and key order (ingest/payload-text.ts). Candidates built from JavaScript values (the
+ * OTLP and Loki mappings) carry no text: their payload is serialised here, once.
  */
 import type { Event } from '../api/contract';
+
+/**
+ * A decoded event before validation, with its payload's text as received when it came from JSON
+ * text. The text travels inside the candidate, through validation and sorting, so it cannot be
+ * attached to another event.
+ */
+export interface Candidate {
+  value: unknown;
+  payloadText?: string | undefined;
+}
 
 export type InboxEvent = Event & {
   /** The payload's JSON text as received; absent for events built from values. */
@@ -14,13 +24,4 @@ export type InboxEvent = Event & {
 /** The JSON text stored for an event's payload. */
 export function payloadJsonOf(event: InboxEvent): string {
   return event.payloadJson ?? JSON.stringify(event.payload);
-}
-
-/** Attaches each payload's received text to its validated event (same order, same length). */
-export function withPayloadTexts(events: Event[], texts: readonly (string | undefined)[]): InboxEvent[] {
-  for (let i = 0; i < events.length; i++) {
-    const text = texts[i];
-    if (text !== undefined) (events[i] as InboxEvent).payloadJson = text;
-  }
-  return events;
 }

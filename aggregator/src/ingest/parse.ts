@@ -5,6 +5,7 @@
 import { mediaTypeOf } from '../api/media-type';
 import { UnsupportedMediaType, ValidationError } from '../errors';
 import type { DecodeBudget } from './decode-budget';
+import type { Candidate } from './inbox-event';
 import { scanJson } from './json-scan';
 import { arrayPayloadTexts, envelopeEventsStart, eventPayloadText } from './payload-text';
 
@@ -29,31 +30,26 @@ export function bodyFormat(contentType: string | null): BodyFormat {
   throw new UnsupportedMediaType(`unsupported content type ${JSON.stringify(mediaType)}: send application/json or application/x-ndjson`);
 }
 
-export interface ParsedBody {
-  candidates: unknown[];
-  /** Each candidate's `payload` as the JSON text sent (undefined where it has none). */
-  payloadTexts: (string | undefined)[];
-}
-
-/** Parses the body text into candidate events; throws ValidationError on malformed input. */
+/** Parses the body text into candidate values; throws ValidationError on malformed input. */
 export function parseBody(text: string, format: BodyFormat, budget: DecodeBudget): unknown[] {
-  return parsePublishBody(text, format, budget).candidates;
+  return parsePublishBody(text, format, budget).map((candidate) => candidate.value);
 }
 
 /**
- * parseBody plus the text of every payload, for storing payloads exactly as sent. The text is
- * scanned first (nesting depth, items: json-scan.ts), so JSON.parse only sees what the budget allows.
+ * The candidate events of a body, each with its payload's text, for storing payloads exactly as
+ * sent. The text is scanned first (nesting depth, items: json-scan.ts), so JSON.parse only sees
+ * what the budget allows.
  */
-export function parsePublishBody(text: string, format: BodyFormat, budget: DecodeBudget): ParsedBody {
+export function parsePublishBody(text: string, format: BodyFormat, budget: DecodeBudget): Candidate[] {
   scanJson(text, budget);
   budget.payload(text.length);
   if (format === 'ndjson') return parseNdjson(text, budget);
-  const parsed = parseJson(text);
-  budget.record(parsed.candidates.length);
-  return parsed;
+  const candidates = parseJson(text);
+  budget.record(candidates.length);
+  return candidates;
 }
 
-function parseJson(text: string): ParsedBody {
+function parseJson(text: string): Candidate[] {
   if (text.trim() === '') throw new ValidationError('empty body: send at least one event');
   let value: unknown;
   try {
@@ -61,18 +57,21 @@ function parseJson(text: string): ParsedBody {
   } catch (error) {
     throw new ValidationError('malformed JSON', [{ index: null, field: null, message: (error as Error).message }]);
   }
-  if (Array.isArray(value)) return matched(value, arrayPayloadTexts(text, 0));
-  if (isEnvelope(value)) return matched(value.events, arrayPayloadTexts(text, envelopeEventsStart(text)));
-  return { candidates: [value], payloadTexts: [eventPayloadText(text, 0)] };
+  if (Array.isArray(value)) return elementsOf(value, text, 0);
+  if (isEnvelope(value)) return elementsOf(value.events, text, envelopeEventsStart(text));
+  return [{ value, payloadText: eventPayloadText(text, 0) }];
 }
 
 /**
- * Candidates with their payload texts, which must line up one to one. They always do for JSON
- * that JSON.parse accepted; if a shape ever defeated the scan, storing re-serialised values
- * beats attaching a text to the wrong event.
+ * The elements of the array JSON.parse read from `text` at `start`, each with its payload's text.
+ * JSON.parse and the text scan read the same well-formed text, so they find the same elements; if
+ * a shape ever defeated the scan, storing re-serialised values beats attaching a text to the wrong
+ * event.
  */
-function matched(candidates: unknown[], payloadTexts: (string | undefined)[]): ParsedBody {
-  return { candidates, payloadTexts: payloadTexts.length === candidates.length ? payloadTexts : [] };
+function elementsOf(values: unknown[], text: string, start: number): Candidate[] {
+  const payloadTexts = arrayPayloadTexts(text, start);
+  const aligned = payloadTexts.length === values.length;
+  return values.map((value, i) => ({ value, payloadText: aligned ? payloadTexts[i] : undefined }));
 }
 
 /** `{"events": [...]}` and nothing else; an event object has a topic and no `events` array. */
@@ -82,9 +81,8 @@ function isEnvelope(value: unknown): value is { events: unknown[] } {
   return keys.length === 1 && keys[0] === 'events' && Array.isArray((value as { events: unknown }).events);
 }
 
-function parseNdjson(text: string, budget: DecodeBudget): ParsedBody {
-  const events: unknown[] = [];
-  const payloadTexts: (string | undefined)[] = [];
+function parseNdjson(text: string, budget: DecodeBudget): Candidate[] {
+  const candidates: Candidate[] = [];
   const problems: { index: number; field: null; message: string }[] = [];
   // `index` counts events (non-blank lines), as for a JSON array; the message names the line.
   // Lines are cut one at a time: a body of newlines must not become millions of strings.
@@ -97,14 +95,13 @@ function parseNdjson(text: string, budget: DecodeBudget): ParsedBody {
     if (raw === '') continue; // blank lines, including the trailing newline
     budget.record();
     try {
-      events.push(JSON.parse(raw));
-      payloadTexts.push(eventPayloadText(raw, 0));
+      candidates.push({ value: JSON.parse(raw), payloadText: eventPayloadText(raw, 0) });
     } catch (error) {
       if (problems.length < 100) problems.push({ index, field: null, message: `line ${line + 1}: ${(error as Error).message}` });
     }
     index++;
   }
   if (problems.length > 0) throw new ValidationError('malformed NDJSON', problems);
-  if (events.length === 0) throw new ValidationError('empty body: send at least one event');
-  return { candidates: events, payloadTexts };
+  if (candidates.length === 0) throw new ValidationError('empty body: send at least one event');
+  return candidates;
 }

@@ -6,13 +6,13 @@
  */
 import type { Detail } from '../errors';
 import { PayloadTooLarge, ValidationError } from '../errors';
-import { decodeUtf8 } from './body';
+import { decodeUtf8 } from '../api/body';
 import { DecodeBudget, type IngestLimits } from './decode-budget';
-import { type BulkCandidates, bulkCandidates, rejectBulkItems } from './elastic/map';
+import { bulkCandidates, rejectBulkItems } from './elastic/map';
 import { parseBulk } from './elastic/bulk';
 import type { ItemResult } from './elastic/respond';
 import { type InboxRows, inboxRows } from './enqueue';
-import { type InboxEvent, withPayloadTexts } from './inbox-event';
+import type { Candidate, InboxEvent } from './inbox-event';
 import { type LokiEncoding, decodeLoki } from './loki/decode';
 import { lokiToEvents } from './loki/map';
 import { type OtlpEncoding, decodeOtlp } from './otlp/decode';
@@ -49,31 +49,23 @@ export interface ValidateOptions {
   /** One invalid candidate rejects the request (400, nothing stored), as /publish promises. */
   atomic: boolean;
   /** The JSON every string of the candidates came from: validation skips its string walk when it can. */
-  sourceText?: string;
-  /** Candidate i's payload as received, stored instead of a re-serialisation. */
-  payloadTexts?: readonly (string | undefined)[];
+  sourceText?: string | undefined;
 }
 
 /**
  * Validates candidate events. Throws PayloadTooLarge over MAX_BATCH, and ValidationError for
  * any invalid one when `atomic`; otherwise the valid ones are kept and the rest returned.
  */
-export function validateCandidates(candidates: unknown[], { atomic, sourceText, payloadTexts = [] }: ValidateOptions, maxBatch: number): Validated {
+export function validateCandidates(candidates: readonly Candidate[], { atomic, sourceText }: ValidateOptions, maxBatch: number): Validated {
   if (candidates.length > maxBatch) {
     throw new PayloadTooLarge(`batch of ${candidates.length} events exceeds MAX_BATCH (${maxBatch})`);
   }
   if (atomic) {
     if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
-    return { events: withPayloadTexts(validateEvents(candidates, sourceText), payloadTexts), rejected: new Map() };
+    return { events: validateEvents(candidates, sourceText), rejected: new Map() };
   }
-  const sorted = sortEvents(candidates, sourceText);
-  return {
-    events: withPayloadTexts(
-      sorted.valid,
-      sorted.validIndex.map((i) => payloadTexts[i]),
-    ),
-    rejected: sorted.rejected,
-  };
+  const { valid, rejected } = sortEvents(candidates, sourceText);
+  return { events: valid, rejected };
 }
 
 /** Decodes, maps and validates `body`; throws the AppError the route answers with. */
@@ -88,30 +80,26 @@ function prepareEvents(job: DecodeJob, body: Uint8Array, limits: IngestLimits): 
     case 'publish': {
       const text = decodeUtf8(body);
       // Each payload's own text is kept, so it is stored and returned exactly as sent.
-      const { candidates, payloadTexts } = parsePublishBody(text, job.format, budget);
-      const validated = validateCandidates(candidates, { atomic: true, sourceText: text, payloadTexts }, limits.maxBatch);
+      const candidates = parsePublishBody(text, job.format, budget);
+      const validated = validateCandidates(candidates, { atomic: true, sourceText: text }, limits.maxBatch);
       return { ...validated, candidates: candidates.length, bytes: text.length };
     }
     case 'otlp': {
       const { request, text } = decodeOtlp(body, job.encoding, budget);
-      const events = otlpToEvents(request, job);
-      return { ...validateCandidates(events, { atomic: false, sourceText: text }, limits.maxBatch), candidates: events.length };
+      const candidates = otlpToEvents(request, job).map((value) => ({ value }));
+      return { ...validateCandidates(candidates, { atomic: false, sourceText: text }, limits.maxBatch), candidates: candidates.length };
     }
     case 'loki': {
       const { streams, text } = decodeLoki(body, job.encoding, limits.maxBodyBytes, budget);
-      const events = lokiToEvents(streams, job);
-      return { ...validateCandidates(events, { atomic: false, sourceText: text }, limits.maxBatch), candidates: events.length };
+      const candidates = lokiToEvents(streams, job).map((value) => ({ value }));
+      return { ...validateCandidates(candidates, { atomic: false, sourceText: text }, limits.maxBatch), candidates: candidates.length };
     }
     case 'bulk': {
       const text = decodeUtf8(body);
-      const bulk: BulkCandidates = bulkCandidates(parseBulk(text, job.urlIndex, budget), job.topicOverride);
-      const validated = validateCandidates(bulk.candidates, { atomic: false, sourceText: text, payloadTexts: bulk.payloadTexts }, limits.maxBatch);
-      return {
-        ...validated,
-        candidates: bulk.candidates.length,
-        bytes: text.length,
-        bulkResults: rejectBulkItems(bulk, validated.rejected),
-      };
+      const { results, candidates } = bulkCandidates(parseBulk(text, job.urlIndex, budget), job.topicOverride);
+      const validated = validateCandidates(candidates, { atomic: false, sourceText: text }, limits.maxBatch);
+      rejectBulkItems(candidates, validated.rejected);
+      return { ...validated, candidates: candidates.length, bytes: text.length, bulkResults: results };
     }
   }
 }

@@ -4,7 +4,7 @@ import { jsonContent } from '../api/openapi';
 import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { Acceptor } from './accept';
-import { readBodyBytes } from './decompress';
+import { readBodyBytes } from '../api/decompress';
 import type { IngestLimits } from './decode-budget';
 import { bodyFormat } from './parse';
 

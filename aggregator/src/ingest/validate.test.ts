@@ -3,11 +3,14 @@ import { ValidationError } from '../errors';
 import { timestampProblem } from '../api/timestamp';
 import { mayHoldUnstorable, sortEvents, validateEvents } from './validate';
 
+/** Candidates built from values, as the protocol routes build them (no payload text). */
+const candidatesOf = (values: unknown[]) => values.map((value) => ({ value }));
+
 const valid = { topic: 'auth.login', event_id: 'e-1', timestamp: '2025-01-31T12:00:00Z', source: 'svc', payload: { a: 1 } };
 
 function detailsOf(candidates: unknown[]) {
   try {
-    validateEvents(candidates);
+    validateEvents(candidatesOf(candidates));
   } catch (error) {
     expect(error).toBeInstanceOf(ValidationError);
     return (error as ValidationError).details;
@@ -17,7 +20,7 @@ function detailsOf(candidates: unknown[]) {
 
 describe('validateEvents', () => {
   test('accepts a valid event unchanged', () => {
-    expect(validateEvents([valid])).toEqual([valid]);
+    expect(validateEvents(candidatesOf([valid]))).toEqual([valid]);
   });
 
   test.each([
@@ -102,27 +105,47 @@ describe('mayHoldUnstorable', () => {
 
   test('with the source text, bad strings are still found whenever the text can hold them', () => {
     const text = JSON.stringify([valid, { ...valid, payload: { log: 'a\u0000b' } }]);
-    expect(() => validateEvents(JSON.parse(text), text)).toThrow(ValidationError);
+    expect(() => validateEvents(candidatesOf(JSON.parse(text)), text)).toThrow(ValidationError);
     const clean = JSON.stringify([valid, valid]);
-    expect(validateEvents(JSON.parse(clean), clean)).toHaveLength(2);
+    expect(validateEvents(candidatesOf(JSON.parse(clean)), clean)).toHaveLength(2);
   });
 });
 
 describe('sortEvents', () => {
   test('keeps the valid events in input order and reports each rejected one by its input index', () => {
     const candidates = [valid, { ...valid, topic: '' }, { ...valid, event_id: 'e-2' }, 'not an event', { ...valid, event_id: 'e-3' }];
-    const sorted = sortEvents(candidates);
+    const sorted = sortEvents(candidatesOf(candidates));
     expect(sorted.valid.map((e) => e.event_id)).toEqual(['e-1', 'e-2', 'e-3']);
     expect([...sorted.rejected.keys()]).toEqual([1, 3]);
     expect(sorted.rejected.get(1)!.map((d) => d.field)).toEqual(['topic']);
     // The same checks as validateEvents: what it rejects, sortEvents rejects.
-    expect(() => validateEvents([candidates[1]])).toThrow(ValidationError);
+    expect(() => validateEvents(candidatesOf([candidates[1]]))).toThrow(ValidationError);
   });
 
   test('with the source text, strings PostgreSQL cannot store are still found', () => {
     const text = JSON.stringify([valid, { ...valid, event_id: 'e-2', payload: { log: 'a\u0000b' } }]);
-    const sorted = sortEvents(JSON.parse(text), text);
+    const sorted = sortEvents(candidatesOf(JSON.parse(text)), text);
     expect(sorted.valid.map((e) => e.event_id)).toEqual(['e-1']);
     expect([...sorted.rejected.keys()]).toEqual([1]);
+  });
+
+  test('each valid event keeps its own payload text, whatever was rejected before it', () => {
+    const texts = ['{"n":1}', '{"n":2}', '{"n":3}', '{"n":4}'];
+    const candidates = () => [
+      { value: { ...valid, event_id: 'e-1' }, payloadText: texts[0] },
+      { value: { ...valid, event_id: 'e-2', topic: '' }, payloadText: texts[1] },
+      { value: { ...valid, event_id: 'e-3' } },
+      { value: { ...valid, event_id: 'e-4' }, payloadText: texts[3] },
+    ];
+    const sorted = sortEvents(candidates());
+    // Positive control: one rejection before the later ones, so a text re-mapped by position would land on the wrong event.
+    expect([...sorted.rejected.keys()]).toEqual([1]);
+    expect(sorted.valid.map((e) => [e.event_id, e.payloadJson])).toEqual([
+      ['e-1', texts[0]],
+      ['e-3', undefined],
+      ['e-4', texts[3]],
+    ]);
+    const [first, , third, fourth] = candidates();
+    expect(validateEvents([first!, third!, fourth!]).map((e) => e.payloadJson)).toEqual([texts[0], undefined, texts[3]]);
   });
 });

@@ -6,6 +6,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { type Detail, ValidationError, schemaDetails } from '../errors';
 import { Event } from '../api/contract';
 import { timestampProblem } from '../api/timestamp';
+import type { Candidate, InboxEvent } from './inbox-event';
 
 const checkEvent = TypeCompiler.Compile(Event);
 
@@ -69,30 +70,35 @@ function problemsOf(candidate: unknown, index: number, checkStrings: boolean): D
   return details;
 }
 
+/** A valid candidate as the inbox stores it: its event, carrying the payload text it came with. */
+function toInboxEvent({ value, payloadText }: Candidate): InboxEvent {
+  const event = value as InboxEvent;
+  if (payloadText !== undefined) event.payloadJson = payloadText;
+  return event;
+}
+
 /**
- * Validates every candidate; returns them typed, or throws one ValidationError listing all
- * problems. `sourceText`, the JSON the candidates were parsed from, lets the U+0000 / surrogate
- * walk be skipped when the text cannot produce such strings.
+ * Validates every candidate; returns them as inbox events, or throws one ValidationError listing
+ * all problems. `sourceText`, the JSON the candidates were parsed from, lets the U+0000 /
+ * surrogate walk be skipped when the text cannot produce such strings.
  */
-export function validateEvents(candidates: unknown[], sourceText?: string): Event[] {
+export function validateEvents(candidates: readonly Candidate[], sourceText?: string): InboxEvent[] {
   const checkStrings = sourceText === undefined || mayHoldUnstorable(sourceText);
   const details: Detail[] = [];
   for (let i = 0; i < candidates.length; i++) {
-    const problems = problemsOf(candidates[i], i, checkStrings);
+    const problems = problemsOf(candidates[i]!.value, i, checkStrings);
     if (problems.length > 0) details.push(...problems);
   }
   if (details.length > 0) {
     const invalid = new Set(details.map((d) => d.index)).size;
     throw new ValidationError(`${invalid} of ${candidates.length} events are invalid; nothing was stored`, details.slice(0, 100));
   }
-  return candidates as Event[];
+  return candidates.map(toInboxEvent);
 }
 
 /** The outcome of validating records one by one: protocols accept the valid ones and report the rest. */
 export interface SortedEvents {
-  valid: Event[];
-  /** The input index of each valid event. */
-  validIndex: number[];
+  valid: InboxEvent[];
   /** Problems of the rejected candidates, keyed by their index in the input. */
   rejected: Map<number, Detail[]>;
 }
@@ -102,18 +108,15 @@ export interface SortedEvents {
  * the bulk API's per-item statuses need. The checks are the same as validateEvents', and so is
  * `sourceText`: the JSON every string came from, when there is one (protobuf bodies have none).
  */
-export function sortEvents(candidates: unknown[], sourceText?: string): SortedEvents {
+export function sortEvents(candidates: readonly Candidate[], sourceText?: string): SortedEvents {
   const checkStrings = sourceText === undefined || mayHoldUnstorable(sourceText);
-  const valid: Event[] = [];
-  const validIndex: number[] = [];
+  const valid: InboxEvent[] = [];
   const rejected = new Map<number, Detail[]>();
   for (let i = 0; i < candidates.length; i++) {
-    const problems = problemsOf(candidates[i], i, checkStrings);
+    const candidate = candidates[i]!;
+    const problems = problemsOf(candidate.value, i, checkStrings);
     if (problems.length > 0) rejected.set(i, problems);
-    else {
-      valid.push(candidates[i] as Event);
-      validIndex.push(i);
-    }
+    else valid.push(toInboxEvent(candidate));
   }
-  return { valid, validIndex, rejected };
+  return { valid, rejected };
 }

@@ -8,7 +8,7 @@ import { Elysia } from 'elysia';
 import type { Config } from '../config';
 import type { Sql } from '../db/client';
 import { type Detail, NotFound, PayloadTooLarge, ValidationError } from '../errors';
-import { readBodyText } from '../ingest/body';
+import { readBodyText } from '../api/body';
 import { ErrorBody, Topic } from '../api/contract';
 import { jsonContent } from '../api/openapi';
 import { formatDuration, parseDuration } from './duration';

@@ -28,7 +28,18 @@ export function isBatchError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return false;
   if (code === '40001' || code === '40P01') return false;
+  if (isMissingPartition(error)) return false;
   return code === '57014' || !isUnavailable(error);
+}
+
+/**
+ * "no partition of relation events found for row": retention maintenance has not yet created the
+ * partition for the batch's deadlines (it runs late on a starved machine). A matter of time, not
+ * of the events: the batch is retried whole after a back-off, never carved down and parked.
+ */
+export function isMissingPartition(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === '23514' && typeof message === 'string' && message.startsWith('no partition of relation');
 }
 
 export class BatchSplitter {

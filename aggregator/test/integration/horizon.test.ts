@@ -20,7 +20,7 @@ import { DRAWER_LOCK } from '../../src/events/horizon';
 import { withDatabase } from '../../local/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../../local/process';
 import { SseReader } from '../support/sse';
-import { expectExactlyOnce, waitDrained, waitFor, workload } from '../support/faults';
+import { expectExactlyOnce, waitDrained, waitFor, within, workload } from '../support/faults';
 import { makeEvent } from '../support/harness';
 import { type Attempt, RetryingClient } from '../support/retrying-client';
 
@@ -359,22 +359,26 @@ describe('a replica frozen mid-ingest', () => {
     frozen.kill('SIGSTOP');
     stopped = true;
     const frozenAt = performance.now();
-    // Published to the live replica right away, while the frozen one's requests and batches hang.
-    await client.publish(markers);
-    const acknowledgedMs = performance.now() - frozenAt;
     const seen: string[] = [];
-    const diagnose = async (error: unknown) => {
+    // What the database shows, for a stage that does not finish in time.
+    const state = async () => {
       const probe = postgres(url, { max: 1, onnotice: () => {} });
       const sessions = await probe`
-        SELECT pid, state, wait_event_type, wait_event, extract(epoch FROM now() - xact_start)::int AS xact_age, left(query, 60) AS query
+        SELECT pid, application_name, state, wait_event_type, wait_event, extract(epoch FROM now() - xact_start)::int AS xact_age, left(query, 60) AS query
         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`;
       const [inbox] = await probe`SELECT count(*)::int AS rows, min(id)::text AS lowest FROM inbox`;
       await probe.end();
-      throw new Error(`${(error as Error).message}; seen ${seen.length}; inbox ${JSON.stringify(inbox)}; sessions ${JSON.stringify(sessions)}`);
+      return `seen ${seen.length}; attempts ${attempts.length}; inbox ${JSON.stringify(inbox)}; sessions ${JSON.stringify(sessions)}`;
     };
+    const diagnose = async (error: unknown) => {
+      throw new Error(`${(error as Error).message}; ${await state()}`);
+    };
+    // Published to the live replica right away, while the frozen one's requests and batches hang.
+    await within('the markers acknowledged by the live replica', client.publish(markers), 45_000, state);
+    const acknowledgedMs = performance.now() - frozenAt;
     while (seen.length < 10) seen.push((JSON.parse((await sse.nextEvent(25_000).catch(diagnose))!.data!) as { event_id: string }).event_id);
     const visibleMs = performance.now() - frozenAt;
-    await Promise.all(lanes);
+    await within('the publish lanes ending', Promise.all(lanes), 30_000, state);
     const page = (await (await fetch(`${live.url}/events?topic=marker`)).json()) as { events: { event_id: string }[] };
     expect(page.events.map((e) => e.event_id)).toEqual(markerIds);
     expect(seen).toEqual(markerIds);
@@ -389,9 +393,9 @@ describe('a replica frozen mid-ingest', () => {
     // (A request it was still reading resumes too and may store a late copy: a duplicate, applied as one.)
     frozen.kill('SIGCONT');
     frozen.kill('SIGTERM');
-    expect(await frozen.exited).toBe(0);
-    await waitDrained(live.url, 120_000);
+    expect(await within('the resumed replica exiting on SIGTERM', frozen.exited, 20_000, async () => frozen.output().slice(-2000))).toBe(0);
+    await waitDrained(live.url, 30_000);
     const published = [...events.slice(0, sent), ...markers].map((e) => `${e.topic}/${e.event_id}`);
     await expectExactlyOnce(url, new Set(published));
-  }, 180_000);
+  }, 240_000);
 });

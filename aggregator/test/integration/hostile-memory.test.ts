@@ -65,6 +65,12 @@ test(`${CONCURRENT} concurrent worst-case requests per route stay under ${CHART_
     `peak RSS ${peak.toFixed(0)} MiB (baseline ${baseline.toFixed(0)}); /health p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(1)} ms, ` +
       `max ${sorted[sorted.length - 1]?.toFixed(1)} ms over ${sorted.length} probes`,
   );
+  // Any 500 is a defect: its cause is in the replica's error log (printed, so a failure says why).
+  const unhandled = replica.agg
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('"level":50'));
+  if (unhandled.length > 0) console.log(`replica errors:\n${unhandled.join('\n').slice(0, 4000)}`);
   for (const body of bodies) {
     // The precondition: each body is answered as intended (bombs refused, the rest accepted). An
     // accepted body may also meet the retryable answers of an overloaded PostgreSQL (429, 503 with

@@ -58,6 +58,25 @@ export async function waitFor(what: string, probe: () => Promise<boolean> | bool
   }
 }
 
+/**
+ * `promise`, or a rejection naming `what` once `timeoutMs` passed: a test of several slow stages
+ * says which one hung instead of running into its own timeout. `explain` adds the state seen then.
+ */
+export async function within<T>(what: string, promise: Promise<T>, timeoutMs: number, explain?: () => Promise<string>): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(async () => {
+      const state = explain ? await explain().catch((error) => `(state unavailable: ${error})`) : '';
+      reject(new Error(`${what} not done within ${timeoutMs} ms${state ? `; ${state}` : ''}`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The status of GET path, or 'network' when nothing answered. */
 export async function statusOf(url: string, timeoutMs = 5_000): Promise<number | 'network'> {
   try {

@@ -6,6 +6,7 @@
 import { recordId, topicFromName } from '../record-mapping';
 import { timestampProblem } from '../../api/timestamp';
 import type { Detail } from '../../errors';
+import type { Candidate } from '../inbox-event';
 import type { BulkItem } from './bulk';
 import type { ItemResult } from './respond';
 
@@ -53,43 +54,40 @@ export function bulkDocToEvent(item: BulkItem & { doc: Record<string, unknown>; 
 
 const MISSING_INDEX = { type: 'action_request_validation_exception', reason: 'index is missing: name it in the URL, in _index, or with ?topic=' };
 
-/** The items of a bulk request as candidate events, with every item's provisional result. */
+/** A document to store, and the result it is answered with (turned into a 400 if it fails validation). */
+export type BulkCandidate = Candidate & { result: ItemResult };
+
+/** The items of a bulk request: every item's result in request order, and the documents to store. */
 export interface BulkCandidates {
-  /** One per item, in request order: 201 for a candidate, 400 for an item that cannot be one. */
   results: ItemResult[];
-  candidates: Record<string, unknown>[];
-  /** The document is the payload: its own text is stored, so 64-bit ids and key order survive. */
-  payloadTexts: string[];
-  /** results index -> candidate index, or -1. */
-  candidateOf: number[];
+  candidates: BulkCandidate[];
 }
 
 export function bulkCandidates(items: readonly BulkItem[], override: string | null): BulkCandidates {
-  const bulk: BulkCandidates = { results: [], candidates: [], payloadTexts: [], candidateOf: [] };
+  const results: ItemResult[] = [];
+  const candidates: BulkCandidate[] = [];
   for (const item of items) {
     const topic = item.doc ? bulkTopic(item, override) : null;
     const error = item.error ?? (topic === null ? MISSING_INDEX : undefined);
     if (error || topic === null) {
-      bulk.results.push({ action: item.action, index: item.index ?? '', id: item.id ?? '', status: 400, error });
-      bulk.candidateOf.push(-1);
+      results.push({ action: item.action, index: item.index ?? '', id: item.id ?? '', status: 400, error });
       continue;
     }
-    const event = bulkDocToEvent(item as BulkItem & { doc: Record<string, unknown>; docText: string }, topic);
-    bulk.results.push({ action: item.action, index: topic, id: String(event.event_id), status: 201 });
-    bulk.candidateOf.push(bulk.candidates.length);
-    bulk.candidates.push(event);
-    bulk.payloadTexts.push((item as BulkItem & { docText: string }).docText);
+    const document = item as BulkItem & { doc: Record<string, unknown>; docText: string };
+    const value = bulkDocToEvent(document, topic);
+    const result: ItemResult = { action: item.action, index: topic, id: String(value.event_id), status: 201 };
+    results.push(result);
+    // The document is the payload: its own text is stored, so 64-bit ids and key order survive.
+    candidates.push({ value, payloadText: document.docText, result });
   }
-  return bulk;
+  return { results, candidates };
 }
 
-/** Every item's final result: the candidates validation rejected become 400s. */
-export function rejectBulkItems({ results, candidateOf }: BulkCandidates, rejected: ReadonlyMap<number, Detail[]>): ItemResult[] {
-  return results.map((result, i) => {
-    const c = candidateOf[i]!;
-    const problems = c >= 0 ? rejected.get(c) : undefined;
-    if (!problems) return result;
-    const reason = problems.map((p) => `${p.field ?? 'document'}: ${p.message}`).join('; ');
-    return { ...result, status: 400, error: { type: 'document_parsing_exception', reason } };
-  });
+/** Turns the results of the documents validation rejected into 400s. */
+export function rejectBulkItems(candidates: readonly BulkCandidate[], rejected: ReadonlyMap<number, Detail[]>): void {
+  for (const [c, problems] of rejected) {
+    const result = candidates[c]!.result;
+    result.status = 400;
+    result.error = { type: 'document_parsing_exception', reason: problems.map((p) => `${p.field ?? 'document'}: ${p.message}`).join('; ') };
+  }
 }

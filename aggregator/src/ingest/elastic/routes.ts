@@ -1,10 +1,11 @@
 /** POST|PUT /_bulk and /{index}/_bulk: the Elasticsearch bulk API, index and create actions. */
 import { Elysia } from 'elysia';
 import { mediaTypeOf } from '../../api/media-type';
-import { AppError, UnsupportedMediaType, fromDatabaseError } from '../../errors';
+import { UnsupportedMediaType } from '../../errors';
 import type { Acceptor } from '../accept';
-import { readBodyBytes } from '../decompress';
+import { readBodyBytes } from '../../api/decompress';
 import type { IngestLimits } from '../decode-budget';
+import { answeringIn } from '../protocol-errors';
 import { topicOverride } from '../record-mapping';
 import { bulkResponse, elasticFailure } from './respond';
 
@@ -16,21 +17,18 @@ function checkContentType(contentType: string | null): void {
 }
 
 export function elasticRoutes(acceptor: Acceptor, limits: IngestLimits) {
-  const handle = async ({ request, query, params }: { request: Request; query: Record<string, string | undefined>; params?: { index?: string } }) => {
-    const startedAt = performance.now();
-    try {
+  const handle = answeringIn(
+    (error) => elasticFailure(error),
+    async ({ request, query, params }: { request: Request; query: Record<string, string | undefined>; params?: { index?: string } }) => {
+      const startedAt = performance.now();
       checkContentType(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
       const body = await readBodyBytes(request, limits);
       const { bulkResults } = await acceptor.ingest(body, { route: 'bulk', urlIndex: params?.index, topicOverride: override });
       return bulkResponse(bulkResults ?? [], startedAt);
-    } catch (error) {
-      const mapped = fromDatabaseError(error);
-      if (mapped instanceof AppError) return elasticFailure(mapped);
-      throw mapped;
-    }
-  };
+    },
+  );
   const detail = {
     summary: 'Elasticsearch bulk API (index and create actions)',
     description:

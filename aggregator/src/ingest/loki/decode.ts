@@ -2,7 +2,7 @@ import protobuf from 'protobufjs';
 import * as snappy from 'snappyjs';
 import { mediaTypeOf } from '../../api/media-type';
 import { PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../../errors';
-import { decodeUtf8 } from '../body';
+import { decodeUtf8 } from '../../api/body';
 import type { DecodeBudget } from '../decode-budget';
 import { scanJson } from '../json-scan';
 import { type WireMessage, scanProtobuf } from '../protobuf-scan';

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import { ValidationError } from '../../errors';
 import type { Acceptor } from '../accept';
 import type { IngestLimits } from '../decode-budget';
-import { readBodyBytes } from '../decompress';
+import { readBodyBytes } from '../../api/decompress';
 import { topicOverride } from '../record-mapping';
 import { decodedSize, lokiEncoding } from './decode';
 

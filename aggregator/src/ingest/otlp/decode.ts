@@ -1,7 +1,7 @@
 /** Decodes an ExportLogsServiceRequest body in either OTLP/HTTP encoding. Pure. */
 import { mediaTypeOf } from '../../api/media-type';
 import { AppError, UnsupportedMediaType, ValidationError } from '../../errors';
-import { decodeUtf8 } from '../body';
+import { decodeUtf8 } from '../../api/body';
 import type { DecodeBudget } from '../decode-budget';
 import { scanJson } from '../json-scan';
 import { type WireMessage, scanProtobuf } from '../protobuf-scan';

@@ -1,9 +1,10 @@
 /** POST /v1/logs: OTLP/HTTP logs, protobuf or JSON. */
 import { Elysia } from 'elysia';
-import { AppError, fromDatabaseError } from '../../errors';
+import type { AppError } from '../../errors';
 import type { Acceptor } from '../accept';
 import type { IngestLimits } from '../decode-budget';
-import { readBodyBytes } from '../decompress';
+import { readBodyBytes } from '../../api/decompress';
+import { answeringIn } from '../protocol-errors';
 import { topicOverride } from '../record-mapping';
 import { type OtlpEncoding, otlpEncoding } from './decode';
 import { otlpFailure, otlpSuccess } from './respond';
@@ -13,25 +14,33 @@ export interface OtlpRouteOptions {
   defaultTopic: string;
 }
 
+interface OtlpContext {
+  request: Request;
+  query: Record<string, string | undefined>;
+}
+
+/** A refusal as a Status in the request's encoding; JSON when Content-Type names neither (415), as OTLP allows. */
+function otlpRefusal(error: AppError, { request }: OtlpContext): Response {
+  let encoding: OtlpEncoding = 'json';
+  try {
+    encoding = otlpEncoding(request.headers.get('content-type'));
+  } catch {
+    // Neither encoding: this refusal is that 415.
+  }
+  return otlpFailure(error, encoding);
+}
+
 export function otlpRoutes(acceptor: Acceptor, { limits, defaultTopic }: OtlpRouteOptions) {
   return new Elysia({ name: 'ingest-otlp' }).post(
     '/v1/logs',
-    async ({ request, query }) => {
-      // Errors before the encoding is known (415) are answered in JSON, as OTLP allows.
-      let encoding: OtlpEncoding = 'json';
-      try {
-        encoding = otlpEncoding(request.headers.get('content-type'));
-        acceptor.admit();
-        const override = topicOverride(request, query);
-        const body = await readBodyBytes(request, limits);
-        const { rejected } = await acceptor.ingest(body, { route: 'otlp', encoding, topicOverride: override, defaultTopic });
-        return otlpSuccess(encoding, rejected);
-      } catch (error) {
-        const mapped = fromDatabaseError(error);
-        if (mapped instanceof AppError) return otlpFailure(mapped, encoding);
-        throw mapped;
-      }
-    },
+    answeringIn(otlpRefusal, async ({ request, query }: OtlpContext) => {
+      const encoding = otlpEncoding(request.headers.get('content-type'));
+      acceptor.admit();
+      const override = topicOverride(request, query);
+      const body = await readBodyBytes(request, limits);
+      const { rejected } = await acceptor.ingest(body, { route: 'otlp', encoding, topicOverride: override, defaultTopic });
+      return otlpSuccess(encoding, rejected);
+    }),
     {
       parse: 'none',
       detail: {
