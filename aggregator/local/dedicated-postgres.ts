@@ -3,8 +3,8 @@
  * server of the run must never go down. It keeps its port across restarts, so replicas configured
  * with its URL find it again by themselves.
  */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type EmbeddedPostgres, freePort, startEmbeddedPostgres } from '../src/db/embedded';
@@ -16,6 +16,14 @@ export interface DedicatedPostgres {
   stop(): Promise<void>;
   /** Starts the server again on the same port and data directory. */
   start(): Promise<void>;
+  /** Stops the server, keeps a copy of its cluster as it is now (clean shutdown), starts it again. */
+  keepCopy(): Promise<void>;
+  /**
+   * Stops the server and starts the copy kept by keepCopy in its place, on the same port: a
+   * server that missed everything since, as a promoted standby that had fallen behind or a
+   * restore from backup would be.
+   */
+  replaceWithCopy(): Promise<void>;
   /** Stops the server and removes its files. */
   destroy(): Promise<void>;
 }
@@ -26,6 +34,7 @@ export async function startDedicatedPostgres(prefix = 'logbus-dedicated-pg-'): P
   let server: EmbeddedPostgres | null = await startEmbeddedPostgres({ dataDir, port });
   // As root the cluster may live outside dataDir (embedded-root.ts); it stays put across restarts.
   const databaseDir = server.databaseDir;
+  const copyDir = `${databaseDir}.copy`;
   // If the test process dies, stop whichever postmaster runs now and remove the folder.
   const pidFile = join(databaseDir, 'postmaster.pid');
   spawn(
@@ -34,7 +43,7 @@ export async function startDedicatedPostgres(prefix = 'logbus-dedicated-pg-'): P
       '-c',
       `while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done; ` +
         `pid=$(head -1 '${pidFile}' 2>/dev/null); [ -n "$pid" ] && kill -INT "$pid" 2>/dev/null; ` +
-        `while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; rm -rf '${dataDir}' '${databaseDir}'`,
+        `while [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.2; done; rm -rf '${dataDir}' '${databaseDir}' '${copyDir}'`,
     ],
     { detached: true, stdio: 'ignore' },
   ).unref();
@@ -54,10 +63,21 @@ export async function startDedicatedPostgres(prefix = 'logbus-dedicated-pg-'): P
       if (server) return;
       server = await startEmbeddedPostgres({ dataDir, port });
     },
+    async keepCopy() {
+      await stop();
+      rmSync(copyDir, { recursive: true, force: true });
+      execFileSync('cp', ['-a', databaseDir, copyDir]);
+      server = await startEmbeddedPostgres({ dataDir, port });
+    },
+    async replaceWithCopy() {
+      await stop();
+      rmSync(databaseDir, { recursive: true, force: true });
+      renameSync(copyDir, databaseDir);
+      server = await startEmbeddedPostgres({ dataDir, port });
+    },
     async destroy() {
       await stop();
-      rmSync(dataDir, { recursive: true, force: true });
-      rmSync(databaseDir, { recursive: true, force: true });
+      for (const dir of [dataDir, databaseDir, copyDir]) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

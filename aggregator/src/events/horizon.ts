@@ -31,6 +31,12 @@
  * `drawerTimeoutMs` (a replica frozen mid-statement) is ended with pg_terminate_backend, so its
  * seqs are never used and its publisher gets an error and retries. The other thing that holds
  * the horizon is the oldest waiting inbox row, until the transaction applying it commits.
+ *
+ * All of this is about one server's memory: after a restart, a crash or a failover, values at
+ * or below the old seal may be handed out again (a nextval whose WAL was lost, in a transaction
+ * that never committed). Every tick and every read checks that the server is the one the state
+ * was read from (serverKey); another, the state starts afresh (docs/ARCHITECTURE.md "A new
+ * server starts the seal afresh").
  */
 import type { Queryable, Sql } from '../db/client';
 import type { Logger } from '../log';
@@ -50,6 +56,11 @@ export const takeDrawerLock = (sql: Queryable) => sql`pg_advisory_xact_lock_shar
 export interface HorizonBound {
   /** Every seq at or below this was drawn by a transaction that ended before this bound was handed out. */
   sealed: number;
+  /**
+   * The server `sealed` was read from (serverKey): the reading statement trusts `sealed` only on
+   * it. null: not tied to a server (sealed 0, or a bound built by hand in a bench).
+   */
+  server: string | null;
 }
 
 /** A drawer transaction seen holding the drawer lock. */
@@ -107,10 +118,11 @@ interface Pair {
 
 export class ReadHorizon {
   private sealed = 0;
+  /** The server every value below was read from (serverKey; null: none yet). */
+  private server: string | null = null;
   private pairs: Pair[] = [];
   /** The horizon as of the last tick's snapshot (for waking held subscriptions). */
   private lastHorizon = 0;
-  private lastDrawn = 0;
   private lastStart = Number.NEGATIVE_INFINITY;
   private lastWarn = Number.NEGATIVE_INFINITY;
   private readonly terminated = new Set<string>();
@@ -136,20 +148,20 @@ export class ReadHorizon {
     const target = this.pairs.at(-1)?.lastValue ?? this.sealed;
     const deadline = performance.now() + MAX_SEAL_WAIT_MS;
     while (this.sealed < target && performance.now() < deadline) await this.refresh();
-    return { sealed: this.sealed };
+    return { sealed: this.sealed, server: this.server };
   }
 
   /**
    * How far readers are held back, after a fresh tick: `seconds` since the oldest value not yet
-   * sealed was read (0 when every drawn seq is sealed), `seqs` drawn but not below the horizon.
+   * sealed was read (0 when every drawn seq is sealed), `events` applied (stored in `events`) at
+   * or above the horizon: the events between it and the newest applied seq, which readers cannot
+   * see yet. Events still waiting in the inbox are not counted (that is the processing lag).
    */
-  async lag(): Promise<{ seconds: number; seqs: number }> {
+  async lag(): Promise<{ seconds: number; events: number }> {
     await this.refresh();
     const oldest = this.pairs[0];
-    return {
-      seconds: oldest ? (performance.now() - oldest.at) / 1000 : 0,
-      seqs: Math.max(0, this.lastDrawn - (this.lastHorizon - 1)),
-    };
+    const seconds = oldest ? (performance.now() - oldest.at) / 1000 : 0;
+    return { seconds, events: await countHeldBack(this.sql, { sealed: this.sealed, server: this.server }) };
   }
 
   /**
@@ -200,12 +212,21 @@ export class ReadHorizon {
     const at = performance.now();
     this.lastStart = at;
     // Two statements, in this order: the drawers are read after L (the proof needs no more).
-    const [drawn] = await this.sql<{ last_value: string }[]>`
-      SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last_value FROM events_seq`;
+    // Each reads the server's identity: on a new server (restart, crash, failover) the state
+    // starts afresh, and L and the drawers from two servers would seal values the new one may
+    // hand out again.
+    const [drawn] = await this.sql<{ last_value: string; server: string }[]>`
+      SELECT (CASE WHEN is_called THEN last_value ELSE last_value - 1 END)::text AS last_value, ${serverKey(this.sql)} AS server
+      FROM events_seq`;
+    if (drawn!.server !== this.server) {
+      this.reset();
+      this.server = drawn!.server;
+    }
     // pg_stat_get_activity(pid) for each drawer only: the pg_stat_activity view reads every
     // backend's status even when no drawer runs (1.5 ms of 2.5 per tick with 113 backends).
-    const [row] = await this.sql<{ drawers: Drawer[]; waiting: string | null }[]>`
+    const [row] = await this.sql<{ drawers: Drawer[]; waiting: string | null; server: string }[]>`
       SELECT
+        ${serverKey(this.sql)} AS server,
         (SELECT coalesce(json_agg(json_build_object(
             'vxid', l.virtualtransaction, 'pid', l.pid, 'applicationName', a.application_name, 'database', current_database(),
             'ageSeconds', extract(epoch FROM clock_timestamp() - a.xact_start))), '[]')
@@ -216,6 +237,11 @@ export class ReadHorizon {
            AND l.classid = ${DRAWER_LOCK.classid}::int4::oid AND l.objid = ${DRAWER_LOCK.objid}::int4::oid AND l.objsubid = 2) AS drawers,
         (${lowestWaiting(this.sql)})::text AS waiting
     `;
+    // L and the drawers from two servers would seal values the new one may hand out again.
+    if (row!.server !== this.server) {
+      this.reset();
+      return;
+    }
     const lastValue = Number(drawn!.last_value);
     const drawers = row!.drawers;
     const running = new Set(drawers.map((d) => d.vxid));
@@ -226,11 +252,26 @@ export class ReadHorizon {
     this.pairs = this.pairs.filter((pair) => pair.lastValue > this.sealed);
     if (this.pairs.length > MAX_PAIRS) this.pairs.shift();
     for (const vxid of this.terminated) if (!running.has(vxid)) this.terminated.delete(vxid);
-    this.lastDrawn = lastValue;
     const waitingId = row!.waiting === null ? Number.POSITIVE_INFINITY : Number(row!.waiting);
     this.lastHorizon = Math.min(this.sealed + 1, waitingId);
     this.wakeHeld();
     this.watch(drawers, at);
+  }
+
+  /**
+   * Forgets everything read from the server: the sealed value, the pairs, the horizon, the ended
+   * drawers (a new server reuses vxids). After a failover to a standby that missed the old
+   * primary's last nextvals, or a crash that lost their WAL, values at or below the old seal are
+   * handed out again: keeping it would let readers step over them. Costs one tick: the next one
+   * seals the new server's value once its drawers have ended.
+   */
+  private reset(): void {
+    if (this.server !== null) this.log.info('read horizon starts afresh: the PostgreSQL server was restarted, recovered from a crash or replaced');
+    this.server = null;
+    this.sealed = 0;
+    this.pairs = [];
+    this.lastHorizon = 0;
+    this.terminated.clear();
   }
 
   /** Ends drawers past the timeout; warns (rate-limited) while readers are held back long. */
@@ -294,12 +335,41 @@ const lowestWaiting = (sql: Sql) => sql`
   CROSS JOIN LATERAL (SELECT i.id FROM inbox AS i WHERE i.part = p.part ORDER BY i.id LIMIT 1) AS o`;
 
 /**
+ * Names one incarnation of a PostgreSQL server: its postmaster's start time (a restart, or
+ * another server: a promoted standby, a restore) and the shared statistics' reset time, which
+ * the server sets when it discards statistics after crash recovery (a backend crash restarts
+ * every backend without a new postmaster). Both in microseconds, independent of the session's
+ * TimeZone. 8 us per call (pg_stat_get_activity for a pool session, tried first: 160-240 us at
+ * load 22 with 109 backends). pg_stat_reset_shared('bgwriter') changes it too: one extra tick.
+ */
+const serverKey = (sql: Queryable) => sql`(
+  (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::int8::text || '/' ||
+  coalesce((extract(epoch FROM pg_stat_get_bgwriter_stat_reset_time()) * 1000000)::int8::text, ''))`;
+
+/**
  * A CTE named `horizon` with one column `h`: the read horizon in the reading statement's own
  * snapshot. `sealed` was established before the statement began, and the drawers it waited for
  * released their lock after their commit became visible, so the snapshot sees their rows. A
- * read must take the lowest inbox id in the same statement as the rows it returns.
+ * read must take the lowest inbox id in the same statement as the rows it returns. On a server
+ * other than the one `sealed` was read from (a failover or crash between the tick and
+ * this statement), h is 0: the read returns nothing rather than step over a seq handed out again.
  */
 export const horizonCte = (sql: Sql, bound: HorizonBound) => sql`
   horizon AS MATERIALIZED (
-    SELECT least(${bound.sealed}::int8 + 1, coalesce((${lowestWaiting(sql)}), 9223372036854775807)) AS h
+    SELECT CASE WHEN ${bound.server === null ? sql`true` : sql`${serverKey(sql)} = ${bound.server}`}
+      THEN least(${bound.sealed}::int8 + 1, coalesce((${lowestWaiting(sql)}), 9223372036854775807))
+      ELSE 0 END AS h
   )`;
+
+/**
+ * Applied events at or above the horizon, in the horizon's own snapshot: one index range probe
+ * per topic on (topic, seq) (`events_topic_seq_idx`), empty while nothing is held back. An
+ * applied event's topic row is written in its apply transaction, so no topic is missed.
+ */
+async function countHeldBack(sql: Sql, bound: HorizonBound): Promise<number> {
+  const [row] = await sql<{ n: string }[]>`
+    WITH ${horizonCte(sql, bound)}
+    SELECT coalesce(sum((SELECT count(*) FROM events AS e WHERE e.topic = t.name AND e.seq >= (SELECT h FROM horizon))), 0)::text AS n
+    FROM topics AS t`;
+  return Number(row!.n);
+}

@@ -2,6 +2,7 @@
  * Turns a request body into a list of candidate events (not yet validated). Pure: no I/O.
  * Accepted shapes: one event object, an array of events, `{"events": [...]}`, or NDJSON.
  */
+import { parseJsonBody } from '../api/body';
 import { mediaTypeOf } from '../api/media-type';
 import { UnsupportedMediaType, ValidationError } from '../errors';
 import type { DecodeBudget } from './decode-budget';
@@ -51,12 +52,7 @@ export function parsePublishBody(text: string, format: BodyFormat, budget: Decod
 
 function parseJson(text: string): Candidate[] {
   if (text.trim() === '') throw new ValidationError('empty body: send at least one event');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw new ValidationError('malformed JSON', [{ index: null, field: null, message: (error as Error).message }]);
-  }
+  const value = parseJsonBody(text);
   if (Array.isArray(value)) return elementsOf(value, text, 0);
   if (isEnvelope(value)) return elementsOf(value.events, text, envelopeEventsStart(text));
   return [{ value, payloadText: eventPayloadText(text, 0) }];

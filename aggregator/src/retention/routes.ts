@@ -7,9 +7,9 @@ import { Type as t } from '@sinclair/typebox';
 import { Elysia } from 'elysia';
 import type { Config } from '../config';
 import type { Sql } from '../db/client';
-import { type Detail, NotFound, PayloadTooLarge, ValidationError } from '../errors';
-import { readBodyText } from '../api/body';
-import { ErrorBody, Topic } from '../api/contract';
+import { NotFound, PayloadTooLarge, ValidationError, schemaDetails } from '../errors';
+import { parseJsonBody, readBodyText } from '../api/body';
+import { ErrorBody, TOPIC_RULE, isTopic } from '../api/contract';
 import { jsonContent } from '../api/openapi';
 import { formatDuration, parseDuration } from './duration';
 import { deleteTopic, readTopicStorage, setTopicRetention, type TopicStorage } from './topics';
@@ -50,7 +50,6 @@ export const TopicDeleted = t.Object({
 });
 
 const checkBody = TypeCompiler.Compile(RetentionBody);
-const checkTopic = TypeCompiler.Compile(Topic);
 
 export interface TopicsDeps {
   sql: Sql;
@@ -83,19 +82,9 @@ async function parseRetention(request: Request, config: Config): Promise<number 
     if (error instanceof PayloadTooLarge) throw new PayloadTooLarge(`request body exceeds ${MAX_BODY} bytes`);
     throw error;
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new ValidationError('request body is not JSON', [{ index: null, field: null, message: 'expected {"retention": "3d"}' }]);
-  }
+  const body = parseJsonBody(text, 'JSON body: expected {"retention": "3d"}');
   if (!checkBody.Check(body)) {
-    const details: Detail[] = [];
-    for (const error of checkBody.Errors(body)) {
-      const field = error.path.replace(/^\//, '') || null;
-      if (!details.some((d) => d.field === field)) details.push({ index: null, field, message: error.message });
-    }
-    throw new ValidationError('invalid body: expected {"retention": "3d"} or {"retention": null}', details);
+    throw new ValidationError('invalid body: expected {"retention": "3d"} or {"retention": null}', schemaDetails(checkBody.Errors(body), null));
   }
   if (body.retention === null) return null;
   const ms = parseDuration(body.retention);
@@ -111,11 +100,7 @@ async function parseRetention(request: Request, config: Config): Promise<number 
 
 /** The topic of a /topics/:topic route, or a ValidationError. Elysia has decoded it; a malformed escape leaves it null. */
 function topicParam(topic: unknown): string {
-  if (typeof topic !== 'string' || !checkTopic.Check(topic)) {
-    throw new ValidationError('invalid topic', [
-      { index: null, field: 'topic', message: 'letters, digits, ".", "_" and "-", starting with a letter or digit, at most 128' },
-    ]);
-  }
+  if (!isTopic(topic)) throw new ValidationError('invalid topic', [{ index: null, field: 'topic', message: TOPIC_RULE }]);
   return topic;
 }
 

@@ -29,7 +29,7 @@ export interface WorkerPoolOptions {
   parkedRetryMs: number;
   /** Called after each committed batch (metrics, subscriptions). */
   onApplied?: (applied: AppliedBatch) => void;
-  /** In-memory metric hooks (ops/metrics/metrics.ts). */
+  /** In-memory metric hooks (ops/metrics/workers.ts). */
   metrics?: WorkerMetrics;
   /** Logs a database outage once (ops/outage.ts) instead of once per retry. */
   outage?: Pick<DatabaseOutage, 'failed' | 'succeeded'>;

@@ -2,7 +2,7 @@
  * Shared pieces of the fault tests: workloads with known answers, HTTP waits, and checks made
  * directly on the database (the source of truth) rather than through the replica under test.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { expect } from 'bun:test';
 import postgres from 'postgres';
 import { PARTITION_COUNT } from '../../src/db/schema';
@@ -153,3 +153,42 @@ export function residentMiB(pid: number): number {
   const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
   return kib / 1024;
 }
+
+/**
+ * Local TCP ports of a process's sockets (Linux: its /proc/<pid>/fd socket inodes looked up in
+ * /proc/net/tcp{,6}): matched with pg_stat_activity.client_port, they name its database sessions.
+ */
+export function localTcpPorts(pid: number): Set<number> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const target = (() => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`);
+      } catch {
+        return '';
+      }
+    })();
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode) inodes.add(inode);
+  }
+  const ports = new Set<number>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length > 9 && inodes.has(fields[9]!)) ports.add(Number.parseInt(fields[1]!.split(':')[1]!, 16));
+    }
+  }
+  return ports;
+}
+
+/**
+ * SQL that makes the ingest statement of the event `eventId` sleep `seconds` after its seq is
+ * drawn (a trigger on the inbox insert): a drawer that is still running, as a large one would be.
+ */
+export const slowIngestSql = (eventId: string, seconds: number) => `
+  CREATE FUNCTION slow_first_ingest() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    IF NEW.event_ids[1] = '${eventId}' THEN PERFORM pg_sleep(${seconds}); END IF;
+    RETURN NEW;
+  END $$;
+  CREATE TRIGGER slow_first_ingest BEFORE INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION slow_first_ingest();`;

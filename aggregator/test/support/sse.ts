@@ -181,3 +181,16 @@ export class RawSubscriber {
     if (this.chunked.ended) this.ended = true;
   }
 }
+
+/** Collects the event_id of every event `reader` receives, in order, until the stream ends. */
+export function collectEventIds(reader: SseReader): string[] {
+  const ids: string[] = [];
+  void (async () => {
+    for (;;) {
+      const message = await reader.nextEvent(600_000).catch(() => null);
+      if (message === null) return;
+      ids.push((JSON.parse(message.data!) as { event_id: string }).event_id);
+    }
+  })();
+  return ids;
+}

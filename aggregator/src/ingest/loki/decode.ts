@@ -2,7 +2,7 @@ import protobuf from 'protobufjs';
 import * as snappy from 'snappyjs';
 import { mediaTypeOf } from '../../api/media-type';
 import { PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../../errors';
-import { decodeUtf8 } from '../../api/body';
+import { decodeUtf8, parseJsonBody } from '../../api/body';
 import type { DecodeBudget } from '../decode-budget';
 import { scanJson } from '../json-scan';
 import { type WireMessage, scanProtobuf } from '../protobuf-scan';
@@ -77,12 +77,7 @@ export function decodedSize(bytes: Uint8Array, encoding: LokiEncoding, maxBytes:
 
 function decodeJson(text: string, budget: DecodeBudget): LokiStream[] {
   scanJson(text, budget);
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    throw invalid('malformed Loki JSON push body', error);
-  }
+  const value = parseJsonBody(text, 'Loki JSON push body');
   const streams = (value as { streams?: unknown } | null)?.streams;
   if (!Array.isArray(streams)) throw invalid('Loki push body must be {"streams": [...]}');
   countJsonEntries(streams, budget, text.length);

@@ -1,7 +1,7 @@
 /** Decodes an ExportLogsServiceRequest body in either OTLP/HTTP encoding. Pure. */
 import { mediaTypeOf } from '../../api/media-type';
-import { AppError, UnsupportedMediaType, ValidationError } from '../../errors';
-import { decodeUtf8 } from '../../api/body';
+import { UnsupportedMediaType, ValidationError } from '../../errors';
+import { decodeUtf8, parseJsonBody } from '../../api/body';
 import type { DecodeBudget } from '../decode-budget';
 import { scanJson } from '../json-scan';
 import { type WireMessage, scanProtobuf } from '../protobuf-scan';
@@ -52,16 +52,9 @@ export function decodeOtlp(bytes: Uint8Array, encoding: OtlpEncoding, budget: De
       throw new ValidationError('malformed OTLP protobuf body', [{ index: null, field: null, message: (error as Error).message }]);
     }
   }
-  let value: unknown;
-  let text: string;
-  try {
-    text = decodeUtf8(bytes);
-    scanJson(text, budget);
-    value = JSON.parse(text);
-  } catch (error) {
-    if (error instanceof AppError) throw error;
-    throw new ValidationError('malformed OTLP JSON body', [{ index: null, field: null, message: (error as Error).message }]);
-  }
+  const text = decodeUtf8(bytes);
+  scanJson(text, budget);
+  const value = parseJsonBody(text, 'OTLP JSON body');
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new ValidationError('OTLP JSON body must be an ExportLogsServiceRequest object');
   }
