@@ -38,6 +38,8 @@ function announce(config: Config, port: number, log: Logger): void {
 async function main(): Promise<void> {
   const config = readConfig();
   const log = createLogger(config.logLevel);
+  // Before anything is served: /metrics registers the block series only when the monitor runs.
+  if (config.eventLoopMonitor) loopBlocks.start();
   guardDriverCrash(log);
 
   let embedded: EmbeddedPostgres | null = null;
@@ -91,7 +93,6 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   announce(config, server.port ?? config.port, log);
-  if (config.eventLoopMonitor) loopBlocks.start();
 
   async function stop(): Promise<boolean> {
     log.info('draining');

@@ -42,6 +42,10 @@ class LoopBlockMonitor {
   private maxCpu = 0;
   private ticks = 0;
 
+  get running(): boolean {
+    return this.timer !== null;
+  }
+
   start(): void {
     if (this.timer) return;
     this.lastWall = performance.now();

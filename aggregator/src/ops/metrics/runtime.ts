@@ -109,8 +109,10 @@ export function registerRuntimeMetrics(registry: Registry): void {
       this.set(await measureEventLoopLag());
     },
   });
-  // Opt-in (EVENTLOOP_MONITOR): without the monitor running, neither series has a sample. The
-  // ticks gauge is registered after the one whose collect() sets it, so a scrape reads it fresh.
+  // Opt-in (EVENTLOOP_MONITOR, started before the first scrape): without it neither series
+  // exists, rather than a family without samples. The ticks gauge is registered after the one
+  // whose collect() sets it, so a scrape reads it fresh.
+  if (!loopBlocks.running) return;
   let ticks: Gauge | undefined;
   new Gauge({
     name: 'logbus_eventloop_block_max_seconds',
