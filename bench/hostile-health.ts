@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import * as snappy from 'snappyjs';
 import { createTestDatabase } from '../aggregator/local/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../aggregator/local/process';
-import { type WorstCase, worstCaseBodies } from '../aggregator/test/support/worst-case';
+import { type WorstCase, sendCopies, worstCaseBodies } from '../aggregator/test/support/worst-case';
 
 const { values } = parseArgs({
   options: {
@@ -65,19 +65,7 @@ async function burst(agg: AggregatorProcess, body: WorstCase): Promise<Burst> {
       await Bun.sleep(20);
     }
   })();
-  const statuses = await Promise.all(
-    Array.from({ length: CONCURRENT }, () =>
-      fetch(`${agg.url}${body.path}`, {
-        method: 'POST',
-        headers: body.headers,
-        body: body.bytes as BodyInit,
-        signal: AbortSignal.timeout(600_000),
-      }).then(async (r) => {
-        await r.arrayBuffer();
-        return r.status;
-      }),
-    ),
-  );
+  const statuses = await sendCopies(agg.url, body, CONCURRENT, 600_000);
   running = false;
   await prober;
   return { statuses, health, load: load(), blockCpuMs: await loopBlockCpuMs(agg.url) };

@@ -19,7 +19,7 @@ import { expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import * as snappy from 'snappyjs';
 import { useReplicaProcess } from '../support/process-replica';
-import { worstCaseBodies } from '../support/worst-case';
+import { sendCopies, worstCaseBodies } from '../support/worst-case';
 
 const BLOCK_CPU_BOUND_SECONDS = 0.4;
 const COPIES = 2;
@@ -48,19 +48,7 @@ test(`decoding worst-case bodies at MAX_BODY_BYTES on every route never blocks t
   const cpuBefore = cpuSeconds(pid);
   const statuses: Record<string, number[]> = {};
   for (const body of bodies) {
-    statuses[body.name] = await Promise.all(
-      Array.from({ length: COPIES }, () =>
-        fetch(`${url}${body.path}`, {
-          method: 'POST',
-          headers: body.headers,
-          body: body.bytes as BodyInit,
-          signal: AbortSignal.timeout(300_000),
-        }).then(async (r) => {
-          await r.arrayBuffer();
-          return r.status;
-        }),
-      ),
-    );
+    statuses[body.name] = await sendCopies(url, body, COPIES, 300_000);
   }
   const blocks = await loopBlocks(url);
   const cpuUsed = cpuSeconds(pid) - cpuBefore;
