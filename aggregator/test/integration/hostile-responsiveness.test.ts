@@ -6,11 +6,12 @@
  * What is bounded is the main thread's CPU time within its longest event-loop block
  * (EVENTLOOP_MONITOR, ops/metrics/loop-block.ts): the length of the synchronous step itself,
  * which the load of a shared machine barely moves, where a wall-clock latency would stretch with
- * every other process. Measured on the 2-core machine at load 17-20, two copies of each body:
- * with the worker the longest block was 185-221 ms of CPU (sending the 10 MB inbox statement of
+ * every other process. Measured on the 2-core machine at load 6-20, two copies of each body:
+ * with the worker the longest block was 161-226 ms of CPU (sending the 10 MB inbox statement of
  * a Loki push at the limits; the other routes stayed under 80 ms); with every body decoded on
- * the event loop (WORKER_MIN_BYTES = Infinity, the code before) 539-751 ms. The bound sits
- * between the two: it catches decoding moved back onto the event loop, not a small regression.
+ * the event loop (WORKER_MIN_BYTES = Infinity, the code before) 466-751 ms. The bound sits
+ * between the two, about 1.45x from each: it catches decoding moved back onto the event loop,
+ * not a small regression, and it is no proof of the 100 ms target (docs/LIMITS.md).
  *
  * Positive controls: the monitor ticked, every body got its intended answer, and the replica
  * spent several times the bound in CPU meanwhile, so the work existed and was cut short.
@@ -21,7 +22,7 @@ import * as snappy from 'snappyjs';
 import { useReplicaProcess } from '../support/process-replica';
 import { sendCopies, worstCaseBodies } from '../support/worst-case';
 
-const BLOCK_CPU_BOUND_SECONDS = 0.4;
+const BLOCK_CPU_BOUND_SECONDS = 0.32;
 const COPIES = 2;
 const replica = useReplicaProcess('hostile_responsive', { EVENTLOOP_MONITOR: 'true' });
 
