@@ -144,7 +144,11 @@ export function createApp({
       .use(statsRoutes(sql))
       .use(topicsRoutes({ sql, config, maintain: maintainRetention }))
       .use(metricsRoutes(metrics))
-      .use(queryRoutes(new QueryEngine({ sql, horizon, budget: readBudget, limits: { ...QUERY_LIMITS } })))
+      .use(
+        queryRoutes(
+          new QueryEngine({ sql, horizon, budget: readBudget, limits: { ...QUERY_LIMITS }, onWake: (listener) => subscriptions.onWake(listener) }),
+        ),
+      )
       .use(dashboardRoutes(sql, { rootForClients: elasticRootResponse, horizon })),
   );
 }

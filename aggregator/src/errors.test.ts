@@ -13,6 +13,8 @@ describe('SQLSTATE to HTTP', () => {
     '57P01',
     '57P02',
     '57P03',
+    '25P03',
+    '57P05',
     '53300',
     '57014',
     'ECONNREFUSED',

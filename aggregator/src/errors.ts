@@ -177,13 +177,20 @@ const codeOf = (error: unknown): string | null => {
 };
 
 /**
- * True when `error` says the connection to the database was lost or refused: postgres.js's own
- * codes, socket errors, SQLSTATE class 08 (connection) and 57P01..03 (admin shutdown, crash
- * shutdown, cannot connect now).
+ * Sessions the server ended: 57P01..03 (admin shutdown, crash shutdown, cannot connect now),
+ * 25P03 and 57P05 (idle-in-transaction and idle-session timeouts: a transaction whose client was
+ * starved of CPU past the timeout, e.g. an ingest statement behind a long decode, is rolled back
+ * and its connection closed, so the request stored nothing and may be retried).
+ */
+const SESSION_ENDED = new Set(['57P01', '57P02', '57P03', '25P03', '57P05']);
+
+/**
+ * True when `error` says the connection to the database was lost, refused or ended by the
+ * server: postgres.js's own codes, socket errors, SQLSTATE class 08 (connection) and SESSION_ENDED.
  */
 export function isConnectionLoss(error: unknown): boolean {
   const code = codeOf(error);
-  return code !== null && (CONNECTION_CODES.has(code) || code.startsWith('08') || code === '57P01' || code === '57P02' || code === '57P03');
+  return code !== null && (CONNECTION_CODES.has(code) || code.startsWith('08') || SESSION_ENDED.has(code));
 }
 
 /**

@@ -27,6 +27,8 @@ export interface QueryEngineDeps {
   budget: ReadBudget;
   limits: QueryLimits;
   now?: () => bigint;
+  /** Subscribes to the replica's wake-ups for new applied events (subscribe/hub.ts); tails follow them. */
+  onWake?: (listener: (slots: readonly number[] | null) => void) => () => void;
 }
 
 const CATEGORIZE_LABELS = 'categorize-labels';
@@ -101,25 +103,47 @@ export class QueryEngine {
     return vectorBody(value, steps);
   }
 
-  /** The newest `metadataRows` events of a range matching `matchers`: what the metadata calls look at. */
+  /**
+   * The newest `metadataRows` events of a range matching `matchers`: what the metadata calls look
+   * at. `bounded` is called when older events of the range were left unread.
+   */
   private newestEntries(
     tx: TransactionSql,
     bound: HorizonBound,
     deadline: number,
     range: { startNs: bigint; endNs: bigint },
     matchers: readonly Matcher[],
+    bounded?: () => void,
   ) {
     const { chunkRows, maxScanBytes, metadataRows } = this.limits;
-    return scanEntries(tx, bound, { ...range, matchers, direction: 'backward', chunkRows, maxScanBytes, maxRows: metadataRows, deadline });
+    return scanEntries(tx, bound, {
+      ...range,
+      matchers,
+      direction: 'backward',
+      chunkRows,
+      maxScanBytes,
+      maxRows: metadataRows,
+      deadline,
+      onMaxRows: bounded,
+    });
+  }
+
+  /** The warning a metadata answer carries when it looked at only part of its range. */
+  private boundWarning(): string {
+    return `only the newest ${this.limits.metadataRows} events of the range were looked at; a label seen only in older events is missing: narrow the range or the selector`;
   }
 
   /** The label sets of the newest events of the range matching one of `selectors` (all, when none). */
-  private async labelSets(query: Query, selectors: LogSelector[]): Promise<Labels[]> {
+  private async labelSets(query: Query, selectors: LogSelector[]): Promise<{ sets: Labels[]; bounded: boolean }> {
     const { startNs, endNs } = parseRange(query, this.limits, this.now());
     const sets = new Map<string, Labels>();
+    let bounded = false;
     const readSets = async (tx: TransactionSql, bound: HorizonBound, deadline: number, selector: LogSelector | null) => {
       const matchers: Matcher[] = selector?.matchers ?? [];
-      for await (const entries of this.newestEntries(tx, bound, deadline, { startNs, endNs }, matchers)) {
+      const scan = this.newestEntries(tx, bound, deadline, { startNs, endNs }, matchers, () => {
+        bounded = true;
+      });
+      for await (const entries of scan) {
         for (const entry of entries) {
           const labels = selector ? runPipeline(selector.stages, entry.labels, entry.line)?.labels : entry.labels;
           if (labels) sets.set(streamKey(labels), labels);
@@ -130,7 +154,12 @@ export class QueryEngine {
       if (selectors.length === 0) await readSets(tx, bound, deadline, null);
       for (const selector of selectors) await readSets(tx, bound, deadline, selector);
     });
-    return [...sets.values()];
+    return { sets: [...sets.values()], bounded };
+  }
+
+  /** Loki's metadata body, with a warning when only part of the range was looked at. */
+  private metadataBody(data: unknown[], bounded: boolean): unknown {
+    return bounded ? { status: 'success', data, warnings: [this.boundWarning()] } : { status: 'success', data };
   }
 
   private selectorsOf(texts: string[]): LogSelector[] {
@@ -162,6 +191,7 @@ export class QueryEngine {
       startNs,
       limit: parseLimit(query, this.limits),
       send,
+      onWake: this.deps.onWake,
     });
     this.tails++;
     let stopped = false;
@@ -179,24 +209,26 @@ export class QueryEngine {
   /** GET /loki/api/v1/labels. */
   async labels(query: Query): Promise<unknown> {
     const names = new Set<string>();
-    for (const labels of await this.labelSets(query, this.optionalSelector(query))) for (const name of Object.keys(labels)) names.add(name);
-    return { status: 'success', data: [...names].sort() };
+    const { sets, bounded } = await this.labelSets(query, this.optionalSelector(query));
+    for (const labels of sets) for (const name of Object.keys(labels)) names.add(name);
+    return this.metadataBody([...names].sort(), bounded);
   }
 
   /** GET /loki/api/v1/label/:name/values. */
   async labelValues(name: string, query: Query): Promise<unknown> {
     const values = new Set<string>();
-    for (const labels of await this.labelSets(query, this.optionalSelector(query))) if (labels[name] !== undefined) values.add(labels[name]);
-    return { status: 'success', data: [...values].sort() };
+    const { sets, bounded } = await this.labelSets(query, this.optionalSelector(query));
+    for (const labels of sets) if (labels[name] !== undefined) values.add(labels[name]);
+    return this.metadataBody([...values].sort(), bounded);
   }
 
   /** GET /loki/api/v1/series (`match[]`; `match` accepted too). */
   async series(query: Query): Promise<unknown> {
     const raw = [query['match[]'], query.match].flat().filter((v): v is string => typeof v === 'string' && v.trim() !== '');
     if (raw.length === 0) throw new QueryRejected('invalid parameter "match[]": at least one stream selector is required');
-    const sets = await this.labelSets(query, this.selectorsOf(raw));
+    const { sets, bounded } = await this.labelSets(query, this.selectorsOf(raw));
     sets.sort((a, b) => (streamKey(a) < streamKey(b) ? -1 : 1));
-    return { status: 'success', data: sets };
+    return this.metadataBody(sets, bounded);
   }
 
   /** GET /loki/api/v1/index/stats: a bare {streams, chunks, entries, bytes}. */

@@ -27,8 +27,11 @@ export const QUERY_LIMITS = {
   metadataRows: 20_000,
   // Queries running at once on a replica (each holds one database connection while it runs).
   concurrency: 2,
-  // Live tails open at once on a replica (each polls the database once a second).
+  // Live tails open at once on a replica.
   maxTails: 100,
+  // A tail reads new events when the replica is woken for them (the subscribe notifier), and
+  // also this often in case a wake-up was lost (as /subscribe's sweep).
+  tailPollMs: 5_000,
 } as const;
 
 export type QueryLimits = { -readonly [K in keyof typeof QUERY_LIMITS]: number };

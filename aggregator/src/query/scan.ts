@@ -30,6 +30,8 @@ export interface ScanOptions extends ScanRange {
   /** Stop reading after this many payload bytes (QueryRejected), or after `maxRows` rows (quietly). */
   maxScanBytes: number;
   maxRows?: number;
+  /** Called when the scan stops at `maxRows` with rows of the range possibly left unread. */
+  onMaxRows?: () => void;
   /** Date.now() after which the scan stops with a 400 (checked between chunks). */
   deadline: number;
   /** Only events with a seq below this (the tail's first read, tail.ts). */
@@ -125,6 +127,7 @@ export async function* scanEntries(tx: TransactionSql, bound: HorizonBound, opti
     }
     if (Date.now() > options.deadline) throw timedOut();
     yield entries;
+    if (scannedRows >= maxRows) options.onMaxRows?.();
     if (rows.length < options.chunkRows || scannedRows >= maxRows) return;
   }
 }

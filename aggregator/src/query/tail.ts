@@ -7,10 +7,15 @@
  * shipper may send old timestamps, and below the horizon no event can appear any more, so a
  * follower that moves its cursor to the horizon never misses one nor sends one twice. The first
  * read stops at the horizon it starts from, and following starts there.
+ *
+ * When: on every wake-up the replica gets for newly applied events of the tail's topics (the
+ * notifier /subscribe uses: a local commit or another replica's NOTIFY), and every
+ * `tailPollMs` in case one was lost. One read runs at a time; a wake-up during it runs one more.
  */
 import type { Sql } from '../db/client';
 import type { HorizonBound, ReadHorizon } from '../events/horizon';
 import { horizonCte } from '../events/horizon';
+import { topicSlotOf } from '../db/partition';
 import { streamKey, toEntry } from './entry';
 import type { LogSelector } from './logql/ast';
 import type { QueryLimits } from './limits';
@@ -23,9 +28,10 @@ export interface TailOptions {
   startNs: bigint;
   limit: number;
   send(frame: string): void;
+  /** The replica's wake-ups for new applied events (subscribe/hub.ts onWake). */
+  onWake?: (listener: (slots: readonly number[] | null) => void) => () => void;
 }
 
-const POLL_MS = 1000;
 const FOLLOW_ROWS = 1000;
 
 async function horizonNow(sql: Sql, bound: HorizonBound): Promise<bigint> {
@@ -40,6 +46,9 @@ export class Tail {
   private stopped = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private cursor = 0n;
+  private following: Promise<void> | null = null;
+  private again = false;
+  private unsubscribe: (() => void) | null = null;
 
   constructor(
     private readonly sql: Sql,
@@ -70,22 +79,44 @@ export class Tail {
     );
     for (const stream of streams) stream.values.reverse();
     if (streams.length > 0 && !this.stopped) this.options.send(frame(streams));
+    // Only an exact topic narrows the wake-ups; a regex may match topics created later.
+    const topic = this.options.selector.matchers.find((m) => m.name === 'topic' && m.op === '=')?.value;
+    const slot = topic === undefined ? null : topicSlotOf(topic);
+    this.unsubscribe =
+      this.options.onWake?.((slots) => {
+        if (slot === null || slots === null || slots.includes(slot)) this.followNow();
+      }) ?? null;
     this.schedule();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.unsubscribe?.();
   }
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.follow().then(
-        () => this.schedule(),
-        () => this.schedule(), // a failed poll (database away) is retried at the next tick
-      );
-    }, POLL_MS);
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.followNow(), this.limits.tailPollMs);
+  }
+
+  /** Follows now, or once more after the read in progress; the safety poll restarts after it. */
+  private followNow(): void {
+    if (this.stopped) return;
+    if (this.following) {
+      this.again = true;
+      return;
+    }
+    this.again = false;
+    // A failed read (database away) is retried at the next wake-up or poll.
+    this.following = this.follow()
+      .catch(() => {})
+      .finally(() => {
+        this.following = null;
+        if (this.again) this.followNow();
+        else this.schedule();
+      });
   }
 
   /** Sends every event between the cursor and the current horizon that passes the query. */

@@ -66,6 +66,8 @@ export class SubscriptionHub {
   /** Per subscription waiting for the horizon to pass its next event: how to stop waiting. */
   private readonly holds = new Map<Subscription, () => void>();
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** Others woken with the subscriptions (the query API's live tails, query/tail.ts). */
+  private readonly wakeListeners = new Set<(slots: readonly number[] | null) => void>();
   private ticks = 0;
   private confirming = false;
   private closed = false;
@@ -137,8 +139,15 @@ export class SubscriptionHub {
     return subscription;
   }
 
+  /** Calls `listener` with every wake-up's topic slots (null: any topic); returns how to stop. */
+  onWake(listener: (slots: readonly number[] | null) => void): () => void {
+    this.wakeListeners.add(listener);
+    return () => this.wakeListeners.delete(listener);
+  }
+
   /** Wakes the subscriptions of topics in `slots` (topic slots), or all of them for null. */
   wake(slots: readonly number[] | null): void {
+    for (const listener of this.wakeListeners) listener(slots);
     if (slots === null) {
       for (const subscriptions of this.byTopic.values()) for (const subscription of subscriptions) subscription.wake();
       return;

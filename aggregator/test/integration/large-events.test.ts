@@ -93,7 +93,13 @@ async function pager(): Promise<string[]> {
       await Bun.sleep(200);
       continue;
     }
-    if (response.status !== 200) throw new Error(`GET /events answered ${response.status}: ${text.slice(0, 500)}`);
+    if (response.status !== 200) {
+      const errors = agg
+        .output()
+        .split('\n')
+        .filter((line) => line.includes('"level":50'));
+      throw new Error(`GET /events answered ${response.status}: ${text.slice(0, 500)}; the replica logged:\n${errors.join('\n').slice(0, 4000)}`);
+    }
     const next = Number(/"next_after":(\d+)\}$/.exec(text)![1]);
     // Items start at each "seq" key; ids are read from each item's head.
     const items = text.split(/\{"seq"\s*:/).slice(1);

@@ -10,6 +10,9 @@ import { GrafanaApi } from '@myunisoft/loki';
 import postgres from 'postgres';
 import protobuf from 'protobufjs';
 import * as snappy from 'snappyjs';
+import { ReadBudget } from '../../src/events/read-budget';
+import { QueryEngine } from '../../src/query/engine';
+import { QUERY_LIMITS } from '../../src/query/limits';
 import { type TestAggregator, startTestAggregator } from '../support/harness';
 import { type Listening, listen } from '../support/shipper';
 
@@ -209,6 +212,26 @@ describe('Grafana requests', () => {
     expect(stats).toEqual({ streams: 2, chunks: 2, entries: 5, bytes: [0, 1, 2, 3, 4].reduce((n, i) => n + Buffer.byteLength(rawPayload(i)), 0) });
     const info = await getJson('/loki/api/v1/status/buildinfo');
     expect(typeof info.version).toBe('string');
+  });
+
+  test('a metadata answer that looked at only the newest events of its range says so in `warnings`', async () => {
+    const engine = (metadataRows: number) =>
+      new QueryEngine({
+        sql: agg.aggregator.sql,
+        horizon: agg.aggregator.horizon,
+        budget: new ReadBudget(1 << 30),
+        limits: { ...QUERY_LIMITS, metadataRows },
+      });
+    const range = { start: ns(T0), end: ns(T0 + 60) };
+    // The newest 3 events are /publish events of `orders`: the Loki push labels are older.
+    const bounded = (await engine(3).labels(range)) as { data: string[]; warnings?: string[] };
+    expect(bounded.data).not.toContain('app');
+    expect(bounded.warnings).toEqual([expect.stringContaining('only the newest 3 events of the range were looked at')]);
+    const series = (await engine(3).series({ ...range, 'match[]': '{topic=~".+"}' })) as { warnings?: string[] };
+    expect(series.warnings).toHaveLength(1);
+    // Positive control: with room for every event of the range, the full answer and no warning.
+    const whole = await engine(100).labels(range);
+    expect(whole).toEqual({ status: 'success', data: ['app', 'detected_level', 'env', 'level', 'source', 'topic'] });
   });
 
   test('a bad query is a 400 with a plain-text parse error', async () => {

@@ -3,21 +3,22 @@
  * events are published, and gets each matching line once, in Loki's frame shape; the history
  * it starts with; a bad query closes the socket with the reason; the read scope is required.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { type TestAggregator, startTestAggregator } from '../support/harness';
-import { type Listening, eventually, listen } from '../support/shipper';
+import { describe, expect, test } from 'bun:test';
+import { ReadBudget } from '../../src/events/read-budget';
+import { QueryEngine } from '../../src/query/engine';
+import { QUERY_LIMITS } from '../../src/query/limits';
+import { eventually, servedAggregator } from '../support/shipper';
 
 const READER = 'reader-token-0123456789abcdef';
 const PUBLISHER = 'publisher-token-0123456789abcdef';
-let agg: TestAggregator;
-let server: Listening;
+const served = servedAggregator({ AUTH_TOKENS: `r:read:${READER},p:publish:${PUBLISHER}` });
 
 interface Frame {
   streams: { stream: Record<string, string>; values: [string, string][] }[];
 }
 
 function tail(query: string, token: string | null = READER) {
-  const url = `${server.url.replace('http', 'ws')}/loki/api/v1/tail?${new URLSearchParams({ query, limit: '10' })}`;
+  const url = `${served.server.url.replace('http', 'ws')}/loki/api/v1/tail?${new URLSearchParams({ query, limit: '10' })}`;
   const socket = new WebSocket(url, token ? ({ headers: { authorization: `Bearer ${token}` } } as never) : undefined);
   const frames: Frame[] = [];
   let closed: { code: number; reason: string } | null = null;
@@ -33,20 +34,11 @@ function tail(query: string, token: string | null = READER) {
 }
 
 const publish = (events: object[]) =>
-  fetch(`${server.url}/publish`, {
+  fetch(`${served.server.url}/publish`, {
     method: 'POST',
     headers: { authorization: `Bearer ${PUBLISHER}`, 'content-type': 'application/json' },
     body: JSON.stringify(events),
   });
-
-beforeAll(async () => {
-  agg = await startTestAggregator({ AUTH_TOKENS: `r:read:${READER},p:publish:${PUBLISHER}` });
-  server = listen(agg);
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-  await agg?.close();
-}, 30_000);
 
 describe('live tail', () => {
   test('history first, then each published line that matches, once, in Loki frames', async () => {
@@ -60,7 +52,7 @@ describe('live tail', () => {
     });
     expect((await publish([event(0, 'before the tail'), event(1, 'other topic', 'elsewhere')])).status).toBe(202);
     await eventually(
-      async () => (await (await fetch(`${server.url}/stats`, { headers: { authorization: `Bearer ${READER}` } })).json()).pending === 0,
+      async () => (await (await fetch(`${served.server.url}/stats`, { headers: { authorization: `Bearer ${READER}` } })).json()).pending === 0,
     );
 
     const client = tail('{topic="tailed"} != "skip"');
@@ -92,7 +84,7 @@ describe('live tail', () => {
     const stranger = tail('{topic="tailed"}', null);
     expect(await stranger.opened).toBe(false);
     const upgrade = (token: string | null) =>
-      fetch(`${server.url}/loki/api/v1/tail?query=${encodeURIComponent('{topic="tailed"}')}`, {
+      fetch(`${served.server.url}/loki/api/v1/tail?query=${encodeURIComponent('{topic="tailed"}')}`, {
         headers: {
           upgrade: 'websocket',
           connection: 'Upgrade',
@@ -106,5 +98,43 @@ describe('live tail', () => {
     expect((await upgrade(PUBLISHER)).status).toBe(403);
     // positive control: the read token upgrades
     expect((await upgrade(READER)).status).toBe(101);
+  });
+
+  test('a new event reaches the tail on the wake-up for its apply, not on the safety poll', async () => {
+    // Both tails poll every 10 minutes: within this test only a wake-up can deliver a line.
+    const engine = (woken: boolean) =>
+      new QueryEngine({
+        sql: served.agg.aggregator.sql,
+        horizon: served.agg.aggregator.horizon,
+        budget: new ReadBudget(1 << 30),
+        limits: { ...QUERY_LIMITS, tailPollMs: 600_000 },
+        onWake: woken ? (listener) => served.agg.aggregator.subscriptions.onWake(listener) : undefined,
+      });
+    const open = (woken: boolean) => {
+      const lines: { line: string; at: number }[] = [];
+      const handle = engine(woken).openTail({ query: '{topic="woken"}', limit: '10' }, (text) => {
+        for (const stream of (JSON.parse(text) as Frame).streams) for (const [, line] of stream.values) lines.push({ line, at: Date.now() });
+      });
+      return { handle, lines };
+    };
+    const woken = open(true);
+    const polled = open(false);
+    await woken.handle.start();
+    await polled.handle.start();
+    try {
+      const sentAt = Date.now();
+      const published = await publish([
+        { topic: 'woken', event_id: 'w1', timestamp: new Date().toISOString(), source: 's', payload: { text: 'wake me' } },
+      ]);
+      expect(published.status).toBeLessThan(300);
+      await eventually(async () => woken.lines.length > 0);
+      console.log(`tail latency, publish to frame: ${woken.lines[0]!.at - sentAt} ms (safety poll 10 min)`);
+      expect(woken.lines.map((l) => l.line)).toEqual(['{"text":"wake me"}']);
+      // Positive control: a tail without wake-ups has not seen it (its next read is minutes away).
+      expect(polled.lines).toEqual([]);
+    } finally {
+      woken.handle.stop();
+      polled.handle.stop();
+    }
   });
 });

@@ -2,7 +2,8 @@
  * Helpers for the shipper-protocol tests: a real listening socket (the npm clients speak HTTP,
  * not app.handle) and reading back what a topic holds.
  */
-import type { TestAggregator } from './harness';
+import { afterAll, beforeAll } from 'bun:test';
+import { type TestAggregator, startTestAggregator } from './harness';
 
 export interface Listening {
   url: string;
@@ -19,6 +20,29 @@ export function listen(agg: TestAggregator): Listening {
       await app.stop(true);
     },
   };
+}
+
+/** The aggregator and its socket of a test file that serves real clients. */
+export interface Served {
+  readonly agg: TestAggregator;
+  readonly server: Listening;
+}
+
+/**
+ * Starts a test aggregator with `env` and serves it (listen) before the file's tests, and stops
+ * both after them: the setup every shipper and query test file shares.
+ */
+export function servedAggregator(env: Record<string, string> = {}): Served {
+  const served = {} as { agg: TestAggregator; server: Listening };
+  beforeAll(async () => {
+    served.agg = await startTestAggregator(env);
+    served.server = listen(served.agg);
+  }, 60_000);
+  afterAll(async () => {
+    await served.server?.stop();
+    await served.agg?.close();
+  }, 30_000);
+  return served;
 }
 
 export interface StoredEvent {
