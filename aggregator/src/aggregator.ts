@@ -10,7 +10,7 @@ import { LayoutMismatch, checkLayout } from './db/layout';
 import { migrateDatabase } from './db/migrate';
 import { Backpressure } from './ingest/backpressure';
 import { EnqueueCoalescer } from './ingest/coalescer';
-import { enqueueEvents } from './ingest/enqueue';
+import { enqueueRows } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
 import { Metrics } from './ops/metrics/metrics';
@@ -89,7 +89,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   });
   // Two statements in flight keep the pipe full (one commits while the next is built) without
   // letting ingest occupy more than two database backends at a time.
-  const inbox = new EnqueueCoalescer((events) => enqueueEvents(sql, events), {
+  const inbox = new EnqueueCoalescer((requests) => enqueueRows(sql, requests), {
     maxInFlight: 2,
     maxEvents: Math.max(config.maxBatch, 20_000),
     maxBytes: config.ingestStatementBytes,

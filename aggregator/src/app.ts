@@ -14,6 +14,7 @@ import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
 import type { EnqueueCoalescer } from './ingest/coalescer';
 import { createAcceptor } from './ingest/accept';
+import { DecodePool } from './ingest/decode-pool';
 import { elasticRootResponse } from './ingest/elastic/respond';
 import { elasticRoutes } from './ingest/elastic/routes';
 import { lokiRoutes } from './ingest/loki/routes';
@@ -80,11 +81,11 @@ export function createApp({
   // Every ingest route, /publish and the shipper protocols, ends in this one acceptor.
   const acceptor = createAcceptor({
     inbox,
-    config,
     backpressure,
     isDraining: () => lifecycle.draining,
     onAccepted: metrics.observeAccepted,
     decodeGate: new ReadBudget(config.ingestBytesInFlight),
+    decoder: new DecodePool(config),
   });
   const { ingestDefaultTopic: defaultTopic } = config;
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });

@@ -130,6 +130,8 @@ export interface Config {
   readonly authTokens: readonly TokenGrant[];
   /** GET /metrics needs a `read` or `metrics` token (it shows topic names). */
   readonly metricsAuth: boolean;
+  /** EVENTLOOP_MONITOR: measure the longest event-loop block for /metrics (ops/metrics/loop-block.ts). */
+  readonly eventLoopMonitor: boolean;
   readonly subscribeMax: number;
   readonly subscribeMaxPerToken: number;
   readonly subscribeReadConcurrency: number;
@@ -224,6 +226,7 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
   };
   const metricsAuth = flag('METRICS_AUTH', env.METRICS_AUTH);
   const reusePort = flag('REUSE_PORT', env.REUSE_PORT);
+  const eventLoopMonitor = flag('EVENTLOOP_MONITOR', env.EVENTLOOP_MONITOR);
   // The chart sets it whenever a token Secret is configured: a Secret missing its keys must
   // stop the pod, not start it with auth off.
   if (flag('AUTH_REQUIRED', env.AUTH_REQUIRED) && authTokens.length === 0)
@@ -257,6 +260,7 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
     dbPoolSize,
     authTokens,
     metricsAuth,
+    eventLoopMonitor,
     subscribeMax: int('SUBSCRIBE_MAX', 1, 1_000_000),
     subscribeMaxPerToken: int('SUBSCRIBE_MAX_PER_TOKEN', 1, 1_000_000),
     // Unset: the default, lowered on a small pool so one connection stays for ingest.

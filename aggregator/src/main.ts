@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { type Logger, createLogger } from './log';
 import { InstanceConflict, assertPortFree, claimDataDir, portInUse } from './ops/instance';
 import { guardDriverCrash, installSignalHandlers } from './ops/shutdown';
+import { loopBlocks } from './ops/metrics/loop-block';
 
 function readConfig(): Config {
   try {
@@ -37,6 +38,8 @@ function announce(config: Config, port: number, log: Logger): void {
 async function main(): Promise<void> {
   const config = readConfig();
   const log = createLogger(config.logLevel);
+  // Before anything is served: /metrics registers the block series only when the monitor runs.
+  if (config.eventLoopMonitor) loopBlocks.start();
   guardDriverCrash(log);
 
   let embedded: EmbeddedPostgres | null = null;

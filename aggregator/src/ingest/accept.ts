@@ -8,13 +8,11 @@
  * (ingest/protocol-errors.ts).
  */
 import { setImmediate } from 'node:timers/promises';
-import type { Event } from '../api/contract';
-import type { Config } from '../config';
-import { type Detail, PayloadTooLarge, Draining, ValidationError } from '../errors';
+import { type Detail, Draining } from '../errors';
 import type { Backpressure } from './backpressure';
 import type { EnqueueCoalescer } from './coalescer';
-import type { Candidate, InboxEvent } from './inbox-event';
-import { sortEvents, validateEvents } from './validate';
+import type { DecodePool } from './decode-pool';
+import type { DecodeJob, Prepared } from './prepare';
 
 /** A FIFO bound on units held at once (events/read-budget.ts ReadBudget is one). */
 export interface ByteGate {
@@ -31,13 +29,14 @@ export const DECODE_EXPANSION = 10;
 
 export interface IngestDeps {
   inbox: Pick<EnqueueCoalescer, 'enqueue'>;
-  config: Pick<Config, 'maxBodyBytes' | 'maxBatch'>;
   /** INGEST_BYTES_IN_FLIGHT: what the requests being decoded and enqueued may hold together. */
   decodeGate: ByteGate;
   backpressure: Pick<Backpressure, 'check'>;
   isDraining: () => boolean;
-  /** Observes each acknowledged batch (metrics: size and topics, counted in memory). */
-  onAccepted?: (events: readonly Event[]) => void;
+  /** Observes each acknowledged batch by its events' topics (metrics: size and topics, counted in memory). */
+  onAccepted?: (topics: readonly string[]) => void;
+  /** Decodes, maps and validates a body: in a worker thread when it is large (decode-pool.ts). */
+  decoder: Pick<DecodePool, 'prepare'>;
 }
 
 export interface Accepted {
@@ -50,63 +49,42 @@ export interface Acceptor {
   /** Throws StorageUnavailable (503) while draining; call before reading the body. */
   admit(): void;
   /**
-   * Runs `work` (decode, map, accept) once `bodyBytes` x DECODE_EXPANSION fit in
-   * INGEST_BYTES_IN_FLIGHT: requests beyond it wait their turn holding only their body, so the
-   * memory of a replica does not grow with the number of large requests arriving at once.
+   * Decodes `body` as `job` says (ingest/prepare.ts), validates and durably enqueues its events;
+   * resolves after the commit. Runs once `gateBytes` (what the body decodes to; its length by
+   * default) x DECODE_EXPANSION fit in INGEST_BYTES_IN_FLIGHT: requests beyond it wait their
+   * turn holding only their body, so the memory of a replica does not grow with the number of
+   * large requests arriving at once.
    */
-  decoding<T>(bodyBytes: number, work: () => Promise<T>): Promise<T>;
-  /**
-   * Validates and durably enqueues `candidates`; resolves after the commit.
-   * `atomic`: one invalid candidate rejects the request (400, nothing stored), as /publish promises.
-   * Otherwise the valid ones are stored and the rest returned, for protocols with per-record answers.
-   * `sourceText` (the JSON every string of the candidates came from, if any) lets validation skip
-   * the U+0000 / surrogate walk when the text holds no escape that could produce one.
-   * A candidate's `payloadText` is stored instead of a re-serialisation of its payload.
-   * `bytes`: the request's size, for the group commit's byte bound.
-   */
-  accept(candidates: readonly Candidate[], options: AcceptOptions): Promise<Accepted>;
+  ingest(body: Uint8Array, job: DecodeJob, gateBytes?: number): Promise<Ingested>;
 }
 
-export interface AcceptOptions {
-  atomic: boolean;
-  sourceText?: string | undefined;
-  bytes?: number;
-}
+/** What ingest() did with a body: what it held, and what was stored or rejected. */
+export type Ingested = Prepared & Accepted;
 
 /**
  * The workers are woken by the group commit itself (coalescer onCommitted), once per statement
  * and as many as it wrote partitions for; the acceptor knows nothing of workers.
  */
-export function createAcceptor({ inbox, config, backpressure, isDraining, onAccepted, decodeGate }: IngestDeps): Acceptor {
+export function createAcceptor({ inbox, backpressure, isDraining, onAccepted, decodeGate, decoder }: IngestDeps): Acceptor {
+  async function store({ rows, rejected, bytes }: Prepared): Promise<Accepted> {
+    if (rows.count === 0) return { accepted: 0, rejected };
+    backpressure.check();
+    await inbox.enqueue(rows, bytes);
+    onAccepted?.(rows.topics);
+    return { accepted: rows.count, rejected };
+  }
   return {
     admit() {
       if (isDraining()) throw new Draining();
     },
-    decoding(bodyBytes, work) {
+    ingest(body, job, gateBytes = body.length) {
       // One turn of the event loop before each decode: a queue of waiting requests would
       // otherwise run back to back in one chain of promise jobs and starve /health.
-      return decodeGate.run(bodyBytes * DECODE_EXPANSION, async () => {
+      return decodeGate.run(gateBytes * DECODE_EXPANSION, async () => {
         await setImmediate();
-        return work();
+        const prepared = await decoder.prepare(job, body, gateBytes);
+        return { ...prepared, ...(await store(prepared)) };
       });
-    },
-    async accept(candidates, { atomic, sourceText, bytes }) {
-      if (candidates.length > config.maxBatch) {
-        throw new PayloadTooLarge(`batch of ${candidates.length} events exceeds MAX_BATCH (${config.maxBatch})`);
-      }
-      let events: InboxEvent[];
-      let rejected = new Map<number, Detail[]>();
-      if (atomic) {
-        if (candidates.length === 0) throw new ValidationError('empty batch: send at least one event');
-        events = validateEvents(candidates, sourceText);
-      } else {
-        ({ valid: events, rejected } = sortEvents(candidates, sourceText));
-      }
-      if (events.length === 0) return { accepted: 0, rejected };
-      backpressure.check();
-      await inbox.enqueue(events, bytes);
-      onAccepted?.(events);
-      return { accepted: events.length, rejected };
     },
   };
 }

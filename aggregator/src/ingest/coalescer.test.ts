@@ -1,13 +1,14 @@
 import { describe, expect, test } from 'bun:test';
 import { EnqueueCoalescer, type WriteEvents } from './coalescer';
 import type { Event } from '../api/contract';
+import { type InboxRows, inboxRows } from './enqueue';
 
 // The scheduling logic alone: a write function that records each statement's size and lets the
 // test decide when it completes. The SQL path is covered by the integration tests.
 function controlledWrites(fail: (events: number) => Error | null = () => null) {
   const statements: { size: number; finish: () => void }[] = [];
-  const write: WriteEvents = (events) => {
-    const size = events.length;
+  const write: WriteEvents = (requests) => {
+    const size = requests.reduce((sum, rows) => sum + rows.count, 0);
     return new Promise<void>((resolve, reject) => {
       statements.push({
         size,
@@ -22,8 +23,13 @@ function controlledWrites(fail: (events: number) => Error | null = () => null) {
   return { write, statements };
 }
 
-const batch = (n: number, bad = false): Event[] =>
-  Array.from({ length: n }, (_, i) => ({ topic: bad ? 'bad' : 't', event_id: `${i}`, timestamp: '2025-01-01T00:00:00Z', source: 's', payload: {} }));
+const batch = (n: number, bad = false): InboxRows =>
+  inboxRows(
+    Array.from(
+      { length: n },
+      (_, i): Event => ({ topic: bad ? 'bad' : 't', event_id: `${i}`, timestamp: '2025-01-01T00:00:00Z', source: 's', payload: {} }),
+    ),
+  );
 
 const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 

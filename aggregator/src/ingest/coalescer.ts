@@ -8,17 +8,17 @@
  * become a few large statements instead of 50 small ones, each with its own commit and backend.
  */
 import { isUnavailable } from '../errors';
-import type { InboxEvent } from './inbox-event';
+import type { InboxRows } from './enqueue';
 
 /**
- * Durably writes events in one transaction (enqueueEvents bound to a pool); resolves with the
- * number of inbox partitions it wrote to, when known.
+ * Durably writes the rows of one or more requests in one transaction (enqueueRows bound to a
+ * pool); resolves with the number of inbox partitions it wrote to, when known.
  */
 // biome-ignore lint/suspicious/noConfusingVoidType: a writer may report the partitions it wrote, or nothing
-export type WriteEvents = (events: readonly InboxEvent[]) => Promise<number | void>;
+export type WriteEvents = (requests: readonly InboxRows[]) => Promise<number | void>;
 
 interface Waiting {
-  events: readonly InboxEvent[];
+  rows: InboxRows;
   bytes: number;
   resolve: () => void;
   reject: (error: unknown) => void;
@@ -42,10 +42,10 @@ export interface CoalescerOptions {
   onCommitted?: (partitions: number | undefined) => void;
 }
 
-/** A request's size when the caller does not know it: payloads as text, or a fair guess. */
-function estimateBytes(events: readonly InboxEvent[]): number {
-  let bytes = 0;
-  for (const event of events) bytes += (event.payloadJson?.length ?? 512) + 128;
+/** A request's size when the caller does not know it: its payload bytes, and some for the other columns. */
+function estimateBytes(rows: InboxRows): number {
+  let bytes = 128 * rows.count;
+  for (const share of rows.parts) bytes += share.bytes;
   return bytes;
 }
 
@@ -59,12 +59,12 @@ export class EnqueueCoalescer {
   ) {}
 
   /**
-   * Resolves once `events` are durably committed; rejects if their statement failed. `bytes`:
-   * the request's size, when known (the body length), for the statement byte bound.
+   * Resolves once a request's `rows` are durably committed; rejects if their statement failed.
+   * `bytes`: the request's size, when known (the body length), for the statement byte bound.
    */
-  enqueue(events: readonly InboxEvent[], bytes: number = estimateBytes(events)): Promise<void> {
+  enqueue(rows: InboxRows, bytes: number = estimateBytes(rows)): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ events, bytes, resolve, reject });
+      this.queue.push({ rows, bytes, resolve, reject });
       this.pump();
     });
   }
@@ -82,12 +82,12 @@ export class EnqueueCoalescer {
 
   private takeGroup(): Waiting[] {
     const group: Waiting[] = [this.queue.shift()!];
-    let size = group[0]!.events.length;
+    let size = group[0]!.rows.count;
     let bytes = group[0]!.bytes;
     const maxBytes = this.options.maxBytes ?? Number.POSITIVE_INFINITY;
-    while (this.queue.length > 0 && size + this.queue[0]!.events.length <= this.options.maxEvents && bytes + this.queue[0]!.bytes <= maxBytes) {
+    while (this.queue.length > 0 && size + this.queue[0]!.rows.count <= this.options.maxEvents && bytes + this.queue[0]!.bytes <= maxBytes) {
       const next = this.queue.shift()!;
-      size += next.events.length;
+      size += next.rows.count;
       bytes += next.bytes;
       group.push(next);
     }
@@ -96,7 +96,7 @@ export class EnqueueCoalescer {
 
   private async write(group: Waiting[]): Promise<void> {
     try {
-      const partitions = await this.writeEvents(group.length === 1 ? group[0]!.events : group.flatMap((w) => w.events));
+      const partitions = await this.writeEvents(group.map((w) => w.rows));
       this.options.onCommitted?.(partitions ?? undefined);
       for (const waiting of group) waiting.resolve();
     } catch (error) {
@@ -108,7 +108,7 @@ export class EnqueueCoalescer {
       // so only that request fails and the others are not punished for sharing its statement.
       await Promise.all(
         group.map((waiting) =>
-          this.writeEvents(waiting.events).then((partitions) => {
+          this.writeEvents([waiting.rows]).then((partitions) => {
             this.options.onCommitted?.(partitions ?? undefined);
             waiting.resolve();
           }, waiting.reject),

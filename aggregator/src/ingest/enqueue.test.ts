@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'bun:test';
 import { partitionOf } from '../db/partition';
-import { inboxColumns } from './enqueue';
+import { inboxColumns, inboxRows, statementColumns } from './enqueue';
 import type { InboxEvent } from './inbox-event';
 
 /** The first event id (`prefix` + n) whose key lands in `part`. */
@@ -43,5 +43,26 @@ describe('inboxColumns', () => {
     expect(columns.payloads).toEqual([sent, '{"é":"é"}']);
     expect(columns.bytes).toEqual([Buffer.byteLength(sent) + Buffer.byteLength('{"é":"é"}')]);
     expect(columns.bytes[0]).toBeGreaterThan(sent.length + 9); // multi-byte characters count as bytes
+  });
+});
+
+describe('statementColumns', () => {
+  test('merges requests partition by partition, positions shifted by the requests before, text quoted as an array literal', () => {
+    const [a1, b1, a2] = [idIn(3, 'a'), idIn(9, 'b'), idIn(3, 'c')];
+    const tricky = '{"q":"say \\"hi\\"","path":"C:\\\\x"}';
+    const first = inboxRows([event(a1, { n: 1 }), event(b1, { n: 2 })]);
+    const second = inboxRows([event(a2, JSON.parse(tricky), tricky)]);
+    const columns = statementColumns([first, second]);
+    expect(columns.count).toBe(3);
+    expect(columns.parts).toEqual([3, 9]);
+    expect([columns.firsts, columns.lasts]).toEqual([
+      [1, 3],
+      [2, 3],
+    ]);
+    // a2 is the statement's third event and shares partition 3's row with a1.
+    expect(columns.positions).toEqual([1, 3, 2]);
+    expect(columns.eventIds).toBe(`{"${a1}","${a2}","${b1}"}`);
+    expect(columns.payloads).toBe(`{"{\\"n\\":1}","${tricky.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}","{\\"n\\":2}"}`);
+    expect(first.topics).toEqual(['t', 't']);
   });
 });

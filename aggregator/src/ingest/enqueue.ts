@@ -8,6 +8,7 @@
  * drawer lock before the first seq is drawn: the read horizon (events/horizon.ts) relies on
  * that to know when every seq up to a value has either committed or never will.
  */
+import { setTimeout as nextTurn } from 'node:timers/promises';
 import type { Sql } from '../db/client';
 import { INGEST_SHARDS } from '../db/schema';
 import { type InboxEvent, payloadJsonOf } from './inbox-event';
@@ -76,16 +77,134 @@ export function inboxColumns(events: readonly InboxEvent[]): InboxColumns {
   return columns;
 }
 
+/** A text as one element of a PostgreSQL array literal (what postgres.js sends for a text[] parameter). */
+const quoted = (text: string) => `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+
+/** One partition's share of a request: its events' columns as array-literal elements joined by commas. */
+export interface PartRows {
+  part: number;
+  bytes: number;
+  /** 1-based places of the events in their request (arrival order). */
+  positions: number[];
+  topics: string;
+  eventIds: string;
+  timestamps: string;
+  sources: string;
+  payloads: string;
+}
+
 /**
- * Durably enqueues `events`; resolves after the commit with the number of partitions written. One inbox row per partition present:
+ * One request's events laid out for the inbox statement, partition by partition, every text
+ * column already in PostgreSQL's array-literal form. Built where the request was decoded (the
+ * decode worker for a large body: ingest/decode-pool.ts), so the event loop neither walks its
+ * events again nor has postgres.js quote megabytes of payload text (measured 150-570 ms for a
+ * body at MAX_BODY_BYTES on a loaded 2-core machine); merging requests into a statement joins
+ * a few strings per partition.
+ */
+export interface InboxRows {
+  count: number;
+  /** The events' topics in arrival order (metrics count them). */
+  topics: string[];
+  parts: PartRows[];
+}
+
+/** `events` (one request) as inbox rows. */
+export function inboxRows(events: readonly InboxEvent[]): InboxRows {
+  const columns = inboxColumns(events);
+  const joined = (column: string[], first: number, last: number) =>
+    column
+      .slice(first - 1, last)
+      .map(quoted)
+      .join(',');
+  const parts = columns.parts.map((part, k): PartRows => {
+    const [first, last] = [columns.firsts[k]!, columns.lasts[k]!];
+    return {
+      part,
+      bytes: columns.bytes[k]!,
+      positions: columns.positions.slice(first - 1, last),
+      topics: joined(columns.topics, first, last),
+      eventIds: joined(columns.eventIds, first, last),
+      timestamps: joined(columns.timestamps, first, last),
+      sources: joined(columns.sources, first, last),
+      payloads: joined(columns.payloads, first, last),
+    };
+  });
+  return { count: events.length, topics: events.map((event) => event.topic), parts };
+}
+
+const TEXT_COLUMNS = ['topics', 'eventIds', 'timestamps', 'sources', 'payloads'] as const;
+
+/** The statement's parameters for several requests' rows: one inbox row per partition present. */
+export function statementColumns(requests: readonly InboxRows[]) {
+  const byPart = new Map<number, PartRows[]>();
+  const offsets = new Map<PartRows, number>();
+  let offset = 0;
+  for (const request of requests) {
+    for (const share of request.parts) {
+      offsets.set(share, offset);
+      const shares = byPart.get(share.part);
+      if (shares) shares.push(share);
+      else byPart.set(share.part, [share]);
+    }
+    offset += request.count;
+  }
+  const parts: number[] = [];
+  const firsts: number[] = [];
+  const lasts: number[] = [];
+  const bytes: number[] = [];
+  const positions: number[] = [];
+  const pieces = Object.fromEntries(TEXT_COLUMNS.map((c) => [c, [] as string[]])) as Record<(typeof TEXT_COLUMNS)[number], string[]>;
+  for (const [part, shares] of byPart) {
+    parts.push(part);
+    firsts.push(positions.length + 1);
+    let partBytes = 0;
+    for (const share of shares) {
+      const shift = offsets.get(share)!;
+      for (const position of share.positions) positions.push(position + shift);
+      for (const column of TEXT_COLUMNS) pieces[column].push(share[column]);
+      partBytes += share.bytes;
+    }
+    lasts.push(positions.length);
+    bytes.push(partBytes);
+  }
+  const literal = (column: (typeof TEXT_COLUMNS)[number]) => `{${pieces[column].join(',')}}`;
+  return {
+    count: offset,
+    parts,
+    firsts,
+    lasts,
+    bytes,
+    positions,
+    topics: literal('topics'),
+    eventIds: literal('eventIds'),
+    timestamps: literal('timestamps'),
+    sources: literal('sources'),
+    payloads: literal('payloads'),
+  };
+}
+
+/** Above this much payload text a statement's parameters are built and sent in separate turns. */
+const YIELD_ABOVE_CHARS = 1024 * 1024;
+
+/** Durably enqueues `events` (one request); see enqueueRows. */
+export function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Promise<number> {
+  return enqueueRows(sql, [inboxRows(events)]);
+}
+
+/**
+ * Durably enqueues the rows of one or more requests; resolves after the commit with the number of partitions written. One inbox row per partition present:
  * a statement carrying thousands of events writes at most PARTITION_COUNT rows.
  *
- * The columns travel as one array each, the rows as slices of them: one statement text for any
- * number of rows (one prepared statement per connection, not one per row count; measured 15-25
- * MB less RSS under load than a VALUES row per partition).
+ * The columns travel as one array each (array-literal text, inboxRows), the rows as slices of
+ * them: one statement text for any number of rows (one prepared statement per connection, not
+ * one per row count; measured 15-25 MB less RSS under load than a VALUES row per partition).
  */
-export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Promise<number> {
-  const columns = inboxColumns(events);
+export async function enqueueRows(sql: Sql, requests: readonly InboxRows[]): Promise<number> {
+  const columns = statementColumns(requests);
+  // Joining megabytes of text and postgres.js writing it out take ~40 ms of CPU each at
+  // MAX_BODY_BYTES: turns of the event loop apart (a timer: an immediate would run before the
+  // loop polls for I/O again), not one block of twice that.
+  if (columns.payloads.length > YIELD_ABOVE_CHARS) await nextTurn(0);
   // `drawn`: the WHERE (a one-time filter) is true before any series row reaches the aggregate
   // that calls nextval, so the drawer lock is held before the first seq (events/horizon.ts). The
   // transaction id is taken there too: replicas of the previous build (whose horizon waits on
@@ -95,7 +214,7 @@ export async function enqueueEvents(sql: Sql, events: readonly InboxEvent[]): Pr
   await sql`
     WITH drawn AS MATERIALIZED (
       SELECT array_agg(nextval('events_seq') ORDER BY g) AS seqs
-      FROM generate_series(1, ${events.length}::int) AS g
+      FROM generate_series(1, ${columns.count}::int) AS g
       WHERE (SELECT ${takeDrawerLock(sql)}) IS NOT NULL AND pg_current_xact_id() IS NOT NULL
     ),
     columns AS MATERIALIZED (

@@ -4,10 +4,9 @@ import { jsonContent } from '../api/openapi';
 import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { Acceptor } from './accept';
-import { decodeUtf8 } from '../api/body';
 import { readBodyBytes } from '../api/decompress';
-import { DecodeBudget, type IngestLimits } from './decode-budget';
-import { bodyFormat, parsePublishBody } from './parse';
+import type { IngestLimits } from './decode-budget';
+import { bodyFormat } from './parse';
 
 export function ingestRoutes(acceptor: Acceptor, limits: IngestLimits) {
   return new Elysia({ name: 'ingest' }).post(
@@ -17,12 +16,7 @@ export function ingestRoutes(acceptor: Acceptor, limits: IngestLimits) {
       const format = bodyFormat(request.headers.get('content-type'));
       const body = await readBodyBytes(request, limits);
       noteBytesMoved(body.length);
-      const { accepted } = await acceptor.decoding(body.length, async () => {
-        const text = decodeUtf8(body);
-        // Each payload's own text is kept, so it is stored and returned exactly as sent.
-        const candidates = parsePublishBody(text, format, new DecodeBudget(limits));
-        return acceptor.accept(candidates, { atomic: true, sourceText: text, bytes: text.length });
-      });
+      const { accepted } = await acceptor.ingest(body, { route: 'publish', format });
       set.status = 202;
       return { accepted };
     },

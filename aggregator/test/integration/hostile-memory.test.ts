@@ -12,7 +12,7 @@ import { expect, test } from 'bun:test';
 import * as snappy from 'snappyjs';
 import { useReplicaProcess } from '../support/process-replica';
 import { residentMiB } from '../support/faults';
-import { worstCaseBodies } from '../support/worst-case';
+import { sendCopies, worstCaseBodies } from '../support/worst-case';
 
 const CHART_MEMORY_LIMIT_MIB = 512;
 const CONCURRENT = 16;
@@ -40,19 +40,7 @@ test(`${CONCURRENT} concurrent worst-case requests per route stay under ${CHART_
   const statuses: Record<string, number[]> = {};
   try {
     for (const body of bodies) {
-      const answers = await Promise.all(
-        Array.from({ length: CONCURRENT }, () =>
-          fetch(`${replica.agg.url}${body.path}`, {
-            method: 'POST',
-            headers: body.headers,
-            body: body.bytes as BodyInit,
-            signal: AbortSignal.timeout(120_000),
-          }).then(async (r) => {
-            await r.arrayBuffer();
-            return r.status;
-          }),
-        ),
-      );
+      const answers = await sendCopies(replica.agg.url, body, CONCURRENT, 120_000);
       statuses[body.name] = answers;
     }
   } finally {

@@ -104,3 +104,20 @@ export function worstCaseBodies(snappyCompress: (input: Uint8Array) => Uint8Arra
     { name: 'Loki JSON at the limits', path: '/loki/api/v1/push', headers: JSON_TYPE, bytes: utf8(JSON.stringify(lokiJson)), expect: 204 },
   ];
 }
+
+/** Sends `copies` of `body` to `url` at once; resolves with every answer's status. */
+export function sendCopies(url: string, body: WorstCase, copies: number, timeoutMs: number): Promise<number[]> {
+  return Promise.all(
+    Array.from({ length: copies }, () =>
+      fetch(`${url}${body.path}`, {
+        method: 'POST',
+        headers: body.headers,
+        body: body.bytes as BodyInit,
+        signal: AbortSignal.timeout(timeoutMs),
+      }).then(async (r) => {
+        await r.arrayBuffer();
+        return r.status;
+      }),
+    ),
+  );
+}

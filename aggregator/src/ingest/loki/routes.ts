@@ -2,11 +2,10 @@
 import { Elysia } from 'elysia';
 import { ValidationError } from '../../errors';
 import type { Acceptor } from '../accept';
-import { DecodeBudget, type IngestLimits } from '../decode-budget';
+import type { IngestLimits } from '../decode-budget';
 import { readBodyBytes } from '../../api/decompress';
 import { topicOverride } from '../record-mapping';
-import { decodeLoki, decodedSize, lokiEncoding } from './decode';
-import { lokiToEvents } from './map';
+import { decodedSize, lokiEncoding } from './decode';
 
 export interface LokiRouteOptions {
   limits: IngestLimits;
@@ -22,19 +21,15 @@ export function lokiRoutes(acceptor: Acceptor, { limits, topicLabels, defaultTop
       acceptor.admit();
       const override = topicOverride(request, query);
       const body = await readBodyBytes(request, limits);
-      const { accepted, rejected, events } = await acceptor.decoding(decodedSize(body, encoding, limits.maxBodyBytes), async () => {
-        const { streams, text } = decodeLoki(body, encoding, limits.maxBodyBytes, new DecodeBudget(limits));
-        const events = lokiToEvents(streams, { topicOverride: override, topicLabels, defaultTopic });
-        const accepted = await acceptor.accept(
-          events.map((value) => ({ value })),
-          { atomic: false, sourceText: text },
-        );
-        return { ...accepted, events: events.length };
-      });
+      const { accepted, rejected, candidates } = await acceptor.ingest(
+        body,
+        { route: 'loki', encoding, topicOverride: override, topicLabels, defaultTopic },
+        decodedSize(body, encoding, limits.maxBodyBytes),
+      );
       if (rejected.size > 0) {
         // Like Loki: the valid entries are stored and the push is answered 400 (not retried).
         throw new ValidationError(
-          `${rejected.size} of ${events} entries rejected; the other ${accepted} were stored`,
+          `${rejected.size} of ${candidates} entries rejected; the other ${accepted} were stored`,
           [...rejected.values()].flat().slice(0, 100),
         );
       }

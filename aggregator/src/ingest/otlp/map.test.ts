@@ -23,6 +23,28 @@ describe('anyValueToJson', () => {
     expect(attributesToJson([{ key: 'a', value: { stringValue: 'x' } }, null, { value: {} }, 'junk'])).toEqual({ a: 'x' });
     expect(attributesToJson('not a list')).toEqual({});
   });
+  test('a repeated key keeps its first place and its last value, at any depth', () => {
+    const kv = (key: string, value: unknown) => ({ key, value });
+    const value = {
+      kvlistValue: { values: [kv('a', { intValue: 1 }), kv('b', { arrayValue: { values: [{ intValue: 2 }] } }), kv('a', { intValue: 3 })] },
+    };
+    expect(JSON.stringify(anyValueToJson(value as never))).toBe('{"a":3,"b":[2]}');
+  });
+  test('a value nested 200,000 levels deep converts without recursion (no stack overflow)', () => {
+    const depth = 200_000;
+    let value: unknown = { stringValue: 'bottom' };
+    for (let level = 0; level < depth; level++) {
+      value = level % 2 === 0 ? { arrayValue: { values: [value] } } : { kvlistValue: { values: [{ key: 'k', value }] } };
+    }
+    let json = anyValueToJson(value as never) as unknown;
+    let levels = 0;
+    while (typeof json === 'object' && json !== null) {
+      json = Array.isArray(json) ? json[0] : (json as Record<string, unknown>).k;
+      levels++;
+    }
+    // Positive control: every level was built and walked down to the leaf.
+    expect({ levels, json }).toEqual({ levels: depth, json: 'bottom' });
+  });
 });
 
 describe('otlpToEvents', () => {

@@ -53,43 +53,91 @@ function hex(value: unknown): string | undefined {
 // holds for objects from JSON.parse.
 const has = (value: object, key: string) => Object.hasOwn(value, key);
 
-/** An AnyValue as JSON. 64-bit integers past 2^53 stay decimal text so no digit is lost. */
-export function anyValueToJson(value: OtlpAnyValue | undefined): Json {
+type JsonObject = { [key: string]: Json };
+
+/** Where a converted value goes: a slot of an array or object being filled. */
+type Slot = [holder: Json[] | JsonObject, key: number | string, value: unknown];
+
+/**
+ * One AnyValue without its children: a scalar as JSON, or an empty array / object with a slot
+ * to fill for each child. 64-bit integers past 2^53 stay decimal text so no digit is lost.
+ */
+function shallowJson(value: unknown, children: Slot[]): Json {
   if (typeof value !== 'object' || value === null) return null;
-  if (has(value, 'stringValue') && typeof value.stringValue === 'string') return value.stringValue;
-  if (has(value, 'boolValue') && typeof value.boolValue === 'boolean') return value.boolValue;
-  if (has(value, 'intValue')) {
-    const digits = int64Text(value.intValue); // a Long from protobuf, text or a number from JSON
+  const any = value as OtlpAnyValue;
+  if (has(any, 'stringValue') && typeof any.stringValue === 'string') return any.stringValue;
+  if (has(any, 'boolValue') && typeof any.boolValue === 'boolean') return any.boolValue;
+  if (has(any, 'intValue')) {
+    const digits = int64Text(any.intValue); // a Long from protobuf, text or a number from JSON
     if (digits === undefined) return null;
     const n = Number(digits);
     return Number.isSafeInteger(n) ? n : digits;
   }
-  if (has(value, 'doubleValue')) {
-    const double = value.doubleValue;
+  if (has(any, 'doubleValue')) {
+    const double = any.doubleValue;
     if (typeof double === 'number') return Number.isFinite(double) ? double : String(double); // NaN and Infinity have no JSON number
     if (typeof double !== 'string') return null;
     const n = Number(double);
     return Number.isFinite(n) ? n : double;
   }
-  if (has(value, 'arrayValue')) return list<OtlpAnyValue>(value.arrayValue?.values).map(anyValueToJson);
-  if (has(value, 'kvlistValue')) return attributesToJson(value.kvlistValue?.values);
-  if (has(value, 'bytesValue')) {
-    const bytes = value.bytesValue;
+  if (has(any, 'arrayValue')) {
+    const values = list<OtlpAnyValue>(any.arrayValue?.values);
+    const array: Json[] = new Array(values.length).fill(null);
+    for (let i = 0; i < values.length; i++) children.push([array, i, values[i]]);
+    return array;
+  }
+  if (has(any, 'kvlistValue')) return shallowAttributes(any.kvlistValue?.values, children);
+  if (has(any, 'bytesValue')) {
+    const bytes = any.bytesValue;
     return bytes instanceof Uint8Array ? Buffer.from(bytes).toString('base64') : typeof bytes === 'string' ? bytes : null;
   }
   return null;
 }
 
 /**
- * A KeyValue list as an object; a repeated key keeps its last value (OTLP forbids repeats). The
- * object has no prototype: a key `__proto__` is an attribute like any other, never the object's
- * prototype (which would let a nested `log.record.uid` pose as the record's own).
+ * A KeyValue list as an object whose values are still to fill. The object has no prototype: a
+ * key `__proto__` is an attribute like any other, never the object's prototype (which would let
+ * a nested `log.record.uid` pose as the record's own). A repeated key keeps its first place and
+ * its last value (OTLP forbids repeats): the slots are filled in list order.
  */
-export function attributesToJson(attributes: unknown): { [key: string]: Json } {
-  const object: { [key: string]: Json } = Object.create(null);
+function shallowAttributes(attributes: unknown, children: Slot[]): JsonObject {
+  const object: JsonObject = Object.create(null);
   for (const pair of list<OtlpKeyValue>(attributes)) {
-    if (typeof pair === 'object' && pair !== null && typeof pair.key === 'string') object[pair.key] = anyValueToJson(pair.value);
+    if (typeof pair !== 'object' || pair === null || typeof pair.key !== 'string') continue;
+    object[pair.key] = null;
+    children.push([object, pair.key, pair.value]);
   }
+  return object;
+}
+
+/**
+ * Fills `slots` and every slot their values open, with a stack of its own: client data never
+ * drives recursion (the decode budget bounds the depth, but a walk must not depend on it).
+ */
+function fill(slots: Slot[]): void {
+  const stack = slots.reverse();
+  const children: Slot[] = [];
+  for (let slot = stack.pop(); slot !== undefined; slot = stack.pop()) {
+    const [holder, key, value] = slot;
+    (holder as Record<number | string, Json>)[key] = shallowJson(value, children);
+    // Reversed so siblings are filled in order: a repeated key's last value is written last.
+    for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!);
+    children.length = 0;
+  }
+}
+
+/** An AnyValue as JSON (scalars, arrays, key-value lists at any depth). */
+export function anyValueToJson(value: OtlpAnyValue | undefined): Json {
+  const root: Json[] = [null];
+  fill([[root, 0, value]]);
+  return root[0]!;
+}
+
+/** A KeyValue list as an object; see shallowAttributes. */
+export function attributesToJson(attributes: unknown): JsonObject {
+  const children: Slot[] = [];
+  const object = shallowAttributes(attributes, children);
+  fill(children);
   return object;
 }
 

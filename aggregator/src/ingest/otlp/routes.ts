@@ -2,12 +2,11 @@
 import { Elysia } from 'elysia';
 import type { AppError } from '../../errors';
 import type { Acceptor } from '../accept';
-import { DecodeBudget, type IngestLimits } from '../decode-budget';
+import type { IngestLimits } from '../decode-budget';
 import { readBodyBytes } from '../../api/decompress';
 import { answeringIn } from '../protocol-errors';
 import { topicOverride } from '../record-mapping';
-import { type OtlpEncoding, decodeOtlp, otlpEncoding } from './decode';
-import { otlpToEvents } from './map';
+import { type OtlpEncoding, otlpEncoding } from './decode';
 import { otlpFailure, otlpSuccess } from './respond';
 
 export interface OtlpRouteOptions {
@@ -39,14 +38,7 @@ export function otlpRoutes(acceptor: Acceptor, { limits, defaultTopic }: OtlpRou
       acceptor.admit();
       const override = topicOverride(request, query);
       const body = await readBodyBytes(request, limits);
-      const { rejected } = await acceptor.decoding(body.length, () => {
-        const { request: otlp, text } = decodeOtlp(body, encoding, new DecodeBudget(limits));
-        const events = otlpToEvents(otlp, { topicOverride: override, defaultTopic });
-        return acceptor.accept(
-          events.map((value) => ({ value })),
-          { atomic: false, sourceText: text },
-        );
-      });
+      const { rejected } = await acceptor.ingest(body, { route: 'otlp', encoding, topicOverride: override, defaultTopic });
       return otlpSuccess(encoding, rejected);
     }),
     {

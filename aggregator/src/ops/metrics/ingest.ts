@@ -33,16 +33,16 @@ export class IngestMetrics {
     });
   }
 
-  /** Records a publish request acknowledged with 202. */
-  readonly observeAccepted = (events: readonly { topic: string }[]): void => {
-    this.eventsPerRequest.observe(events.length);
-    this.accepted.inc(events.length);
+  /** Records a publish request acknowledged with 202, by its events' topics. */
+  readonly observeAccepted = (topics: readonly string[]): void => {
+    this.eventsPerRequest.observe(topics.length);
+    this.accepted.inc(topics.length);
     // Batches usually carry few topics: count runs of one topic, then one inc per run.
     let run = 0;
-    for (let i = 0; i < events.length; i++) {
+    for (let i = 0; i < topics.length; i++) {
       run++;
-      const topic = events[i]!.topic;
-      if (i + 1 === events.length || events[i + 1]!.topic !== topic) {
+      const topic = topics[i]!;
+      if (i + 1 === topics.length || topics[i + 1] !== topic) {
         this.acceptedByTopic.inc({ topic: this.topicLabels.label(topic) }, run);
         run = 0;
       }

@@ -12,6 +12,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { heapStats } from 'bun:jsc';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { loopBlocks } from './loop-block';
 
 const PAGE_SIZE = 4096;
 
@@ -107,5 +108,30 @@ export function registerRuntimeMetrics(registry: Registry): void {
     async collect() {
       this.set(await measureEventLoopLag());
     },
+  });
+  // Opt-in (EVENTLOOP_MONITOR, started before the first scrape): without it neither series
+  // exists, rather than a family without samples. The ticks gauge is registered after the one
+  // whose collect() sets it, so a scrape reads it fresh.
+  if (!loopBlocks.running) return;
+  let ticks: Gauge | undefined;
+  new Gauge({
+    name: 'logbus_eventloop_block_max_seconds',
+    help:
+      'Longest event-loop block since the previous scrape (EVENTLOOP_MONITOR=true): clock="wall" as clients wait, ' +
+      'clock="cpu" the main thread CPU time within it (the synchronous step itself, barely moved by machine load).',
+    labelNames: ['clock'],
+    registers,
+    collect() {
+      const blocks = loopBlocks.take();
+      if (!blocks) return;
+      ticks?.set(blocks.ticks);
+      this.set({ clock: 'wall' }, blocks.wallSeconds);
+      if (blocks.cpuSeconds !== null) this.set({ clock: 'cpu' }, blocks.cpuSeconds);
+    },
+  });
+  ticks = new Gauge({
+    name: 'logbus_eventloop_monitor_ticks',
+    help: 'Ticks of the event-loop block monitor since the previous scrape (EVENTLOOP_MONITOR=true).',
+    registers,
   });
 }
