@@ -43,8 +43,11 @@ export function countResults(output: string): Counts {
 export function failedTests(output: string, context = 30): string[] {
   const lines = output.split('\n');
   const failures: string[] = [];
+  const named = new Set<string>();
   lines.forEach((line, index) => {
-    if (!line.startsWith('(fail) ')) return;
+    // bun repeats each failed test's line in its closing recap: the first one has the error.
+    if (!line.startsWith('(fail) ') || named.has(line)) return;
+    named.add(line);
     let start = index;
     while (start > 0 && !/^\((pass|fail|skip|todo)\) /.test(lines[start - 1]!)) start--;
     const error = lines.slice(Math.max(start, index - context), index).filter((l) => l.trim() !== '');
