@@ -40,7 +40,7 @@ describe('the npm test runner', () => {
   });
 
   test('a passing run names no failure (positive control: the output has passes)', () => {
-    const passing = BUN_OUTPUT.replace('(fail) group > second', '(pass) group > second');
+    const passing = BUN_OUTPUT.replaceAll('(fail) group > second', '(pass) group > second');
     expect(passing).toContain('(pass) group > second');
     expect(failedTests(passing)).toEqual([]);
   });
