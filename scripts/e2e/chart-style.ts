@@ -74,6 +74,12 @@ export async function chartStyle(): Promise<string> {
     body: JSON.stringify([event]),
   });
   check(published === 202, `POST /publish answered ${published}`);
+  // A body past WORKER_MIN_BYTES (256 KiB) is decoded in a worker thread (ingest/decode-pool.ts):
+  // the worker's module must load in this image, read-only root and all.
+  const large = Array.from({ length: 600 }, (_, i) => ({ ...event, event_id: `chart-large-${Date.now()}-${i}`, payload: { pad: 'x'.repeat(1024) } }));
+  const largeBody = JSON.stringify(large);
+  const publishedLarge = await httpStatus(`${base}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: largeBody });
+  check(publishedLarge === 202, `POST /publish of ${largeBody.length} bytes (a worker-thread decode) answered ${publishedLarge}`);
 
   const inspect = JSON.parse(await must(docker('inspect', CHART_CONTAINER)))[0];
   check(inspect.HostConfig.ReadonlyRootfs === true, 'root filesystem not read-only');
@@ -94,5 +100,5 @@ export async function chartStyle(): Promise<string> {
   check(exit === '0', `exit code ${exit} after SIGTERM: ${lastLines(logs.stdout + logs.stderr, 3)}`);
   check(/drained; exiting/.test(logs.stdout + logs.stderr), 'no "drained; exiting" line after SIGTERM');
   await run(docker('rm', '-f', CHART_CONTAINER));
-  return `uid ${uid}, read-only root, cap-drop ALL, tmpfs ${tmpfs.join(',')}, ${Object.keys(env).length} chart env vars; startupProbe 200 after ${startedIn.toFixed(1)} s, readiness and liveness 200, POST /publish 202, root not writable, SIGTERM drained and exited 0 in ${stopSeconds.toFixed(1)} s`;
+  return `uid ${uid}, read-only root, cap-drop ALL, tmpfs ${tmpfs.join(',')}, ${Object.keys(env).length} chart env vars; startupProbe 200 after ${startedIn.toFixed(1)} s, readiness and liveness 200, POST /publish 202 (also ${(largeBody.length / 1024).toFixed(0)} KiB, decoded in a worker thread), root not writable, SIGTERM drained and exited 0 in ${stopSeconds.toFixed(1)} s`;
 }
