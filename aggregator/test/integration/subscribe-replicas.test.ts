@@ -125,6 +125,12 @@ describe('subscriptions across replica processes', () => {
       slow.pause();
       const healthy = await openStream(agg.url, `topic=${TOPIC}&after=0`);
       await healthy.next();
+      // The flood's requests (about 1 MB each) are decoded in the replica's decode thread, which
+      // the first body of 256 KiB or more starts: started here, its own heap is not counted as
+      // growth below (it added about 10 MB, taking the growth past the bound once).
+      const warmup = Array.from({ length: 400 }, (_, i) => makeEvent({ topic: 'warmup', event_id: `w-${i}`, payload: { i, pad: PAD } }));
+      await new RetryingClient(() => [agg.url]).publish(warmup);
+      await waitDrained(agg.url, 60_000);
       const rssBefore = residentMiB(agg.pid);
 
       // About 25 MB of events, more than the socket buffers between the server and the stalled
