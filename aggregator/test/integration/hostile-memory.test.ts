@@ -11,7 +11,7 @@
 import { expect, test } from 'bun:test';
 import * as snappy from 'snappyjs';
 import { useReplicaProcess } from '../support/process-replica';
-import { residentMiB } from '../support/faults';
+import { errorLines, residentMiB } from '../support/faults';
 import { sendCopies, worstCaseBodies } from '../support/worst-case';
 
 const CHART_MEMORY_LIMIT_MIB = 512;
@@ -54,10 +54,7 @@ test(`${CONCURRENT} concurrent worst-case requests per route stay under ${CHART_
       `max ${sorted[sorted.length - 1]?.toFixed(1)} ms over ${sorted.length} probes`,
   );
   // Any 500 is a defect: its cause is in the replica's error log (printed, so a failure says why).
-  const unhandled = replica.agg
-    .output()
-    .split('\n')
-    .filter((line) => line.includes('"level":50'));
+  const unhandled = errorLines(replica.agg.output());
   if (unhandled.length > 0) console.log(`replica errors:\n${unhandled.join('\n').slice(0, 4000)}`);
   for (const body of bodies) {
     // The precondition: each body is answered as intended (bombs refused, the rest accepted). An

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../../local/process';
+import { errorLines } from '../support/faults';
 
 const EVENTS = Number(process.env.LARGE_EVENTS ?? 16);
 const PAYLOAD_BYTES = 4 * 1024 * 1024;
@@ -94,11 +95,8 @@ async function pager(): Promise<string[]> {
       continue;
     }
     if (response.status !== 200) {
-      const errors = agg
-        .output()
-        .split('\n')
-        .filter((line) => line.includes('"level":50'));
-      throw new Error(`GET /events answered ${response.status}: ${text.slice(0, 500)}; the replica logged:\n${errors.join('\n').slice(0, 4000)}`);
+      const errors = errorLines(agg.output()).join('\n').slice(0, 4000);
+      throw new Error(`GET /events answered ${response.status}: ${text.slice(0, 500)}; the replica logged:\n${errors}`);
     }
     const next = Number(/"next_after":(\d+)\}$/.exec(text)![1]);
     // Items start at each "seq" key; ids are read from each item's head.

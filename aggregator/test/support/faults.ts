@@ -77,6 +77,9 @@ export async function within<T>(what: string, promise: Promise<T>, timeoutMs: nu
   }
 }
 
+/** The error-level lines (pino level 50) of a process's output: what a 500 or a failure logged. */
+export const errorLines = (output: string): string[] => output.split('\n').filter((line) => line.includes('"level":50'));
+
 /** The status of GET path, or 'network' when nothing answered. */
 export async function statusOf(url: string, timeoutMs = 5_000): Promise<number | 'network'> {
   try {
