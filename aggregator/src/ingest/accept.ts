@@ -8,6 +8,7 @@
  * (ingest/protocol-errors.ts).
  */
 import { setImmediate } from 'node:timers/promises';
+import type { BodyChunks } from '../api/decompress';
 import { type Detail, Draining } from '../errors';
 import type { Backpressure } from './backpressure';
 import type { EnqueueCoalescer } from './coalescer';
@@ -55,7 +56,7 @@ export interface Acceptor {
    * turn holding only their body, so the memory of a replica does not grow with the number of
    * large requests arriving at once.
    */
-  ingest(body: Uint8Array, job: DecodeJob, gateBytes?: number): Promise<Ingested>;
+  ingest(body: BodyChunks, job: DecodeJob, gateBytes?: number): Promise<Ingested>;
 }
 
 /** What ingest() did with a body: what it held, and what was stored or rejected. */

@@ -4,7 +4,7 @@ import { jsonContent } from '../api/openapi';
 import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { Acceptor } from './accept';
-import { readBodyBytes } from '../api/decompress';
+import { readBodyChunks } from '../api/decompress';
 import type { IngestLimits } from './decode-budget';
 import { bodyFormat } from './parse';
 
@@ -14,7 +14,7 @@ export function ingestRoutes(acceptor: Acceptor, limits: IngestLimits) {
     async ({ request, set }) => {
       acceptor.admit();
       const format = bodyFormat(request.headers.get('content-type'));
-      const body = await readBodyBytes(request, limits);
+      const body = await readBodyChunks(request, limits);
       noteBytesMoved(body.length);
       const { accepted } = await acceptor.ingest(body, { route: 'publish', format });
       set.status = 202;

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import { mediaTypeOf } from '../../api/media-type';
 import { UnsupportedMediaType } from '../../errors';
 import type { Acceptor } from '../accept';
-import { readBodyBytes } from '../../api/decompress';
+import { readBodyChunks } from '../../api/decompress';
 import type { IngestLimits } from '../decode-budget';
 import { answeringIn } from '../protocol-errors';
 import { topicOverride } from '../record-mapping';
@@ -24,7 +24,7 @@ export function elasticRoutes(acceptor: Acceptor, limits: IngestLimits) {
       checkContentType(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const body = await readBodyBytes(request, limits);
+      const body = await readBodyChunks(request, limits);
       const { bulkResults } = await acceptor.ingest(body, { route: 'bulk', urlIndex: params?.index, topicOverride: override });
       return bulkResponse(bulkResults ?? [], startedAt);
     },

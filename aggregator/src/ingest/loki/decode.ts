@@ -3,6 +3,7 @@ import * as snappy from 'snappyjs';
 import { mediaTypeOf } from '../../api/media-type';
 import { PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../../errors';
 import { decodeUtf8, parseJsonBody } from '../../api/body';
+import { type BodyChunks, bodyHead } from '../../api/decompress';
 import type { DecodeBudget } from '../decode-budget';
 import { scanJson } from '../json-scan';
 import { type WireMessage, scanProtobuf } from '../protobuf-scan';
@@ -65,14 +66,15 @@ export function decodeLoki(bytes: Uint8Array, encoding: LokiEncoding, maxBytes: 
  * What a push decodes to, before decoding it: a snappy block starts with its uncompressed
  * length (a varint), capped here at `maxBytes` as the decoder caps it.
  */
-export function decodedSize(bytes: Uint8Array, encoding: LokiEncoding, maxBytes: number): number {
-  if (encoding === 'json') return bytes.length;
+export function decodedSize(body: BodyChunks, encoding: LokiEncoding, maxBytes: number): number {
+  if (encoding === 'json') return body.length;
+  const bytes = bodyHead(body, 5);
   let length = 0;
   for (let i = 0, scale = 1; i < 5 && i < bytes.length; i++, scale *= 128) {
     length += (bytes[i]! & 0x7f) * scale;
     if (bytes[i]! < 0x80) break;
   }
-  return Math.min(Math.max(length, bytes.length), maxBytes);
+  return Math.min(Math.max(length, body.length), maxBytes);
 }
 
 function decodeJson(text: string, budget: DecodeBudget): LokiStream[] {

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import { ValidationError } from '../../errors';
 import type { Acceptor } from '../accept';
 import type { IngestLimits } from '../decode-budget';
-import { readBodyBytes } from '../../api/decompress';
+import { readBodyChunks } from '../../api/decompress';
 import { topicOverride } from '../record-mapping';
 import { decodedSize, lokiEncoding } from './decode';
 
@@ -20,7 +20,7 @@ export function lokiRoutes(acceptor: Acceptor, { limits, topicLabels, defaultTop
       const encoding = lokiEncoding(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const body = await readBodyBytes(request, limits);
+      const body = await readBodyChunks(request, limits);
       const { accepted, rejected, candidates } = await acceptor.ingest(
         body,
         { route: 'loki', encoding, topicOverride: override, topicLabels, defaultTopic },

@@ -3,7 +3,7 @@ import { Elysia } from 'elysia';
 import type { AppError } from '../../errors';
 import type { Acceptor } from '../accept';
 import type { IngestLimits } from '../decode-budget';
-import { readBodyBytes } from '../../api/decompress';
+import { readBodyChunks } from '../../api/decompress';
 import { answeringIn } from '../protocol-errors';
 import { topicOverride } from '../record-mapping';
 import { type OtlpEncoding, otlpEncoding } from './decode';
@@ -37,7 +37,7 @@ export function otlpRoutes(acceptor: Acceptor, { limits, defaultTopic }: OtlpRou
       const encoding = otlpEncoding(request.headers.get('content-type'));
       acceptor.admit();
       const override = topicOverride(request, query);
-      const body = await readBodyBytes(request, limits);
+      const body = await readBodyChunks(request, limits);
       const { rejected } = await acceptor.ingest(body, { route: 'otlp', encoding, topicOverride: override, defaultTopic });
       return otlpSuccess(encoding, rejected);
     }),
