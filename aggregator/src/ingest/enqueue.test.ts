@@ -66,3 +66,18 @@ describe('statementColumns', () => {
     expect(first.topics).toEqual(['t', 't']);
   });
 });
+
+describe('statementColumns for one request', () => {
+  test('sends the literals the request was built with, which hold the same elements as a merge would', () => {
+    const [a, b, c] = [idIn(3, 'a'), idIn(9, 'b'), idIn(3, 'c')];
+    const rows = inboxRows([event(a, { n: 1 }), event(b, { n: 2 }), event(c, { n: 3 })]);
+    const alone = statementColumns([rows]);
+    expect(alone.payloads).toBe(rows.literals.payloads); // the very string: nothing joined again
+    expect(alone.eventIds).toBe(`{"${a}","${c}","${b}"}`);
+    expect(alone.positions).toEqual([1, 3, 2]);
+    // The spans cut the same literal into the partitions' elements, as a merge uses them.
+    const merged = statementColumns([rows, inboxRows([])]);
+    expect(merged.payloads).toBe(alone.payloads);
+    expect(merged.eventIds).toBe(alone.eventIds);
+  });
+});

@@ -80,71 +80,75 @@ export function inboxColumns(events: readonly InboxEvent[]): InboxColumns {
 /** A text as one element of a PostgreSQL array literal (what postgres.js sends for a text[] parameter). */
 const quoted = (text: string) => `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 
-/** One partition's share of a request: its events' columns as array-literal elements joined by commas. */
+const TEXT_COLUMNS = ['topics', 'eventIds', 'timestamps', 'sources', 'payloads'] as const;
+type TextColumn = (typeof TEXT_COLUMNS)[number];
+
+/** One partition's share of a request. */
 export interface PartRows {
   part: number;
   bytes: number;
   /** 1-based places of the events in their request (arrival order). */
   positions: number[];
-  topics: string;
-  eventIds: string;
-  timestamps: string;
-  sources: string;
-  payloads: string;
+  /** Where the partition's elements sit in each of the request's literals: [start, end) in characters, commas between them excluded. */
+  spans: Record<TextColumn, [number, number]>;
 }
 
 /**
  * One request's events laid out for the inbox statement, partition by partition, every text
- * column already in PostgreSQL's array-literal form. Built where the request was decoded (the
- * decode worker for a large body: ingest/decode-pool.ts), so the event loop neither walks its
- * events again nor has postgres.js quote megabytes of payload text (measured 150-570 ms for a
- * body at MAX_BODY_BYTES on a loaded 2-core machine); merging requests into a statement joins
- * a few strings per partition.
+ * column already one PostgreSQL array literal: the statement's very parameter when the request
+ * has a statement to itself (a body at MAX_BODY_BYTES does: INGEST_BYTES_IN_FLIGHT lets one
+ * such body at a time through). Built where the request was decoded (the decode worker for a
+ * large body: ingest/decode-pool.ts), so the event loop neither walks its events again, nor has
+ * postgres.js quote megabytes of payload text (measured 150-570 ms for a body at MAX_BODY_BYTES
+ * on a loaded 2-core machine), nor joins the partitions' texts into one (~40 ms of CPU for
+ * 10 MB); merging requests into a statement joins slices of the literals.
  */
 export interface InboxRows {
   count: number;
   /** The events' topics in arrival order (metrics count them). */
   topics: string[];
   parts: PartRows[];
+  literals: Record<TextColumn, string>;
 }
 
 /** `events` (one request) as inbox rows. */
 export function inboxRows(events: readonly InboxEvent[]): InboxRows {
   const columns = inboxColumns(events);
-  const joined = (column: string[], first: number, last: number) =>
-    column
-      .slice(first - 1, last)
-      .map(quoted)
-      .join(',');
-  const parts = columns.parts.map((part, k): PartRows => {
-    const [first, last] = [columns.firsts[k]!, columns.lasts[k]!];
-    return {
+  const parts = columns.parts.map(
+    (part, k): PartRows => ({
       part,
       bytes: columns.bytes[k]!,
-      positions: columns.positions.slice(first - 1, last),
-      topics: joined(columns.topics, first, last),
-      eventIds: joined(columns.eventIds, first, last),
-      timestamps: joined(columns.timestamps, first, last),
-      sources: joined(columns.sources, first, last),
-      payloads: joined(columns.payloads, first, last),
-    };
-  });
-  return { count: events.length, topics: events.map((event) => event.topic), parts };
+      positions: columns.positions.slice(columns.firsts[k]! - 1, columns.lasts[k]!),
+      spans: {} as PartRows['spans'],
+    }),
+  );
+  const literals = {} as InboxRows['literals'];
+  for (const column of TEXT_COLUMNS) {
+    const pieces: string[] = [];
+    let offset = 1; // past the opening brace
+    parts.forEach((share, k) => {
+      const piece = columns[column]
+        .slice(columns.firsts[k]! - 1, columns.lasts[k]!)
+        .map(quoted)
+        .join(',');
+      share.spans[column] = [offset, offset + piece.length];
+      offset += piece.length + 1;
+      pieces.push(piece);
+    });
+    literals[column] = `{${pieces.join(',')}}`;
+  }
+  return { count: events.length, topics: events.map((event) => event.topic), parts, literals };
 }
-
-const TEXT_COLUMNS = ['topics', 'eventIds', 'timestamps', 'sources', 'payloads'] as const;
 
 /** The statement's parameters for several requests' rows: one inbox row per partition present. */
 export function statementColumns(requests: readonly InboxRows[]) {
-  const byPart = new Map<number, PartRows[]>();
-  const offsets = new Map<PartRows, number>();
+  const byPart = new Map<number, { request: InboxRows; share: PartRows; offset: number }[]>();
   let offset = 0;
   for (const request of requests) {
     for (const share of request.parts) {
-      offsets.set(share, offset);
       const shares = byPart.get(share.part);
-      if (shares) shares.push(share);
-      else byPart.set(share.part, [share]);
+      if (shares) shares.push({ request, share, offset });
+      else byPart.set(share.part, [{ request, share, offset }]);
     }
     offset += request.count;
   }
@@ -153,21 +157,21 @@ export function statementColumns(requests: readonly InboxRows[]) {
   const lasts: number[] = [];
   const bytes: number[] = [];
   const positions: number[] = [];
-  const pieces = Object.fromEntries(TEXT_COLUMNS.map((c) => [c, [] as string[]])) as Record<(typeof TEXT_COLUMNS)[number], string[]>;
+  const pieces = Object.fromEntries(TEXT_COLUMNS.map((c) => [c, [] as string[]])) as Record<TextColumn, string[]>;
   for (const [part, shares] of byPart) {
     parts.push(part);
     firsts.push(positions.length + 1);
     let partBytes = 0;
-    for (const share of shares) {
-      const shift = offsets.get(share)!;
+    for (const { request, share, offset: shift } of shares) {
       for (const position of share.positions) positions.push(position + shift);
-      for (const column of TEXT_COLUMNS) pieces[column].push(share[column]);
+      for (const column of TEXT_COLUMNS) pieces[column].push(request.literals[column].slice(...share.spans[column]));
       partBytes += share.bytes;
     }
     lasts.push(positions.length);
     bytes.push(partBytes);
   }
-  const literal = (column: (typeof TEXT_COLUMNS)[number]) => `{${pieces[column].join(',')}}`;
+  // A request alone is sent as built: its literals are in the order of its parts already.
+  const literal = (column: TextColumn) => (requests.length === 1 ? requests[0]!.literals[column] : `{${pieces[column].join(',')}}`);
   return {
     count: offset,
     parts,
