@@ -6,7 +6,7 @@
  * burst; the table prints p50 / p99 / max and the load average at the time. The current build
  * also reports its longest event-loop block in main-thread CPU time (EVENTLOOP_MONITOR).
  *
- *   npm run bench:responsiveness [-- --baseline main --records 5000 --concurrent 16]
+ *   npm run bench:responsiveness [-- --baseline main --records 5000 --concurrent 16 --only 'bombs,Loki protobuf']
  *
  * The baseline is `git archive <ref>` of the aggregator, run with this tree's node_modules.
  */
@@ -25,6 +25,8 @@ const { values } = parseArgs({
     baseline: { type: 'string', default: 'main' },
     records: { type: 'string', default: '5000' },
     concurrent: { type: 'string', default: '16' },
+    /** Comma-separated parts of body names: only the bodies whose name contains one (all by default). */
+    only: { type: 'string', default: '' },
   },
 });
 const ROOT = resolve(import.meta.dir, '..');
@@ -94,7 +96,9 @@ try {
   console.log(`${CONCURRENT} concurrent copies of each worst-case body (${RECORDS} records per accepted body); /health probed every 20 ms`);
   console.log('| body | build | /health p50 ms | p99 ms | max ms | probes | longest block, CPU ms | answers | load (1/5/15 min) |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  const only = values.only!.split(',').filter(Boolean);
   for (const body of worstCaseBodies(snappy.compress as (input: Uint8Array) => Uint8Array, RECORDS)) {
+    if (only.length > 0 && !only.some((part) => body.name.includes(part))) continue;
     for (const [build, agg] of builds) console.log(row(build, body.name, await burst(agg, body)));
   }
 } finally {
