@@ -1,18 +1,13 @@
 import { describe, expect, test } from 'bun:test';
 import { type BodyChunks, joinChunks } from '../api/decompress';
+import { loadConfig } from '../config';
 import { ValidationError } from '../errors';
 import type { IngestLimits } from './decode-budget';
 import { DecodePool, WORKER_MIN_BYTES } from './decode-pool';
 import { prepareBody } from './prepare';
 
-const limits: IngestLimits = {
-  maxBodyBytes: 5 * 1024 * 1024,
-  bodyReadTimeoutMs: 30_000,
-  maxBatch: 5000,
-  ingestMaxItems: 200_000,
-  ingestMaxPayloadBytes: 16 * 1024 * 1024,
-  maxJsonDepth: 64,
-};
+/** The defaults (MAX_BODY_BYTES, MAX_BATCH, the decode budget). */
+const limits: IngestLimits = loadConfig({});
 
 /** NDJSON of `count` events of ~1 KiB, cut into chunks of `size` bytes; every other chunk is a view into a larger buffer. */
 function chunkedBody(count: number, size: number): BodyChunks {
