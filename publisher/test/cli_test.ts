@@ -168,7 +168,9 @@ Deno.test({
         ]);
         const cli = watchCli(child);
         // The progress line says how long it has run and how long it has left.
-        await cli.waitForStderr(/progress: \d+% [1-9]\d*\/100000 events, .* \d+ s elapsed, ETA (\d+ s|\d+m\d\ds|\d+h\d\dm)/);
+        await cli.waitForStderr(
+          /progress: \d+% [1-9]\d*\/100000 events, .* \d+ s elapsed, ETA (\d+ s|\d+m\d\ds|\d+h\d\dm)/,
+        );
         child.kill("SIGINT");
         const { code, stdout, stderr } = await cli.finish();
         assert.equal(code, 130, stderr);
