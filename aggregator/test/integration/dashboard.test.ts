@@ -235,10 +235,13 @@ beforeAll(async () => {
       headless: true,
       args: CHROMIUM_ARGS,
       viewport: { width: 1280, height: 900 },
+      timeout: 150_000,
     }),
-    agg.waitReady(),
+    agg.waitReady(150_000),
   ]);
-}, 60_000);
+  // At load 32 (four suites on two cores) the database, the process and Chromium together took
+  // more than the 60 s this hook had: every test failed before it began.
+}, 180_000);
 
 afterAll(async () => {
   if (skip) return;
