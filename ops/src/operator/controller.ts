@@ -51,7 +51,12 @@ export class ControllerManager {
       make('publishrun', PUBLISHRUN, reconcilePublishRun),
       make('loadtest', LOADTEST, reconcileLoadTest),
     ];
-    const informerOptions = { namespace: o.namespace || undefined, resyncMs: o.resyncMs, watchTimeoutSeconds: o.watchTimeoutSeconds };
+    const informerOptions = {
+      namespace: o.namespace || undefined,
+      resyncMs: o.resyncMs,
+      watchTimeoutSeconds: o.watchTimeoutSeconds,
+      onRestart: (resource: string, reason: string) => o.metrics.watchRestarts.inc({ resource, reason }),
+    };
     for (const c of this.controllers) {
       this.informers.push(new Informer(o.ctx.api, c.resource, (obj) => this.enqueue(c, keyOf(obj)), o.log, informerOptions));
     }

@@ -76,7 +76,11 @@ export class OperatorMetrics {
   readonly depth = new Family('logbus_operator_workqueue_depth', 'Keys waiting in the work queue.', 'gauge');
   readonly adds = new Family('logbus_operator_workqueue_adds_total', 'Keys added to the work queue.', 'counter');
   readonly leader = new Family('logbus_operator_leader', '1 while this replica holds the leader Lease.', 'gauge');
-  readonly watchRestarts = new Family('logbus_operator_watch_restarts_total', 'Watches restarted after an error, by resource.', 'counter');
+  readonly watchRestarts = new Family(
+    'logbus_operator_watch_restarts_total',
+    'Watches restarted, by resource and reason (expired: 410 Gone, relisted; error: retried with backoff).',
+    'counter',
+  );
   readonly durations = new Histogram('logbus_operator_reconcile_duration_seconds', 'Time spent in one reconcile, by controller.');
 
   render(): string {

@@ -137,6 +137,9 @@ describe('LogBus', () => {
 
   test('after a compaction (410 on the watch) and closed watches the informers relist and keep reconciling', async () => {
     const listsBefore = api.requests.filter((r) => r.method === 'GET' && /\/logbuses(\?|$)/.test(r.path) && !r.path.includes('watch=true')).length;
+    // A write elsewhere first: every informer's last resourceVersion is then older than the
+    // compaction point, as on a busy cluster.
+    api.put('v1/configmaps', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unrelated', namespace: NS } });
     api.compact();
     api.closeWatches();
     api.failNext('GET', /\/logbuses\?.*watch=true/, 500, 2);
@@ -145,6 +148,12 @@ describe('LogBus', () => {
     const listsAfter = api.requests.filter((r) => r.method === 'GET' && /\/logbuses(\?|$)/.test(r.path) && !r.path.includes('watch=true')).length;
     expect(listsAfter).toBeGreaterThan(listsBefore);
     expect(op.logs.some((l) => l.includes('watch expired (410 Gone): relisting'))).toBe(true);
+    // Both kinds of restart are counted: the relists and the two failed logbuses watches.
+    const restarts = (reason: string) =>
+      [...op.metrics.watchRestarts.values.values()].filter((c) => c.labels.reason === reason).reduce((sum, c) => sum + c.value, 0);
+    expect(restarts('expired')).toBeGreaterThanOrEqual(1);
+    expect(op.metrics.watchRestarts.get({ resource: 'logbuses', reason: 'error' })).toBe(2);
+    expect(op.metrics.render()).toMatch(/logbus_operator_watch_restarts_total\{resource="logbuses",reason="error"\} 2/);
   });
 
   test('a failed apply (500) is counted, retried with backoff, and the reconcile then succeeds; metrics show it', async () => {
