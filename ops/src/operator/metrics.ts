@@ -71,7 +71,11 @@ class Histogram {
 
 /** The operator's metrics (names follow controller-runtime's, so its dashboards apply). */
 export class OperatorMetrics {
-  readonly reconciles = new Family('logbus_operator_reconcile_total', 'Reconciles by controller and result (success, error, requeue).', 'counter');
+  readonly reconciles = new Family(
+    'logbus_operator_reconcile_total',
+    'Reconciles by controller and result (success, requeue, conflict: a 409 redone, error).',
+    'counter',
+  );
   readonly errors = new Family('logbus_operator_reconcile_errors_total', 'Reconciles that failed, by controller.', 'counter');
   readonly depth = new Family('logbus_operator_workqueue_depth', 'Keys waiting in the work queue.', 'gauge');
   readonly adds = new Family('logbus_operator_workqueue_adds_total', 'Keys added to the work queue.', 'counter');

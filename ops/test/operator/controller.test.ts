@@ -171,6 +171,27 @@ describe('LogBus', () => {
     api.remove(LB, NS, 'third-aggregator');
   });
 
+  test('an object the API server refuses (422 Invalid) puts the reason in the status, is not retried hot, and recovers with the spec', async () => {
+    const errorsBefore = op.metrics.errors.get({ controller: 'logbus' });
+    api.failNext('PATCH', /\/statefulsets\/refused-aggregator-postgresql\?/, 422, 1_000_000);
+    api.put(LB, logBus('refused-aggregator', { replicas: 1 }));
+    const refused = await waitFor(() => {
+      const o = api.get(LB, NS, 'refused-aggregator');
+      return condition(o, 'Degraded')?.reason === 'InvalidSpec' && o;
+    }, 'Degraded InvalidSpec');
+    expect(condition(refused, 'Ready')).toMatchObject({ status: 'False', reason: 'InvalidSpec', observedGeneration: 1 });
+    expect(condition(refused, 'Degraded')).toMatchObject({ status: 'True' });
+    expect(condition(refused, 'Degraded').message).toContain('HTTP 422 Invalid');
+    expect(refused.status.observedGeneration).toBe(1);
+    expect(op.metrics.errors.get({ controller: 'logbus' })).toBe(errorsBefore);
+    // The spec is fixed (here: the stand-in stops refusing, and the spec changes): it recovers.
+    api.clearFailures();
+    api.put(LB, { ...refused, spec: { ...refused.spec, replicas: 2 } });
+    await waitFor(() => api.get(STS, NS, 'refused-aggregator-postgresql'), 'the StatefulSet after the fix');
+    await waitFor(() => condition(api.get(LB, NS, 'refused-aggregator'), 'Degraded')?.reason !== 'InvalidSpec', 'InvalidSpec cleared');
+    api.remove(LB, NS, 'refused-aggregator');
+  });
+
   test('deleting a LogBus cascades to everything it owns', async () => {
     api.remove(LB, NS, 'second-aggregator');
     expect(api.get(DEP, NS, 'second-aggregator')).toBeUndefined();
@@ -218,6 +239,26 @@ describe('LogTopic', () => {
     expect(api.get(LT, NS, 'orders')?.metadata.deletionTimestamp).toBeDefined();
     await waitFor(() => api.get(LT, NS, 'orders') === undefined, 'the LogTopic gone');
     expect((await topics()).find((x) => x.topic === 'orders')?.retention_override ?? null).toBeNull();
+  });
+
+  test('a 409 on the finalizer patch (written meanwhile) is redone, counted as a conflict, not an error', async () => {
+    const errorsBefore = op.metrics.errors.get({ controller: 'logtopic' });
+    const conflictsBefore = op.metrics.reconciles.get({ controller: 'logtopic', result: 'conflict' });
+    api.failNext('PATCH', /\/logtopics\/contended$/, 409, 1);
+    api.put(LT, {
+      apiVersion: 'logbus.dev/v1alpha1',
+      kind: 'LogTopic',
+      metadata: { name: 'contended', namespace: NS },
+      spec: { logBus: 'logbus', topic: 'contended', retention: '2d' },
+    });
+    const t = await waitFor(() => {
+      const o = api.get(LT, NS, 'contended');
+      return condition(o, 'Ready')?.status === 'True' && o;
+    }, 'LogTopic Ready after the conflict');
+    expect(t.metadata.finalizers).toContain(TOPIC_FINALIZER);
+    expect(op.metrics.reconciles.get({ controller: 'logtopic', result: 'conflict' })).toBe(conflictsBefore + 1);
+    expect(op.metrics.errors.get({ controller: 'logtopic' })).toBe(errorsBefore);
+    expect(op.logs.some((l) => l.includes('"msg":"conflict: requeued"') && l.includes('contended'))).toBe(true);
   });
 
   test('the stand-in refuses what the API server refuses: a schema violation is 422, nothing stored', async () => {
@@ -286,6 +327,23 @@ describe('PublishRun', () => {
     api.setStatus(JOBS, NS, 'smoke-publisher', { failed: 1, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded' }] });
     await Bun.sleep(300);
     expect(api.get(PR, NS, 'smoke')!.status.stage).toBe('Finished');
+  });
+
+  test('a Job the API server refuses (422 Invalid) ends the run in Error with the reason', async () => {
+    api.failNext('PATCH', /\/jobs\/refused-publisher\?/, 422, 1);
+    api.put(PR, {
+      apiVersion: 'logbus.dev/v1alpha1',
+      kind: 'PublishRun',
+      metadata: { name: 'refused', namespace: NS },
+      spec: { logBus: 'logbus', events: 10 },
+    });
+    const run = await waitFor(() => {
+      const o = api.get(PR, NS, 'refused');
+      return o?.status?.stage === 'Error' && o;
+    }, 'stage Error');
+    expect(condition(run, 'Succeeded')).toMatchObject({ status: 'False', reason: 'JobFailed' });
+    expect(condition(run, 'Succeeded').message).toContain('refused');
+    expect(api.get(JOBS, NS, 'refused-publisher')).toBeUndefined();
   });
 });
 

@@ -140,6 +140,8 @@ export interface ApiServerStandIn {
   closeWatches(): void;
   /** The next `count` requests matching method and path fail with `code`. */
   failNext(method: string, path: RegExp, code: number, count?: number): void;
+  /** Drops the failures failNext set up that have not happened yet. */
+  clearFailures(): void;
   /** The text GET .../pods/NAME/log answers (the kubelet's part). */
   setPodLog(namespace: string, pod: string, text: string): void;
   /** Service proxy target for `namespace/service`. */
@@ -490,6 +492,7 @@ export function startApiServerStandIn(): ApiServerStandIn {
       for (const w of [...watchers]) w.close();
     },
     failNext: (method, path, code, count = 1) => failures.push({ method, path, code, count }),
+    clearFailures: () => failures.splice(0),
     setPodLog: (ns, pod, text) => podLogs.set(`${ns}/${pod}`, text),
     proxyTo: (ns, svc, target) => proxies.set(`${ns}/${svc}`, target),
     stop: () => {
