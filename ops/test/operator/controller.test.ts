@@ -225,7 +225,8 @@ describe('LogTopic', () => {
       return condition(o, 'Ready')?.status === 'True' && o;
     }, 'LogTopic Ready');
     expect(t.metadata.finalizers).toContain(TOPIC_FINALIZER);
-    expect(t.status).toMatchObject({ retention: '3d', stored: 1 });
+    expect(t.status).toMatchObject({ retention: '3d', stored: 1, expired: 0 });
+    expect(t.status.bytes).toBeGreaterThan(0);
     expect((await topics()).find((x) => x.topic === 'orders')?.retention_override).toBe('3d');
   });
 

@@ -10,6 +10,10 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { resolve } from 'node:path';
 import { type Subprocess, spawn } from 'bun';
 import type { K8sObject } from '../../src/chart.ts';
+import { Informer } from '../../src/operator/informer.ts';
+import { KubeApi } from '../../src/operator/kube-api.ts';
+import { createLogger } from '../../src/operator/log.ts';
+import { LOGTOPIC } from '../../src/operator/resources.ts';
 import { type ApiServerStandIn, startApiServerStandIn } from './support/apiserver-standin.ts';
 import { waitFor } from './support/operator-harness.ts';
 
@@ -133,4 +137,30 @@ test('SIGTERM ends the informer cleanly', async () => {
   probe.kill('SIGTERM');
   expect(await probe.exited).toBe(0);
   expect(lines.at(-1)).toEqual({ stopped: true });
+});
+
+test('every resyncMs the cache is reported again without a request (client-go’s resync), nothing listed anew', async () => {
+  const standIn = startApiServerStandIn();
+  try {
+    standIn.put(LT, topic('steady'));
+    const reported: string[] = [];
+    const informer = new Informer(
+      new KubeApi(standIn.url, (url, init) => fetch(url, init)),
+      LOGTOPIC,
+      (obj) => reported.push(obj.metadata.name),
+      createLogger('error'),
+      { resyncMs: 100, watchTimeoutSeconds: 600 },
+    );
+    const stop = new AbortController();
+    const run = informer.run(stop.signal);
+    await informer.waitForSync();
+    expect(reported).toEqual(['steady']); // positive control: the list reported it once
+    await waitFor(() => reported.length >= 4, 'three resyncs');
+    stop.abort();
+    await run;
+    expect(new Set(reported)).toEqual(new Set(['steady']));
+    expect(standIn.requests.filter((r) => r.method === 'GET' && !r.path.includes('watch=true'))).toHaveLength(1);
+  } finally {
+    standIn.stop();
+  }
 });
