@@ -6,7 +6,7 @@
  *   label selectors), ends at timeoutSeconds; a resourceVersion older than the compaction point
  *   gets an ERROR event with 410 Gone (what etcd compaction does to a real watch);
  * - 404 NotFound, 409 AlreadyExists on create, 409 Conflict on a stale resourceVersion (PUT and
- *   merge patch), 422 Invalid when an object breaks its CRD's structural schema (after defaulting
+ *   merge patch that carry one; without one they overwrite, as on the real server), 422 Invalid when an object breaks its CRD's structural schema (after defaulting
  *   and pruning unknown fields, as the API server does);
  * - server-side apply (application/apply-patch+yaml) with field ownership per manager: a field
  *   another manager owns with a different value is a 409 conflict unless force=true; fields a
@@ -427,7 +427,9 @@ export function startApiServerStandIn(): ApiServerStandIn {
       if (req.method === 'PUT') {
         if (!s) return status(404, 'NotFound', `${collection} "${name}" not found`);
         const body = (await req.json()) as K8sObject;
-        if (body.metadata?.resourceVersion !== s.obj.metadata.resourceVersion)
+        // As the real server: a PUT carrying a resourceVersion is conditional on it; without one
+        // it overwrites unconditionally.
+        if (body.metadata?.resourceVersion && body.metadata.resourceVersion !== s.obj.metadata.resourceVersion)
           return status(
             409,
             'Conflict',
