@@ -210,20 +210,20 @@ describe('LogBus', () => {
 });
 
 describe('LogTopic', () => {
+  const putTopic = (name: string, spec: { topic: string; retention: string }) =>
+    api.put(LT, { apiVersion: 'logbus.dev/v1alpha1', kind: 'LogTopic', metadata: { name, namespace: NS }, spec: { logBus: 'logbus', ...spec } });
+  /** The LogTopic once its Ready condition has `status`. */
+  const readyIs = (name: string, status: 'True' | 'False') =>
+    waitFor(() => {
+      const o = api.get(LT, NS, name);
+      return condition(o, 'Ready')?.status === status && o;
+    }, `LogTopic ${name} Ready=${status}`);
   const topics = async () =>
     ((await (await fetch(`${aggregator.url}/topics`)).json()) as { topics: { topic: string; retention_override: string | null }[] }).topics;
 
   test('its retention reaches the aggregator (PUT /topics) and its status carries the storage', async () => {
-    api.put(LT, {
-      apiVersion: 'logbus.dev/v1alpha1',
-      kind: 'LogTopic',
-      metadata: { name: 'orders', namespace: NS },
-      spec: { logBus: 'logbus', topic: 'orders', retention: '3d' },
-    });
-    const t = await waitFor(() => {
-      const o = api.get(LT, NS, 'orders');
-      return condition(o, 'Ready')?.status === 'True' && o;
-    }, 'LogTopic Ready');
+    putTopic('orders', { topic: 'orders', retention: '3d' });
+    const t = await readyIs('orders', 'True');
     expect(t.metadata.finalizers).toContain(TOPIC_FINALIZER);
     expect(t.status).toMatchObject({ retention: '3d', stored: 1, expired: 0 });
     expect(t.status.bytes).toBeGreaterThan(0);
@@ -231,16 +231,8 @@ describe('LogTopic', () => {
   });
 
   test('a retention the aggregator refuses (beyond DEDUP_WINDOW) is reported, not retried hot', async () => {
-    api.put(LT, {
-      apiVersion: 'logbus.dev/v1alpha1',
-      kind: 'LogTopic',
-      metadata: { name: 'too-long', namespace: NS },
-      spec: { logBus: 'logbus', topic: 'audit', retention: '30d' },
-    });
-    const t = await waitFor(() => {
-      const o = api.get(LT, NS, 'too-long');
-      return condition(o, 'Ready')?.status === 'False' && o;
-    }, 'LogTopic rejected');
+    putTopic('too-long', { topic: 'audit', retention: '30d' });
+    const t = await readyIs('too-long', 'False');
     expect(condition(t, 'Ready')).toMatchObject({ reason: 'Rejected' });
     expect(condition(t, 'Ready').message).toContain('DEDUP_WINDOW');
   });
@@ -256,16 +248,8 @@ describe('LogTopic', () => {
     const errorsBefore = op.metrics.errors.get({ controller: 'logtopic' });
     const conflictsBefore = op.metrics.reconciles.get({ controller: 'logtopic', result: 'conflict' });
     api.failNext('PATCH', /\/logtopics\/contended$/, 409, 1);
-    api.put(LT, {
-      apiVersion: 'logbus.dev/v1alpha1',
-      kind: 'LogTopic',
-      metadata: { name: 'contended', namespace: NS },
-      spec: { logBus: 'logbus', topic: 'contended', retention: '2d' },
-    });
-    const t = await waitFor(() => {
-      const o = api.get(LT, NS, 'contended');
-      return condition(o, 'Ready')?.status === 'True' && o;
-    }, 'LogTopic Ready after the conflict');
+    putTopic('contended', { topic: 'contended', retention: '2d' });
+    const t = await readyIs('contended', 'True');
     expect(t.metadata.finalizers).toContain(TOPIC_FINALIZER);
     expect(op.metrics.reconciles.get({ controller: 'logtopic', result: 'conflict' })).toBe(conflictsBefore + 1);
     expect(op.metrics.errors.get({ controller: 'logtopic' })).toBe(errorsBefore);
