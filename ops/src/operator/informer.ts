@@ -3,7 +3,10 @@
  * and calling `onChange(obj)` for every add, update and delete (client-go's reflector + store).
  * - A watch that ends (the server's timeoutSeconds) is resumed from the last resourceVersion seen
  *   (bookmarks included), so nothing is listed again.
- * - A watch error (connection refused, 5xx) retries with jittered exponential backoff.
+ * - A watch error (connection refused, 5xx) retries with jittered exponential backoff. So does a
+ *   watch that ends within a second having delivered nothing (client-go's "very short watch"): a
+ *   proxy or load balancer that cuts streams at once would otherwise get a watch request in a
+ *   tight loop.
  * - 410 Gone (the resourceVersion was compacted away; as an HTTP status or as an ERROR event in
  *   the stream) relists: the cache is replaced and objects that vanished meanwhile are reported
  *   as deleted.
@@ -25,6 +28,9 @@ export interface InformerOptions {
   /** Called when a watch is restarted after a 410 (`expired`: a relist follows) or a failure. */
   onRestart?: (resource: string, reason: 'expired' | 'error') => void;
 }
+
+/** A watch that ends sooner than this with no event is a failure (client-go's reflector: 1 s). */
+const VERY_SHORT_WATCH_MS = 1_000;
 
 export class Informer<T extends K8sObject = K8sObject> {
   readonly cache = new Map<string, T>();
@@ -63,7 +69,10 @@ export class Informer<T extends K8sObject = K8sObject> {
             await this.list();
             mustList = false;
           }
-          await this.watchOnce(signal);
+          const started = performance.now();
+          const delivered = await this.watchOnce(signal);
+          if (delivered === 0 && performance.now() - started < VERY_SHORT_WATCH_MS && !signal.aborted)
+            throw new Error('very short watch: it ended within a second and delivered nothing');
           failures = 0;
         } catch (err) {
           if (signal.aborted) break;
@@ -100,7 +109,9 @@ export class Informer<T extends K8sObject = K8sObject> {
     }
   }
 
-  private async watchOnce(signal: AbortSignal): Promise<void> {
+  /** Watches until the stream ends; returns how many events (bookmarks included) it delivered. */
+  private async watchOnce(signal: AbortSignal): Promise<number> {
+    let delivered = 0;
     const timeoutSeconds = this.o.watchTimeoutSeconds ?? Math.round(300 + Math.random() * 300);
     let expired: ApiError | undefined;
     const controller = new AbortController();
@@ -112,6 +123,7 @@ export class Informer<T extends K8sObject = K8sObject> {
         this.o.namespace,
         this.resourceVersion,
         (e) => {
+          delivered++;
           if (e.type === 'ERROR') {
             const status = e.object as unknown as { code?: number; reason?: string; message?: string };
             expired = new ApiError(status.code ?? 500, status.reason ?? '', status.message ?? 'watch ERROR event');
@@ -135,5 +147,6 @@ export class Informer<T extends K8sObject = K8sObject> {
       signal.removeEventListener('abort', abort);
     }
     if (expired) throw expired;
+    return delivered;
   }
 }

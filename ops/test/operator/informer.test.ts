@@ -124,6 +124,17 @@ test('410 Gone in the watch stream relists and reports what vanished meanwhile a
 });
 
 test('410 Gone as the watch request’s HTTP status relists too', async () => {
+  // The watch opened after the last relist must be older than a second when it is ended below,
+  // or its end counts as a very short watch (a failure, tested last).
+  await waitFor(
+    () =>
+      api.requests
+        .filter((r) => r.path.includes('/logtopics'))
+        .at(-1)
+        ?.path.includes('watch=true') === true,
+    'the watch after the relist',
+  );
+  await Bun.sleep(1_100);
   api.failNext('GET', /\/logtopics\?.*watch=true/, 410);
   api.closeWatches();
   await waitFor(() => lists() === 3, 'a third list');
@@ -164,3 +175,34 @@ test('every resyncMs the cache is reported again without a request (client-go’
     standIn.stop();
   }
 });
+
+test('a watch that ends at once with nothing delivered backs off (client-go’s very short watch) instead of reconnecting in a loop', async () => {
+  const standIn = startApiServerStandIn();
+  try {
+    standIn.put(LT, topic('quiet'));
+    const restarts: string[] = [];
+    const informer = new Informer(new KubeApi(standIn.url, (url, init) => fetch(url, init)), LOGTOPIC, () => {}, createLogger('error'), {
+      resyncMs: 600_000,
+      // The stand-in ends a watch after its timeoutSeconds: 0 ends every watch as soon as it opens,
+      // as a proxy that cuts streams would.
+      watchTimeoutSeconds: 0,
+      onRestart: (_, reason) => void restarts.push(reason),
+    });
+    const stop = new AbortController();
+    const run = informer.run(stop.signal);
+    await informer.waitForSync();
+    const watchRequests = () => standIn.requests.filter((r) => r.method === 'GET' && r.path.includes('watch=true')).length;
+    // Positive control: the watch is reopened after it ends (the loop is alive).
+    await waitFor(() => watchRequests() >= 2, 'a second watch request');
+    await Bun.sleep(2_000);
+    stop.abort();
+    await run;
+    // Backoff of 0.8-1.6 s, then 1.6-3.2 s: at most a few watches in these 2 s. Without it, a
+    // request per round trip: thousands.
+    expect(watchRequests()).toBeLessThanOrEqual(5);
+    expect(restarts.every((r) => r === 'error')).toBe(true);
+    expect(standIn.requests.filter((r) => r.method === 'GET' && !r.path.includes('watch=true'))).toHaveLength(1);
+  } finally {
+    standIn.stop();
+  }
+}, 60_000);
