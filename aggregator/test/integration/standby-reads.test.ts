@@ -12,7 +12,7 @@ import postgres from 'postgres';
 import { type AggregatorProcess, spawnAggregator } from '../../local/process';
 import { withDatabase } from '../../local/postgres';
 import { type StreamingPair, startStreamingPair } from '../../local/streaming-pair';
-import { waitFor } from '../support/faults';
+import { readTopic, waitFor } from '../support/faults';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -32,20 +32,6 @@ async function publish(url: string, eventId: string): Promise<number> {
     body: JSON.stringify([event(eventId)]),
   });
   return response.status;
-}
-
-/** Every event of TOPIC GET /events returns, paging from 0 until an empty page. */
-async function readAll(url: string): Promise<{ seq: number; event_id: string }[]> {
-  const out: { seq: number; event_id: string }[] = [];
-  let after = 0;
-  for (;;) {
-    const response = await fetch(`${url}/events?topic=${TOPIC}&after=${after}`, { signal: AbortSignal.timeout(30_000) });
-    if (response.status !== 200) throw new Error(`GET /events answered ${response.status}: ${await response.text()}`);
-    const page = (await response.json()) as { events: { seq: number; event_id: string }[] };
-    if (page.events.length === 0) return out;
-    out.push(...page.events);
-    after = page.events.at(-1)!.seq;
-  }
 }
 
 describe('GET /events on a hot standby (READ_DATABASE_URL)', () => {
@@ -83,7 +69,7 @@ describe('GET /events on a hot standby (READ_DATABASE_URL)', () => {
 
     // Positive control: reads answer from the standby once it has replayed an event.
     expect(await publish(aggregator.url, 'first')).toBe(202);
-    await waitFor('the first event on a standby read', async () => (await readAll(aggregator.url)).length === 1, 60_000);
+    await waitFor('the first event on a standby read', async () => (await readTopic(aggregator.url, TOPIC)).length === 1, 60_000);
 
     // The ingest of `held` draws its seq and waits inside its transaction on a lock the test holds.
     await primary.unsafe(`
@@ -119,11 +105,11 @@ describe('GET /events on a hot standby (READ_DATABASE_URL)', () => {
     expect(await seqOf(standby, 'held')).toBeNull();
 
     // The primary's horizon covers both now; the standby has not replayed `held`: not shown, nor `later`.
-    for (let i = 0; i < 3; i++) expect((await readAll(aggregator.url)).map((e) => e.event_id)).toEqual(['first']);
+    for (let i = 0; i < 3; i++) expect((await readTopic(aggregator.url, TOPIC)).map((e) => e.event_id)).toEqual(['first']);
 
     await standby`SELECT pg_wal_replay_resume()`;
-    await waitFor('both events on a standby read after the replay', async () => (await readAll(aggregator.url)).length === 3, 60_000);
-    const read = await readAll(aggregator.url);
+    await waitFor('both events on a standby read after the replay', async () => (await readTopic(aggregator.url, TOPIC)).length === 3, 60_000);
+    const read = await readTopic(aggregator.url, TOPIC);
     expect(read.map((e) => e.event_id)).toEqual(['first', 'held', 'later']);
     expect(read.map((e) => e.seq)).toEqual([...read.map((e) => e.seq)].sort((a, b) => a - b));
   }, 300_000);
