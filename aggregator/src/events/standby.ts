@@ -34,7 +34,10 @@ interface Replayable {
 const NOTHING: HorizonBound = { sealed: 0, server: null };
 
 export class StandbyHorizon implements HorizonSource {
-  /** Ascending by sealed and by lsn; all from the primary named `server`. */
+  /**
+   * Ascending by sealed, all from the primary named `server`. Each entry holds on its own (its
+   * position was read after its seal), so concurrent readers may push positions out of order.
+   */
   private kept: Replayable[] = [];
   private server: string | null = null;
   private warnedNotStandby = false;
