@@ -5,7 +5,8 @@
  * a later event b is applied and replayed, the standby's replay is paused, then a commits and is
  * applied on the primary, whose horizon now covers both. The standby sees b and not a: read with
  * the primary's horizon alone it would return b and page past a for good. It must return neither
- * until it has replayed a, then both in seq order.
+ * until it has replayed a, then both in seq order. Last, the standby's own statistics show the
+ * pages were read there.
  */
 import { afterAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
@@ -112,5 +113,22 @@ describe('GET /events on a hot standby (READ_DATABASE_URL)', () => {
     const read = await readTopic(aggregator.url, TOPIC);
     expect(read.map((e) => e.event_id)).toEqual(['first', 'held', 'later']);
     expect(read.map((e) => e.seq)).toEqual([...read.map((e) => e.seq)].sort((a, b) => a - b));
+
+    // The pages are read on the standby: its own statistics count the rows they fetch (the
+    // bound alone would keep a primary read equally short above, so that did not show it).
+    const bulk = Array.from({ length: 500 }, (_, i) => ({ ...event(`bulk-${i}`), topic: 'bulk' }));
+    const published = await fetch(`${aggregator.url}/publish`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(bulk),
+    });
+    expect(published.status).toBe(202);
+    await waitFor('the bulk topic on a standby read', async () => (await readTopic(aggregator.url, 'bulk')).length === 500, 60_000);
+    const fetchedOnStandby = async () =>
+      Number((await standby<{ n: string }[]>`SELECT tup_fetched::text AS n FROM pg_stat_database WHERE datname = current_database()`)[0]!.n);
+    const before = await fetchedOnStandby();
+    for (let i = 0; i < 10; i++) expect(await readTopic(aggregator.url, 'bulk')).toHaveLength(500);
+    // A backend reports its statistics within seconds of its transactions, not at once.
+    await waitFor('the standby counting the 5,000 rows the pages fetched', async () => (await fetchedOnStandby()) - before >= 5_000, 30_000, 250);
   }, 300_000);
 });
