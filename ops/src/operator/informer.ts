@@ -22,6 +22,8 @@ export interface InformerOptions {
   resyncMs: number;
   /** Server-side watch timeout; client-go picks 5-10 min at random. */
   watchTimeoutSeconds?: number;
+  /** Called when a watch is restarted after a 410 (`expired`: a relist follows) or a failure. */
+  onRestart?: (resource: string, reason: 'expired' | 'error') => void;
 }
 
 export class Informer<T extends K8sObject = K8sObject> {
@@ -68,9 +70,11 @@ export class Informer<T extends K8sObject = K8sObject> {
           if (isCode(err, 410)) {
             this.log.info('watch expired (410 Gone): relisting', { resource: this.resource.plural, resourceVersion: this.resourceVersion });
             mustList = true;
+            this.o.onRestart?.(this.resource.plural, 'expired');
             continue;
           }
           const ms = retryDelay(failures++);
+          this.o.onRestart?.(this.resource.plural, 'error');
           this.log.warn('list/watch failed: retrying', { resource: this.resource.plural, error: err as Error, retryInMs: Math.round(ms) });
           await sleep(ms, signal);
         }
