@@ -81,6 +81,9 @@ export async function deleteTopic(sql: Sql, topic: string): Promise<{ deleted: n
       DELETE FROM topics WHERE name = ${topic} RETURNING expired
     ), removed AS (
       DELETE FROM events WHERE topic = ${topic} RETURNING 1
+    ), unrolled AS (
+      -- Its log volume counts (migration 0012) go with the events they counted.
+      DELETE FROM stream_minutes WHERE topic = ${topic}
     ), counted AS (
       SELECT (SELECT count(*) FROM removed) AS deleted, (SELECT coalesce(sum(expired), 0) FROM gone) AS expired
     )
