@@ -16,14 +16,15 @@ import type { DatabaseOutage } from '../ops/outage';
 import { closedFor, countPartition, dropEventPartition } from './expire';
 import { dropKeyGeneration, listKeyGenerations, planGenerations, startKeyGeneration } from './generations';
 import { type EventPartition, ensureEventPartitions, listEventPartitions, pastDeadline } from './partitions';
-import { dropOrphanStreamMinutes, type FoldResult, foldStreamMinutesFor } from './stream-minutes';
+import { dropOrphanStreamMinutes, FOLD_YIELD_PENDING, type FoldResult, foldStreamMinutesFor } from './stream-minutes';
 
 /**
- * The log volume counts are folded this often, for at most FOLD_BUDGET_MS at a time: a volume
- * query reads the events not folded yet (about this long of ingest) from the events themselves.
+ * The log volume counts are folded this often, for at most FOLD_BUDGET_MS at a time (the ticks
+ * wait behind a fold): a volume query reads the events not folded yet (about this long of
+ * ingest) from the events themselves.
  */
 const FOLD_EVERY_MS = 2_000;
-const FOLD_BUDGET_MS = 1_000;
+const FOLD_BUDGET_MS = 500;
 
 /** Arbitrary constant shared by every replica: "logbus retention". */
 export const MAINTENANCE_LOCK_KEY = 7_351_013;
@@ -114,7 +115,7 @@ export class RetentionMaintainer {
   private scheduleFold(): void {
     if (this.stopped || !this.horizonBound) return;
     this.foldTimer = setTimeout(() => {
-      this.fold(false)
+      this.fold()
         .catch((error) => {
           if (!this.outage?.failed(error)) this.log.warn({ err: error }, 'log volume fold failed; retrying');
         })
@@ -124,17 +125,19 @@ export class RetentionMaintainer {
 
   /**
    * Folds the events below the read horizon into the log volume counts, under the maintenance
-   * lock, for at most FOLD_BUDGET_MS (`wait`: until caught up, waiting for the lock). null: no
-   * horizon to fold by, or another replica held the lock.
+   * lock, for at most FOLD_BUDGET_MS and only while the apply keeps up (FOLD_YIELD_PENDING).
+   * null: no horizon to fold by, another replica held the lock, or the fold yielded.
    */
-  fold(wait = false): Promise<FoldResult | null> {
+  private fold(): Promise<FoldResult | null> {
     const horizonBound = this.horizonBound;
     if (!horizonBound) return Promise.resolve(null);
-    const next = this.queue.then(() =>
-      this.underLock(wait, async () => foldStreamMinutesFor(this.sql, await horizonBound(), wait ? Number.POSITIVE_INFINITY : FOLD_BUDGET_MS)),
-    );
-    this.queue = next.catch(() => {});
-    return next;
+    // The bound is taken before queueing (it may wait for drawers): an older bound is still a
+    // horizon, and the ticks queued behind a fold do not wait for it.
+    return horizonBound().then((bound) => {
+      const run = this.queue.then(() => this.underLock(false, () => foldStreamMinutesFor(this.sql, bound, FOLD_BUDGET_MS, FOLD_YIELD_PENDING)));
+      this.queue = run.catch(() => {});
+      return run;
+    });
   }
 
   /** Runs `body` holding the maintenance lock; null when `wait` is false and another replica holds it. */

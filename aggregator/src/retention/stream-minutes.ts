@@ -55,11 +55,31 @@ export async function foldStreamMinutes(sql: postgres.Sql, bound: HorizonBound, 
   return { through: Number(row!.through), caughtUp: row!.caught_up };
 }
 
-/** Folds span after span until caught up with the horizon or `budgetMs` has passed. */
-export async function foldStreamMinutesFor(sql: postgres.Sql, bound: HorizonBound, budgetMs: number): Promise<FoldResult> {
+/**
+ * Events waiting in the inbox above which the fold yields to the apply: under a load the workers
+ * cannot keep up with, the fold waits (volume queries read more events live meanwhile, still
+ * exact) and catches up once the backlog is applied.
+ */
+export const FOLD_YIELD_PENDING = 10_000;
+
+/**
+ * Folds span after span until caught up with the horizon, `budgetMs` has passed, or more than
+ * `yieldPending` events wait in the inbox (null: the fold yielded before its first span).
+ */
+export async function foldStreamMinutesFor(
+  sql: postgres.Sql,
+  bound: HorizonBound,
+  budgetMs: number,
+  yieldPending = Number.POSITIVE_INFINITY,
+): Promise<FoldResult | null> {
   const started = performance.now();
+  let result: FoldResult | null = null;
   for (;;) {
-    const result = await foldStreamMinutes(sql, bound);
+    if (Number.isFinite(yieldPending)) {
+      const [inbox] = await sql<{ behind: boolean }[]>`SELECT coalesce(sum(n), 0) > ${yieldPending} AS behind FROM inbox`;
+      if (inbox!.behind) return result;
+    }
+    result = await foldStreamMinutes(sql, bound);
     if (result.caughtUp || performance.now() - started >= budgetMs) return result;
   }
 }
