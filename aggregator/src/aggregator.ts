@@ -101,7 +101,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     maxBytes: config.ingestStatementBytes,
     onCommitted: (partitions) => wakeup.announce(partitions),
   });
-  const retention = new RetentionMaintainer(databaseUrl, log, config, outage);
+  const retention = new RetentionMaintainer(databaseUrl, log, config, outage, () => horizon.current());
   const app = createApp({
     config,
     sql,
