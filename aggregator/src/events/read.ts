@@ -62,28 +62,37 @@ export const eventJson = (sql: Sql) => sql`
 /**
  * A topic's events with seq above `after` and below the horizon, in seq order: at most `limit`,
  * ending with the one that reaches `maxBytes` of payload (the first is always included). The
- * rows have the events table's columns, for eventJson, and `bytes_upto`: payload bytes up to
- * and including the row. The enclosing statement defines `horizon` (horizonCte).
+ * rows have the events table's columns, for eventJson, `bytes_upto`: payload bytes up to and
+ * including the row, and `visible`: below the horizon. The enclosing statement defines `horizon`
+ * (horizonCte).
+ *
+ * `pastHorizon`: the walk also takes one step past the horizon, so when it ends there (not at a
+ * bound) its last row is the first applied event still held back, `visible` false, with no
+ * payload bytes counted (a subscription waits for the horizon to pass it). One walk, one mention
+ * of `events`, instead of a second probe for it.
  */
-export const boundedEvents = (sql: Sql, topic: string, after: number, limit: number, maxBytes: number) => sql`
+export const boundedEvents = (sql: Sql, topic: string, after: number, limit: number, maxBytes: number, pastHorizon = false) => sql`
   WITH RECURSIVE walk AS (
     -- The start: no event (n = 0), typed as the events columns are.
     SELECT ${after}::int8 AS seq, NULL::text COLLATE "C" AS topic, NULL::text COLLATE "C" AS event_id,
-      NULL::timestamptz(6) AS "timestamp", NULL::text AS source, NULL::json AS payload, 0::int8 AS bytes_upto, 0 AS n
+      NULL::timestamptz(6) AS "timestamp", NULL::text AS source, NULL::json AS payload, 0::int8 AS bytes_upto, 0 AS n, true AS visible
     UNION ALL
-    SELECT next.seq, next.topic, next.event_id, next."timestamp", next.source, next.payload, walk.bytes_upto + next.bytes, walk.n + 1
+    SELECT next.seq, next.topic, next.event_id, next."timestamp", next.source, next.payload, walk.bytes_upto + next.bytes, walk.n + 1, next.visible
     FROM walk
     CROSS JOIN LATERAL (
-      SELECT e.seq, e.topic, e.event_id, e."timestamp", e.source, e.payload, octet_length(e.payload::text)::int8 AS bytes
+      SELECT e.seq, e.topic, e.event_id, e."timestamp", e.source, e.payload,
+        CASE WHEN e.seq < (SELECT h FROM horizon) THEN octet_length(e.payload::text)::int8 ELSE 0 END AS bytes,
+        e.seq < (SELECT h FROM horizon) AS visible
       FROM events AS e
-      WHERE e.topic = ${topic} AND e.seq > walk.seq AND e.seq < (SELECT h FROM horizon)
+      WHERE e.topic = ${topic} AND e.seq > walk.seq ${pastHorizon ? sql`` : sql`AND e.seq < (SELECT h FROM horizon)`}
       ORDER BY e.seq
       LIMIT 1
     ) AS next
-    -- The first event always (n = 0); then while the page is under both bounds.
-    WHERE walk.n = 0 OR (walk.bytes_upto < ${maxBytes} AND walk.n < ${limit})
+    -- The first event always (n = 0); then while the page is under both bounds; never past a
+    -- held-back event.
+    WHERE walk.visible AND (walk.n = 0 OR (walk.bytes_upto < ${maxBytes} AND walk.n < ${limit}))
   )
-  SELECT seq, topic, event_id, "timestamp", source, payload, bytes_upto FROM walk WHERE n > 0`;
+  SELECT seq, topic, event_id, "timestamp", source, payload, bytes_upto, visible FROM walk WHERE n > 0`;
 
 /**
  * One page. The expiry watermark is read in the page's own statement (one snapshot), and

@@ -86,14 +86,29 @@ describe('read statements mention the partitioned events table as few times as t
     expect(await partitionScans(statements[0]!)).toBe(partitions);
   });
 
-  test('a subscription read scans each partition twice: the page walk and the held-back probe', async () => {
+  test('a subscription read scans each partition once, and finds the first held-back event in the same walk', async () => {
     const partitions = await partitionCount();
     expect(partitions).toBeGreaterThan(1);
     const bound = await node.aggregator.horizon.current();
-    const { result, statements } = await capture((sql) => readEvents(sql, bound, TOPIC, 2, 256, 1 << 20));
-    expect(result.rows.map((r) => r.seq)).toHaveLength(3);
+    const all = await readPage(node.aggregator.sql, bound, TOPIC, 0, 100, 1 << 20);
+    const seqs = (JSON.parse(Buffer.from(all.eventsJson).toString('utf8')) as { seq: number }[]).map((e) => e.seq);
+    expect(seqs).toHaveLength(5);
+
+    const { result, statements } = await capture((sql) => readEvents(sql, bound, TOPIC, seqs[1]!, 256, 1 << 20));
+    expect(result.rows.map((r) => r.seq)).toEqual(seqs.slice(2));
     expect(result.heldFrom).toBeNull();
     expect(statements).toHaveLength(1);
-    expect(await partitionScans(statements[0]!)).toBe(2 * partitions);
+    expect(await partitionScans(statements[0]!)).toBe(partitions);
+
+    // A horizon that has passed only the first three: the page stops there, and the fourth is
+    // the held-back one (what the hub waits on), not in the page.
+    const held = await readEvents(node.aggregator.sql, { sealed: seqs[2]!, server: null }, TOPIC, seqs[0]!, 256, 1 << 20);
+    expect(held.rows.map((r) => r.seq)).toEqual(seqs.slice(1, 3));
+    expect(held.full).toBe(false);
+    expect(held.heldFrom).toBe(seqs[3]!);
+    // Full at the limit: the rows up to it, and no look past them.
+    const full = await readEvents(node.aggregator.sql, { sealed: seqs[2]!, server: null }, TOPIC, seqs[0]!, 1, 1 << 20);
+    expect(full.rows.map((r) => r.seq)).toEqual([seqs[1]!]);
+    expect(full.full).toBe(true);
   });
 });
