@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, test } from 'bun:test';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseDocument } from 'yaml';
-import { CHART_DIR, type K8sObject, renderChart, run } from '../src/chart.ts';
+import { CHART_DIR, type K8sObject, REPO_ROOT, renderChart, run } from '../src/chart.ts';
 import { ensureK8sTools } from '../src/k8s-tools.ts';
 import { aggregatorProblems, exposureProblems, labelProblems, podProblems, selectorProblems } from './support/checks.ts';
 import { validateAll } from './support/k8s-schema.ts';
@@ -83,6 +83,24 @@ describe.each(SCENARIOS)('scenario ci/%s', (scenario) => {
 
   test('selectors match their pods and every reference resolves', () => {
     expect(selectorProblems(objects(), EXISTING[scenario] ?? [])).toEqual([]);
+  });
+});
+
+/** An Ingress and an HTTPRoute added to each scenario (the ingress one has its own as well). */
+const EXPOSURE = join(REPO_ROOT, 'ops/test/fixtures/exposure-values.yaml');
+
+describe.each(SCENARIOS)('scenario ci/%s with an Ingress and an HTTPRoute added', (scenario) => {
+  test('both render, validate against the schemas, carry TLS and lead only to the aggregator Service', () => {
+    const objects = renderChart({ release: 'logbus', namespace: 'logbus', valuesFiles: [join(CHART_DIR, 'ci', scenario), EXPOSURE] });
+    const ingress = objects.find((o) => o.kind === 'Ingress');
+    const route = objects.find((o) => o.kind === 'HTTPRoute');
+    // Positive control: the checks below see the two objects they are about.
+    expect(ingress?.spec.tls).toEqual([{ secretName: 'logbus-tls', hosts: ['logbus.example.com'] }]);
+    expect(route?.spec.parentRefs[0]).toMatchObject({ name: 'shared-gateway', namespace: 'gateway-system', sectionName: 'https' });
+    expect(validateAll(objects)).toEqual([]);
+    expect(labelProblems(objects, 'Helm')).toEqual([]);
+    expect(exposureProblems(objects, FULLNAME)).toEqual([]);
+    expect(selectorProblems(objects, EXISTING[scenario] ?? [])).toEqual([]);
   });
 });
 

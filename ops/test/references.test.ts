@@ -165,6 +165,9 @@ function checkLinks(file: string, text: string, problems: Problem[]): void {
   }
 }
 
+/** "issue 21", "(#21)": numbers of our own tracker (an upstream issue carries its repository: owner/name#N). */
+const issueMentions = (text: string) => [...text.replace(/`[^`\n]*`/g, '').matchAll(/\bissues?\s+#?\d+|(?<![\w/.-])#\d+\b/gi)].map((m) => m[0]);
+
 function problemsOf(file: string): Problem[] {
   const problems: Problem[] = [];
   const isDoc = file.endsWith('.md');
@@ -206,6 +209,13 @@ describe('references', () => {
     checkSections('probe', real, good);
     checkLinks('README.md', '[x](docs/ARCHITECTURE.md#source-tree)', good);
     expect(good).toEqual([]);
+  });
+
+  test('docs/*.md and README.md name no issue of ours: a reader has no tracker, so they say the thing', () => {
+    // Positive control: each way of naming one is caught, an upstream issue or an anchor is not.
+    expect(issueMentions('as issue 21 asked; Issue 28. (#25) issues 3 and 4')).toEqual(['issue 21', 'Issue 28', '#25', 'issues 3']);
+    expect(issueMentions('oven-sh/bun#32887, [DEPLOY.md §7](DEPLOY.md#7-the-end), `#1`, the issue number')).toEqual([]);
+    expect(DOCS.flatMap((f) => issueMentions(read(f)).map((m) => `${f}: ${m}`))).toEqual([]);
   });
 
   test('docs/*.md and README.md cite only what exists', () => {

@@ -57,12 +57,13 @@ export class Backpressure {
 
   private refresh(): Promise<void> {
     if (this.stopped) return Promise.resolve();
+    const startedAt = performance.now();
     this.sampling ??= readPending(this.sql)
       .then(
         (pending) => {
           this.pending = pending;
           this.sampledAt = performance.now();
-          this.outage?.succeeded();
+          this.outage?.succeeded(startedAt);
         },
         (error) => void this.outage?.failed(error), // and on /publish itself as 503
       )

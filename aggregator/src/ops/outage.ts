@@ -2,7 +2,10 @@
  * One log line per change of the database's reachability, not one per failed retry or 503: a
  * 23 s outage used to write about 1,700 lines, 54 of them stack traces. The first failure says
  * "database unreachable, retrying" with its cause; every later one is only counted; the first
- * success after it says "database back after N s" with that count.
+ * success after it says "database back after N s" with that count. Only a call that began after
+ * the outage was seen can end it: one that was already on its way when the server went (its answer
+ * arriving after another call's failure) says nothing about now, and counting it wrote a second
+ * "unreachable" line for one outage.
  */
 import { isUnavailable } from '../errors';
 import type { Logger } from '../log';
@@ -33,9 +36,12 @@ export class DatabaseOutage {
     return true;
   }
 
-  /** Notes a database call that worked; the first after an outage logs how long it lasted. */
-  succeeded(): void {
-    if (this.downSince === null) return;
+  /**
+   * Notes a database call that worked, begun at `startedAt` (performance.now()); the first begun
+   * after the outage was seen ends it and logs how long it lasted.
+   */
+  succeeded(startedAt: number): void {
+    if (this.downSince === null || startedAt < this.downSince) return;
     const seconds = Math.round((performance.now() - this.downSince) / 1000);
     this.log.info({ downSeconds: seconds, failedCalls: this.failures }, `database back after ${seconds} s`);
     this.downSince = null;

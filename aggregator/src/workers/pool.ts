@@ -128,7 +128,7 @@ export class WorkerPool {
         const started = performance.now();
         const applied = await this.applyOnce();
         backoff.reset();
-        this.options.outage?.succeeded();
+        this.options.outage?.succeeded(started);
         if (applied === null) {
           pauseMs = IDLE_POLL_MS;
           this.options.metrics?.observeEmptyLease();

@@ -1,0 +1,45 @@
+import { describe, expect, test } from 'bun:test';
+import { createLogger } from '../log';
+import { DatabaseOutage } from './outage';
+
+/** A real pino logger writing JSON lines into an array; the outage's messages in order. */
+function logged() {
+  const lines: string[] = [];
+  const outage = new DatabaseOutage(createLogger('debug', { pretty: false, write: (line) => void lines.push(line) }));
+  const messages = () => lines.map((line) => (JSON.parse(line) as { msg: string }).msg);
+  return { outage, messages };
+}
+
+// What a terminated session reports (57P01 is one of the codes errors.ts calls unavailable).
+const terminated = Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+
+describe('one line per change of the database reachability', () => {
+  test('a success of a call begun after the outage was seen ends it, once', () => {
+    const { outage, messages } = logged();
+    expect(outage.failed(terminated)).toBe(true);
+    expect(outage.failed(terminated)).toBe(true);
+    expect(outage.down).toBe(true);
+    outage.succeeded(performance.now());
+    outage.succeeded(performance.now());
+    expect(outage.down).toBe(false);
+    expect(messages()).toEqual(['database unreachable, retrying', 'database back after 0 s']);
+  });
+
+  test('a call already on its way when the server went does not end the outage', () => {
+    const { outage, messages } = logged();
+    const begunBefore = performance.now();
+    outage.failed(terminated);
+    // Its answer arrives after another call's failure: the database is not back because of it.
+    outage.succeeded(begunBefore);
+    expect(outage.down).toBe(true);
+    outage.failed(terminated);
+    expect(messages()).toEqual(['database unreachable, retrying']);
+  });
+
+  test('an error that is not an outage is left to the caller', () => {
+    const { outage, messages } = logged();
+    expect(outage.failed(Object.assign(new Error('syntax error'), { code: '42601' }))).toBe(false);
+    expect(outage.down).toBe(false);
+    expect(messages()).toEqual([]);
+  });
+});
