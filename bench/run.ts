@@ -29,6 +29,7 @@ import { recoveryResult, runRecovery } from './scenarios/recovery';
 import { runScale, scaleResult } from './scenarios/scale';
 import { runSeed, seedPool, seedResult } from './scenarios/seed';
 import { runShards, shardsResult } from './scenarios/shards';
+import { runStandby, standbyResult } from './scenarios/standby';
 import { runSoak, soakResult } from './scenarios/soak';
 import { runSustained, sustainedResult } from './scenarios/sustained';
 import { runTopics, topicsResult } from './scenarios/topics';
@@ -83,6 +84,8 @@ function plan(ctx: Context, workers: number): { repeated: Plan[]; once: Plan[] }
   add('cost', costResult(ctx), (r) => runCost(ctx, r));
   // Its own 4 servers: the Citus stand-in of docs/SCALING.md.
   add('shards', shardsResult(), (r) => runShards(ctx, r));
+  // Its own primary and streaming standby: the lag of reads on a hot standby (docs/SCALING.md).
+  add('standby', standbyResult(), (r) => runStandby(ctx, r));
   const chosen = all.filter((p) => options.only.includes(p.name));
   const isRepeated = (p: Plan) => ['ceiling', 'seed', 'sustained', 'topics', 'protocols'].includes(p.name);
   return { repeated: chosen.filter(isRepeated), once: chosen.filter((p) => !isRepeated(p)) };

@@ -36,6 +36,9 @@ Deno.test("CLI exit codes", async (t) => {
     const r = await run(["--help"]);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /--dup-rate <v>/);
+    // The command a user types from the repository, not deno's command line.
+    assert.match(r.stdout, /^usage: npm run publish -- \[flags\]$/m);
+    assert.doesNotMatch(r.stdout, /^usage: deno/m);
   });
 
   await t.step("bad arguments exit 2 and list every problem", async () => {

@@ -18,6 +18,7 @@ import { DatabaseOutage } from './ops/outage';
 import { RetentionMaintainer } from './retention/maintenance';
 import { ReadBudget } from './events/read-budget';
 import { HORIZON_DEFAULTS, ReadHorizon } from './events/horizon';
+import { StandbyHorizon } from './events/standby';
 import { SUBSCRIBE_DEFAULTS, SubscriptionHub } from './subscribe/hub';
 import { EventsNotifier } from './subscribe/notifier';
 import { Backoff } from './workers/backoff';
@@ -63,6 +64,11 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
   // what reads see up to. GET /events, the hub and the dashboard use the same ones.
   const readBudget = new ReadBudget(config.readBytesInFlight);
   const horizon = new ReadHorizon(sql, log, { ...HORIZON_DEFAULTS, drawerTimeoutMs: config.drawerTimeoutMs });
+  // READ_DATABASE_URL: GET /events pages read on a hot standby, sealed by this horizon.
+  const standbySql = config.readDatabaseUrl
+    ? createPool(config.readDatabaseUrl, { max: config.dbPoolSize, applicationName: 'logbus-aggregator-reads' })
+    : null;
+  const standbyReads = standbySql ? { sql: standbySql, horizon: new StandbyHorizon(horizon, sql, standbySql, log) } : undefined;
   const subscriptions = new SubscriptionHub({
     sql,
     log,
@@ -95,7 +101,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     maxBytes: config.ingestStatementBytes,
     onCommitted: (partitions) => wakeup.announce(partitions),
   });
-  const retention = new RetentionMaintainer(databaseUrl, log, config, outage);
+  const retention = new RetentionMaintainer(databaseUrl, log, config, outage, () => horizon.current());
   const app = createApp({
     config,
     sql,
@@ -109,6 +115,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     horizon,
     maintainRetention: () => retention.tick(true),
     outage,
+    standbyReads,
   });
 
   return {
@@ -172,6 +179,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     /** Closes the database pool; call after drain. */
     async close(): Promise<void> {
       await sql.end({ timeout: 2 });
+      await standbySql?.end({ timeout: 2 });
     },
   };
 }

@@ -8,7 +8,7 @@ import type { Config } from './config';
 import { type RegisteredRoute, allowedMethods } from './api/methods';
 import type { Sql } from './db/client';
 import { AppError, MethodNotAllowed, NotFound, StorageUnavailable, ValidationError, fromDatabaseError, schemaDetails } from './errors';
-import type { ReadHorizon } from './events/horizon';
+import type { HorizonSource, ReadHorizon } from './events/horizon';
 import { ReadBudget } from './events/read-budget';
 import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
@@ -53,6 +53,8 @@ export interface AppDeps {
   horizon: ReadHorizon;
   /** Counts 503s of a database outage, logged once per state change (ops/outage.ts). */
   outage?: DatabaseOutage;
+  /** READ_DATABASE_URL: where GET /events pages are read, and their bound (events/standby.ts). Unset: sql and horizon. */
+  standbyReads?: { sql: Sql; horizon: HorizonSource };
 }
 
 /** Elysia's own validation error (query strings) in the contract shape. */
@@ -77,6 +79,7 @@ export function createApp({
   horizon,
   maintainRetention = async () => {},
   outage,
+  standbyReads,
 }: AppDeps) {
   // Every ingest route, /publish and the shipper protocols, ends in this one acceptor.
   const acceptor = createAcceptor({
@@ -139,7 +142,7 @@ export function createApp({
       .use(otlpRoutes(acceptor, { limits: config, defaultTopic }))
       .use(lokiRoutes(acceptor, { limits: config, defaultTopic, topicLabels: config.lokiTopicLabels }))
       .use(elasticRoutes(acceptor, config))
-      .use(eventsRoutes(sql, config.maxPageBytes, readBudget, horizon))
+      .use(eventsRoutes(standbyReads?.sql ?? sql, config.maxPageBytes, readBudget, standbyReads?.horizon ?? horizon))
       .use(subscribeRoutes({ hub: subscriptions, isDraining: () => lifecycle.draining }))
       .use(statsRoutes(sql))
       .use(topicsRoutes({ sql, config, maintain: maintainRetention }))

@@ -108,6 +108,16 @@ describe('loadConfig', () => {
     }
   });
 
+  test('READ_DATABASE_URL: a postgres URL, and only beside DATABASE_URL', () => {
+    const primary = 'postgres://u:p@db:5432/x';
+    expect(loadConfig({ DATABASE_URL: primary }).readDatabaseUrl).toBeUndefined();
+    expect(loadConfig({ DATABASE_URL: primary, READ_DATABASE_URL: ' postgres://u:p@standby:5432/x ' }).readDatabaseUrl).toBe(
+      'postgres://u:p@standby:5432/x',
+    );
+    expect(() => loadConfig({ DATABASE_URL: primary, READ_DATABASE_URL: 'mysql://x' })).toThrow(/READ_DATABASE_URL: expected a postgres/);
+    expect(() => loadConfig({ READ_DATABASE_URL: 'postgres://u:p@standby:5432/x' })).toThrow(/READ_DATABASE_URL needs DATABASE_URL/);
+  });
+
   test('the pool must leave HTTP a connection beside the workers', () => {
     expect(() => loadConfig({ WORKERS: '8', DB_POOL_SIZE: '8' })).toThrow(/DB_POOL_SIZE/);
   });

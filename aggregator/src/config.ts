@@ -98,6 +98,11 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface Config {
   /** Unset: start an embedded PostgreSQL in dataDir. */
   readonly databaseUrl: string | undefined;
+  /**
+   * READ_DATABASE_URL: a hot standby streaming from DATABASE_URL's server; GET /events pages are
+   * read there (docs/SCALING.md "Reads from streaming replicas (hot standby)"). Unset: the primary.
+   */
+  readonly readDatabaseUrl: string | undefined;
   readonly dataDir: string;
   readonly port: number;
   /** REUSE_PORT: share the port with other processes (SO_REUSEPORT); off, a second logbus on it refuses to start. */
@@ -190,6 +195,13 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
     problems.push('DATABASE_URL: expected a postgres:// or postgresql:// URL');
   }
+  const readDatabaseUrl = env.READ_DATABASE_URL?.trim() || undefined;
+  if (readDatabaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(readDatabaseUrl)) {
+    problems.push('READ_DATABASE_URL: expected a postgres:// or postgresql:// URL');
+  } else if (readDatabaseUrl !== undefined && databaseUrl === undefined) {
+    // The embedded server has no standby: the reads would go to a server that does not follow it.
+    problems.push('READ_DATABASE_URL needs DATABASE_URL (a standby of the embedded server cannot be named)');
+  }
 
   const logLevel = (env.LOG_LEVEL?.trim() || DEFAULTS.LOG_LEVEL) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
@@ -236,6 +248,7 @@ export function loadConfig(env: Env = process.env, readFile: (path: string) => s
   const dbPoolSize = int('DB_POOL_SIZE', 2, 200);
   const config: Config = {
     databaseUrl,
+    readDatabaseUrl,
     dataDir: env.DATA_DIR?.trim() || DEFAULTS.DATA_DIR,
     port: int('PORT', 0, 65535),
     reusePort,

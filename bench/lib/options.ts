@@ -19,6 +19,7 @@ export const SCENARIOS = [
   'query',
   'cost',
   'shards',
+  'standby',
 ] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 

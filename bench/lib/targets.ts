@@ -136,7 +136,21 @@ export function evaluateTargets(results: Results): Target[] {
     `${fmt(median('query', 'volume_p99'), 0)} ms`,
   );
   add(
-    'query: ingest with / without the 0010 indexes',
+    'query: Grafana volume query over 24 h, p50',
+    '<= 300 ms',
+    median('query', 'grafana_p50'),
+    (v) => v <= 300,
+    `${fmt(median('query', 'grafana_p50'), 0)} ms`,
+  );
+  add(
+    'query: Grafana volume query over 24 h, p99',
+    '<= 1 s',
+    median('query', 'grafana_p99'),
+    (v) => v <= 1000,
+    `${fmt(median('query', 'grafana_p99'), 0)} ms`,
+  );
+  add(
+    'query: ingest with / without the volume fold',
     '>= 0.9x',
     median('query', 'ingest_ratio'),
     (v) => v >= 0.9,

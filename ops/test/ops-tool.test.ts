@@ -200,7 +200,7 @@ describe('against a fake API server', () => {
     expect(job.metadata.name).toMatch(/^logbus-aggregator-publisher-[a-z0-9]+$/);
     expect(validateAll([job])).toEqual([]);
     expect(r.fake.requests).toContain('GET /api/v1/namespaces/logbus/services/logbus-aggregator%3Ahttp/proxy/stats');
-  }, 30_000);
+  }, 90_000);
 
   test('publish uses the values the Helm release was installed with (kind: image tag dev), flags still win', async () => {
     const helmRelease = { version: 3, config: { publisher: { image: { tag: 'dev' } }, service: { type: 'NodePort', nodePort: 30080 } } };
@@ -221,7 +221,7 @@ describe('against a fake API server', () => {
     expect(r.code).toBe(0);
     expect(r.fake.created.replaced.map((c) => c.metadata.name)).toEqual(['logbus-aggregator-k6-script']);
     expect(r.fake.created.jobs[0].spec.template.spec.containers[0].env).toContainEqual({ name: 'DURATION', value: '5s' });
-  }, 30_000);
+  }, 90_000);
 
   test('a failed Job exits 1; it points at `kubectl logs` only when the Job is kept to answer it', async () => {
     const r = await runTool(['publish'], { jobOutcome: 'Failed' });
@@ -296,7 +296,7 @@ describe('against a fake API server', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('publisher started');
     expect(r.stderr).toContain('following pod job-pod-1');
-  }, 30_000);
+  }, 90_000);
 
   test('a Job that finishes while none of its pods is visible ends by its own status, not the timeout', async () => {
     const started = performance.now();
@@ -315,7 +315,7 @@ describe('against a fake API server', () => {
     const r = await runTool(['verify', '--timeout', '0'], { stats: [{ received: 10, unique_processed: 6, duplicate_dropped: 3, pending: 0 }] });
     expect(r.code).toBe(ExitCode.Failed);
     expect(r.stderr.trim()).toBe('k8s: /stats invariant violated: received 10 != unique_processed 6 + duplicate_dropped 3 + pending 0 (= 9)');
-  }, 30_000);
+  }, 90_000);
 
   test('verify waits for pending to drain before checking', async () => {
     const r = await runTool(['verify', '--timeout', '10'], {
@@ -327,14 +327,14 @@ describe('against a fake API server', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('pending 0');
     expect(r.fake.requests.filter((q) => q.includes('/proxy/stats'))).toHaveLength(2);
-  }, 30_000);
+  }, 90_000);
 
   test("verify over mutual TLS with client certificates (as kind's kubeconfig)", async () => {
     const tls = makeCerts();
     const r = await runTool(['verify', '--timeout', '0'], { tls });
     expect(r.stderr).toContain('/stats ok');
     expect(r.code).toBe(0);
-  }, 30_000);
+  }, 90_000);
 });
 
 test('no reachable cluster: one clear line and exit code 3', () => {

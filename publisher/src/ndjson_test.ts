@@ -12,6 +12,10 @@ Deno.test("--ndjson input", async (t) => {
     assert.deepEqual(file.lines, [big, event("a", "2"), event("b", "1"), big]);
     assert.deepEqual([file.distinct, file.topics], [3, 2]);
     assert.deepEqual(expectedFromFile(file), { received: 4, unique_processed: 3, duplicate_dropped: 1 });
+    // A copy need not be byte for byte: the same key with another payload (or key order) is
+    // still one event; the first acknowledged copy is the one stored.
+    const other = parseEventLines(`${event("a", "1")}\n${event("a", "1", ',"retry":2')}\n`, "f");
+    assert.deepEqual([other.lines.length, other.distinct], [2, 1]);
   });
 
   await t.step("batches are JSON arrays of at most `size` lines, in order", () => {

@@ -110,6 +110,22 @@ Deno.test({
         const last = await idleStats(aggregator.url);
         assert.equal(last.unique_processed, after.unique_processed);
         assert.equal(last.duplicate_dropped - after.duplicate_dropped, 6);
+
+        // --ndjson FILE: the same through a file (a fresh database per run: its ids are new here).
+        const file = new URL("./fixtures/own_events.ndjson", import.meta.url).pathname;
+        const fromFile = await finish(
+          spawnCli(["--url", url, "--token", PUBLISH_READ, "--ndjson", file, "--verify", "--json"]),
+        );
+        assert.equal(fromFile.code, 0, `${fromFile.stderr}\n${fromFile.stdout}`);
+        const f = fromFile.summary!;
+        assert.deepEqual([f.source, f.events, f.unique, f.accepted, f.verify?.ok], [file, 3, 3, 3, true]);
+        const end = await idleStats(aggregator.url);
+        assert.equal(end.unique_processed - last.unique_processed, 3);
+        // Sent as written: an integer beyond 2^53 comes back digit for digit.
+        const page = await fetch(new URL("/events?topic=cli-file&limit=10", url), {
+          headers: { authorization: `Bearer ${PUBLISH_READ}` },
+        });
+        assert.match(await page.text(), /"big"\s*:\s*12345678901234567890\b/);
       });
 
       await t.step(
@@ -151,7 +167,10 @@ Deno.test({
           "--json",
         ]);
         const cli = watchCli(child);
-        await cli.waitForStderr(/progress: \d+% [1-9]\d*\//);
+        // The progress line says how long it has run and how long it has left.
+        await cli.waitForStderr(
+          /progress: \d+% [1-9]\d*\/100000 events, .* \d+ s elapsed, ETA (\d+ s|\d+m\d\ds|\d+h\d\dm)/,
+        );
         child.kill("SIGINT");
         const { code, stdout, stderr } = await cli.finish();
         assert.equal(code, 130, stderr);

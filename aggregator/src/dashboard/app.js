@@ -229,6 +229,14 @@ function showTopics(topics) {
 // ── live tail ────────────────────────────────────────────────────────────────────────────────
 let lastSeqs = new Map();
 let stopTail = () => {};
+/** How the tail reads now ('live (server-sent events)', 'polling …'); '' when no topic is tailed. */
+let tailMode = '';
+
+/** The tail's mode, qualified while the aggregator fails: an open stream is no proof of liveness. */
+function showTailMode(mode = tailMode) {
+  tailMode = mode;
+  $('tail-mode').textContent = tailMode && failures.size > 0 ? `${tailMode}, paused: the aggregator is failing (see above)` : tailMode;
+}
 
 function chooseTopic(topic) {
   const select = $('tail-topic');
@@ -264,7 +272,7 @@ function addTailEvent(event) {
 function startTail(topic) {
   stopTail();
   $('tail').replaceChildren();
-  $('tail-mode').textContent = '';
+  showTailMode('');
   if (!topic) return;
   let after = lastSeqs.get(topic) ?? 0;
   let stopped = false;
@@ -275,7 +283,7 @@ function startTail(topic) {
   };
 
   const poll = async () => {
-    $('tail-mode').textContent = `polling /events after seq ${after}`;
+    showTailMode(`polling /events after seq ${after}`);
     while (!stopped) {
       try {
         const page = await api(`/events?topic=${encodeURIComponent(topic)}&after=${after}&limit=1000`);
@@ -294,7 +302,7 @@ function startTail(topic) {
   const controller = new AbortController();
   subscribe(topic, {
     signal: controller.signal,
-    onOpen: () => ($('tail-mode').textContent = 'live (server-sent events)'),
+    onOpen: () => showTailMode('live (server-sent events)'),
     onEvent: seen,
   }).catch((error) => {
     if (stopped) return;
@@ -349,6 +357,7 @@ async function loop(name, every, work, onFailure = () => {}) {
     }
     showFailures();
     showStaleness();
+    showTailMode();
     await new Promise((resolve) => setTimeout(resolve, every));
   }
 }

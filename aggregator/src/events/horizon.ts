@@ -63,6 +63,11 @@ export interface HorizonBound {
   server: string | null;
 }
 
+/** What a read route asks for its bound: the primary's ReadHorizon, or StandbyHorizon for reads on a standby. */
+export interface HorizonSource {
+  current(): Promise<HorizonBound>;
+}
+
 /** A drawer transaction seen holding the drawer lock. */
 export interface Drawer {
   /** pg_locks.virtualtransaction: names one transaction. */
@@ -116,7 +121,7 @@ interface Pair {
   at: number;
 }
 
-export class ReadHorizon {
+export class ReadHorizon implements HorizonSource {
   private sealed = 0;
   /** The server every value below was read from (serverKey; null: none yet). */
   private server: string | null = null;
@@ -345,6 +350,19 @@ const lowestWaiting = (sql: Sql) => sql`
 const serverKey = (sql: Queryable) => sql`(
   (extract(epoch FROM pg_postmaster_start_time()) * 1000000)::int8::text || '/' ||
   coalesce((extract(epoch FROM pg_stat_get_bgwriter_stat_reset_time()) * 1000000)::int8::text, ''))`;
+
+/**
+ * The primary's WAL insert position, read after `bound` was handed out, on the server `bound` was
+ * sealed on (null on another: a failover in between). Every drawer `bound` covers ended before,
+ * so its commit or abort record lies below this position: a standby that has replayed past it
+ * sees the outcome of every seq at or below `bound.sealed` (events/standby.ts).
+ */
+export async function sealedWalPosition(sql: Sql, bound: HorizonBound): Promise<bigint | null> {
+  const [row] = await sql<{ lsn: string; same: boolean }[]>`
+    SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::text AS lsn,
+      ${bound.server === null ? sql`true` : sql`${serverKey(sql)} = ${bound.server}`} AS same`;
+  return row!.same ? BigInt(row!.lsn) : null;
+}
 
 /**
  * A CTE named `horizon` with one column `h`: the read horizon in the reading statement's own

@@ -9,7 +9,7 @@ import { jsonContent } from '../api/openapi';
 import { readPage } from './read';
 import { noteBytesMoved } from '../ops/gc-pacer';
 import type { ReadBudget } from './read-budget';
-import type { ReadHorizon } from './horizon';
+import type { HorizonSource } from './horizon';
 
 export const MAX_PAGE = 1000;
 
@@ -43,9 +43,10 @@ const checkQuery = TypeCompiler.Compile(EventsQuery);
 
 /**
  * `maxPageBytes`: MAX_PAGE_BYTES, the payload bytes a page may hold (at least one event);
- * `budget`: the replica's bound on bytes held by reads at once; `horizon`: what reads see up to.
+ * `budget`: the replica's bound on bytes held by reads at once; `horizon`: what reads see up to;
+ * `sql`: where pages are read (the primary, or a standby with its own horizon: events/standby.ts).
  */
-export function eventsRoutes(sql: Sql, maxPageBytes: number, budget: ReadBudget, horizon: ReadHorizon) {
+export function eventsRoutes(sql: Sql, maxPageBytes: number, budget: ReadBudget, horizon: HorizonSource) {
   return new Elysia({ name: 'events' }).get(
     '/events',
     async ({ query }) => {

@@ -74,7 +74,9 @@ export function requestLog({ log, metrics, outage }: RequestLogDeps) {
       const status = responseValue instanceof Response ? responseValue.status : typeof set.status === 'number' ? set.status : 200;
       const seconds = (performance.now() - info.started) / 1000;
       metrics?.observeRequest(request.method, route, status, seconds);
-      const level = status === 503 && outage?.down ? 'debug' : levelFor(status);
+      // A 503 of a known outage was logged once (ops/outage.ts); one of /ready is its answer while
+      // starting or draining, which the kubelet asks every few seconds.
+      const level = status === 503 && (outage?.down || route === '/ready') ? 'debug' : levelFor(status);
       if (level !== null && log.isLevelEnabled(level)) {
         const line: Record<string, unknown> = {
           reqId: info.id,

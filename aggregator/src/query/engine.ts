@@ -29,6 +29,8 @@ export interface QueryEngineDeps {
   now?: () => bigint;
   /** Subscribes to the replica's wake-ups for new applied events (subscribe/hub.ts); tails follow them. */
   onWake?: (listener: (slots: readonly number[] | null) => void) => () => void;
+  /** false: metric queries never read the rollups (volume-rollup.ts); tests compare both paths. */
+  rollups?: boolean;
 }
 
 const CATEGORIZE_LABELS = 'categorize-labels';
@@ -76,7 +78,9 @@ export class QueryEngine {
       return streamsBody(result, categorizeLabels ? [CATEGORIZE_LABELS] : []);
     }
     const steps = stepsOf(params.startNs, params.endNs, params.stepMs, this.limits);
-    const value = await this.run((tx, bound, deadline) => evaluate(parsed.expr, { tx, bound, steps, limits: this.limits, deadline }));
+    const value = await this.run((tx, bound, deadline) =>
+      evaluate(parsed.expr, { tx, bound, steps, limits: this.limits, deadline, rollups: this.deps.rollups }),
+    );
     return matrixBody(value, steps);
   }
 
@@ -99,7 +103,9 @@ export class QueryEngine {
       return streamsBody(result, categorizeLabels ? [CATEGORIZE_LABELS] : []);
     }
     const steps = stepsOf(time, time, 1000, this.limits);
-    const value = await this.run((tx, bound, deadline) => evaluate(parsed.expr, { tx, bound, steps, limits: this.limits, deadline }));
+    const value = await this.run((tx, bound, deadline) =>
+      evaluate(parsed.expr, { tx, bound, steps, limits: this.limits, deadline, rollups: this.deps.rollups }),
+    );
     return vectorBody(value, steps);
   }
 

@@ -12,6 +12,7 @@ import { type BinaryOp, type Grouping, type MetricExpr, requiredSubstrings } fro
 import type { QueryLimits } from './limits';
 import { runPipeline } from './pipeline';
 import { scanEntries } from './scan';
+import { volumeFromRollups, volumeShape } from './volume-rollup';
 
 export interface Steps {
   startNs: bigint;
@@ -35,6 +36,8 @@ interface Context {
   steps: Steps;
   limits: QueryLimits;
   deadline: number;
+  /** false: never answer from the rollups (volume-rollup.ts); tests compare both paths. */
+  rollups?: boolean;
 }
 
 /** The evaluation times of start..end by step; over maxPoints is a 400 as in Loki. */
@@ -53,7 +56,7 @@ function newSeries(labels: Labels, count: number): Series {
   return { labels, values: new Float64Array(count), present: new Uint8Array(count) };
 }
 
-function tooManySeries(limits: QueryLimits): never {
+export function tooManySeries(limits: QueryLimits): never {
   throw new QueryRejected(`maximum of series (${limits.maxSeries}) reached for a single query`);
 }
 
@@ -101,7 +104,7 @@ async function rangeAggregation(expr: Extract<MetricExpr, { kind: 'range' }>, ct
   return { kind: 'vector', series: [...series.values()] };
 }
 
-function groupLabels(labels: Labels, grouping: Grouping | null): Labels {
+export function groupLabels(labels: Labels, grouping: Grouping | null): Labels {
   if (grouping === null) return {};
   const out: Labels = {};
   if (grouping.without) {
@@ -257,6 +260,9 @@ export async function evaluate(expr: MetricExpr, ctx: Context): Promise<Value> {
     case 'range':
       return rangeAggregation(expr, ctx);
     case 'aggregate': {
+      const range = ctx.rollups === false ? null : volumeShape(expr);
+      const counted = range === null ? null : await volumeFromRollups(expr, range, ctx);
+      if (counted !== null) return { kind: 'vector', series: counted };
       const inner = await evaluate(expr.inner, ctx);
       if (inner.kind !== 'vector') throw new QueryRejected(`${expr.op} needs a vector, not a scalar`);
       return { kind: 'vector', series: aggregate(expr, inner.series, ctx) };

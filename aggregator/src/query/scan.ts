@@ -90,6 +90,11 @@ export async function* scanEntries(tx: TransactionSql, bound: HorizonBound, opti
   let scannedRows = 0;
   for (;;) {
     const after = cursor;
+    // The seq bounds are written `seq + 0` so they are filters, never index conditions: with
+    // `seq < horizon` usable on events_topic_seq_idx the planner AND-ed a bitmap of every seq
+    // of the topic (1.25 M entries of 10 M events, 1.5 s) with the BRIN instead of reading the
+    // range from (topic, "timestamp"). ORDER BY names the columns: the bare `seq` is the text
+    // output column, which sorts "10" before "9".
     const rows: Row[] = await tx<Row[]>`
       WITH ${horizonCte(tx as unknown as Sql, bound)}
       SELECT topic, seq::text AS seq, source, payload::text AS payload,
@@ -97,8 +102,8 @@ export async function* scanEntries(tx: TransactionSql, bound: HorizonBound, opti
       FROM events
       WHERE "timestamp" >= 'epoch'::timestamptz + ${fromMicros.toString()}::int8 * interval '1 microsecond'
         AND "timestamp" < 'epoch'::timestamptz + ${toMicros.toString()}::int8 * interval '1 microsecond'
-        AND seq < (SELECT h FROM horizon)
-        ${options.belowSeq === undefined ? tx`` : tx`AND seq < ${options.belowSeq.toString()}::int8`}
+        AND seq + 0 < (SELECT h FROM horizon)
+        ${options.belowSeq === undefined ? tx`` : tx`AND seq + 0 < ${options.belowSeq.toString()}::int8`}
         ${topics === null ? tx`` : topics.length === 1 ? tx`AND topic = ${topics[0]!}` : tx`AND topic = ANY(${topics}::text[])`}
         ${source === null ? tx`` : tx`AND source = ${source}`}
         ${(options.contains ?? []).reduce((clause, text) => tx`${clause} AND strpos(payload::text, ${text}) > 0`, tx``)}
@@ -109,7 +114,7 @@ export async function* scanEntries(tx: TransactionSql, bound: HorizonBound, opti
               ? tx`AND ("timestamp", topic, seq) < ('epoch'::timestamptz + ${after.micros}::int8 * interval '1 microsecond', ${after.topic}, ${after.seq}::int8)`
               : tx`AND ("timestamp", topic, seq) > ('epoch'::timestamptz + ${after.micros}::int8 * interval '1 microsecond', ${after.topic}, ${after.seq}::int8)`
         }
-      ORDER BY ${backward ? tx`"timestamp" DESC, topic DESC, seq DESC` : tx`"timestamp", topic, seq`}
+      ORDER BY ${backward ? tx`events."timestamp" DESC, events.topic DESC, events.seq DESC` : tx`events."timestamp", events.topic, events.seq`}
       LIMIT ${Math.min(options.chunkRows, maxRows - scannedRows)}`;
     if (rows.length === 0) return;
     cursor = rows.at(-1)!;

@@ -8,7 +8,8 @@
  * transactions that started before `upper - minRetention`. `closedFor` checks that none of those
  * is still running; afterwards none can start.
  *
- * The drop, the topics' `expired` counts and `expired_through` watermarks commit together, so
+ * The drop, the partition's log volume counts, the topics' `expired` counts and
+ * `expired_through` watermarks commit together, so
  * every snapshot satisfies stored == unique_processed - expired, and a reader told "expired up
  * to seq S" finds no event at or below S of that topic.
  */
@@ -55,6 +56,8 @@ export async function dropEventPartition(sql: postgres.Sql, partition: EventPart
     began = performance.now();
     await tx.unsafe(`DROP TABLE ${tableName(partition.name)}`);
     await tx`DELETE FROM event_partitions WHERE name = ${partition.name}`;
+    // The log volume counts of its events (migration 0012) are keyed by the partition's bound.
+    await tx`DELETE FROM stream_minutes WHERE expires_lower = ${new Date(partition.lower)}`;
     if (counts.length > 0) {
       await tx`
         UPDATE topics AS t

@@ -6,16 +6,28 @@
  * Each tick: create the events partitions for the deadlines ahead, rotate and drop key
  * generations, drop the events partitions whose deadlines have passed, and enforce
  * MAX_STORAGE_BYTES. Every step is idempotent; a failed tick is logged and the next one retries.
+ * Between ticks, every FOLD_EVERY_MS, the same lock folds new events into the log volume counts
+ * (stream-minutes.ts), so a volume query reads few events live.
  */
 import postgres from 'postgres';
+import type { HorizonBound } from '../events/horizon';
 import type { Logger } from '../log';
 import type { DatabaseOutage } from '../ops/outage';
 import { closedFor, countPartition, dropEventPartition } from './expire';
 import { dropKeyGeneration, listKeyGenerations, planGenerations, startKeyGeneration } from './generations';
 import { type EventPartition, ensureEventPartitions, listEventPartitions, pastDeadline } from './partitions';
+import { dropOrphanStreamMinutes, FOLD_YIELD_PENDING, type FoldResult, foldStreamMinutesFor } from './stream-minutes';
+
+/**
+ * The log volume counts are folded this often, for at most FOLD_BUDGET_MS at a time (the ticks
+ * wait behind a fold): a volume query reads the events not folded yet (about this long of
+ * ingest) from the events themselves.
+ */
+const FOLD_EVERY_MS = 2_000;
+const FOLD_BUDGET_MS = 500;
 
 /** Arbitrary constant shared by every replica: "logbus retention". */
-const MAINTENANCE_LOCK_KEY = 7_351_013;
+export const MAINTENANCE_LOCK_KEY = 7_351_013;
 
 export interface RetentionOptions {
   retentionMs: number;
@@ -55,16 +67,21 @@ export const generationLength = (options: RetentionOptions) => Math.max(1_000, M
 export class RetentionMaintainer {
   private readonly sql: postgres.Sql;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private foldTimer: ReturnType<typeof setTimeout> | null = null;
   private running: Promise<unknown> | null = null;
   private stopped = false;
   /** Ticks of this process run one after another (the advisory lock is re-entrant per session). */
   private queue: Promise<unknown> = Promise.resolve();
+  /** Log volume counts of partitions a release before 0012 dropped are removed once per process. */
+  private orphansDropped = false;
 
   constructor(
     databaseUrl: string,
     private readonly log: Logger,
     private readonly options: RetentionOptions,
     private readonly outage?: Pick<DatabaseOutage, 'failed'>,
+    /** The read horizon's bound (events/horizon.ts); without it nothing is folded. */
+    private readonly horizonBound?: () => Promise<HorizonBound>,
   ) {
     this.sql = postgres(databaseUrl, {
       max: 1,
@@ -78,6 +95,7 @@ export class RetentionMaintainer {
   async start(): Promise<void> {
     await this.tick(true);
     this.schedule();
+    this.scheduleFold();
   }
 
   private schedule(): void {
@@ -94,10 +112,53 @@ export class RetentionMaintainer {
     }, tickInterval(this.options));
   }
 
+  private scheduleFold(): void {
+    if (this.stopped || !this.horizonBound) return;
+    this.foldTimer = setTimeout(() => {
+      this.fold()
+        .catch((error) => {
+          if (!this.outage?.failed(error)) this.log.warn({ err: error }, 'log volume fold failed; retrying');
+        })
+        .finally(() => this.scheduleFold());
+    }, FOLD_EVERY_MS);
+  }
+
+  /**
+   * Folds the events below the read horizon into the log volume counts, under the maintenance
+   * lock, for at most FOLD_BUDGET_MS and only while the apply keeps up (FOLD_YIELD_PENDING).
+   * null: no horizon to fold by, another replica held the lock, or the fold yielded.
+   */
+  private fold(): Promise<FoldResult | null> {
+    const horizonBound = this.horizonBound;
+    if (!horizonBound) return Promise.resolve(null);
+    // The bound is taken before queueing (it may wait for drawers): an older bound is still a
+    // horizon, and the ticks queued behind a fold do not wait for it.
+    return horizonBound().then((bound) => {
+      const run = this.queue.then(() => this.underLock(false, () => foldStreamMinutesFor(this.sql, bound, FOLD_BUDGET_MS, FOLD_YIELD_PENDING)));
+      this.queue = run.catch(() => {});
+      return run;
+    });
+  }
+
+  /** Runs `body` holding the maintenance lock; null when `wait` is false and another replica holds it. */
+  private async underLock<T>(wait: boolean, body: () => Promise<T>): Promise<T | null> {
+    if (wait) await this.sql`SELECT pg_advisory_lock(${MAINTENANCE_LOCK_KEY})`;
+    else {
+      const [row] = await this.sql<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${MAINTENANCE_LOCK_KEY}) AS locked`;
+      if (!row!.locked) return null;
+    }
+    try {
+      return await body();
+    } finally {
+      await this.sql`SELECT pg_advisory_unlock(${MAINTENANCE_LOCK_KEY})`;
+    }
+  }
+
   /** Stops ticking; a tick in progress gets 2 s to finish (its work is idempotent if cut). */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.foldTimer) clearTimeout(this.foldTimer);
     await Promise.race([this.running, Bun.sleep(2_000)]);
     await this.sql.end({ timeout: 2 });
   }
@@ -119,17 +180,10 @@ export class RetentionMaintainer {
       generationsDropped: 0,
       longestDropMs: 0,
     };
-    if (wait) await this.sql`SELECT pg_advisory_lock(${MAINTENANCE_LOCK_KEY})`;
-    else {
-      const [row] = await this.sql<{ locked: boolean }[]>`SELECT pg_try_advisory_lock(${MAINTENANCE_LOCK_KEY}) AS locked`;
-      if (!row!.locked) return report;
-    }
-    try {
+    await this.underLock(wait, () => {
       report.ran = true;
-      await this.maintain(report);
-    } finally {
-      await this.sql`SELECT pg_advisory_unlock(${MAINTENANCE_LOCK_KEY})`;
-    }
+      return this.maintain(report);
+    });
     if (report.partitionsDropped + report.generationsDropped > 0) this.log.info(report, 'retention: expired storage dropped');
     return report;
   }
@@ -159,6 +213,11 @@ export class RetentionMaintainer {
     for (const gen of plan.drop) {
       await dropKeyGeneration(this.sql, gen);
       report.generationsDropped++;
+    }
+
+    if (!this.orphansDropped) {
+      await dropOrphanStreamMinutes(this.sql);
+      this.orphansDropped = true;
     }
 
     const partitions = await listEventPartitions(this.sql);

@@ -5,6 +5,7 @@
  * visit per event: about a second per million events). It is an admin view, not a hot path.
  */
 import type { Sql } from '../db/client';
+import { MAINTENANCE_LOCK_KEY } from './maintenance';
 
 export interface TopicStorage {
   topic: string;
@@ -76,11 +77,18 @@ export async function setTopicRetention(sql: Sql, topic: string, retentionSecond
  * inbox are applied afterwards and start the topic again. Null when the topic does not exist.
  */
 export async function deleteTopic(sql: Sql, topic: string): Promise<{ deleted: number } | null> {
-  const [row] = await sql<{ existed: boolean; deleted: string }[]>`
+  // The maintenance lock first: a volume fold (stream-minutes.ts) that read the topic's events
+  // before this commits would otherwise write their counts back after it.
+  const [row] = await sql.begin(async (tx) => {
+    await tx`SELECT pg_advisory_xact_lock(${MAINTENANCE_LOCK_KEY})`;
+    return tx<{ existed: boolean; deleted: string }[]>`
     WITH gone AS (
       DELETE FROM topics WHERE name = ${topic} RETURNING expired
     ), removed AS (
       DELETE FROM events WHERE topic = ${topic} RETURNING 1
+    ), unrolled AS (
+      -- Its log volume counts (migration 0012) go with the events they counted.
+      DELETE FROM stream_minutes WHERE topic = ${topic}
     ), counted AS (
       SELECT (SELECT count(*) FROM removed) AS deleted, (SELECT coalesce(sum(expired), 0) FROM gone) AS expired
     )
@@ -89,5 +97,6 @@ export async function deleteTopic(sql: Sql, topic: string): Promise<{ deleted: n
     WHERE c.shard = 0
     RETURNING EXISTS (SELECT 1 FROM gone) OR n.deleted > 0 AS existed, n.deleted
   `;
+  });
   return row?.existed ? { deleted: Number(row.deleted) } : null;
 }

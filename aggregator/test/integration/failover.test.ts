@@ -11,7 +11,7 @@ import postgres from 'postgres';
 import { type AggregatorProcess, spawnAggregator } from '../../local/process';
 import { type StreamingPair, startStreamingPair } from '../../local/streaming-pair';
 import { withDatabase } from '../../local/postgres';
-import { expectExactlyOnce, type TestEvent, waitDrained, waitFor, workload } from '../support/faults';
+import { expectExactlyOnce, readTopic, type TestEvent, waitDrained, waitFor, workload } from '../support/faults';
 import { RetryingClient } from '../support/retrying-client';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -30,20 +30,6 @@ async function startAggregator(url: string): Promise<AggregatorProcess> {
   });
   await proc.waitReady(60_000);
   return proc;
-}
-
-/** Every event of `topic` through GET /events, page by page; throws on a non-200. */
-async function readTopic(url: string, topic: string): Promise<{ seq: number; event_id: string }[]> {
-  const out: { seq: number; event_id: string }[] = [];
-  let after = 0;
-  for (;;) {
-    const response = await fetch(`${url}/events?topic=${topic}&after=${after}&limit=1000`, { signal: AbortSignal.timeout(10_000) });
-    if (response.status !== 200) throw new Error(`GET /events answered ${response.status}`);
-    const page = (await response.json()) as { events: { seq: number; event_id: string }[] };
-    if (page.events.length === 0) return out;
-    out.push(...page.events);
-    after = page.events.at(-1)!.seq;
-  }
 }
 
 describe('failover to a promoted synchronous standby', () => {

@@ -5,6 +5,8 @@
  */
 import type { Stats } from '../../src/api/contract';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { createTestDatabase } from '../../local/postgres';
+import { spawnAggregator } from '../../local/process';
 import { type TestAggregator, startTestAggregator } from '../support/harness';
 
 const TOKEN = 'first-hour-token-0123456789';
@@ -52,6 +54,28 @@ describe('values as the docs write them', () => {
     const topics = (await (await agg.request('/topics', { headers: auth })).json()) as { retention: string; dedup_window: string };
     expect(topics).toMatchObject({ retention: '7d', dedup_window: '7d' });
   });
+});
+
+describe('the same over a real socket', () => {
+  test('a real process (Bun.serve, as npm start runs it): 405 with Allow, uptime in ms, retention as 7d', async () => {
+    const db = await createTestDatabase('first-hour-process');
+    const proc = await spawnAggregator({ DATABASE_URL: db.url, AUTH_TOKEN: TOKEN });
+    try {
+      await proc.waitReady(60_000);
+      const get = (path: string) => fetch(`${proc.url}${path}`, { headers: auth });
+      const wrong = await get('/publish');
+      expect({ status: wrong.status, allow: wrong.headers.get('allow') }).toEqual({ status: 405, allow: 'POST' });
+      expect(((await wrong.json()) as { error: string }).error).toBe('GET is not allowed on /publish; use POST');
+      const { uptime } = (await (await get('/stats')).json()) as { uptime: number };
+      expect(uptime).toBeGreaterThan(0);
+      expect(Math.round(uptime * 1000) / 1000).toBe(uptime);
+      expect(await (await get('/topics')).json()).toMatchObject({ retention: '7d', dedup_window: '7d' });
+    } finally {
+      proc.kill('SIGTERM');
+      await proc.exited;
+      await db.drop();
+    }
+  }, 120_000);
 });
 
 describe('pages without internet', () => {

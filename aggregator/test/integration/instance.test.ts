@@ -35,7 +35,45 @@ function postmasterPid(agg: AggregatorProcess): number {
   return Number(readFileSync(join(databaseDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
 }
 
+/** Whether a socket asking for SO_REUSEPORT can join `port` (it can only if every holder asked too). */
+function canJoin(port: number): boolean {
+  try {
+    const intruder = Bun.serve({ port, hostname: '0.0.0.0', reusePort: true, fetch: () => new Response('intruder') });
+    void intruder.stop(true);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    return false;
+  }
+}
+
 describe('one logbus per port and data directory', () => {
+  test('the port is bound without SO_REUSEPORT unless REUSE_PORT=true asks for it', async () => {
+    const db = await createTestDatabase('instance-port');
+    cleanups.push(() => db.drop());
+    const exclusive = await spawnAggregator({ DATABASE_URL: db.url });
+    cleanups.push(() => exclusive.kill('SIGKILL'));
+    await exclusive.waitReady(60_000);
+    // The listen itself, not only the check before it: a socket asking to share is refused.
+    expect(canJoin(exclusive.port)).toBe(false);
+
+    // Asked for: a second logbus shares the port, and so could anything else (positive control of
+    // canJoin: the same probe succeeds against a port bound with SO_REUSEPORT).
+    const shared = await spawnAggregator({ DATABASE_URL: db.url, REUSE_PORT: 'true' });
+    cleanups.push(() => shared.kill('SIGKILL'));
+    await shared.waitReady(60_000);
+    const sibling = await spawnAggregator({ DATABASE_URL: db.url, REUSE_PORT: 'true' }, shared.port);
+    cleanups.push(() => sibling.kill('SIGKILL'));
+    // Its /health may be answered by `shared`: wait for its own ready line.
+    await waitFor('the sibling ready', () => sibling.output().includes('"msg":"ready"'), 60_000, 100);
+    expect([shared.proc.exitCode, sibling.proc.exitCode]).toEqual([null, null]);
+    expect(canJoin(shared.port)).toBe(true);
+    for (const agg of [exclusive, shared, sibling]) {
+      agg.kill('SIGTERM');
+      expect({ pid: agg.pid, exit: await agg.exited }).toEqual({ pid: agg.pid, exit: 0 });
+    }
+  }, 180_000);
+
   test('a second start refuses (port, then data directory) and the first keeps running; its database dying ends it', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'logbus-instance-'));
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));

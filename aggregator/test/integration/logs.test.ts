@@ -92,6 +92,19 @@ describe('request ids', () => {
 });
 
 describe('one line per request at most', () => {
+  test('a not-ready answer to a readiness probe is a debug line: probes poll it through every start and drain', async () => {
+    const quiet = await capture('info', db.url, false);
+    const probed = await quiet.request('/ready');
+    // Positive control: it is a 503 (not started, so not migrated), which other routes log at warn.
+    expect(probed.status).toBe(503);
+    const loud = await capture('debug', db.url, false);
+    const seen = await loud.request('/ready');
+    await settled(loud.lines, seen.headers.get('x-request-id')!);
+    expect(requestLines(loud.lines).map((l) => [l.level, l.status])).toEqual([[20, 503]]);
+    await settled(quiet.lines, 'none');
+    expect(requestLines(quiet.lines)).toEqual([]);
+  });
+
   test('at info, a successful publish of 500 events writes no line at all', async () => {
     const { request, lines } = await capture('info');
     const before = lines.length;

@@ -37,6 +37,20 @@ export async function readStats(url: string): Promise<Stats> {
   return (await response.json()) as Stats;
 }
 
+/** Every event of `topic` through GET /events, page by page from seq 0 until an empty page; throws on a non-200. */
+export async function readTopic(url: string, topic: string): Promise<{ seq: number; event_id: string }[]> {
+  const out: { seq: number; event_id: string }[] = [];
+  let after = 0;
+  for (;;) {
+    const response = await fetch(`${url}/events?topic=${topic}&after=${after}&limit=1000`, { signal: AbortSignal.timeout(30_000) });
+    if (response.status !== 200) throw new Error(`GET /events answered ${response.status}: ${await response.text()}`);
+    const page = (await response.json()) as { events: { seq: number; event_id: string }[] };
+    if (page.events.length === 0) return out;
+    out.push(...page.events);
+    after = page.events.at(-1)!.seq;
+  }
+}
+
 /** Polls /stats until nothing is pending. */
 export async function waitDrained(url: string, timeoutMs = 60_000): Promise<Stats> {
   const deadline = Date.now() + timeoutMs;

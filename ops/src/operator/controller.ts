@@ -7,6 +7,7 @@
  */
 import type { K8sObject } from '../chart.ts';
 import { Informer } from './informer.ts';
+import { isCode } from './kube-api.ts';
 import type { Logger } from './log.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import { WorkQueue } from './queue.ts';
@@ -51,7 +52,12 @@ export class ControllerManager {
       make('publishrun', PUBLISHRUN, reconcilePublishRun),
       make('loadtest', LOADTEST, reconcileLoadTest),
     ];
-    const informerOptions = { namespace: o.namespace || undefined, resyncMs: o.resyncMs, watchTimeoutSeconds: o.watchTimeoutSeconds };
+    const informerOptions = {
+      namespace: o.namespace || undefined,
+      resyncMs: o.resyncMs,
+      watchTimeoutSeconds: o.watchTimeoutSeconds,
+      onRestart: (resource: string, reason: string) => o.metrics.watchRestarts.inc({ resource, reason }),
+    };
     for (const c of this.controllers) {
       this.informers.push(new Informer(o.ctx.api, c.resource, (obj) => this.enqueue(c, keyOf(obj)), o.log, informerOptions));
     }
@@ -111,6 +117,13 @@ export class ControllerManager {
         if (outcome.requeueAfterMs) c.queue.addAfter(key, outcome.requeueAfterMs);
       } catch (err) {
         const retryInMs = c.queue.addRateLimited(key);
+        if (isCode(err, 409)) {
+          // Optimistic concurrency: someone wrote the object between our read and our write (a
+          // merge patch carrying its resourceVersion). Not a failure: read again and redo.
+          metrics.reconciles.inc({ controller: c.name, result: 'conflict' });
+          log.info('conflict: requeued', { controller: c.name, key, error: err as Error, retryInMs });
+          continue;
+        }
         metrics.reconciles.inc({ controller: c.name, result: 'error' });
         metrics.errors.inc({ controller: c.name });
         log.warn('reconcile failed', { controller: c.name, key, error: err as Error, retries: c.queue.backoff.retries(key), retryInMs });

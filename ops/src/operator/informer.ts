@@ -3,7 +3,10 @@
  * and calling `onChange(obj)` for every add, update and delete (client-go's reflector + store).
  * - A watch that ends (the server's timeoutSeconds) is resumed from the last resourceVersion seen
  *   (bookmarks included), so nothing is listed again.
- * - A watch error (connection refused, 5xx) retries with jittered exponential backoff.
+ * - A watch error (connection refused, 5xx) retries with jittered exponential backoff. So does a
+ *   watch that ends within a second having delivered nothing (client-go's "very short watch"): a
+ *   proxy or load balancer that cuts streams at once would otherwise get a watch request in a
+ *   tight loop.
  * - 410 Gone (the resourceVersion was compacted away; as an HTTP status or as an ERROR event in
  *   the stream) relists: the cache is replaced and objects that vanished meanwhile are reported
  *   as deleted.
@@ -22,7 +25,12 @@ export interface InformerOptions {
   resyncMs: number;
   /** Server-side watch timeout; client-go picks 5-10 min at random. */
   watchTimeoutSeconds?: number;
+  /** Called when a watch is restarted after a 410 (`expired`: a relist follows) or a failure. */
+  onRestart?: (resource: string, reason: 'expired' | 'error') => void;
 }
+
+/** A watch that ends sooner than this with no event is a failure (client-go's reflector: 1 s). */
+const VERY_SHORT_WATCH_MS = 1_000;
 
 export class Informer<T extends K8sObject = K8sObject> {
   readonly cache = new Map<string, T>();
@@ -61,16 +69,21 @@ export class Informer<T extends K8sObject = K8sObject> {
             await this.list();
             mustList = false;
           }
-          await this.watchOnce(signal);
+          const started = performance.now();
+          const delivered = await this.watchOnce(signal);
+          if (delivered === 0 && performance.now() - started < VERY_SHORT_WATCH_MS && !signal.aborted)
+            throw new Error('very short watch: it ended within a second and delivered nothing');
           failures = 0;
         } catch (err) {
           if (signal.aborted) break;
           if (isCode(err, 410)) {
             this.log.info('watch expired (410 Gone): relisting', { resource: this.resource.plural, resourceVersion: this.resourceVersion });
             mustList = true;
+            this.o.onRestart?.(this.resource.plural, 'expired');
             continue;
           }
           const ms = retryDelay(failures++);
+          this.o.onRestart?.(this.resource.plural, 'error');
           this.log.warn('list/watch failed: retrying', { resource: this.resource.plural, error: err as Error, retryInMs: Math.round(ms) });
           await sleep(ms, signal);
         }
@@ -96,7 +109,9 @@ export class Informer<T extends K8sObject = K8sObject> {
     }
   }
 
-  private async watchOnce(signal: AbortSignal): Promise<void> {
+  /** Watches until the stream ends; returns how many events (bookmarks included) it delivered. */
+  private async watchOnce(signal: AbortSignal): Promise<number> {
+    let delivered = 0;
     const timeoutSeconds = this.o.watchTimeoutSeconds ?? Math.round(300 + Math.random() * 300);
     let expired: ApiError | undefined;
     const controller = new AbortController();
@@ -108,6 +123,7 @@ export class Informer<T extends K8sObject = K8sObject> {
         this.o.namespace,
         this.resourceVersion,
         (e) => {
+          delivered++;
           if (e.type === 'ERROR') {
             const status = e.object as unknown as { code?: number; reason?: string; message?: string };
             expired = new ApiError(status.code ?? 500, status.reason ?? '', status.message ?? 'watch ERROR event');
@@ -131,5 +147,6 @@ export class Informer<T extends K8sObject = K8sObject> {
       signal.removeEventListener('abort', abort);
     }
     if (expired) throw expired;
+    return delivered;
   }
 }

@@ -11,6 +11,9 @@ import type { K8sObject } from '../chart.ts';
 import type { Transport } from '../transport.ts';
 import { FIELD_MANAGER, type Resource } from './resources.ts';
 
+/** Seconds past a watch's timeoutSeconds after which the client gives up on a silent connection. */
+const WATCH_GRACE_SECONDS = 30;
+
 export class ApiError extends Error {
   constructor(
     readonly code: number,
@@ -125,7 +128,13 @@ export class KubeApi {
     const q = new URLSearchParams({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) });
     if (labelSelector) q.set('labelSelector', labelSelector);
     const path = `${resourcePath(r, namespace)}?${q}`;
-    const res = await this.fetchFn(`${this.server.replace(/\/+$/, '')}${path}`, { signal });
+    // Bun's fetch aborts a response that stays quiet for 300 s (BUN_CONFIG_HTTP_IDLE_TIMEOUT),
+    // and a watch on a quiet resource sends nothing for minutes: `timeout: false` lifts that
+    // timer, and our own deadline (the server's timeoutSeconds plus a grace) still ends a watch
+    // whose connection died silently, as client-go's does.
+    const deadline = AbortSignal.timeout((timeoutSeconds + WATCH_GRACE_SECONDS) * 1000);
+    const init = { signal: AbortSignal.any([signal, deadline]), timeout: false } as RequestInit;
+    const res = await this.fetchFn(`${this.server.replace(/\/+$/, '')}${path}`, init);
     if (!res.ok || !res.body) throw toApiError(res.status, await res.text(), `GET ${path}`);
     const decoder = new TextDecoder();
     let buffered = '';

@@ -71,12 +71,20 @@ class Histogram {
 
 /** The operator's metrics (names follow controller-runtime's, so its dashboards apply). */
 export class OperatorMetrics {
-  readonly reconciles = new Family('logbus_operator_reconcile_total', 'Reconciles by controller and result (success, error, requeue).', 'counter');
+  readonly reconciles = new Family(
+    'logbus_operator_reconcile_total',
+    'Reconciles by controller and result (success, requeue, conflict: a 409 redone, error).',
+    'counter',
+  );
   readonly errors = new Family('logbus_operator_reconcile_errors_total', 'Reconciles that failed, by controller.', 'counter');
   readonly depth = new Family('logbus_operator_workqueue_depth', 'Keys waiting in the work queue.', 'gauge');
   readonly adds = new Family('logbus_operator_workqueue_adds_total', 'Keys added to the work queue.', 'counter');
   readonly leader = new Family('logbus_operator_leader', '1 while this replica holds the leader Lease.', 'gauge');
-  readonly watchRestarts = new Family('logbus_operator_watch_restarts_total', 'Watches restarted after an error, by resource.', 'counter');
+  readonly watchRestarts = new Family(
+    'logbus_operator_watch_restarts_total',
+    'Watches restarted, by resource and reason (expired: 410 Gone, relisted; error: retried with backoff).',
+    'counter',
+  );
   readonly durations = new Histogram('logbus_operator_reconcile_duration_seconds', 'Time spent in one reconcile, by controller.');
 
   render(): string {

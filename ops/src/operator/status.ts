@@ -113,6 +113,17 @@ export function logBusStatus(lb: LogBus, o: LogBusObservation): LogBusStatus {
   };
 }
 
+/**
+ * The LogBus status when the API server refused one of its objects (422 Invalid: a spec value
+ * its CRD schema allows but the workload's own validation does not, e.g. a storage class name):
+ * Ready False and Degraded True with the server's message, so `kubectl get logbus` says why.
+ */
+export function withRefusedSpec(status: LogBusStatus, message: string, generation: number, now: string): LogBusStatus {
+  let c = setCondition(status.conditions, cond('Degraded', true, 'InvalidSpec', message, generation), now);
+  c = setCondition(c, cond('Ready', false, 'InvalidSpec', message, generation), now);
+  return { ...status, conditions: c };
+}
+
 const rank = (s: Stage | undefined) => STAGES.indexOf(s ?? '');
 export const isTerminal = (s: Stage | undefined) => s === 'Finished' || s === 'Error';
 

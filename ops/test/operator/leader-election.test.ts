@@ -11,6 +11,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type Subprocess, spawn } from 'bun';
 import type { K8sObject } from '../../src/chart.ts';
+import { KubeApi } from '../../src/operator/kube-api.ts';
+import { LeaderElector } from '../../src/operator/leader.ts';
+import { createLogger } from '../../src/operator/log.ts';
 import { type ApiServerStandIn, startApiServerStandIn } from './support/apiserver-standin.ts';
 import { waitFor } from './support/operator-harness.ts';
 
@@ -132,3 +135,32 @@ test('SIGTERM while the API server is unreachable (caches never synced) still ex
   expect(await proc.exited).toBe(0);
   expect(out).toContain('"msg":"stopped"');
 }, 120_000);
+
+test('two candidates racing for a free Lease: the resourceVersion decides, the later write gets 409 and does not lead', async () => {
+  const standIn = startApiServerStandIn();
+  try {
+    standIn.put(LEASE, { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'race', namespace: 'logbus' }, spec: {} });
+    const config = { namespace: 'logbus', name: 'race', leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 };
+    const log = createLogger('error');
+    const a = new LeaderElector(new KubeApi(standIn.url, (url, init) => fetch(url, init)), { ...config, identity: 'a' }, log);
+    const putStatuses: number[] = [];
+    // b reads the free Lease, then a acquires it in full before b's write goes out.
+    const b = new LeaderElector(
+      new KubeApi(standIn.url, async (url, init) => {
+        if (init?.method !== 'PUT') return fetch(url, init);
+        expect(await a.tryAcquireOrRenew()).toBe(true);
+        const res = await fetch(url, init);
+        putStatuses.push(res.status);
+        return res;
+      }),
+      { ...config, identity: 'b' },
+      log,
+    );
+    expect(await b.tryAcquireOrRenew()).toBe(false);
+    expect(putStatuses).toEqual([409]);
+    const lease = standIn.get(LEASE, 'logbus', 'race')!;
+    expect(lease.spec).toMatchObject({ holderIdentity: 'a', leaseTransitions: 1 });
+  } finally {
+    standIn.stop();
+  }
+});

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'bun:test';
 import type { K8sObject } from '../../src/chart.ts';
 import type { LogBus, RunStatus } from '../../src/operator/resources.ts';
-import { advanceRun, type JobObservation, logBusStatus, setCondition } from '../../src/operator/status.ts';
+import { advanceRun, type JobObservation, logBusStatus, setCondition, withRefusedSpec } from '../../src/operator/status.ts';
 
 const T0 = '2026-01-01T00:00:00.000Z';
 const T1 = '2026-01-01T00:01:00.000Z';
@@ -15,6 +15,25 @@ describe('conditions', () => {
     const flipped = setCondition(same, { type: 'Ready', status: 'True', reason: 'Z', message: '' }, T1);
     expect(flipped[0]!.lastTransitionTime).toBe(T1);
     expect(flipped).toHaveLength(1);
+  });
+});
+
+describe('LogBus status when the API server refused one of its objects', () => {
+  test('Ready False and Degraded True with the message; the other conditions and fields stay', () => {
+    const before = {
+      observedGeneration: 2,
+      readyReplicas: 2,
+      conditions: setCondition(undefined, { type: 'Ready', status: 'True', reason: 'Ready', message: '' }, T0),
+    };
+    const s = withRefusedSpec(before, 'HTTP 422 Invalid: storageClassName', 2, T1);
+    expect(s.readyReplicas).toBe(2);
+    expect(s.conditions!.map((c) => [c.type, c.status, c.reason])).toEqual([
+      ['Degraded', 'True', 'InvalidSpec'],
+      ['Ready', 'False', 'InvalidSpec'],
+    ]);
+    expect(s.conditions!.every((c) => c.message.includes('storageClassName') && c.lastTransitionTime === T1 && c.observedGeneration === 2)).toBe(
+      true,
+    );
   });
 });
 

@@ -36,14 +36,23 @@ export async function getOrUndefined<T>(api: KubeApi, r: Resource, namespace: st
   }
 }
 
-/** Applies `status` through the status subresource when it differs from what the object has. */
+/**
+ * Applies `status` through the status subresource when it differs from what the object has.
+ * A 404 means the object was deleted since it was read (a status apply never creates one):
+ * nothing is left to report on, so it is not a failure.
+ */
 export async function writeStatus(api: KubeApi, r: Resource, obj: K8sObject, status: unknown): Promise<boolean> {
   if (JSON.stringify(status) === JSON.stringify(obj.status ?? {})) return false;
-  await api.applyStatus(r, {
-    apiVersion: obj.apiVersion,
-    kind: obj.kind,
-    metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace },
-    status,
-  });
+  try {
+    await api.applyStatus(r, {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace },
+      status,
+    });
+  } catch (err) {
+    if (isCode(err, 404)) return false;
+    throw err;
+  }
   return true;
 }

@@ -7,9 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import type { K8sObject } from '../../chart.ts';
 import { databaseSecret, desiredObjects, endpointOf } from '../desired/logbus.ts';
-import { isCode } from '../kube-api.ts';
+import { type ApiError, isCode } from '../kube-api.ts';
 import { BY_KIND, DEPLOYMENT, LOGBUS, type LogBus, MANAGED_BY, NETWORKPOLICY, PDB, SECRET, STATEFULSET, withDefaults } from '../resources.ts';
-import { type LogBusObservation, logBusStatus } from '../status.ts';
+import { type LogBusObservation, logBusStatus, withRefusedSpec } from '../status.ts';
 import { getOrUndefined, type Outcome, type ReconcileContext, splitKey, writeStatus } from './context.ts';
 
 export const resourceOf = (o: K8sObject) => {
@@ -36,8 +36,17 @@ export async function reconcileLogBus(key: string, ctx: ReconcileContext): Promi
     }
   }
   const desired = desiredObjects(lb);
-  for (const o of desired) await ctx.api.apply(resourceOf(o), o);
-  await prune(ctx, lb, desired);
+  // 422: the API server refused an object built from this spec. Retrying cannot help until the
+  // spec changes (which reconciles at once): say so in the status and refresh at the interval.
+  let refused: ApiError | undefined;
+  try {
+    for (const o of desired) await ctx.api.apply(resourceOf(o), o);
+  } catch (err) {
+    if (!isCode(err, 422)) throw err;
+    refused = err as ApiError;
+    ctx.log.warn('the API server refused an object of this LogBus', { logbus: key, error: refused });
+  }
+  if (!refused) await prune(ctx, lb, desired);
 
   const deployment = desired.find((o) => o.kind === 'Deployment')!;
   const observed: LogBusObservation = {
@@ -53,7 +62,9 @@ export async function reconcileLogBus(key: string, ctx: ReconcileContext): Promi
       observed.stats = { ok: false, error: (err as Error).message };
     }
   }
-  const status = logBusStatus(lb, observed);
+  const observedStatus = logBusStatus(lb, observed);
+  const generation = (lb.metadata.generation as number | undefined) ?? 0;
+  const status = refused ? withRefusedSpec(observedStatus, refused.message, generation, observed.now) : observedStatus;
   // The refresh time alone does not warrant a write between two intervals.
   const unchanged =
     JSON.stringify({ ...status, stats: { ...status.stats, refreshedAt: '' } }) ===

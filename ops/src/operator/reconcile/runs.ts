@@ -69,7 +69,13 @@ async function observe(ctx: ReconcileContext, kind: RunKind, run: K8sObject, lb:
   if (!job) {
     if (stage === 'Created' || stage === 'Started') return { kind: 'vanished' };
     if (!lb) return { kind: 'failed', reason: `LogBus ${ns}/${run.spec.logBus} does not exist` };
-    for (const o of kind.objects(run, lb, ctx)) await ctx.api.apply(resourceOf(o), o);
+    try {
+      for (const o of kind.objects(run, lb, ctx)) await ctx.api.apply(resourceOf(o), o);
+    } catch (err) {
+      // 422: the API server refused the Job built from this spec; the run cannot start.
+      if (!isCode(err, 422)) throw err;
+      return { kind: 'failed', reason: `the API server refused the run's objects: ${(err as Error).message}` };
+    }
     ctx.log.info('created the run Job', { run: `${ns}/${run.metadata.name}`, job: name });
     return { kind: 'created' };
   }

@@ -6,7 +6,7 @@
  *   label selectors), ends at timeoutSeconds; a resourceVersion older than the compaction point
  *   gets an ERROR event with 410 Gone (what etcd compaction does to a real watch);
  * - 404 NotFound, 409 AlreadyExists on create, 409 Conflict on a stale resourceVersion (PUT and
- *   merge patch), 422 Invalid when an object breaks its CRD's structural schema (after defaulting
+ *   merge patch that carry one; without one they overwrite, as on the real server), 422 Invalid when an object breaks its CRD's structural schema (after defaulting
  *   and pruning unknown fields, as the API server does);
  * - server-side apply (application/apply-patch+yaml) with field ownership per manager: a field
  *   another manager owns with a different value is a 409 conflict unless force=true; fields a
@@ -46,6 +46,9 @@ export interface RecordedRequest {
   token: string;
   contentType: string;
 }
+
+/** The reason the real API server's Status carries with each code. */
+const REASONS: Record<number, string> = { 403: 'Forbidden', 404: 'NotFound', 409: 'Conflict', 410: 'Expired', 422: 'Invalid', 500: 'InternalError' };
 
 const NO_STATUS_SUBRESOURCE = new Set(['Lease', 'Secret', 'ConfigMap', 'ServiceAccount', 'NetworkPolicy']);
 
@@ -120,12 +123,25 @@ export interface ApiServerStandIn {
   /** Sets status as the owning controller would (the Deployment or Job controller). */
   setStatus(collection: string, namespace: string, name: string, statusValue: unknown): K8sObject;
   remove(collection: string, namespace: string, name: string): void;
-  /** Drops watch history up to now: a watch from an older resourceVersion gets 410. */
-  compact(): void;
+  /**
+   * Drops the watch history: a watch from a resourceVersion older than `keepFrom` (default: the
+   * current one, as etcd compacted up to now) gets 410; a list then returns the current one, from
+   * which a watch succeeds.
+   */
+  compact(keepFrom?: number): void;
+  /** The current resourceVersion (the last change's). */
+  readonly resourceVersion: number;
+  /**
+   * Sends a BOOKMARK with the current resourceVersion on every open watch that asked for
+   * bookmarks (allowWatchBookmarks=true), as the real API server does about once a minute.
+   */
+  bookmark(): void;
   /** Ends every open watch stream (as an API server restart would). */
   closeWatches(): void;
   /** The next `count` requests matching method and path fail with `code`. */
   failNext(method: string, path: RegExp, code: number, count?: number): void;
+  /** Drops the failures failNext set up that have not happened yet. */
+  clearFailures(): void;
   /** The text GET .../pods/NAME/log answers (the kubelet's part). */
   setPodLog(namespace: string, pod: string, text: string): void;
   /** Service proxy target for `namespace/service`. */
@@ -147,7 +163,14 @@ export function startApiServerStandIn(): ApiServerStandIn {
   let rv = 100;
   let compactedAt = 0;
   const requests: RecordedRequest[] = [];
-  const watchers = new Set<{ collection: string; ns?: string; selector: Record<string, string>; send: (c: Change) => void; close: () => void }>();
+  const watchers = new Set<{
+    collection: string;
+    ns?: string;
+    selector: Record<string, string>;
+    send: (c: Change) => void;
+    bookmark?: () => void;
+    close: () => void;
+  }>();
   const failures: { method: string; path: RegExp; code: number; count: number }[] = [];
   const proxies = new Map<string, string>();
   const podLogs = new Map<string, string>();
@@ -323,7 +346,13 @@ export function startApiServerStandIn(): ApiServerStandIn {
             controller.close();
           } catch {}
         };
-        w = { collection, ns, selector, send: (c) => line({ type: c.type, object: c.obj }), close };
+        // A bookmark carries only the kind's apiVersion and a resourceVersion.
+        const apiVersion = collection.split('/').slice(0, -1).join('/');
+        const bookmark =
+          url.searchParams.get('allowWatchBookmarks') === 'true'
+            ? () => line({ type: 'BOOKMARK', object: { apiVersion, metadata: { resourceVersion: String(rv) } } })
+            : undefined;
+        w = { collection, ns, selector, send: (c) => line({ type: c.type, object: c.obj }), bookmark, close };
         watchers.add(w);
         timer = setTimeout(close, timeout);
       },
@@ -348,7 +377,7 @@ export function startApiServerStandIn(): ApiServerStandIn {
       const failure = failures.find((f) => f.method === req.method && f.path.test(`${p}${url.search}`) && f.count > 0);
       if (failure) {
         failure.count--;
-        return status(failure.code, failure.code === 410 ? 'Expired' : 'InternalError', 'injected by the test');
+        return status(failure.code, REASONS[failure.code] ?? 'InternalError', 'injected by the test');
       }
       if (p === '/version') return Response.json({ major: '1', minor: '32', gitVersion: 'v1.32.0-standin' });
       let m = /^\/api\/v1\/namespaces\/([^/]+)\/services\/([^/:]+)(?::[^/]+)?\/proxy\/(.*)$/.exec(p);
@@ -398,7 +427,9 @@ export function startApiServerStandIn(): ApiServerStandIn {
       if (req.method === 'PUT') {
         if (!s) return status(404, 'NotFound', `${collection} "${name}" not found`);
         const body = (await req.json()) as K8sObject;
-        if (body.metadata?.resourceVersion !== s.obj.metadata.resourceVersion)
+        // As the real server: a PUT carrying a resourceVersion is conditional on it; without one
+        // it overwrites unconditionally.
+        if (body.metadata?.resourceVersion && body.metadata.resourceVersion !== s.obj.metadata.resourceVersion)
           return status(
             409,
             'Conflict',
@@ -449,14 +480,21 @@ export function startApiServerStandIn(): ApiServerStandIn {
       const s = coll(c).get(`${ns}/${name}`);
       if (s) requestDelete(c, s);
     },
-    compact: () => {
-      compactedAt = rv + 1;
+    compact: (keepFrom = rv) => {
+      compactedAt = keepFrom;
       history.splice(0);
+    },
+    get resourceVersion() {
+      return rv;
+    },
+    bookmark: () => {
+      for (const w of watchers) w.bookmark?.();
     },
     closeWatches: () => {
       for (const w of [...watchers]) w.close();
     },
     failNext: (method, path, code, count = 1) => failures.push({ method, path, code, count }),
+    clearFailures: () => failures.splice(0),
     setPodLog: (ns, pod, text) => podLogs.set(`${ns}/${pod}`, text),
     proxyTo: (ns, svc, target) => proxies.set(`${ns}/${svc}`, target),
     stop: () => {
