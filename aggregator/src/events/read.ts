@@ -14,6 +14,13 @@
  * there: a size needs the payload read (json has no binary cast to text, so octet_length
  * detoasts it), and sizing a window of `limit` candidates instead read up to 1000 payloads of
  * 4 MiB for a page of one (measured: 170 ms for 8 candidates, quadratic over a topic).
+ *
+ * `events` is partitioned (one table per STORAGE_INTERVAL of deadlines: 31 by default), and
+ * every mention of it in a statement is planned and opened once per partition. The walk names it
+ * once: it starts from a row that holds no event and carries each event's columns along, so the
+ * page needs no join back to `events`. With three mentions (first step, next step, join back) a
+ * tail read of one event cost 3-5x more, most on a connection's first executions (custom plans),
+ * which is where the idle latency of a fresh or recycled pool went (bench/scenarios/latency.ts).
  */
 import type { Sql } from '../db/client';
 import { type HorizonBound, horizonCte } from './horizon';
@@ -55,31 +62,37 @@ export const eventJson = (sql: Sql) => sql`
 /**
  * A topic's events with seq above `after` and below the horizon, in seq order: at most `limit`,
  * ending with the one that reaches `maxBytes` of payload (the first is always included). The
- * rows have the events table's columns, for eventJson, and `bytes_upto`: payload bytes up to
- * and including the row. The enclosing statement defines `horizon` (horizonCte).
+ * rows have the events table's columns, for eventJson, `bytes_upto`: payload bytes up to and
+ * including the row, and `visible`: below the horizon. The enclosing statement defines `horizon`
+ * (horizonCte).
+ *
+ * `pastHorizon`: the walk also takes one step past the horizon, so when it ends there (not at a
+ * bound) its last row is the first applied event still held back, `visible` false, with no
+ * payload bytes counted (a subscription waits for the horizon to pass it). One walk, one mention
+ * of `events`, instead of a second probe for it.
  */
-export const boundedEvents = (sql: Sql, topic: string, after: number, limit: number, maxBytes: number) => sql`
+export const boundedEvents = (sql: Sql, topic: string, after: number, limit: number, maxBytes: number, pastHorizon = false) => sql`
   WITH RECURSIVE walk AS (
-    (SELECT seq, octet_length(payload::text)::int8 AS bytes_upto, 1 AS n
-     FROM events
-     WHERE topic = ${topic} AND seq > ${after} AND seq < (SELECT h FROM horizon)
-     ORDER BY seq
-     LIMIT 1)
+    -- The start: no event (n = 0), typed as the events columns are.
+    SELECT ${after}::int8 AS seq, NULL::text COLLATE "C" AS topic, NULL::text COLLATE "C" AS event_id,
+      NULL::timestamptz(6) AS "timestamp", NULL::text AS source, NULL::json AS payload, 0::int8 AS bytes_upto, 0 AS n, true AS visible
     UNION ALL
-    SELECT next.seq, walk.bytes_upto + next.bytes, walk.n + 1
+    SELECT next.seq, next.topic, next.event_id, next."timestamp", next.source, next.payload, walk.bytes_upto + next.bytes, walk.n + 1, next.visible
     FROM walk
     CROSS JOIN LATERAL (
-      SELECT seq, octet_length(payload::text) AS bytes
-      FROM events
-      WHERE topic = ${topic} AND seq > walk.seq AND seq < (SELECT h FROM horizon)
-      ORDER BY seq
+      SELECT e.seq, e.topic, e.event_id, e."timestamp", e.source, e.payload,
+        CASE WHEN e.seq < (SELECT h FROM horizon) THEN octet_length(e.payload::text)::int8 ELSE 0 END AS bytes,
+        e.seq < (SELECT h FROM horizon) AS visible
+      FROM events AS e
+      WHERE e.topic = ${topic} AND e.seq > walk.seq ${pastHorizon ? sql`` : sql`AND e.seq < (SELECT h FROM horizon)`}
+      ORDER BY e.seq
       LIMIT 1
     ) AS next
-    WHERE walk.bytes_upto < ${maxBytes} AND walk.n < ${limit}
+    -- The first event always (n = 0); then while the page is under both bounds; never past a
+    -- held-back event.
+    WHERE walk.visible AND (walk.n = 0 OR (walk.bytes_upto < ${maxBytes} AND walk.n < ${limit}))
   )
-  SELECT e.seq, e.topic, e.event_id, e."timestamp", e.source, e.payload, walk.bytes_upto
-  FROM walk
-  JOIN events AS e ON e.topic = ${topic} AND e.seq = walk.seq`;
+  SELECT seq, topic, event_id, "timestamp", source, payload, bytes_upto, visible FROM walk WHERE n > 0`;
 
 /**
  * One page. The expiry watermark is read in the page's own statement (one snapshot), and

@@ -25,7 +25,8 @@ export interface EventRows {
   full: boolean;
   /**
    * The lowest seq of an event of the topic that is stored but still above the horizon (null:
-   * none): the read should be repeated once the horizon has passed it.
+   * none, or the read is full and did not look): the read should be repeated once the horizon
+   * has passed it.
    */
   heldFrom: number | null;
 }
@@ -36,23 +37,20 @@ export interface EventRows {
  * time, so this bounds its memory.
  */
 export async function readEvents(sql: Sql, bound: HorizonBound, topic: string, after: number, limit: number, maxBytes: number): Promise<EventRows> {
-  // The last row carries no event: only the held-back seq, from the same snapshot and horizon.
+  // A walk that ends on a held-back event returns it last, without its JSON: the held-back seq,
+  // from the same snapshot and horizon as the page.
   const rows = (await sql`
     WITH ${horizonCte(sql, bound)}
-    SELECT seq, json, bytes_upto, NULL::int8 AS held FROM (
-      SELECT seq, ${eventJson(sql)}::text AS json, bytes_upto
-      FROM (${boundedEvents(sql, topic, after, limit, maxBytes)}) AS page
-      ORDER BY seq
-    ) AS events
-    UNION ALL
-    SELECT NULL, NULL, NULL, (SELECT min(seq) FROM events WHERE topic = ${topic} AND seq > ${after} AND seq >= (SELECT h FROM horizon))
-  `.raw()) as unknown as [Buffer, Buffer, Buffer, Buffer | null][];
-  const held = rows.pop()![3];
+    SELECT seq, CASE WHEN visible THEN ${eventJson(sql)}::text END AS json, bytes_upto, visible
+    FROM (${boundedEvents(sql, topic, after, limit, maxBytes, true)}) AS page
+    ORDER BY seq
+  `.raw()) as unknown as [Buffer, Buffer | null, Buffer, Buffer][];
+  const held = rows.at(-1)?.[3].toString() === 'f' ? rows.pop()! : null;
   const last = rows.at(-1);
   return {
-    rows: rows.map(([seq, json]) => ({ seq: Number(seq.toString()), json })),
+    rows: rows.map(([seq, json]) => ({ seq: Number(seq.toString()), json: json! })),
     full: rows.length === limit || (last !== undefined && Number(last[2].toString()) >= maxBytes),
-    heldFrom: held === null ? null : Number(held.toString()),
+    heldFrom: held === null ? null : Number(held[0].toString()),
   };
 }
 
