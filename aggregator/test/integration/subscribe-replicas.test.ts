@@ -158,7 +158,9 @@ describe('subscriptions across replica processes', () => {
       // The healthy subscriber saw every event, in order; the stalled one held nobody up.
       expect(healthyIds).toHaveLength(EVENTS);
       for (let i = 1; i < healthyIds.length; i++) expect(healthyIds[i]!).toBeGreaterThan(healthyIds[i - 1]!);
-      expect(publishSeconds).toBeLessThan(60);
+      // Coarse: publishing is not paced by the stalled reader. 3-10 s
+      // here at idle; 63.7 s was seen at load 30+, so the bound leaves a loaded machine room.
+      expect(publishSeconds).toBeLessThan(150);
 
       // The server ends the slow stream by itself (it logs it), then the reader catches up.
       await overflowed;
@@ -186,7 +188,7 @@ describe('subscriptions across replica processes', () => {
       const rest: number[] = [];
       while (rest.length < EVENTS - received.length) rest.push(Number((await resumed.nextEvent(20_000))!.id));
       expect([...received.map((m) => Number(m.id)), ...rest]).toEqual(healthyIds);
-    }, 120_000);
+    }, 240_000);
 
     test('SIGTERM ends every stream, a stalled one included, and the process still exits 0 promptly', async () => {
       const healthy = await openStream(agg.url, `topic=${TOPIC}`);
