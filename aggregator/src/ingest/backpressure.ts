@@ -65,7 +65,7 @@ export class Backpressure {
           this.sampledAt = performance.now();
           this.outage?.succeeded(startedAt);
         },
-        (error) => void this.outage?.failed(error), // and on /publish itself as 503
+        (error) => void this.outage?.failed(error, startedAt), // and on /publish itself as 503
       )
       .finally(() => {
         this.sampling = null;

@@ -27,13 +27,28 @@ describe('one line per change of the database reachability', () => {
 
   test('a call already on its way when the server went does not end the outage', () => {
     const { outage, messages } = logged();
-    const begunBefore = performance.now();
+    const begunBefore = performance.now() - 1; // a millisecond before the failure below
     outage.failed(terminated);
     // Its answer arrives after another call's failure: the database is not back because of it.
     outage.succeeded(begunBefore);
     expect(outage.down).toBe(true);
     outage.failed(terminated);
     expect(messages()).toEqual(['database unreachable, retrying']);
+  });
+
+  test('a call begun before the database was back that fails after it is an echo, not a new outage', () => {
+    const { outage, messages } = logged();
+    outage.failed(terminated, performance.now());
+    const begunDuringOutage = performance.now() - 1; // before the success below
+    outage.succeeded(performance.now());
+    // A connection attempt made during the outage times out after the database is back.
+    expect(outage.failed(Object.assign(new Error('write CONNECT_TIMEOUT'), { code: 'CONNECT_TIMEOUT' }), begunDuringOutage)).toBe(true);
+    expect(outage.down).toBe(false);
+    expect(messages()).toEqual(['database unreachable, retrying', 'database back after 0 s']);
+    // Positive control: a call begun after it, failing, is a new outage.
+    expect(outage.failed(terminated, performance.now())).toBe(true);
+    expect(outage.down).toBe(true);
+    expect(messages()).toEqual(['database unreachable, retrying', 'database back after 0 s', 'database unreachable, retrying']);
   });
 
   test('an error that is not an outage is left to the caller', () => {

@@ -5,13 +5,17 @@
  * success after it says "database back after N s" with that count. Only a call that began after
  * the outage was seen can end it: one that was already on its way when the server went (its answer
  * arriving after another call's failure) says nothing about now, and counting it wrote a second
- * "unreachable" line for one outage.
+ * "unreachable" line for one outage. The same holds the other way: a call begun before the
+ * database was back (a connection attempt that timed out meanwhile) that fails after it is an
+ * echo of the outage, counted but not a new one.
  */
 import { isUnavailable } from '../errors';
 import type { Logger } from '../log';
 
 export class DatabaseOutage {
   private downSince: number | null = null;
+  /** When the last outage ended (performance.now()). */
+  private upSince = Number.NEGATIVE_INFINITY;
   private failures = 0;
 
   constructor(private readonly log: Logger) {}
@@ -22,11 +26,13 @@ export class DatabaseOutage {
   }
 
   /**
-   * Notes a failed database call. Returns true when `error` is an outage (now counted, so the
-   * caller logs nothing of its own), false for any other error (the caller logs it as before).
+   * Notes a failed database call, begun at `startedAt` (performance.now()) when the caller knows.
+   * Returns true when `error` is an outage (now counted, so the caller logs nothing of its own),
+   * false for any other error (the caller logs it as before).
    */
-  failed(error: unknown): boolean {
+  failed(error: unknown, startedAt?: number): boolean {
     if (!isUnavailable(error)) return false;
+    if (this.downSince === null && startedAt !== undefined && startedAt < this.upSince) return true; // an echo
     this.failures++;
     if (this.downSince === null) {
       this.downSince = performance.now();
@@ -45,6 +51,7 @@ export class DatabaseOutage {
     const seconds = Math.round((performance.now() - this.downSince) / 1000);
     this.log.info({ downSeconds: seconds, failedCalls: this.failures }, `database back after ${seconds} s`);
     this.downSince = null;
+    this.upSince = performance.now();
     this.failures = 0;
   }
 }

@@ -124,8 +124,8 @@ export class WorkerPool {
     while (!this.stopping) {
       let pauseMs = 0;
       this.busy++;
+      const started = performance.now();
       try {
-        const started = performance.now();
         const applied = await this.applyOnce();
         backoff.reset();
         this.options.outage?.succeeded(started);
@@ -145,7 +145,7 @@ export class WorkerPool {
         if (outcome === 'none') {
           pauseMs = backoff.next();
           const level = isUnavailable(error) ? 'warn' : 'error';
-          if (!this.options.outage?.failed(error))
+          if (!this.options.outage?.failed(error, started))
             this.log[level]({ err: error, worker: id, retryInMs: pauseMs }, 'worker batch failed; backing off');
         }
       } finally {
