@@ -26,7 +26,7 @@ import { Authenticator, authGuard } from './auth/guard';
 import type { DatabaseOutage } from './ops/outage';
 import { type Lifecycle, healthRoutes } from './ops/health';
 import { type Metrics, metricsRoutes } from './ops/metrics/metrics';
-import { loggablePath, noteError, requestIdOf, requestLog } from './ops/request-log';
+import { loggablePath, noteError, requestIdOf, requestLog, requestStartOf } from './ops/request-log';
 import { QueryEngine } from './query/engine';
 import { QUERY_LIMITS } from './query/limits';
 import { queryRoutes } from './query/routes';
@@ -130,7 +130,7 @@ export function createApp({
           }
         }
         const mapped = fromDatabaseError(error);
-        if (mapped instanceof StorageUnavailable) outage?.failed(mapped.cause);
+        if (mapped instanceof StorageUnavailable) outage?.failed(mapped.cause, requestStartOf(request));
         noteError(request, mapped);
         const response = toErrorResponse(code, mapped, request, path, log);
         // The request log and metrics read the status from here (see ops/request-log.ts).

@@ -32,6 +32,11 @@ export function requestIdOf(request: Request): string {
   return requests.get(request)?.id ?? '';
 }
 
+/** When `request` arrived (performance.now()); undefined when it never passed this plugin. */
+export function requestStartOf(request: Request): number | undefined {
+  return requests.get(request)?.started;
+}
+
 /** Remembers the error a request ended with, for its log line (app.ts's onError calls this). */
 export function noteError(request: Request, error: unknown): void {
   const info = requests.get(request);

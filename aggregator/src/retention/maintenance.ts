@@ -101,9 +101,10 @@ export class RetentionMaintainer {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      const started = performance.now();
       this.running = this.tick(false)
         .catch((error) => {
-          if (!this.outage?.failed(error)) this.log.warn({ err: error }, 'retention maintenance failed; retrying next tick');
+          if (!this.outage?.failed(error, started)) this.log.warn({ err: error }, 'retention maintenance failed; retrying next tick');
         })
         .finally(() => {
           this.running = null;
@@ -115,9 +116,10 @@ export class RetentionMaintainer {
   private scheduleFold(): void {
     if (this.stopped || !this.horizonBound) return;
     this.foldTimer = setTimeout(() => {
+      const started = performance.now();
       this.fold()
         .catch((error) => {
-          if (!this.outage?.failed(error)) this.log.warn({ err: error }, 'log volume fold failed; retrying');
+          if (!this.outage?.failed(error, started)) this.log.warn({ err: error }, 'log volume fold failed; retrying');
         })
         .finally(() => this.scheduleFold());
     }, FOLD_EVERY_MS);
