@@ -44,6 +44,9 @@ describe('one line per change of the database reachability', () => {
     // A connection attempt made during the outage times out after the database is back.
     expect(outage.failed(Object.assign(new Error('write CONNECT_TIMEOUT'), { code: 'CONNECT_TIMEOUT' }), begunDuringOutage)).toBe(true);
     expect(outage.down).toBe(false);
+    // Its request's 503 is logged at debug, as the outage's were (ops/request-log.ts).
+    expect(outage.covers(begunDuringOutage)).toBe(true);
+    expect(outage.covers(performance.now())).toBe(false);
     expect(messages()).toEqual(['database unreachable, retrying', 'database back after 0 s']);
     // Positive control: a call begun after it, failing, is a new outage.
     expect(outage.failed(terminated, performance.now())).toBe(true);

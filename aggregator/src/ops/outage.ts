@@ -26,13 +26,21 @@ export class DatabaseOutage {
   }
 
   /**
+   * True while down, and for a call begun before the last outage ended: its failure is that
+   * outage's echo (the request log then writes its 503 at debug, as during the outage).
+   */
+  covers(startedAt?: number): boolean {
+    return this.downSince !== null || (startedAt !== undefined && startedAt < this.upSince);
+  }
+
+  /**
    * Notes a failed database call, begun at `startedAt` (performance.now()) when the caller knows.
    * Returns true when `error` is an outage (now counted, so the caller logs nothing of its own),
    * false for any other error (the caller logs it as before).
    */
   failed(error: unknown, startedAt?: number): boolean {
     if (!isUnavailable(error)) return false;
-    if (this.downSince === null && startedAt !== undefined && startedAt < this.upSince) return true; // an echo
+    if (this.downSince === null && this.covers(startedAt)) return true; // an echo
     this.failures++;
     if (this.downSince === null) {
       this.downSince = performance.now();

@@ -60,7 +60,7 @@ export interface RequestLogDeps {
   log: Logger;
   metrics?: Pick<Metrics, 'observeRequest'>;
   /** While the database is known to be down (ops/outage.ts logged it once), its 503s log at debug. */
-  outage?: Pick<DatabaseOutage, 'down'>;
+  outage?: Pick<DatabaseOutage, 'covers'>;
 }
 
 export function requestLog({ log, metrics, outage }: RequestLogDeps) {
@@ -81,7 +81,7 @@ export function requestLog({ log, metrics, outage }: RequestLogDeps) {
       metrics?.observeRequest(request.method, route, status, seconds);
       // A 503 of a known outage was logged once (ops/outage.ts); one of /ready is its answer while
       // starting or draining, which the kubelet asks every few seconds.
-      const level = status === 503 && (outage?.down || route === '/ready') ? 'debug' : levelFor(status);
+      const level = status === 503 && (outage?.covers(info.started) || route === '/ready') ? 'debug' : levelFor(status);
       if (level !== null && log.isLevelEnabled(level)) {
         const line: Record<string, unknown> = {
           reqId: info.id,
