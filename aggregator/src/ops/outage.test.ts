@@ -18,10 +18,10 @@ describe('one line per change of the database reachability', () => {
     const { outage, messages } = logged();
     expect(outage.failed(terminated)).toBe(true);
     expect(outage.failed(terminated)).toBe(true);
-    expect(outage.down).toBe(true);
+    expect(outage.covers()).toBe(true);
     outage.succeeded(performance.now());
     outage.succeeded(performance.now());
-    expect(outage.down).toBe(false);
+    expect(outage.covers()).toBe(false);
     expect(messages()).toEqual(['database unreachable, retrying', 'database back after 0 s']);
   });
 
@@ -31,7 +31,7 @@ describe('one line per change of the database reachability', () => {
     outage.failed(terminated);
     // Its answer arrives after another call's failure: the database is not back because of it.
     outage.succeeded(begunBefore);
-    expect(outage.down).toBe(true);
+    expect(outage.covers()).toBe(true);
     outage.failed(terminated);
     expect(messages()).toEqual(['database unreachable, retrying']);
   });
@@ -43,21 +43,21 @@ describe('one line per change of the database reachability', () => {
     outage.succeeded(performance.now());
     // A connection attempt made during the outage times out after the database is back.
     expect(outage.failed(Object.assign(new Error('write CONNECT_TIMEOUT'), { code: 'CONNECT_TIMEOUT' }), begunDuringOutage)).toBe(true);
-    expect(outage.down).toBe(false);
+    expect(outage.covers()).toBe(false);
     // Its request's 503 is logged at debug, as the outage's were (ops/request-log.ts).
     expect(outage.covers(begunDuringOutage)).toBe(true);
     expect(outage.covers(performance.now())).toBe(false);
     expect(messages()).toEqual(['database unreachable, retrying', 'database back after 0 s']);
     // Positive control: a call begun after it, failing, is a new outage.
     expect(outage.failed(terminated, performance.now())).toBe(true);
-    expect(outage.down).toBe(true);
+    expect(outage.covers()).toBe(true);
     expect(messages()).toEqual(['database unreachable, retrying', 'database back after 0 s', 'database unreachable, retrying']);
   });
 
   test('an error that is not an outage is left to the caller', () => {
     const { outage, messages } = logged();
     expect(outage.failed(Object.assign(new Error('syntax error'), { code: '42601' }))).toBe(false);
-    expect(outage.down).toBe(false);
+    expect(outage.covers()).toBe(false);
     expect(messages()).toEqual([]);
   });
 });

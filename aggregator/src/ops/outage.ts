@@ -20,14 +20,10 @@ export class DatabaseOutage {
 
   constructor(private readonly log: Logger) {}
 
-  /** True while the last database call this process made failed for lack of a database. */
-  get down(): boolean {
-    return this.downSince !== null;
-  }
-
   /**
-   * True while down, and for a call begun before the last outage ended: its failure is that
-   * outage's echo (the request log then writes its 503 at debug, as during the outage).
+   * True while the database is down (the last call failed for lack of it), and for a call begun
+   * before the last outage ended: its failure is that outage's echo (the request log then writes
+   * its 503 at debug, as during the outage). Without `startedAt`: whether it is down now.
    */
   covers(startedAt?: number): boolean {
     return this.downSince !== null || (startedAt !== undefined && startedAt < this.upSince);
