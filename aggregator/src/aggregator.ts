@@ -10,6 +10,7 @@ import { LayoutMismatch, checkLayout } from './db/layout';
 import { migrateDatabase } from './db/migrate';
 import { Backpressure } from './ingest/backpressure';
 import { EnqueueCoalescer } from './ingest/coalescer';
+import { DecodePool } from './ingest/decode-pool';
 import { enqueueRows } from './ingest/enqueue';
 import type { Logger } from './log';
 import type { Lifecycle } from './ops/health';
@@ -101,11 +102,17 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
     maxBytes: config.ingestStatementBytes,
     onCommitted: (partitions) => wakeup.announce(partitions),
   });
+  // A large body is decoded and stored by a worker thread, on a connection of its own.
+  const decoder = new DecodePool(config, {
+    storage: { databaseUrl, applicationName: 'logbus-aggregator-ingest' },
+    onCommitted: (partitions) => wakeup.announce(partitions),
+  });
   const retention = new RetentionMaintainer(databaseUrl, log, config, outage, () => horizon.current());
   const app = createApp({
     config,
     sql,
     inbox,
+    decoder,
     lifecycle,
     backpressure,
     log,
@@ -178,6 +185,7 @@ export function createAggregator(config: Config, databaseUrl: string, log: Logge
 
     /** Closes the database pool; call after drain. */
     async close(): Promise<void> {
+      await decoder.close();
       await sql.end({ timeout: 2 });
       await standbySql?.end({ timeout: 2 });
     },

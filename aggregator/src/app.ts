@@ -14,7 +14,7 @@ import { eventsRoutes } from './events/routes';
 import type { Backpressure } from './ingest/backpressure';
 import type { EnqueueCoalescer } from './ingest/coalescer';
 import { createAcceptor } from './ingest/accept';
-import { DecodePool } from './ingest/decode-pool';
+import type { DecodePool } from './ingest/decode-pool';
 import { elasticRootResponse } from './ingest/elastic/respond';
 import { elasticRoutes } from './ingest/elastic/routes';
 import { lokiRoutes } from './ingest/loki/routes';
@@ -40,6 +40,8 @@ export interface AppDeps {
   sql: Sql;
   /** Writes accepted batches to the inbox (group commit). */
   inbox: Pick<EnqueueCoalescer, 'enqueue'>;
+  /** Decodes large bodies off the event loop, and stores them (ingest/decode-pool.ts). */
+  decoder: Pick<DecodePool, 'prepare'>;
   lifecycle: Lifecycle;
   backpressure: Pick<Backpressure, 'check'>;
   log: Logger;
@@ -70,6 +72,7 @@ export function createApp({
   config,
   sql,
   inbox,
+  decoder,
   lifecycle,
   backpressure,
   log,
@@ -88,7 +91,7 @@ export function createApp({
     isDraining: () => lifecycle.draining,
     onAccepted: metrics.observeAccepted,
     decodeGate: new ReadBudget(config.ingestBytesInFlight),
-    decoder: new DecodePool(config),
+    decoder,
   });
   const { ingestDefaultTopic: defaultTopic } = config;
   const auth = new Authenticator({ tokens: config.authTokens, metricsAuth: config.metricsAuth });

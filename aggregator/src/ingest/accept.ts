@@ -1,7 +1,7 @@
 /**
  * The one way into the inbox for every ingest route (/publish and each shipper protocol): check
- * the replica takes work, validate, apply backpressure, enqueue with group commit, wake the
- * workers and count. A protocol route only decodes its wire format into candidate events and
+ * the replica takes work, validate, apply backpressure, enqueue (with group commit, or from the
+ * decode worker for a large body), wake the workers and count. A protocol route only decodes its wire format into candidate events and
  * encodes the answer; durability, backpressure and metrics are the same as /publish by
  * construction. Errors, database ones included, go up untranslated: app.ts's onError translates
  * them for /publish and Loki, and the OTLP and bulk routes answer them in their protocol's shape
@@ -12,7 +12,7 @@ import type { BodyChunks } from '../api/decompress';
 import { type Detail, Draining } from '../errors';
 import type { Backpressure } from './backpressure';
 import type { EnqueueCoalescer } from './coalescer';
-import type { DecodePool } from './decode-pool';
+import type { DecodePool, Decoded } from './decode-pool';
 import type { DecodeJob, Prepared } from './prepare';
 
 /** A FIFO bound on units held at once (events/read-budget.ts ReadBudget is one). */
@@ -36,7 +36,10 @@ export interface IngestDeps {
   isDraining: () => boolean;
   /** Observes each acknowledged batch by its events' topics (metrics: size and topics, counted in memory). */
   onAccepted?: (topics: readonly string[]) => void;
-  /** Decodes, maps and validates a body: in a worker thread when it is large (decode-pool.ts). */
+  /**
+   * Decodes, maps and validates a body: in a worker thread when it is large (decode-pool.ts),
+   * which also stores it when allowed (the backpressure check passes before the decode).
+   */
   decoder: Pick<DecodePool, 'prepare'>;
 }
 
@@ -60,19 +63,32 @@ export interface Acceptor {
 }
 
 /** What ingest() did with a body: what it held, and what was stored or rejected. */
-export type Ingested = Prepared & Accepted;
+export type Ingested = Omit<Prepared, 'rows' | 'bytes'> & Accepted;
 
 /**
- * The workers are woken by the group commit itself (coalescer onCommitted), once per statement
- * and as many as it wrote partitions for; the acceptor knows nothing of workers.
+ * The workers are woken by whatever commits (the group commit's and the decode pool's
+ * onCommitted), once per statement and as many as it wrote partitions for; the acceptor knows
+ * nothing of workers.
  */
 export function createAcceptor({ inbox, backpressure, isDraining, onAccepted, decodeGate, decoder }: IngestDeps): Acceptor {
-  async function store({ rows, rejected, bytes }: Prepared): Promise<Accepted> {
+  async function store(decoded: Decoded): Promise<Accepted> {
+    const { rows, rejected } = decoded;
     if (rows.count === 0) return { accepted: 0, rejected };
-    backpressure.check();
-    await inbox.enqueue(rows, bytes);
+    if (!decoded.stored) {
+      backpressure.check();
+      await inbox.enqueue(decoded.rows, decoded.bytes);
+    }
     onAccepted?.(rows.topics);
     return { accepted: rows.count, rejected };
+  }
+  /** Whether a body may be stored as soon as it is decoded (a large one is, by the decode worker). */
+  function storeAllowed(): boolean {
+    try {
+      backpressure.check();
+      return true;
+    } catch {
+      return false; // store() refuses it with the same check once decoded
+    }
   }
   return {
     admit() {
@@ -83,8 +99,8 @@ export function createAcceptor({ inbox, backpressure, isDraining, onAccepted, de
       // otherwise run back to back in one chain of promise jobs and starve /health.
       return decodeGate.run(gateBytes * DECODE_EXPANSION, async () => {
         await setImmediate();
-        const prepared = await decoder.prepare(job, body, gateBytes);
-        return { ...prepared, ...(await store(prepared)) };
+        const decoded = await decoder.prepare(job, body, gateBytes, { store: storeAllowed() });
+        return { ...decoded, ...(await store(decoded)) };
       });
     },
   };

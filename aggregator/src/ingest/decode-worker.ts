@@ -1,19 +1,42 @@
 /**
- * The decode worker's thread (see decode-pool.ts): prepares one body at a time and posts back
- * only what the enqueue needs (ingest/prepare.ts).
+ * The decode worker's thread (see decode-pool.ts): prepares one body at a time (ingest/prepare.ts)
+ * and, when asked to, stores it on a connection of its own with the group commit's statement
+ * (enqueue.ts), replying after the commit; else posts back only what the enqueue needs.
  */
 import { joinChunks } from '../api/decompress';
-import { type WorkerRequest, type WorkerReply, describeError } from './decode-pool';
+import { type Sql, createPool } from '../db/client';
+import { type StoredPrepared, type WorkerReply, type WorkerRequest, type WorkerStorage, describeError } from './decode-pool';
+import { enqueueRows } from './enqueue';
 import { prepareBody } from './prepare';
 
 declare const self: Worker;
 
-self.onmessage = ({ data }: MessageEvent<WorkerRequest>) => {
-  let reply: WorkerReply;
-  try {
-    reply = { id: data.id, prepared: prepareBody(data.job, joinChunks(data.body), data.limits) };
-  } catch (error) {
-    reply = { id: data.id, error: describeError(error) };
+let storage: WorkerStorage | null = null;
+let sql: Sql | null = null;
+
+async function handle(request: WorkerRequest): Promise<WorkerReply | null> {
+  if ('storage' in request) {
+    storage = request.storage;
+    return null;
   }
-  self.postMessage(reply);
+  if ('close' in request) {
+    await sql?.end({ timeout: 2 });
+    sql = null;
+    return { id: request.id, closed: true };
+  }
+  const prepared = prepareBody(request.job, joinChunks(request.body), request.limits);
+  if (!request.store || storage === null || prepared.rows.count === 0) return { id: request.id, prepared };
+  // One connection: statements queue on it. It closes after a minute idle like the pool's.
+  sql ??= createPool(storage.databaseUrl, { max: 1, applicationName: storage.applicationName });
+  const partitions = await enqueueRows(sql, [prepared.rows]);
+  const { rows, ...rest } = prepared;
+  const stored: StoredPrepared = { ...rest, rows: { count: rows.count, topics: rows.topics } };
+  return { id: request.id, stored, partitions };
+}
+
+self.onmessage = ({ data }: MessageEvent<WorkerRequest>) => {
+  handle(data).then(
+    (reply) => reply && self.postMessage(reply),
+    (error) => self.postMessage({ id: data.id, error: describeError(error) } satisfies WorkerReply),
+  );
 };

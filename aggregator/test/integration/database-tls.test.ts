@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { spawnAggregator } from '../../local/process';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from '../../src/db/embedded';
+import { WORKER_MIN_BYTES } from '../../src/ingest/decode-pool';
 import { waitDrained, waitFor } from '../support/faults';
 import { makeEvents } from '../support/harness';
 
@@ -91,22 +92,25 @@ test('against a PostgreSQL that requires TLS: verify-full with the CA works, wit
   const aggregator = await spawnAggregator({ DATABASE_URL: `${base}?sslmode=verify-full`, NODE_EXTRA_CA_CERTS: join(folder, 'ca.crt') });
   try {
     await aggregator.waitReady(60_000);
-    const events = makeEvents(50, 1, 'tls').map((e) => ({ ...e, topic: 'tls' }));
-    const accepted = await fetch(`${aggregator.url}/publish`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(events),
-    });
-    expect(accepted.status).toBe(202);
-    expect((await waitDrained(aggregator.url)).unique_processed).toBe(50);
-    const page = (await (await fetch(`${aggregator.url}/events?topic=tls&limit=100`)).json()) as { events: unknown[] };
-    expect(page.events.length).toBe(50);
-    const sessions = await encrypted<{ ssl: boolean; n: number }[]>`
-      SELECT s.ssl, count(*)::int AS n FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
-      WHERE a.application_name = 'logbus-aggregator' GROUP BY s.ssl`;
-    expect(sessions.length).toBe(1);
-    expect(sessions[0]).toMatchObject({ ssl: true });
-    expect(sessions[0]!.n).toBeGreaterThan(0);
+    // Two batches: a small one (the group commit) and one over WORKER_MIN_BYTES (the decode
+    // worker's own connection stores it), so every kind of session exists when they are checked.
+    const publish = (events: Record<string, unknown>[]) =>
+      fetch(`${aggregator.url}/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(events) });
+    const small = makeEvents(50, 1, 'tls').map((e) => ({ ...e, topic: 'tls' }));
+    const large = makeEvents(300, 1, 'tls-large').map((e) => ({ ...e, topic: 'tls', payload: { pad: 'x'.repeat(1000) } }));
+    expect(JSON.stringify(large).length).toBeGreaterThan(WORKER_MIN_BYTES);
+    expect((await publish(small)).status).toBe(202);
+    expect((await publish(large)).status).toBe(202);
+    expect((await waitDrained(aggregator.url)).unique_processed).toBe(350);
+    const page = (await (await fetch(`${aggregator.url}/events?topic=tls&limit=1000`)).json()) as { events: unknown[] };
+    expect(page.events.length).toBe(350);
+    const sessions = await encrypted<{ application: string; ssl: boolean; n: number }[]>`
+      SELECT a.application_name AS application, s.ssl, count(*)::int AS n FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+      WHERE a.application_name LIKE 'logbus-aggregator%' GROUP BY 1, 2 ORDER BY 1, 2`;
+    expect(sessions.map(({ application, ssl }) => ({ application, ssl }))).toEqual([
+      { application: 'logbus-aggregator', ssl: true },
+      { application: 'logbus-aggregator-ingest', ssl: true },
+    ]);
   } finally {
     aggregator.kill('SIGTERM');
     await aggregator.exited;

@@ -7,6 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
+import { WORKER_MIN_BYTES } from '../../src/ingest/decode-pool';
 import { ExportLogsServiceRequest, Status } from '../../src/ingest/otlp/schema';
 import { type TestAggregator, makeEvent, startTestAggregator } from '../support/harness';
 
@@ -24,9 +25,10 @@ afterAll(async () => {
 
 /**
  * Sends `send()` while the inbox is locked, cancels the enqueue statement once it waits on that
- * lock, and returns the answer. Throws unless the statement was seen waiting and cancelled.
+ * lock, and returns the answer. Throws unless the statement was seen waiting and cancelled, on a
+ * connection named `application` (the pool's, or the decode worker's for a large body).
  */
-async function duringOutage(send: () => Promise<Response>): Promise<Response> {
+async function duringOutage(send: () => Promise<Response>, application = 'logbus-aggregator'): Promise<Response> {
   const holder = await admin.reserve();
   try {
     await holder`BEGIN`;
@@ -36,7 +38,8 @@ async function duringOutage(send: () => Promise<Response>): Promise<Response> {
     for (let waited = 0; !cancelled && waited < 30_000; waited += 20) {
       const [row] = await admin<{ cancelled: boolean }[]>`
         SELECT pg_cancel_backend(pid) AS cancelled FROM pg_stat_activity
-        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO inbox%'`;
+        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO inbox%'
+          AND application_name = ${application}`;
       cancelled = row?.cancelled === true;
       if (!cancelled) await Bun.sleep(20);
     }
@@ -69,6 +72,33 @@ const bodies = {
     ),
   loki: () => JSON.stringify({ streams: [{ stream: { service_name: 'outage' }, values: [['1738324800000000000', `loki ${Math.random()}`]] }] }),
   bulk: () => `{"index":{"_index":"outage"}}\n{"message":"bulk ${Math.random()}"}\n`,
+};
+
+/** Bodies over WORKER_MIN_BYTES: decoded and stored by the decode worker, on its own connection. */
+const LARGE = 400;
+const pad = () => `${Math.random()} ${'x'.repeat(1000)}`;
+const largeBodies = {
+  publish: () => JSON.stringify(Array.from({ length: LARGE }, () => makeEvent({ topic: 'outage', payload: { pad: pad() } }))),
+  otlp: () =>
+    new Uint8Array(
+      ExportLogsServiceRequest.encode(
+        ExportLogsServiceRequest.fromObject({
+          resourceLogs: [
+            {
+              resource: { attributes: [{ key: 'service.name', value: { stringValue: 'outage' } }] },
+              scopeLogs: [
+                { logRecords: Array.from({ length: LARGE }, () => ({ timeUnixNano: '1738324800000000000', body: { stringValue: pad() } })) },
+              ],
+            },
+          ],
+        }),
+      ).finish(),
+    ),
+  loki: () =>
+    JSON.stringify({
+      streams: [{ stream: { service_name: 'outage' }, values: Array.from({ length: LARGE }, () => ['1738324800000000000', pad()]) }],
+    }),
+  bulk: () => Array.from({ length: LARGE }, () => `{"index":{"_index":"outage"}}\n{"message":"${pad()}"}\n`).join(''),
 };
 
 describe('a database failure under an ingest request', () => {
@@ -115,4 +145,37 @@ describe('a database failure under an ingest request', () => {
     expect(await response.json()).toMatchObject({ status: 503, error: { type: 'unavailable_shards_exception', reason: 'storage unavailable' } });
     expect((await agg.drained()).received).toBe(before);
   }, 60_000);
+});
+
+describe('a database failure under a large body, stored by the decode worker', () => {
+  test('each route stores a large body (positive control: over WORKER_MIN_BYTES, all accepted)', async () => {
+    const before = (await agg.drained()).received;
+    expect(largeBodies.bulk().length).toBeGreaterThan(WORKER_MIN_BYTES);
+    expect(largeBodies.otlp().length).toBeGreaterThan(WORKER_MIN_BYTES);
+    expect((await post('/publish', 'application/json', largeBodies.publish())).status).toBe(202);
+    expect((await post('/v1/logs', 'application/x-protobuf', largeBodies.otlp())).status).toBe(200);
+    expect((await post('/loki/api/v1/push', 'application/json', largeBodies.loki())).status).toBe(204);
+    expect((await post('/_bulk', 'application/x-ndjson', largeBodies.bulk())).status).toBe(200);
+    expect((await agg.drained()).received).toBe(before + 4 * LARGE);
+  }, 60_000);
+
+  test("each route answers the worker's failure as its small bodies' (a retryable 503); nothing stored", async () => {
+    const before = (await agg.drained()).received;
+    const inWorker = (send: () => Promise<Response>) => duringOutage(send, 'logbus-aggregator-ingest');
+    for (const response of [
+      await inWorker(() => post('/publish', 'application/json', largeBodies.publish())),
+      await inWorker(() => post('/loki/api/v1/push', 'application/json', largeBodies.loki())),
+    ]) {
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('1');
+      expect(await response.json()).toEqual({ error: 'storage unavailable' });
+    }
+    const otlp = await inWorker(() => post('/v1/logs', 'application/x-protobuf', largeBodies.otlp()));
+    expect(otlp.status).toBe(503);
+    expect(Status.toObject(Status.decode(new Uint8Array(await otlp.arrayBuffer())))).toEqual({ code: 14, message: 'storage unavailable' });
+    const bulk = await inWorker(() => post('/_bulk', 'application/x-ndjson', largeBodies.bulk()));
+    expect(bulk.status).toBe(503);
+    expect(await bulk.json()).toMatchObject({ status: 503, error: { type: 'unavailable_shards_exception', reason: 'storage unavailable' } });
+    expect((await agg.drained()).received).toBe(before);
+  }, 120_000);
 });
