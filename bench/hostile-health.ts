@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as snappy from 'snappyjs';
-import { createTestDatabase } from '../aggregator/local/postgres';
+import { createTestDatabase, stopSharedServer } from '../aggregator/local/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../aggregator/local/process';
 import { type WorstCase, sendCopies, worstCaseBodies } from '../aggregator/test/support/worst-case';
 
@@ -116,6 +116,6 @@ try {
   await Promise.all(builds.map(([, agg]) => agg.exited));
   await Promise.all([currentDb.drop(), baselineDb.drop()]);
   rmSync(baseline.dir, { recursive: true, force: true });
+  // The embedded PostgreSQL the databases were made on is a child process: stopped, the bench ends.
+  await stopSharedServer();
 }
-// The embedded PostgreSQL the databases were made on keeps handles open; the table is printed.
-process.exit(0);

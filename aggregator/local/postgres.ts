@@ -165,6 +165,18 @@ export function sharedServer(): Promise<PostgresServer> {
   return shared;
 }
 
+/**
+ * Stops the shared server, if this process started one. A script (a benchmark) calls it last: the
+ * embedded server is a child process, which keeps the script running once its work is done.
+ * Test files need not: the test runner exits regardless, and the watchdog stops the server.
+ */
+export async function stopSharedServer(): Promise<void> {
+  const starting = shared;
+  shared = null;
+  const server = await starting?.catch(() => null);
+  await server?.stop();
+}
+
 /** Creates the migrated template once per server; concurrent callers serialise on a lock. */
 async function ensureTemplate(adminUrl: string): Promise<void> {
   const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });

@@ -4,29 +4,18 @@
  * other replicas waited out the window); commits within a window share one NOTIFY. Counted,
  * not timed: the window is long enough here that nothing could fall outside it.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { createPool } from '../../src/db/client';
+import { expect, test } from 'bun:test';
 import { topicSlotOf } from '../../src/db/partition';
 import { createLogger } from '../../src/log';
 import { EVENTS_CHANNEL, EventsNotifier } from '../../src/subscribe/notifier';
-import { type TestDatabase, createTestDatabase } from '../../local/postgres';
+import { poolsOnOwnDatabase } from '../support/pools';
 import { waitFor } from '../support/faults';
 
-let db: TestDatabase;
-const pools: ReturnType<typeof createPool>[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase('events_notify');
-}, 60_000);
-afterAll(async () => {
-  for (const pool of pools) await pool.end({ timeout: 2 });
-  await db.drop();
-}, 30_000);
+const database = poolsOnOwnDatabase('events_notify');
 
 test('the first commit after a quiet window is announced at once; the rest of the window shares one NOTIFY', async () => {
-  const sql = createPool(db.url, { max: 2, applicationName: 'events-notify-test' });
-  const listener = createPool(db.url, { max: 1, applicationName: 'events-notify-listener' });
-  pools.push(sql, listener);
+  const sql = database.pool('events-notify-test');
+  const listener = database.pool('events-notify-listener', 1);
   const heard: string[] = [];
   await listener.listen(EVENTS_CHANNEL, (payload) => heard.push(payload));
   const woken: (readonly number[] | null)[] = [];

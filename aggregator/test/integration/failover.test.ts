@@ -9,10 +9,9 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { type AggregatorProcess, spawnAggregator } from '../../local/process';
-import { type StreamingPair, startStreamingPair } from '../../local/streaming-pair';
-import { withDatabase } from '../../local/postgres';
 import { expectExactlyOnce, readTopic, type TestEvent, waitDrained, waitFor, workload } from '../support/faults';
 import { RetryingClient } from '../support/retrying-client';
+import { startStreamingDatabase } from '../support/streaming-database';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -33,16 +32,9 @@ async function startAggregator(url: string): Promise<AggregatorProcess> {
 }
 
 describe('failover to a promoted synchronous standby', () => {
-  let pair: StreamingPair;
-
   test('every acknowledged event kept, seqs continue above the old ones, readers page gap-free', async () => {
-    pair = await startStreamingPair();
+    const { pair, primaryUrl: oldUrl, standbyUrl: newUrl } = await startStreamingDatabase(DATABASE);
     cleanups.push(() => pair.destroy());
-    const admin = postgres(pair.primaryUrl, { max: 1, onnotice: () => {} });
-    await admin.unsafe(`CREATE DATABASE ${DATABASE}`);
-    await admin.end();
-    const oldUrl = withDatabase(pair.primaryUrl, DATABASE);
-    const newUrl = withDatabase(pair.standbyUrl, DATABASE);
 
     let aggregator = await startAggregator(oldUrl);
     let current = aggregator.url;

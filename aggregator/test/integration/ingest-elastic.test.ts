@@ -4,26 +4,15 @@
  * the mapping, a re-sent batch is stored once, other actions get per-item errors, malformed
  * bodies get Elasticsearch's error shape and store nothing, gzip (the client's compression).
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { Client, HttpConnection } from '@elastic/elasticsearch';
-import { type TestAggregator, startTestAggregator } from '../support/harness';
-import { type Listening, listen, storedEvents } from '../support/shipper';
+import { servedAggregator, storedEvents } from '../support/shipper';
+
+const served = servedAggregator();
 
 // The client's default connection is undici's, which Bun's undici stand-in cannot drive; the
 // client's own node:http connection is the documented alternative and speaks the same protocol.
-const connect = (options: { compression?: boolean } = {}) => new Client({ node: server.url, Connection: HttpConnection, ...options });
-
-let agg: TestAggregator;
-let server: Listening;
-
-beforeAll(async () => {
-  agg = await startTestAggregator();
-  server = listen(agg);
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-  await agg?.close();
-}, 30_000);
+const connect = (options: { compression?: boolean } = {}) => new Client({ node: served.server.url, Connection: HttpConnection, ...options });
 
 const docs = (n: number, tag: string) =>
   Array.from({ length: n }, (_, i) => ({
@@ -38,7 +27,7 @@ describe('the official client', () => {
     const client = connect();
     const info = await client.info();
     expect(info.version.number).toMatch(/^8\./);
-    const page = await fetch(`${server.url}/`, { headers: { accept: 'text/html,application/xhtml+xml' } });
+    const page = await fetch(`${served.server.url}/`, { headers: { accept: 'text/html,application/xhtml+xml' } });
     expect(page.headers.get('content-type')).toContain('text/html');
     await client.close();
   });
@@ -52,7 +41,7 @@ describe('the official client', () => {
     });
     expect(result.failed).toBe(0);
     expect(result.successful).toBe(20);
-    const events = await storedEvents(agg, 'app-logs');
+    const events = await storedEvents(served.agg, 'app-logs');
     expect(events).toHaveLength(20);
     // The helper sends its requests concurrently: stored order is not document order.
     expect(events.find((e) => e.event_id === 'a-3')).toMatchObject({
@@ -68,18 +57,18 @@ describe('the official client', () => {
   test('the same batch sent twice is stored once and counted as duplicates, with and without _id', async () => {
     const client = connect();
     const batch = docs(8, 'dup');
-    const before = await agg.drained();
+    const before = await served.agg.drained();
     for (let round = 0; round < 2; round++) {
       // With _id, and (create, no _id) where the event_id is a hash of index and document.
       const withId = await client.helpers.bulk({ datasource: batch, onDocument: (doc) => ({ index: { _index: 'dup-with-id', _id: doc.id } }) });
       const withoutId = await client.helpers.bulk({ datasource: batch, onDocument: () => ({ create: { _index: 'dup-no-id' } }) });
       expect(withId.failed + withoutId.failed).toBe(0);
     }
-    const after = await agg.drained();
+    const after = await served.agg.drained();
     expect(after.received - before.received).toBe(32);
     expect(after.unique_processed - before.unique_processed).toBe(16);
     expect(after.duplicate_dropped - before.duplicate_dropped).toBe(16);
-    expect(await storedEvents(agg, 'dup-no-id')).toHaveLength(8);
+    expect(await storedEvents(served.agg, 'dup-no-id')).toHaveLength(8);
     await client.close();
   });
 
@@ -87,7 +76,7 @@ describe('the official client', () => {
     const client = connect({ compression: true });
     const response = await client.bulk({ index: 'gzip-logs', operations: docs(5, 'gz').flatMap((doc) => [{ index: {} }, doc]) });
     expect(response.errors).toBe(false);
-    expect(await storedEvents(agg, 'gzip-logs')).toHaveLength(5);
+    expect(await storedEvents(served.agg, 'gzip-logs')).toHaveLength(5);
     await client.close();
   });
 
@@ -110,7 +99,7 @@ describe('the official client', () => {
     expect(response.items.map((item) => Object.values(item)[0]!.status)).toEqual([201, 400, 400, 400, 201]);
     expect(response.items[1]!.delete!.error!.type).toBe('illegal_argument_exception');
     expect(response.items[3]!.create!.error!.reason).toContain('U+0000');
-    expect((await storedEvents(agg, 'mixed')).map((e) => e.event_id)).toEqual(['1', '3']);
+    expect((await storedEvents(served.agg, 'mixed')).map((e) => e.event_id)).toEqual(['1', '3']);
     await client.close();
   });
 });
@@ -119,25 +108,25 @@ describe('documents come back as sent', () => {
   test('64-bit integers, long decimals and key order of a document survive (its text is stored)', async () => {
     const doc = '{"trace_id":18446744073709551615,"ratio":0.1000000000000000055511151231257827,"2":"b","1":"a"}';
     const body = `{"index":{"_index":"exact","_id":"big"}}\n${doc}\n`;
-    const response = await fetch(`${server.url}/_bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+    const response = await fetch(`${served.server.url}/_bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
     expect(response.status).toBe(200);
-    await agg.drained();
-    const page = await (await agg.request('/events?topic=exact')).text();
+    await served.agg.drained();
+    const page = await (await served.agg.request('/events?topic=exact')).text();
     expect(page).toContain(`"payload" : ${doc}`);
   });
 });
 
 describe('malformed bodies', () => {
   async function expectRejected(body: string, status: number, type: string) {
-    const before = await agg.drained();
-    const response = await fetch(`${server.url}/_bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
+    const before = await served.agg.drained();
+    const response = await fetch(`${served.server.url}/_bulk`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
     expect(response.status).toBe(status);
     expect(response.headers.get('x-elastic-product')).toBe('Elasticsearch');
     const answer = (await response.json()) as { error: { type: string; reason: string; root_cause: unknown[] }; status: number };
     expect(answer.status).toBe(status);
     expect(answer.error.type).toBe(type);
     expect(answer.error.root_cause).toHaveLength(1);
-    expect((await agg.drained()).received).toBe(before.received);
+    expect((await served.agg.drained()).received).toBe(before.received);
   }
 
   test('a broken action line fails the whole request (x_content_parse_exception) and stores nothing', async () => {

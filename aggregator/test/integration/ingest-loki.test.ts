@@ -3,25 +3,14 @@
  * PushRequests, against a real database: the mapping, exact dedup of re-sent entries, Loki's
  * answers (204, 400), gzip.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import pino from 'pino';
 import pinoLoki from 'pino-loki';
 import protobuf from 'protobufjs';
 import * as snappy from 'snappyjs';
-import { type TestAggregator, startTestAggregator } from '../support/harness';
-import { type Listening, eventually, listen, storedEvents } from '../support/shipper';
+import { eventually, servedAggregator, storedEvents } from '../support/shipper';
 
-let agg: TestAggregator;
-let server: Listening;
-
-beforeAll(async () => {
-  agg = await startTestAggregator();
-  server = listen(agg);
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-  await agg?.close();
-}, 30_000);
+const served = servedAggregator();
 
 const PushRequest = new protobuf.Root()
   .loadSync(new URL('../../src/ingest/loki/push.proto', import.meta.url).pathname)
@@ -29,20 +18,20 @@ const PushRequest = new protobuf.Root()
 
 /** A pino logger shipping through pino-loki, every line stamped with the same millisecond. */
 function lokiLogger(app: string) {
-  const transport = pinoLoki({ host: server.url, batching: { interval: 0.05 }, labels: { app } });
+  const transport = pinoLoki({ host: served.server.url, batching: { interval: 0.05 }, labels: { app } });
   const logger = pino({ base: { hostname: 'pod-3' }, timestamp: () => ',"time":1738324800123' }, transport);
   return { logger, transport };
 }
 
-const push = (body: BodyInit, headers: Record<string, string>) => fetch(`${server.url}/loki/api/v1/push`, { method: 'POST', headers, body });
+const push = (body: BodyInit, headers: Record<string, string>) => fetch(`${served.server.url}/loki/api/v1/push`, { method: 'POST', headers, body });
 
 describe('pino-loki', () => {
   test('lines arrive with the mapping: topic from the app label, source the hostname label, payload line + labels', async () => {
     const { logger } = lokiLogger('billing');
     for (let i = 0; i < 4; i++) logger.info({ invoice: i }, `invoice ${i} sent`);
-    await eventually(async () => (await storedEvents(agg, 'billing')).length === 4);
+    await eventually(async () => (await storedEvents(served.agg, 'billing')).length === 4);
     // pino-loki may split the lines over pushes that commit in any order: pick the line by content.
-    const first = (await storedEvents(agg, 'billing')).find((e) => JSON.parse(e.payload.line).invoice === 0);
+    const first = (await storedEvents(served.agg, 'billing')).find((e) => JSON.parse(e.payload.line).invoice === 0);
     expect(first!.source).toBe('pod-3');
     expect(first!.timestamp).toBe('2025-01-31T12:00:00.123000Z');
     expect(first!.event_id).toMatch(/^[0-9a-f]{32}$/);
@@ -52,16 +41,16 @@ describe('pino-loki', () => {
   });
 
   test('the same lines pushed again are stored once and counted as duplicates', async () => {
-    const before = await agg.drained();
+    const before = await served.agg.drained();
     const { logger } = lokiLogger('billing-dup');
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < 5; i++) logger.info(`charge ${i}`);
-      await eventually(async () => (await agg.stats()).received - before.received === 5 * (round + 1));
+      await eventually(async () => (await served.agg.stats()).received - before.received === 5 * (round + 1));
     }
-    const after = await agg.drained();
+    const after = await served.agg.drained();
     expect(after.unique_processed - before.unique_processed).toBe(5);
     expect(after.duplicate_dropped - before.duplicate_dropped).toBe(5);
-    expect(await storedEvents(agg, 'billing-dup')).toHaveLength(5);
+    expect(await storedEvents(served.agg, 'billing-dup')).toHaveLength(5);
   });
 });
 
@@ -84,15 +73,15 @@ describe('protobuf and compression', () => {
 
   test('a snappy-compressed protobuf push is answered 204 and stored with labels and structured metadata; a re-push dedups', async () => {
     const body = Buffer.from(snappy.compress(request('promtail', ['a', 'b', 'c'])));
-    const before = await agg.drained();
+    const before = await served.agg.drained();
     for (let round = 0; round < 2; round++) {
       const response = await push(body, { 'content-type': 'application/x-protobuf' });
       expect(response.status).toBe(204);
     }
-    const after = await agg.drained();
+    const after = await served.agg.drained();
     expect(after.unique_processed - before.unique_processed).toBe(3);
     expect(after.duplicate_dropped - before.duplicate_dropped).toBe(3);
-    const events = await storedEvents(agg, 'promtail');
+    const events = await storedEvents(served.agg, 'promtail');
     expect(events[1]!.timestamp).toBe('2025-01-31T12:00:00.000001Z');
     expect(events[1]!.payload).toEqual({
       line: 'b',
@@ -106,7 +95,7 @@ describe('protobuf and compression', () => {
     const body = JSON.stringify({ streams: [{ stream: { job: 'ignored', service_name: 'svc-gz' }, values: [['1738324800000000000', 'zipped']] }] });
     const response = await push(Bun.gzipSync(body), { 'content-type': 'application/json', 'content-encoding': 'gzip' });
     expect(response.status).toBe(204);
-    expect((await storedEvents(agg, 'svc-gz')).map((e) => e.payload.line)).toEqual(['zipped']);
+    expect((await storedEvents(served.agg, 'svc-gz')).map((e) => e.payload.line)).toEqual(['zipped']);
   });
 
   test('two genuinely identical lines at the same nanosecond in one stream are one event, as in Loki', async () => {
@@ -116,7 +105,7 @@ describe('protobuf and compression', () => {
     ];
     const response = await push(JSON.stringify({ streams: [{ stream: { app: 'twins' }, values }] }), { 'content-type': 'application/json' });
     expect(response.status).toBe(204);
-    expect(await storedEvents(agg, 'twins')).toHaveLength(1);
+    expect(await storedEvents(served.agg, 'twins')).toHaveLength(1);
   });
 });
 
@@ -131,17 +120,17 @@ test('entries that fail validation are a 400 naming them, and the valid entries 
   const answer = (await response.json()) as { error: string; details: { index: number; message: string }[] };
   expect(answer.error).toContain('1 of 3 entries rejected');
   expect(answer.details[0]).toMatchObject({ index: 1, message: expect.stringContaining('U+0000') });
-  expect((await storedEvents(agg, 'partial')).map((e) => e.payload.line)).toEqual(['good', 'good too']);
+  expect((await storedEvents(served.agg, 'partial')).map((e) => e.payload.line)).toEqual(['good', 'good too']);
 });
 
 describe('malformed pushes get 400 and store nothing', () => {
   async function expectRejected(body: BodyInit, headers: Record<string, string>, status = 400) {
-    const before = await agg.drained();
+    const before = await served.agg.drained();
     const response = await push(body, headers);
     expect(response.status).toBe(status);
     const answer = (await response.json()) as { error: string };
     expect(answer.error.length).toBeGreaterThan(0);
-    expect((await agg.drained()).received).toBe(before.received);
+    expect((await served.agg.drained()).received).toBe(before.received);
     return answer;
   }
 

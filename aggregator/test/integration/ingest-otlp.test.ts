@@ -3,7 +3,7 @@
  * protobuf), against a real database: the mapping, exact dedup of a re-sent batch, partial
  * success, the protocol's errors, gzip.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPLogExporter as HttpJsonExporter } from '@opentelemetry/exporter-logs-otlp-http';
@@ -11,20 +11,9 @@ import { OTLPLogExporter as HttpProtoExporter } from '@opentelemetry/exporter-lo
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, type ReadableLogRecord, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { ExportLogsServiceRequest, Status } from '../../src/ingest/otlp/schema';
-import { type TestAggregator, startTestAggregator } from '../support/harness';
-import { type Listening, listen, storedEvents } from '../support/shipper';
+import { servedAggregator, storedEvents } from '../support/shipper';
 
-let agg: TestAggregator;
-let server: Listening;
-
-beforeAll(async () => {
-  agg = await startTestAggregator({ MAX_BODY_BYTES: '262144' });
-  server = listen(agg);
-}, 60_000);
-afterAll(async () => {
-  await server?.stop();
-  await agg?.close();
-}, 30_000);
+const served = servedAggregator({ MAX_BODY_BYTES: '262144' });
 
 /** Log records made by the real SDK (captured in memory, so the same batch can be exported twice). */
 async function makeRecords(service: string, count: number, extra: Record<string, string> = {}): Promise<ReadableLogRecord[]> {
@@ -60,8 +49,8 @@ function exportOnce(exporter: Exporter, records: ReadableLogRecord[]): Promise<v
 }
 
 const exporters: [string, (compression: Compression) => Exporter][] = [
-  ['exporter-logs-otlp-http (JSON)', (compression) => new HttpJsonExporter({ url: `${server.url}/v1/logs`, compression })],
-  ['exporter-logs-otlp-proto (protobuf)', (compression) => new HttpProtoExporter({ url: `${server.url}/v1/logs`, compression })],
+  ['exporter-logs-otlp-http (JSON)', (compression) => new HttpJsonExporter({ url: `${served.server.url}/v1/logs`, compression })],
+  ['exporter-logs-otlp-proto (protobuf)', (compression) => new HttpProtoExporter({ url: `${served.server.url}/v1/logs`, compression })],
 ];
 
 describe.each(exporters)('%s', (name, makeExporter) => {
@@ -70,7 +59,7 @@ describe.each(exporters)('%s', (name, makeExporter) => {
   test('records arrive with the mapping: topic service.name, event_id log.record.uid or a hash, nanosecond timestamp, payload', async () => {
     const exporter = makeExporter('none' as Compression);
     await exportOnce(exporter, await makeRecords(service, 3));
-    const events = await storedEvents(agg, service);
+    const events = await storedEvents(served.agg, service);
     expect(events).toHaveLength(3);
     const [first, second] = events;
     expect(first!.event_id).toBe(`${service}-uid-0`);
@@ -92,36 +81,36 @@ describe.each(exporters)('%s', (name, makeExporter) => {
   test('the same batch exported twice is stored once and counted as duplicates', async () => {
     const exporter = makeExporter('none' as Compression);
     const records = await makeRecords(`${service}-dup`, 5);
-    const before = await agg.drained();
+    const before = await served.agg.drained();
     await exportOnce(exporter, records);
     await exportOnce(exporter, records);
-    const after = await agg.drained();
+    const after = await served.agg.drained();
     expect(after.received - before.received).toBe(10);
     expect(after.unique_processed - before.unique_processed).toBe(5);
     expect(after.duplicate_dropped - before.duplicate_dropped).toBe(5);
-    expect(await storedEvents(agg, `${service}-dup`)).toHaveLength(5);
+    expect(await storedEvents(served.agg, `${service}-dup`)).toHaveLength(5);
     await exporter.shutdown();
   });
 
   test('gzip-compressed exports are decoded', async () => {
     const exporter = makeExporter('gzip' as Compression);
     await exportOnce(exporter, await makeRecords(`${service}-gzip`, 4));
-    expect(await storedEvents(agg, `${service}-gzip`)).toHaveLength(4);
+    expect(await storedEvents(served.agg, `${service}-gzip`)).toHaveLength(4);
     await exporter.shutdown();
   });
 });
 
 describe('errors in the protocol', () => {
   async function expectNothingStored(send: () => Promise<Response>) {
-    const before = await agg.drained();
+    const before = await served.agg.drained();
     const response = await send();
-    expect((await agg.drained()).received).toBe(before.received);
+    expect((await served.agg.drained()).received).toBe(before.received);
     return response;
   }
 
   test('a malformed protobuf body is a 400 with a protobuf google.rpc.Status and stores nothing', async () => {
     const response = await expectNothingStored(() =>
-      fetch(`${server.url}/v1/logs`, {
+      fetch(`${served.server.url}/v1/logs`, {
         method: 'POST',
         headers: { 'content-type': 'application/x-protobuf' },
         body: new Uint8Array([0x0a, 0xff, 0xff, 0x01]),
@@ -136,12 +125,12 @@ describe('errors in the protocol', () => {
 
   test('malformed JSON is a 400 with a JSON Status; an unknown content type is a 415', async () => {
     const bad = await expectNothingStored(() =>
-      fetch(`${server.url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"resourceLogs": [' }),
+      fetch(`${served.server.url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"resourceLogs": [' }),
     );
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ code: 3, message: expect.stringContaining('malformed OTLP JSON') });
     const unsupported = await expectNothingStored(() =>
-      fetch(`${server.url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' }),
+      fetch(`${served.server.url}/v1/logs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'hello' }),
     );
     expect(unsupported.status).toBe(415);
   });
@@ -163,7 +152,7 @@ describe('errors in the protocol', () => {
         },
       ],
     };
-    const response = await fetch(`${server.url}/v1/logs`, {
+    const response = await fetch(`${served.server.url}/v1/logs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
@@ -172,7 +161,7 @@ describe('errors in the protocol', () => {
     const answer = (await response.json()) as { partialSuccess: { rejectedLogRecords: string; errorMessage: string } };
     expect(Number(answer.partialSuccess.rejectedLogRecords)).toBe(1);
     expect(answer.partialSuccess.errorMessage).toContain('U+0000');
-    const events = await storedEvents(agg, 'otlp-partial');
+    const events = await storedEvents(served.agg, 'otlp-partial');
     expect(events.map((e) => e.payload.body)).toEqual(['fine', 'fine too']);
     expect(events[1]!.payload.trace_id).toBe('5b8efff798038103d269b633813fc60c');
     expect(events[1]!.timestamp).toBe('2025-01-31T12:00:00.000002Z');
@@ -189,7 +178,7 @@ describe('errors in the protocol', () => {
         ],
       }),
     ).finish();
-    const response = await fetch(`${server.url}/v1/logs?topic=otlp-override`, {
+    const response = await fetch(`${served.server.url}/v1/logs?topic=otlp-override`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-protobuf' },
       body: Buffer.from(request),
@@ -197,7 +186,7 @@ describe('errors in the protocol', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('application/x-protobuf');
     expect((await response.arrayBuffer()).byteLength).toBe(0); // no partial_success: the empty message
-    const [event] = await storedEvents(agg, 'otlp-override');
+    const [event] = await storedEvents(served.agg, 'otlp-override');
     expect(event!.payload.body).toBe('9007199254740993'); // past 2^53: kept as exact decimal text
     expect(event!.timestamp).toBe('1970-01-01T00:00:00.000000Z'); // 1 ns: PostgreSQL keeps microseconds, the payload the rest
   });

@@ -8,6 +8,7 @@ import postgres from 'postgres';
 import { type Aggregator, createAggregator } from '../../src/aggregator';
 import type { LogLevel } from '../../src/config';
 import { createLogger } from '../../src/log';
+import { waitFor } from '../support/faults';
 import { makeEvents, testConfig } from '../support/harness';
 import { type TestDatabase, createTestDatabase } from '../../local/postgres';
 
@@ -22,7 +23,7 @@ const running: Aggregator[] = [];
 const unstarted: Aggregator[] = [];
 
 /** An aggregator whose log lines are captured (each must parse as one JSON object). */
-async function capture(level: LogLevel, databaseUrl = db.url, start = true): Promise<Captured> {
+async function capture(level: LogLevel, databaseUrl = db.url, start = true, env: Record<string, string> = {}): Promise<Captured> {
   const lines: Record<string, unknown>[] = [];
   const log = createLogger(level, {
     pretty: false,
@@ -32,7 +33,7 @@ async function capture(level: LogLevel, databaseUrl = db.url, start = true): Pro
       lines.push(JSON.parse(line));
     },
   });
-  const aggregator = createAggregator(testConfig({ LOG_LEVEL: level }), databaseUrl, log);
+  const aggregator = createAggregator(testConfig({ LOG_LEVEL: level, ...env }), databaseUrl, log);
   if (start) {
     await aggregator.start();
     running.push(aggregator);
@@ -192,4 +193,76 @@ describe('errors', () => {
       expect(err.cause?.code).toBe('ECONNREFUSED');
     }
   });
+
+  test('a request that arrived before the database was back and fails after it is an echo of the outage: no second down line, its line at debug', async () => {
+    // A database of its own, so no other test's replica waits on the lock below; no workers, so
+    // only /stats reads inbox_parked and only a publish's backlog sample (ingest/backpressure.ts)
+    // ends the outage.
+    const echoes = await createTestDatabase('logs_echo');
+    const admin = postgres(echoes.url, { max: 2, onnotice: () => {} });
+    let release = () => {};
+    let locker: Promise<unknown> = Promise.resolve();
+    try {
+      const { request, lines } = await capture('debug', echoes.url, true, { WORKERS: '0' });
+      // /stats counts inbox_parked: each one waits on this lock, in a session of its own, until
+      // that session is ended the way a restarting server ends it (pg_terminate_backend).
+      const held = new Promise<void>((resolve) => (release = resolve));
+      await new Promise<void>((locked) => {
+        locker = admin.begin(async (tx) => {
+          await tx`LOCK TABLE inbox_parked IN ACCESS EXCLUSIVE MODE`;
+          locked();
+          await held;
+        });
+      });
+      const waiting = async () =>
+        (
+          await admin<{ pid: number }[]>`
+            SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = 'logbus-aggregator'
+              AND wait_event_type = 'Lock' AND query LIKE '%inbox_parked%'
+            ORDER BY query_start`
+        ).map((row) => row.pid);
+      const early = request('/stats', { headers: { 'x-request-id': 'echo-early' } });
+      await waitFor('the early /stats waiting on the lock', async () => (await waiting()).length === 1);
+      const late = request('/stats', { headers: { 'x-request-id': 'echo-late' } });
+      await waitFor('both /stats waiting on the lock', async () => (await waiting()).length === 2);
+      const [earlyPid, latePid] = await waiting();
+
+      // The outage: the later request's session ends, and its 503 is the one down line.
+      await admin`SELECT pg_terminate_backend(${latePid!})`;
+      expect((await late).status).toBe(503);
+      // The database is back: a backlog sample begun after the outage was seen succeeds.
+      await waitFor('the back line', async () => {
+        expect((await request('/publish', publish(makeEvents(1, 1, 'echo')))).status).toBe(202);
+        return lines.some((l) => String(l.msg).startsWith('database back after'));
+      });
+      // Then the early request fails: it arrived before the database was back, so it is an echo.
+      await admin`SELECT pg_terminate_backend(${earlyPid!})`;
+      expect((await early).status).toBe(503);
+      await settled(lines, 'echo-early');
+
+      const outageLines = lines.filter((l) => l.msg === 'database unreachable, retrying' || String(l.msg).startsWith('database back after'));
+      // Positive control: the outage was seen (down, from the late request's cause) and ended.
+      expect(outageLines.map((l) => [l.level, String(l.msg).replace(/\d+/, 'N')])).toEqual([
+        [40, 'database unreachable, retrying'],
+        [30, 'database back after N s'],
+      ]);
+      // The ended session, as postgres.js reports it (the FATAL message or the closed socket).
+      expect(outageLines[0]!.cause).toMatch(/57P01|CONNECTION_CLOSED/);
+      // Both 503s are debug lines of that outage, not warnings.
+      const statsLines = requestLines(lines).filter((l) => l.path === '/stats');
+      expect(statsLines.map((l) => [l.reqId, l.level, l.status])).toEqual([
+        ['echo-late', 20, 503],
+        ['echo-early', 20, 503],
+      ]);
+    } finally {
+      release();
+      await locker;
+      await admin.end();
+      const aggregator = running.pop()!;
+      await aggregator.drain(2_000);
+      await aggregator.close();
+      await echoes.drop();
+    }
+  }, 60_000);
 });

@@ -11,9 +11,8 @@
 import { afterAll, describe, expect, test } from 'bun:test';
 import postgres from 'postgres';
 import { type AggregatorProcess, spawnAggregator } from '../../local/process';
-import { withDatabase } from '../../local/postgres';
-import { type StreamingPair, startStreamingPair } from '../../local/streaming-pair';
 import { readTopic, waitFor } from '../support/faults';
+import { startStreamingDatabase } from '../support/streaming-database';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -36,16 +35,9 @@ async function publish(url: string, eventId: string): Promise<number> {
 }
 
 describe('GET /events on a hot standby (READ_DATABASE_URL)', () => {
-  let pair: StreamingPair;
-
   test('an event applied on the primary before a lower seq the standby has not replayed is not shown until that seq is', async () => {
-    pair = await startStreamingPair();
+    const { pair, primaryUrl, standbyUrl } = await startStreamingDatabase(DATABASE);
     cleanups.push(() => pair.destroy());
-    const setup = postgres(pair.primaryUrl, { max: 1, onnotice: () => {} });
-    await setup.unsafe(`CREATE DATABASE ${DATABASE}`);
-    await setup.end();
-    const primaryUrl = withDatabase(pair.primaryUrl, DATABASE);
-    const standbyUrl = withDatabase(pair.standbyUrl, DATABASE);
 
     // The held ingest must not be ended as a stuck drawer while the test holds it.
     const aggregator: AggregatorProcess = await spawnAggregator({

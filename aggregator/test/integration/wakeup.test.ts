@@ -5,27 +5,16 @@
  * worker per notification.
  * Before, every commit woke every idle worker of every replica.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test';
-import { createPool } from '../../src/db/client';
+import { expect, test } from 'bun:test';
 import { createLogger } from '../../src/log';
 import { Wakeup } from '../../src/workers/wakeup';
-import { type TestDatabase, createTestDatabase } from '../../local/postgres';
+import { poolsOnOwnDatabase } from '../support/pools';
 
-let db: TestDatabase;
-const pools: ReturnType<typeof createPool>[] = [];
-
-beforeAll(async () => {
-  db = await createTestDatabase('wakeup');
-}, 60_000);
-afterAll(async () => {
-  for (const pool of pools) await pool.end({ timeout: 2 });
-  await db.drop();
-}, 30_000);
+const database = poolsOnOwnDatabase('wakeup');
 
 /** A replica's Wakeup with `workers` idle loops; `woken()` counts loops woken so far. */
 async function replica(workers: number) {
-  const sql = createPool(db.url, { max: 2, applicationName: 'wakeup-test' });
-  pools.push(sql);
+  const sql = database.pool('wakeup-test');
   const wakeup = new Wakeup(sql, createLogger('silent'));
   wakeup.workers = workers;
   await wakeup.listen();
