@@ -3,8 +3,9 @@
  * "stays responsive, /health within 100 ms"), for this tree and a baseline build side by side:
  * both replicas run at once on one embedded PostgreSQL, and each route's burst goes to one and
  * then the other, so both see the same machine load. /health is probed every 20 ms during each
- * burst; the table prints p50 / p99 / max and the load average at the time. The current build
- * also reports its longest event-loop block in main-thread CPU time (EVENTLOOP_MONITOR).
+ * burst; the table prints p50 / p99 / max and the load average at the time. Each build
+ * also reports its longest event-loop block in main-thread CPU time (EVENTLOOP_MONITOR). A third
+ * row per body is the floor: a bare Bun.serve that only reads the body (bench/lib/bare-reader.ts).
  *
  *   npm run bench:responsiveness [-- --baseline main --records 5000 --concurrent 16 --only 'bombs,Loki protobuf']
  *
@@ -18,6 +19,7 @@ import { parseArgs } from 'node:util';
 import * as snappy from 'snappyjs';
 import { createTestDatabase, stopSharedServer } from '../aggregator/local/postgres';
 import { type AggregatorProcess, spawnAggregator } from '../aggregator/local/process';
+import { freePort } from '../aggregator/src/db/embedded';
 import { type WorstCase, sendCopies, worstCaseBodies } from '../aggregator/test/support/worst-case';
 
 const { values } = parseArgs({
@@ -57,7 +59,28 @@ interface Burst {
   blockCpuMs: number | null;
 }
 
-async function burst(agg: AggregatorProcess, body: WorstCase): Promise<Burst> {
+/** What a burst is sent to: a replica, or the bare reader. */
+type Target = Pick<AggregatorProcess, 'url' | 'kill' | 'exited' | 'waitReady'>;
+
+/** bench/lib/bare-reader.ts: Bun reading the same bodies and nothing else, the floor of the table. */
+async function spawnBareReader(): Promise<Target> {
+  const port = await freePort();
+  const proc = Bun.spawn([process.execPath, join(import.meta.dir, 'lib/bare-reader.ts'), String(port)], { stdout: 'inherit', stderr: 'inherit' });
+  const url = `http://127.0.0.1:${port}`;
+  return {
+    url,
+    exited: proc.exited,
+    kill: (signal) => proc.kill(signal),
+    async waitReady(timeoutMs = 30_000) {
+      for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await Bun.sleep(50)) {
+        if ((await fetch(`${url}/ready`).catch(() => null))?.ok) return;
+      }
+      throw new Error('the bare reader did not start');
+    },
+  };
+}
+
+async function burst(agg: Target, body: WorstCase): Promise<Burst> {
   await loopBlockCpuMs(agg.url); // a fresh window
   const health: number[] = [];
   let running = true;
@@ -95,9 +118,10 @@ function row(build: string, name: string, b: Burst): string {
 const baseline = baselineMain(values.baseline!);
 const [currentDb, baselineDb] = await Promise.all([createTestDatabase('bench_health_current'), createTestDatabase('bench_health_baseline')]);
 const env = (url: string) => ({ DATABASE_URL: url, LOG_LEVEL: 'error', EVENTLOOP_MONITOR: 'true' });
-const builds: [string, AggregatorProcess][] = [
+const builds: [string, Target][] = [
   ['this tree', await spawnAggregator(env(currentDb.url))],
   [`baseline ${values.baseline}`, await spawnAggregator(env(baselineDb.url), undefined, { main: baseline.main })],
+  ['bare Bun.serve reading the body', await spawnBareReader()],
 ];
 try {
   await Promise.all(builds.map(([, agg]) => agg.waitReady(180_000)));

@@ -25,6 +25,7 @@
 import { setTimeout as nextTurn } from 'node:timers/promises';
 import { type BodyChunks, joinChunks } from '../api/decompress';
 import { AppError, type Detail, PayloadTooLarge, UnsupportedMediaType, ValidationError } from '../errors';
+import { noteBytesMoved } from '../ops/gc-pacer';
 import type { IngestLimits } from './decode-budget';
 import { BulkParseError } from './elastic/bulk';
 import type { InboxRows } from './enqueue';
@@ -142,7 +143,11 @@ export class DecodePool {
    * worker is also committed there (`stored: true`). `body` is not usable afterwards.
    */
   async prepare(job: DecodeJob, body: BodyChunks, decodedBytes = body.length, { store = false } = {}): Promise<Decoded> {
-    if (decodedBytes < this.minBytes) return { ...prepareBody(job, joinChunks(body), this.limits), stored: false };
+    if (decodedBytes < this.minBytes) {
+      // The body's garbage is this thread's; a large body's is the worker's, which paces its own.
+      noteBytesMoved(body.length);
+      return { ...prepareBody(job, joinChunks(body), this.limits), stored: false };
+    }
     const chunks = body.chunks.map(ownable);
     const reply = await this.call(
       { id: this.nextId++, job, body: { chunks, length: body.length }, limits: this.limits, store: store && this.options.storage !== undefined },

@@ -2,7 +2,6 @@
 import { Elysia } from 'elysia';
 import { jsonContent } from '../api/openapi';
 import { ErrorBody, PublishAccepted, PublishBody } from '../api/contract';
-import { noteBytesMoved } from '../ops/gc-pacer';
 import type { Acceptor } from './accept';
 import { readBodyChunks } from '../api/decompress';
 import type { IngestLimits } from './decode-budget';
@@ -15,7 +14,6 @@ export function ingestRoutes(acceptor: Acceptor, limits: IngestLimits) {
       acceptor.admit();
       const format = bodyFormat(request.headers.get('content-type'));
       const body = await readBodyChunks(request, limits);
-      noteBytesMoved(body.length);
       const { accepted } = await acceptor.ingest(body, { route: 'publish', format });
       set.status = 202;
       return { accepted };
