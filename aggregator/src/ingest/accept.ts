@@ -1,9 +1,9 @@
 /**
  * The one way into the inbox for every ingest route (/publish and each shipper protocol): check
  * the replica takes work, validate, apply backpressure, enqueue (with group commit, or from the
- * decode worker for a large body), wake the workers and count. A protocol route only decodes its wire format into candidate events and
- * encodes the answer; durability, backpressure and metrics are the same as /publish by
- * construction. Errors, database ones included, go up untranslated: app.ts's onError translates
+ * decode worker for a large body), wake the workers and count. A protocol route only decodes its
+ * wire format into candidate events and encodes the answer; durability, backpressure and metrics
+ * are the same as /publish by construction. Errors, database ones included, go up untranslated: app.ts's onError translates
  * them for /publish and Loki, and the OTLP and bulk routes answer them in their protocol's shape
  * (ingest/protocol-errors.ts).
  */
