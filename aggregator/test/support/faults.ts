@@ -91,6 +91,47 @@ export async function within<T>(what: string, promise: Promise<T>, timeoutMs: nu
   }
 }
 
+/**
+ * `promise`, or a rejection naming `what` once `progress()` has returned the same value for
+ * `stallMs`: for a stage whose length scales with the machine's pace (a CPU-starved machine
+ * runs it many times slower), a stall is the failure, slowness is not. Also returns the longest
+ * time progress stood still (to the poll's resolution), for the figures a test prints.
+ */
+export async function whileProgressing<T>(
+  what: string,
+  promise: Promise<T>,
+  progress: () => number,
+  stallMs: number,
+  explain?: () => Promise<string> | string,
+): Promise<{ result: T; longestStillMs: number }> {
+  let last = progress();
+  let lastAt = performance.now();
+  let longestStillMs = 0;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    timer = setInterval(
+      async () => {
+        const now = performance.now();
+        longestStillMs = Math.max(longestStillMs, now - lastAt);
+        if (progress() !== last) {
+          last = progress();
+          lastAt = now;
+        } else if (now - lastAt > stallMs) {
+          clearInterval(timer);
+          const state = explain ? await Promise.resolve(explain()).catch((error) => `(state unavailable: ${error})`) : '';
+          reject(new Error(`${what}: no progress for ${stallMs} ms${state ? `; ${state}` : ''}`));
+        }
+      },
+      Math.min(1_000, stallMs / 10),
+    );
+  });
+  try {
+    return { result: await Promise.race([promise, stalled]), longestStillMs };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 /** The error-level lines (pino level 50) of a process's output: what a 500 or a failure logged. */
 export const errorLines = (output: string): string[] => output.split('\n').filter((line) => line.includes('"level":50'));
 
