@@ -6,10 +6,23 @@
 import { describe, expect, test } from 'bun:test';
 import { resolve } from 'node:path';
 import { makeEvents, startTestAggregator } from '../support/harness';
+import { readStats, whileProgressing } from '../support/faults';
 import { createTestDatabase } from '../../local/postgres';
 import { spawnAggregator } from '../../local/process';
 
 const REPO = resolve(import.meta.dir, '../../..');
+/**
+ * The publisher run has no time bound of its own: it is CPU-bound (one worker applying 20 events
+ * a transaction, the publisher's retries and its read-back) and took 14-36 s at load 13-14 and
+ * 89 s at load 17, against the 150 s publisher deadline and 180 s test timeout it had. It fails
+ * on a stall: the aggregator's counters (events received, stored, dropped as duplicates)
+ * unchanged for 60 s, where they move every poll (500 ms) while the publisher sends or the worker
+ * applies; only Deno's start and the read-back at the end leave them still (at most 5 s at load
+ * 16, printed).
+ */
+const STALL_MS = 60_000;
+/** Only a ceiling for a run that keeps trickling: the CI budget of a whole suite (15 min). */
+const CEILING_MS = 900_000;
 
 describe('backpressure', () => {
   test('over MAX_PENDING: 429 with Retry-After and nothing stored; accepted again once drained', async () => {
@@ -85,11 +98,36 @@ describe('backpressure', () => {
         '--attempts',
         '100',
         '--deadline',
-        '150',
+        String(CEILING_MS / 1000 - 60),
       ],
       { cwd: REPO, stdout: 'pipe', stderr: 'pipe', env: { ...process.env, NO_COLOR: '1' } },
     );
-    const [code, out, err] = await Promise.all([run.exited, new Response(run.stdout).text(), new Response(run.stderr).text()]);
+    let counted = 0;
+    const poller = setInterval(
+      () =>
+        void readStats(agg.url).then(
+          (s) => void (counted = s.received + s.unique_processed + s.duplicate_dropped),
+          () => {},
+        ),
+      500,
+    );
+    const runStarted = performance.now();
+    const {
+      result: [code, out, err],
+      longestStillMs,
+    } = await whileProgressing(
+      'the publisher run',
+      Promise.all([run.exited, new Response(run.stdout).text(), new Response(run.stderr).text()]),
+      () => counted,
+      STALL_MS,
+      () => `received + stored + dropped ${counted}`,
+    ).finally(() => {
+      clearInterval(poller);
+      run.kill('SIGKILL'); // a no-op once it exited; ends it when it stalled
+    });
+    console.log(
+      `[backpressure] publisher run ${((performance.now() - runStarted) / 1000).toFixed(1)} s; the counters stood still at most ${(longestStillMs / 1000).toFixed(1)} s`,
+    );
     expect({ code, why: code === 0 ? '' : err.slice(-2000) }).toEqual({ code: 0, why: '' });
     const summary = JSON.parse(out) as { accepted: number; retry_reasons: Record<string, number>; verify: { ok: boolean } };
     expect(summary.accepted).toBe(15_000);
@@ -98,5 +136,5 @@ describe('backpressure', () => {
     agg.kill('SIGTERM');
     expect(await agg.exited).toBe(0);
     await db.drop();
-  }, 180_000);
+  }, 900_000); // CEILING_MS
 });
