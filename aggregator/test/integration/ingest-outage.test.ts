@@ -55,51 +55,36 @@ async function duringOutage(send: () => Promise<Response>, application = 'logbus
 const post = (path: string, contentType: string, body: BodyInit) =>
   agg.request(path, { method: 'POST', headers: { 'content-type': contentType }, body });
 
-const bodies = {
-  publish: () => JSON.stringify([makeEvent({ topic: 'outage' })]),
-  otlp: () =>
-    new Uint8Array(
-      ExportLogsServiceRequest.encode(
-        ExportLogsServiceRequest.fromObject({
-          resourceLogs: [
-            {
-              resource: { attributes: [{ key: 'service.name', value: { stringValue: 'outage' } }] },
-              scopeLogs: [{ logRecords: [{ timeUnixNano: '1738324800000000000', body: { stringValue: `otlp ${Math.random()}` } }] }],
-            },
-          ],
-        }),
-      ).finish(),
-    ),
-  loki: () => JSON.stringify({ streams: [{ stream: { service_name: 'outage' }, values: [['1738324800000000000', `loki ${Math.random()}`]] }] }),
-  bulk: () => `{"index":{"_index":"outage"}}\n{"message":"bulk ${Math.random()}"}\n`,
-};
+/** One body per route carrying the texts `texts()` gives, each a log line (an event for /publish). */
+function bodiesOf(texts: () => string[]) {
+  return {
+    publish: () => JSON.stringify(texts().map((text) => makeEvent({ topic: 'outage', payload: { text } }))),
+    otlp: () =>
+      new Uint8Array(
+        ExportLogsServiceRequest.encode(
+          ExportLogsServiceRequest.fromObject({
+            resourceLogs: [
+              {
+                resource: { attributes: [{ key: 'service.name', value: { stringValue: 'outage' } }] },
+                scopeLogs: [{ logRecords: texts().map((text) => ({ timeUnixNano: '1738324800000000000', body: { stringValue: text } })) }],
+              },
+            ],
+          }),
+        ).finish(),
+      ),
+    loki: () => JSON.stringify({ streams: [{ stream: { service_name: 'outage' }, values: texts().map((text) => ['1738324800000000000', text]) }] }),
+    bulk: () =>
+      texts()
+        .map((text) => `{"index":{"_index":"outage"}}\n{"message":"${text}"}\n`)
+        .join(''),
+  };
+}
+
+const bodies = bodiesOf(() => [`line ${Math.random()}`]);
 
 /** Bodies over WORKER_MIN_BYTES: decoded and stored by the decode worker, on its own connection. */
 const LARGE = 400;
-const pad = () => `${Math.random()} ${'x'.repeat(1000)}`;
-const largeBodies = {
-  publish: () => JSON.stringify(Array.from({ length: LARGE }, () => makeEvent({ topic: 'outage', payload: { pad: pad() } }))),
-  otlp: () =>
-    new Uint8Array(
-      ExportLogsServiceRequest.encode(
-        ExportLogsServiceRequest.fromObject({
-          resourceLogs: [
-            {
-              resource: { attributes: [{ key: 'service.name', value: { stringValue: 'outage' } }] },
-              scopeLogs: [
-                { logRecords: Array.from({ length: LARGE }, () => ({ timeUnixNano: '1738324800000000000', body: { stringValue: pad() } })) },
-              ],
-            },
-          ],
-        }),
-      ).finish(),
-    ),
-  loki: () =>
-    JSON.stringify({
-      streams: [{ stream: { service_name: 'outage' }, values: Array.from({ length: LARGE }, () => ['1738324800000000000', pad()]) }],
-    }),
-  bulk: () => Array.from({ length: LARGE }, () => `{"index":{"_index":"outage"}}\n{"message":"${pad()}"}\n`).join(''),
-};
+const largeBodies = bodiesOf(() => Array.from({ length: LARGE }, () => `${Math.random()} ${'x'.repeat(1000)}`));
 
 describe('a database failure under an ingest request', () => {
   test('each route first stores when the database answers (positive control)', async () => {
