@@ -6,6 +6,7 @@
 import { joinChunks } from '../api/decompress';
 import { type Sql, createPool } from '../db/client';
 import { noteBytesMoved } from '../ops/gc-pacer';
+import { DECODE_EXPANSION } from './accept';
 import { type StoredPrepared, type WorkerReply, type WorkerRequest, type WorkerStorage, describeError } from './decode-pool';
 import { enqueueRows } from './enqueue';
 import { prepareBody } from './prepare';
@@ -41,7 +42,8 @@ self.onmessage = ({ data }: MessageEvent<WorkerRequest>) => {
       (reply) => reply && self.postMessage(reply),
       (error) => self.postMessage({ id: data.id, error: describeError(error) } satisfies WorkerReply),
     )
-    // The body, its decoded values and the statement are this thread's garbage: collected here,
-    // after the reply, so a full collection never stops the event loop for a large body.
-    .finally(() => 'body' in data && noteBytesMoved(data.body.length));
+    // The body, its decoded values and the statement are this thread's garbage (about
+    // DECODE_EXPANSION times the body): collected here, after the reply, so a full collection
+    // never stops the event loop for a large body.
+    .finally(() => 'body' in data && noteBytesMoved(data.body.length * DECODE_EXPANSION));
 };
