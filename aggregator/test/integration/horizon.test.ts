@@ -556,8 +556,9 @@ describe('a replica frozen mid-ingest', () => {
     }
     // Reader side: the documented bound (5 s with the defaults: the 4 s timeouts, one tick, the
     // leftovers' apply) plus the measured allowance. Red with the session default of 30 s (no
-    // marker within 15 s) and with APPLY_IDLE_TIMEOUT_MS at 10 s.
-    expect(visibleMs).toBeLessThan(FROZEN_READER_BOUND_MS + 2 * calibrationMs);
+    // marker within 15 s) and with APPLY_IDLE_TIMEOUT_MS at 10 s. The allowance is at least 1 s:
+    // a fresh-clone run at load 6 saw 5741 ms against 5000 + 2 x 368 ms of calibration.
+    expect(visibleMs).toBeLessThan(FROZEN_READER_BOUND_MS + Math.max(1_000, 2 * calibrationMs));
     // The frozen replica's publishers got no answer (a timeout) and retried elsewhere.
     expect(attempts.filter((a) => a.url === frozen.url && a.status === 'network').length).toBeGreaterThan(0);
     // Resumed, it finds its sessions ended where they were stuck; everything acknowledged is stored once.
